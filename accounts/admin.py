@@ -1,0 +1,241 @@
+"""Admin for staff and members. Every change of a member row goes through accounts.actions."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
+
+from accounts import actions
+from accounts.emails import normalize_email
+from accounts.exceptions import AccountsError
+from accounts.models import Identity, Member, Platform, Profile, Subscription, User
+
+admin.site.register(User, UserAdmin)
+
+
+class ReadOnlyInline:
+    """Shown on the member page; changed only through actions (not through the inline)."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class IdentityInline(ReadOnlyInline, admin.TabularInline):
+    model = Identity
+    fields = ["platform", "external_id", "username", "created_at"]
+    readonly_fields = fields
+
+
+class ProfileInline(ReadOnlyInline, admin.StackedInline):
+    model = Profile
+    fields = ["archetype", "preferences", "welcomed", "onboarding_completed", "tutorial_completed"]
+    readonly_fields = fields
+
+
+class SubscriptionInline(ReadOnlyInline, admin.TabularInline):
+    model = Subscription
+    fields = ["tier", "status", "starts_at", "expires_at"]
+    readonly_fields = fields
+
+
+class RegisterMemberForm(forms.ModelForm):
+    """The admin's add form: a registration, exactly as a bot would make it."""
+
+    platform = forms.ChoiceField(choices=Platform.choices)
+    external_id = forms.CharField(max_length=64, label="External id")
+    username = forms.CharField(max_length=150, required=False)
+    new_email = forms.CharField(max_length=254, required=False, label="Email")
+    referral_code = forms.CharField(max_length=16, required=False)
+
+    class Meta:
+        model = Member
+        fields: list[str] = []
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.registration_request = actions.validate_registration(
+                platform=data["platform"],
+                external_id=data["external_id"],
+                username=data.get("username", ""),
+                email=data.get("new_email") or None,
+                referral_code=data.get("referral_code") or None,
+            )
+        except AccountsError as exc:
+            raise ValidationError(str(exc)) from None
+        return data
+
+
+class MemberChangeForm(forms.ModelForm):
+    class Meta:
+        model = Member
+        fields = list(actions.MEMBER_EDITABLE)
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip()
+        if email:
+            try:
+                normalized = normalize_email(email)
+            except AccountsError as exc:
+                raise ValidationError(str(exc)) from None
+            if (
+                Member.objects.filter(email_normalized=normalized)
+                .exclude(pk=self.instance.pk)
+                .exists()
+            ):
+                raise ValidationError(f"{email!r} is already registered (as {normalized!r})")
+        return email
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "display_name",
+        "email",
+        "language",
+        "is_premium",
+        "is_active",
+        "created_at",
+    ]
+    list_filter = ["is_active", "is_premium", "language", "identities__platform"]
+    search_fields = [
+        "display_name",
+        "email",
+        "email_normalized",
+        "referral_code",
+        "identities__username",
+        "identities__external_id",
+    ]
+    search_help_text = "Name, username, external id, email or referral code."
+    readonly_fields = [
+        "email_normalized",
+        "referral_code",
+        "referred_by",
+        "created_at",
+        "last_active_at",
+    ]
+    inlines = [IdentityInline, ProfileInline, SubscriptionInline]
+    ordering = ["-id"]
+    show_full_result_count = False
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = MemberChangeForm if obj is not None else RegisterMemberForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [
+                (
+                    "Register a member",
+                    {
+                        "fields": [
+                            "platform",
+                            "external_id",
+                            "username",
+                            "new_email",
+                            "referral_code",
+                        ]
+                    },
+                )
+            ]
+        return [
+            (None, {"fields": list(actions.MEMBER_EDITABLE)}),
+            ("Recorded", {"fields": self.readonly_fields}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            updated = actions.update_member(obj, actor=request.user, **changes)
+        else:
+            req = form.registration_request
+            registration = actions.register_member(
+                platform=req.platform,
+                external_id=req.external_id,
+                username=req.username,
+                email=req.email or None,
+                referral_code=req.referrer.referral_code if req.referrer else None,
+                actor=request.user,
+            )
+            updated = registration.member
+            if not registration.created:
+                self.message_user(
+                    request,
+                    f"{req.platform}:{req.external_id} was already registered; nothing changed.",
+                    messages.WARNING,
+                )
+        # The admin goes on with `obj` (redirects, log entry): make it the saved row.
+        obj.__dict__.update(updated.__dict__)
+
+    def save_related(self, request, form, formsets, change):
+        """Inlines are read-only; related rows change only through actions."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["member", "tier", "status", "starts_at", "expires_at"]
+    list_filter = ["tier", "status"]
+    search_fields = ["member__display_name", "member__email"]
+    raw_id_fields = ["member"]
+    fields = ["member", "tier", "starts_at", "expires_at"]
+    actions = ["cancel"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # The form checked for an active subscription; the constraint settles a race.
+        subscription = actions.start_subscription(
+            obj.member,
+            tier=obj.tier,
+            starts_at=obj.starts_at,
+            expires_at=obj.expires_at,
+            actor=request.user,
+        )
+        obj.__dict__.update(subscription.__dict__)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class StartSubscriptionForm(form):
+            def clean(self):
+                data = super().clean()
+                member = data.get("member")
+                if member and Subscription.objects.filter(member=member, status="active").exists():
+                    raise ValidationError(f"{member} already has an active subscription.")
+                return data
+
+        return StartSubscriptionForm
+
+    @admin.action(description="Cancel the selected subscriptions")
+    def cancel(self, request, queryset):
+        for subscription in queryset.filter(status="active"):
+            actions.cancel_subscription(subscription, actor=request.user)
+        self.message_user(request, "Cancelled.", messages.SUCCESS)

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+
+class AccountsError(Exception):
+    """Base error of the accounts app; every refusal of an accounts action is one."""
+
+
+class InvalidEmail(AccountsError, ValueError):
+    """The address cannot be an email address."""
+
+
+class InvalidIdentity(AccountsError, ValueError):
+    """Unknown platform, or a blank or over-long external id."""
+
+
+class EmailAlreadyRegistered(AccountsError):
+    """The address normalizes to one another member already has."""
+
+    def __init__(self, email: str, normalized: str):
+        super().__init__(f"{email!r} is already registered (as {normalized!r})")
+        self.email = email
+        self.normalized = normalized
+
+
+class UnknownReferralCode(AccountsError):
+    def __init__(self, code: str):
+        super().__init__(f"no member has referral code {code!r}")
+        self.code = code
+
+
+class IdentityAlreadyLinked(AccountsError):
+    """The (platform, external id) belongs to another member."""
+
+
+class SubscriptionAlreadyActive(AccountsError):
+    """The member has an active subscription; cancel it before starting another."""
+
+
+class InvalidSubscription(AccountsError, ValueError):
+    """Unknown tier, or an expiry not after the start."""

@@ -1,0 +1,97 @@
+"""Accounts integrity checks: each returns the ids of the rows breaking one rule."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Exists, F, OuterRef, Q
+
+from accounts.emails import normalize_email
+from accounts.exceptions import InvalidEmail
+from accounts.models import (
+    REFERRAL_ALPHABET,
+    REFERRAL_CODE_LENGTH,
+    Identity,
+    Member,
+    Profile,
+    Subscription,
+    SubscriptionStatus,
+)
+from integrity.registry import Violations, check
+
+_REFERRAL_PATTERN = rf"^[{REFERRAL_ALPHABET}]{{{REFERRAL_CODE_LENGTH}}}$"
+
+
+@check("accounts.email_normalized_unique", "No two members share a normalized email.")
+def email_normalized_unique() -> Violations:
+    shared = (
+        Member.objects.filter(email_normalized__isnull=False)
+        .values("email_normalized")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values("email_normalized")
+    )
+    return Violations.from_queryset(Member.objects.filter(email_normalized__in=shared))
+
+
+@check(
+    "accounts.email_normalized_matches",
+    "Each member's email_normalized equals normalize_email(email), and is empty without email.",
+)
+def email_normalized_matches() -> Violations:
+    # Normalization is Python (IDNA, provider rules); the scan streams in chunks.
+    bad = []
+    rows = Member.objects.filter(~Q(email="") | Q(email_normalized__isnull=False))
+    for pk, email, stored in rows.values_list("pk", "email", "email_normalized").iterator(
+        chunk_size=5000
+    ):
+        try:
+            expected = normalize_email(email) if email else None
+        except InvalidEmail:
+            expected = "(invalid)"
+        if stored != expected:
+            bad.append(pk)
+    return Violations.from_ids(sorted(bad))
+
+
+@check("accounts.referral_codes_valid", "Referral codes are unique and drawn from the alphabet.")
+def referral_codes_valid() -> Violations:
+    shared = (
+        Member.objects.values("referral_code")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values("referral_code")
+    )
+    return Violations.from_queryset(
+        Member.objects.filter(
+            Q(referral_code__in=shared) | ~Q(referral_code__regex=_REFERRAL_PATTERN)
+        )
+    )
+
+
+@check("accounts.member_has_profile", "Every member has exactly one profile.")
+def member_has_profile() -> Violations:
+    return Violations.from_queryset(
+        Member.objects.filter(~Exists(Profile.objects.filter(member=OuterRef("pk"))))
+    )
+
+
+@check("accounts.member_has_identity", "Every member has at least one identity.")
+def member_has_identity() -> Violations:
+    return Violations.from_queryset(
+        Member.objects.filter(~Exists(Identity.objects.filter(member=OuterRef("pk"))))
+    )
+
+
+@check("accounts.no_self_referral", "No member referred themselves.")
+def no_self_referral() -> Violations:
+    return Violations.from_queryset(Member.objects.filter(referred_by=F("pk")))
+
+
+@check("accounts.one_active_subscription", "No member has more than one active subscription.")
+def one_active_subscription() -> Violations:
+    return Violations.from_queryset(
+        Subscription.objects.filter(status=SubscriptionStatus.ACTIVE)
+        .values("member_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1),
+        field_name="member_id",
+    )

@@ -1,0 +1,244 @@
+"""Staff users, and the community members bots serve (who never log in)."""
+
+from __future__ import annotations
+
+import pgtrigger
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Length, Upper
+from django.db.models.lookups import Exact
+
+REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud safely
+REFERRAL_CODE_LENGTH = 8
+
+
+class User(AbstractUser):
+    """Staff who log in to the admin and the dashboard."""
+
+
+class Platform(models.TextChoices):
+    TELEGRAM = "telegram", "Telegram"
+    DISCORD = "discord", "Discord"
+    WEB = "web", "Web"
+
+
+class MemberQuerySet(models.QuerySet):
+    def with_identities(self):
+        return self.prefetch_related("identities")
+
+
+class MemberManager(models.Manager.from_queryset(MemberQuerySet)):
+    def by_identity(self, platform: str, external_id: str) -> Member | None:
+        return self.filter(
+            identities__platform=platform, identities__external_id=external_id
+        ).first()
+
+
+class Member(models.Model):
+    """A person in the community, known through one or more platform identities."""
+
+    display_name = models.CharField(max_length=150, blank=True)
+    language = models.CharField(max_length=16, default="en")
+    is_premium = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_active_at = models.DateTimeField(null=True, blank=True)
+    email = models.CharField(max_length=254, blank=True, help_text="As typed.")
+    # NULL, not "": members without email stay outside the unique constraint.
+    email_normalized = models.CharField(  # noqa: DJ001
+        max_length=254, null=True, blank=True, editable=False
+    )
+    referral_code = models.CharField(max_length=REFERRAL_CODE_LENGTH, unique=True, editable=False)
+    referred_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="referrals"
+    )
+
+    objects = MemberManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email_normalized"],
+                condition=Q(email_normalized__isnull=False),
+                name="accounts_member_email_normalized_unique",
+            ),
+            models.CheckConstraint(
+                condition=(Q(email="") & Q(email_normalized__isnull=True))
+                | (~Q(email="") & Q(email_normalized__isnull=False) & ~Q(email_normalized="")),
+                name="accounts_member_email_normalized_present",
+            ),
+            models.CheckConstraint(
+                condition=Exact(Length("referral_code"), REFERRAL_CODE_LENGTH)
+                & Exact(Upper("referral_code"), F("referral_code")),
+                name="accounts_member_referral_code_format",
+            ),
+            models.CheckConstraint(
+                condition=~Q(referred_by=F("id")), name="accounts_member_no_self_referral"
+            ),
+        ]
+        triggers = [
+            # Registration writes member, identity and profile in one transaction; at
+            # commit the member must have its profile and at least one identity.
+            pgtrigger.Trigger(
+                name="accounts_member_complete",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                timing=pgtrigger.Deferred,
+                func="""
+                IF NOT EXISTS (SELECT 1 FROM accounts_member WHERE id = NEW.id) THEN
+                    RETURN NULL;
+                END IF;
+                IF NOT EXISTS (SELECT 1 FROM accounts_profile WHERE member_id = NEW.id) THEN
+                    RAISE EXCEPTION 'member % has no profile', NEW.id
+                        USING ERRCODE = 'integrity_constraint_violation';
+                END IF;
+                IF NOT EXISTS (SELECT 1 FROM accounts_identity WHERE member_id = NEW.id) THEN
+                    RAISE EXCEPTION 'member % has no identity', NEW.id
+                        USING ERRCODE = 'integrity_constraint_violation';
+                END IF;
+                RETURN NULL;
+                """,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or f"member {self.pk}"
+
+
+class Identity(models.Model):
+    """A member's account on one platform. One member per (platform, external id)."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="identities")
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    external_id = models.CharField(max_length=64)
+    username = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "external_id"],
+                name="accounts_identity_platform_external_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(platform__in=Platform.values), name="accounts_identity_platform_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(external_id=""), name="accounts_identity_external_id_not_blank"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="accounts_identity_member_keeps_one",
+                when=pgtrigger.After,
+                operation=pgtrigger.Delete | pgtrigger.UpdateOf("member_id"),
+                timing=pgtrigger.Deferred,
+                func="""
+                IF EXISTS (SELECT 1 FROM accounts_member WHERE id = OLD.member_id)
+                   AND NOT EXISTS (SELECT 1 FROM accounts_identity WHERE member_id = OLD.member_id)
+                THEN
+                    RAISE EXCEPTION 'member % would be left without an identity', OLD.member_id
+                        USING ERRCODE = 'integrity_constraint_violation';
+                END IF;
+                RETURN NULL;
+                """,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.external_id}"
+
+
+class Archetype(models.TextChoices):
+    UNKNOWN = "", "Not yet known"
+    ACHIEVER = "achiever", "Achiever"
+    EXPLORER = "explorer", "Explorer"
+    SOCIALIZER = "socializer", "Socializer"
+    COMPETITOR = "competitor", "Competitor"
+
+
+class Profile(models.Model):
+    """Exactly one per member (the database holds both halves of 'exactly')."""
+
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="profile")
+    archetype = models.CharField(max_length=16, choices=Archetype.choices, blank=True)
+    preferences = models.JSONField(default=dict, blank=True)
+    welcomed = models.BooleanField(default=False)
+    onboarding_completed = models.BooleanField(default=False)
+    tutorial_completed = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(archetype__in=Archetype.values), name="accounts_profile_archetype_valid"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="accounts_profile_member_keeps_one",
+                when=pgtrigger.After,
+                operation=pgtrigger.Delete | pgtrigger.UpdateOf("member_id"),
+                timing=pgtrigger.Deferred,
+                func="""
+                IF EXISTS (SELECT 1 FROM accounts_member WHERE id = OLD.member_id)
+                   AND NOT EXISTS (SELECT 1 FROM accounts_profile WHERE member_id = OLD.member_id)
+                THEN
+                    RAISE EXCEPTION 'member % would be left without a profile', OLD.member_id
+                        USING ERRCODE = 'integrity_constraint_violation';
+                END IF;
+                RETURN NULL;
+                """,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"profile of {self.member}"
+
+
+class Tier(models.TextChoices):
+    BASIC = "basic", "Basic"
+    PREMIUM = "premium", "Premium"
+    PROFESSIONAL = "professional", "Professional"
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+class Subscription(models.Model):
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="subscriptions")
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    status = models.CharField(
+        max_length=16, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE
+    )
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: no expiry.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=Q(status=SubscriptionStatus.ACTIVE),
+                name="accounts_subscription_one_active_per_member",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(expires_at__gt=F("starts_at")),
+                name="accounts_subscription_expires_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(tier__in=Tier.values), name="accounts_subscription_tier_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=SubscriptionStatus.values),
+                name="accounts_subscription_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier} ({self.status}) for {self.member}"

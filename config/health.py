@@ -1,0 +1,87 @@
+"""`/healthz`: the state of each service Concord depends on, checked for real."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+CHECK_TIMEOUT = 3.0
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return connection.vendor
+
+
+def _cache() -> str:
+    key = f"healthz:{uuid.uuid4().hex}"
+    cache.set(key, "ok", timeout=10)
+    if cache.get(key) != "ok":
+        raise RuntimeError("value written was not read back")
+    cache.delete(key)
+    return settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+
+
+async def _channel_layer() -> str:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    channel = await layer.new_channel("healthz.")
+    await layer.send(channel, {"type": "healthz.ping"})
+    message = await layer.receive(channel)
+    if message.get("type") != "healthz.ping":
+        raise RuntimeError("message sent was not received")
+    return type(layer).__name__
+
+
+def _broker() -> str:
+    from config.celery import app
+
+    if app.conf.task_always_eager:
+        return "eager (embedded, no broker)"
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT)
+        conn.default_channel  # noqa: B018  (opens a channel: proves the broker answers)
+    return conn.transport_cls if isinstance(conn.transport_cls, str) else "redis"
+
+
+async def _timed(name: str, check) -> tuple[str, dict]:
+    started = time.perf_counter()
+    try:
+        awaitable = check() if asyncio.iscoroutinefunction(check) else sync_to_async(check)()
+        detail = await asyncio.wait_for(awaitable, timeout=CHECK_TIMEOUT)
+        state = {"ok": True, "detail": detail}
+    except Exception as exc:  # any failure is the answer, not an error of the endpoint
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        state = {"ok": False, "error": f"{type(exc).__name__}: {message}"}
+    state["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return name, state
+
+
+CHECKS = {
+    "database": _database,
+    "cache": _cache,
+    "channel_layer": _channel_layer,
+    "broker": _broker,
+}
+
+
+@never_cache
+@require_GET
+async def healthz(request):
+    results = dict(await asyncio.gather(*(_timed(name, fn) for name, fn in CHECKS.items())))
+    down = [name for name, state in results.items() if not state["ok"]]
+    body = {"status": "ok" if not down else "down", "down": down, "services": results}
+    return JsonResponse(body, status=503 if down else 200)

@@ -1,0 +1,68 @@
+"""`manage.py integrity_report`: exit 0 clean, 1 violations found, 2 could not run."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+from rich.console import Console
+from rich.table import Table
+
+from integrity.registry import all_checks
+from integrity.runner import Report, UnknownCheck, run_checks
+
+STYLE = {"ok": "green", "failed": "bold red", "error": "bold yellow"}
+
+
+class Command(BaseCommand):
+    help = "Run the integrity checks and report violations."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--format", choices=["text", "json"], default="text")
+        parser.add_argument(
+            "--check",
+            action="append",
+            dest="checks",
+            metavar="NAME",
+            help="Run only this check (repeatable). --list shows the names.",
+        )
+        parser.add_argument("--list", action="store_true", help="List the checks and exit.")
+
+    def handle(self, *args, format: str, checks: list[str] | None, list: bool, **options):
+        if list:
+            for check in all_checks():
+                self.stdout.write(f"{check.name}\t{check.description}")
+            return
+        try:
+            report = run_checks(checks)
+        except UnknownCheck as exc:
+            raise CommandError(f"{exc} (see --list)", returncode=2) from None
+        except DatabaseError as exc:
+            raise CommandError(f"could not run: {exc}".splitlines()[0], returncode=2) from None
+        if format == "json":
+            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+        else:
+            self.render_text(report)
+        if report.exit_code:
+            sys.exit(report.exit_code)
+
+    def render_text(self, report: Report) -> None:
+        console = Console(file=self.stdout, width=120, highlight=False)
+        table = Table(title="Concord integrity report", title_justify="left")
+        table.add_column("check")
+        table.add_column("status")
+        table.add_column("violations", justify="right")
+        table.add_column("sample")
+        table.add_column("ms", justify="right")
+        for result in report.checks:
+            table.add_row(
+                result.name,
+                f"[{STYLE[result.status]}]{result.status}[/]",
+                str(result.violations),
+                result.error or ", ".join(map(str, result.sample)),
+                f"{result.duration_ms:.1f}",
+            )
+        console.print(table)
+        console.print("[green]all checks passed[/]" if report.ok else "[bold red]NOT CLEAN[/]")

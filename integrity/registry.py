@@ -1,0 +1,61 @@
+"""The check registry. A check is a named function returning its `Violations`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+SAMPLE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class Violations:
+    count: int
+    sample: list = field(default_factory=list)
+
+    @classmethod
+    def from_ids(cls, ids: Iterable) -> Violations:
+        """From a query returning the violating ids; counts them all, keeps a sample."""
+        ids = list(ids)
+        return cls(count=len(ids), sample=ids[:SAMPLE_SIZE])
+
+    @classmethod
+    def from_queryset(cls, queryset, field_name: str = "pk") -> Violations:
+        """Counted and sampled in the database, for checks that may find many rows."""
+        return cls(
+            count=queryset.count(),
+            sample=list(
+                queryset.order_by(field_name).values_list(field_name, flat=True)[:SAMPLE_SIZE]
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    description: str
+    func: Callable[[], Violations]
+
+
+_checks: dict[str, Check] = {}
+
+
+def check(name: str, description: str):
+    """Register `func` as the integrity check `name` (dotted: `<app>.<rule>`)."""
+
+    def decorator(func: Callable[[], Violations]) -> Callable[[], Violations]:
+        existing = _checks.get(name)
+        if existing is not None and existing.func.__qualname__ != func.__qualname__:
+            raise ValueError(f"integrity check {name!r} is registered twice")
+        _checks[name] = Check(name=name, description=description, func=func)
+        return func
+
+    return decorator
+
+
+def all_checks() -> list[Check]:
+    return sorted(_checks.values(), key=lambda c: c.name)
+
+
+def get_check(name: str) -> Check:
+    return _checks[name]
