@@ -118,29 +118,46 @@ def register_member(
         email=email,
         referral_code=referral_code,
     )
-    existing = Member.objects.by_identity(request.platform, request.external_id)
-    if existing is not None:
-        return Registration(existing, False)
-    _refuse_taken_email(request)
+    settled = _already_registered(request)
+    if settled is not None:
+        return settled
     try:
         return Registration(_create_member(request, actor=actor), True)
     except IntegrityError:
         # Lost a race: another transaction committed this identity or mailbox first
         # (PostgreSQL made us wait for it, so its rows are visible now).
-        existing = Member.objects.by_identity(request.platform, request.external_id)
-        if existing is not None:
-            return Registration(existing, False)
-        _refuse_taken_email(request)
+        settled = _already_registered(request)
+        if settled is not None:
+            return settled
         if request.referrer and not Member.objects.filter(pk=request.referrer.pk).exists():
             raise UnknownReferralCode(referral_code or "") from None
         raise
 
 
-def _refuse_taken_email(request: RegistrationRequest) -> None:
-    if (
+def _already_registered(request: RegistrationRequest) -> Registration | None:
+    """The answer when the identity or the mailbox exists already, else None."""
+    existing = Member.objects.by_identity(request.platform, request.external_id)
+    if existing is not None:
+        return Registration(existing, False)
+    if _email_taken(request):
+        # The mailbox may be this very identity's, committed by a concurrent call after
+        # the first look: look again before calling it someone else's.
+        existing = Member.objects.by_identity(request.platform, request.external_id)
+        if existing is not None:
+            return Registration(existing, False)
+        raise EmailAlreadyRegistered(request.email, request.email_normalized)
+    return None
+
+
+def _email_taken(request: RegistrationRequest) -> bool:
+    return bool(
         request.email_normalized
         and Member.objects.filter(email_normalized=request.email_normalized).exists()
-    ):
+    )
+
+
+def refuse_taken_email(request: RegistrationRequest) -> None:
+    if _email_taken(request):
         raise EmailAlreadyRegistered(request.email, request.email_normalized)
 
 

@@ -57,7 +57,7 @@ class RegisterMemberForm(forms.ModelForm):
     external_id = forms.CharField(max_length=64, label="External id")
     username = forms.CharField(max_length=150, required=False)
     new_email = forms.CharField(max_length=254, required=False, label="Email")
-    referral_code = forms.CharField(max_length=16, required=False)
+    referrer_code = forms.CharField(max_length=16, required=False, label="Referred by (code)")
 
     class Meta:
         model = Member
@@ -73,8 +73,10 @@ class RegisterMemberForm(forms.ModelForm):
                 external_id=data["external_id"],
                 username=data.get("username", ""),
                 email=data.get("new_email") or None,
-                referral_code=data.get("referral_code") or None,
+                referral_code=data.get("referrer_code") or None,
             )
+            if not Member.objects.by_identity(data["platform"], data["external_id"]):
+                actions.refuse_taken_email(self.registration_request)
         except AccountsError as exc:
             raise ValidationError(str(exc)) from None
         return data
@@ -148,7 +150,7 @@ class MemberAdmin(admin.ModelAdmin):
                             "external_id",
                             "username",
                             "new_email",
-                            "referral_code",
+                            "referrer_code",
                         ]
                     },
                 )
@@ -188,8 +190,9 @@ class MemberAdmin(admin.ModelAdmin):
         # The admin goes on with `obj` (redirects, log entry): make it the saved row.
         obj.__dict__.update(updated.__dict__)
 
-    def save_related(self, request, form, formsets, change):
-        """Inlines are read-only; related rows change only through actions."""
+    def save_formset(self, request, form, formset, change):
+        """Inlines are read-only: related rows change only through actions."""
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -17,6 +17,14 @@ from django.views.decorators.http import require_GET
 
 CHECK_TIMEOUT = 3.0
 
+if settings.REDIS_URL:
+    # The checks run concurrently (threads and the event loop); importing the Redis
+    # clients lazily from two of them at once deadlocks Python's import lock.
+    import channels_redis.core  # noqa: F401
+    import django_redis.cache  # noqa: F401
+    import kombu.transport.redis  # noqa: F401
+    import redis.asyncio  # noqa: F401
+
 
 def _database() -> str:
     with connection.cursor() as cursor:

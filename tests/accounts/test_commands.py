@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from accounts.models import Member
+from events.models import Event
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_registers_through_the_action_and_is_safe_twice():
+    call_command("seed_demo", "--members", "25", stdout=StringIO())
+    members = Member.objects.count()
+    assert members == 25
+    assert Event.objects.filter(kind="member.registered").count() == 25
+    assert Member.objects.exclude(referred_by=None).exists()
+    call_command("seed_demo", "--members", "25", stdout=StringIO())
+    assert Member.objects.count() == 25
+    out = StringIO()
+    call_command("seed_demo", "--once", stdout=out)
+    assert "already loaded" in out.getvalue()
+    call_command("integrity_report", stdout=StringIO())  # clean: no SystemExit
+
+
+def test_seed_demo_refuses_a_silly_count():
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("seed_demo", "--members", "0")
+
+
+def test_demo_admin_prints_a_login_that_works():
+    out = StringIO()
+    call_command("demo_admin", stdout=out)
+    password = out.getvalue().split("password ")[1].strip()
+    user = authenticate(username="admin", password=password)
+    assert user is not None
+    assert user.is_superuser

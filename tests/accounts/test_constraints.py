@@ -1,0 +1,235 @@
+"""Every accounts rule the database holds, proven with raw SQL that skips the ORM."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from accounts.actions import register_member, start_subscription
+from accounts.models import Member
+
+pytestmark = pytest.mark.django_db
+
+
+def sql(statement: str, params=()) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def refused(statement: str, params=(), *, constraint: str = "") -> None:
+    """The statement fails with IntegrityError (naming `constraint` where the backend
+    reports constraint names) and changes nothing."""
+    if connection.vendor == "postgresql":
+        # Check what the fixtures wrote (as their commit would), then make the deferred
+        # triggers fire at the end of the statement under test instead of at commit.
+        sql("SET CONSTRAINTS ALL IMMEDIATE")
+    with pytest.raises(IntegrityError) as raised, transaction.atomic():
+        sql(statement, params)
+    if constraint and connection.vendor == "postgresql":
+        assert constraint in str(raised.value)
+
+
+def test_identity_is_unique_per_platform_and_external_id(alice, bob):
+    refused(
+        "UPDATE accounts_identity SET platform = 'telegram', external_id = '1001' "
+        "WHERE member_id = %s",
+        [bob.pk],
+        constraint="accounts_identity_platform_external_id_unique",
+    )
+
+
+def test_identity_platform_must_be_known(alice):
+    refused(
+        "UPDATE accounts_identity SET platform = 'myspace' WHERE member_id = %s",
+        [alice.pk],
+        constraint="accounts_identity_platform_valid",
+    )
+
+
+def test_identity_external_id_cannot_be_blank(alice):
+    refused(
+        "UPDATE accounts_identity SET external_id = '' WHERE member_id = %s",
+        [alice.pk],
+        constraint="accounts_identity_external_id_not_blank",
+    )
+
+
+def test_normalized_email_is_unique(alice, bob):
+    refused(
+        "UPDATE accounts_member SET email = 'x@gmail.com', email_normalized = %s WHERE id = %s",
+        [alice.email_normalized, bob.pk],
+        constraint="accounts_member_email_normalized_unique",
+    )
+
+
+def test_members_without_email_do_not_collide(db):
+    register_member(platform="web", external_id="1")
+    register_member(platform="web", external_id="2")
+    assert Member.objects.filter(email_normalized__isnull=True).count() == 2
+
+
+def test_email_and_normalized_email_are_present_together(alice, bob):
+    refused(
+        "UPDATE accounts_member SET email_normalized = NULL WHERE id = %s",
+        [alice.pk],
+        constraint="accounts_member_email_normalized_present",
+    )
+    refused(
+        "UPDATE accounts_member SET email_normalized = 'b@example.org' WHERE id = %s",
+        [bob.pk],
+        constraint="accounts_member_email_normalized_present",
+    )
+
+
+def test_referral_codes_are_unique(alice, bob):
+    refused(
+        "UPDATE accounts_member SET referral_code = %s WHERE id = %s",
+        [alice.referral_code, bob.pk],
+    )
+
+
+@pytest.mark.parametrize("code", ["SHORT", "ABCDEFG", "abcdefgh"])
+def test_referral_code_has_the_generated_shape(alice, code):
+    refused(
+        "UPDATE accounts_member SET referral_code = %s WHERE id = %s",
+        [code, alice.pk],
+        constraint="accounts_member_referral_code_format",
+    )
+
+
+def test_member_cannot_refer_themselves(alice):
+    refused(
+        "UPDATE accounts_member SET referred_by_id = id WHERE id = %s",
+        [alice.pk],
+        constraint="accounts_member_no_self_referral",
+    )
+
+
+def test_member_has_at_most_one_profile(alice):
+    refused(
+        "INSERT INTO accounts_profile (member_id, archetype, preferences, welcomed,"
+        " onboarding_completed, tutorial_completed, updated_at)"
+        " VALUES (%s, '', '{}', false, false, false, CURRENT_TIMESTAMP)",
+        [alice.pk],
+    )
+
+
+def test_profile_archetype_must_be_known(alice):
+    refused(
+        "UPDATE accounts_profile SET archetype = 'griefer' WHERE member_id = %s",
+        [alice.pk],
+        constraint="accounts_profile_archetype_valid",
+    )
+
+
+def test_at_most_one_active_subscription(alice):
+    start_subscription(alice, tier="basic")
+    refused(
+        "INSERT INTO accounts_subscription (member_id, tier, status, starts_at, created_at)"
+        " VALUES (%s, 'premium', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        [alice.pk],
+        constraint="accounts_subscription_one_active_per_member",
+    )
+    # Inactive ones may accumulate.
+    sql(
+        "INSERT INTO accounts_subscription (member_id, tier, status, starts_at, created_at)"
+        " VALUES (%s, 'premium', 'cancelled', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        [alice.pk],
+    )
+
+
+def test_subscription_expires_after_it_starts(alice):
+    sub = start_subscription(alice, tier="basic")
+    refused(
+        "UPDATE accounts_subscription SET expires_at = starts_at WHERE id = %s",
+        [sub.pk],
+        constraint="accounts_subscription_expires_after_start",
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "constraint"),
+    [
+        ("tier", "gold", "accounts_subscription_tier_valid"),
+        ("status", "paused", "accounts_subscription_status_valid"),
+    ],
+)
+def test_subscription_tier_and_status_must_be_known(alice, column, value, constraint):
+    sub = start_subscription(alice, tier="basic")
+    refused(
+        f"UPDATE accounts_subscription SET {column} = %s WHERE id = %s",
+        [value, sub.pk],
+        constraint=constraint,
+    )
+
+
+# --- Cross-row rules: PostgreSQL triggers -----------------------------------------------
+
+
+@pytest.mark.postgres
+def test_member_cannot_commit_without_profile_and_identity(db):
+    refused(
+        "INSERT INTO accounts_member (display_name, language, is_premium, is_active,"
+        " created_at, email, referral_code) VALUES"
+        " ('ghost', 'en', false, true, CURRENT_TIMESTAMP, '', 'GHQSTABC')",
+        constraint="has no profile",
+    )
+
+
+@pytest.mark.postgres
+def test_member_with_profile_but_no_identity_is_refused(db):
+    with pytest.raises(IntegrityError, match="has no identity"), transaction.atomic():
+        sql(
+            "INSERT INTO accounts_member (display_name, language, is_premium, is_active,"
+            " created_at, email, referral_code) VALUES"
+            " ('ghost', 'en', false, true, CURRENT_TIMESTAMP, '', 'GHQSTABC')"
+        )
+        sql(
+            "INSERT INTO accounts_profile (member_id, archetype, preferences, welcomed,"
+            " onboarding_completed, tutorial_completed, updated_at)"
+            " SELECT id, '', '{}', false, false, false, CURRENT_TIMESTAMP"
+            " FROM accounts_member WHERE referral_code = 'GHQSTABC'"
+        )
+        sql("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@pytest.mark.postgres
+def test_deleting_a_members_profile_is_refused(alice):
+    refused(
+        "DELETE FROM accounts_profile WHERE member_id = %s",
+        [alice.pk],
+        constraint="would be left without a profile",
+    )
+
+
+@pytest.mark.postgres
+def test_deleting_a_members_last_identity_is_refused(alice, bob):
+    refused(
+        "DELETE FROM accounts_identity WHERE member_id = %s",
+        [alice.pk],
+        constraint="would be left without an identity",
+    )
+    refused(
+        "UPDATE accounts_identity SET member_id = %s WHERE member_id = %s",
+        [bob.pk, alice.pk],
+        constraint="would be left without an identity",
+    )
+
+
+@pytest.mark.postgres
+def test_deleting_one_of_two_identities_is_allowed(alice):
+    from accounts.actions import link_identity
+
+    link_identity(alice, platform="web", external_id="alice-web")
+    with transaction.atomic():
+        sql("DELETE FROM accounts_identity WHERE platform = 'web' AND member_id = %s", [alice.pk])
+        sql("SET CONSTRAINTS ALL IMMEDIATE")
+    assert alice.identities.count() == 1
+
+
+@pytest.mark.postgres
+def test_deleting_the_whole_member_is_allowed(alice):
+    with transaction.atomic():
+        alice.delete()
+        sql("SET CONSTRAINTS ALL IMMEDIATE")
+    assert not Member.objects.filter(pk=alice.pk).exists()

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.servers import daphne, database_url_for_tests, redis_server
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=15) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_healthz_reports_each_service_in_process(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["services"]) == {"database", "cache", "channel_layer", "broker"}
+    assert all(state["ok"] for state in body["services"].values())
+
+
+def test_healthz_on_embedded_defaults_served_by_daphne(tmp_path):
+    with daphne({"DATABASE_URL": database_url_for_tests(tmp_path)}) as base:
+        status, body = get_json(f"{base}/healthz")
+    assert status == 200, body
+    assert body["services"]["channel_layer"]["detail"] == "InMemoryChannelLayer"
+    assert body["services"]["broker"]["detail"].startswith("eager")
+
+
+def test_healthz_answers_503_naming_what_is_down_when_redis_stops(tmp_path):
+    with redis_server() as (redis_url, redis_proc):
+        env = {"DATABASE_URL": database_url_for_tests(tmp_path), "REDIS_URL": redis_url}
+        with daphne(env) as base:
+            status, body = get_json(f"{base}/healthz")
+            assert status == 200, body
+            assert body["services"]["channel_layer"]["detail"] == "RedisChannelLayer"
+
+            redis_proc.terminate()
+            redis_proc.wait(timeout=10)
+
+            status, body = get_json(f"{base}/healthz")
+    assert status == 503
+    assert body["status"] == "down"
+    assert set(body["down"]) == {"cache", "channel_layer", "broker"}
+    assert body["services"]["database"]["ok"] is True
+    for name in body["down"]:
+        assert body["services"][name]["error"]

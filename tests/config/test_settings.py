@@ -1,0 +1,74 @@
+"""A bad environment stops Concord at start with one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.servers import ROOT
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    child_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_"))
+    }
+    child_env.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DATABASE_URL": "mysql://root@localhost/concord"}, "DATABASE_URL has scheme 'mysql'"),
+        ({"DATABASE_URL": "postgres://localhost"}, "DATABASE_URL names no database"),
+        ({"REDIS_URL": "http://localhost:6379"}, "REDIS_URL='http://localhost:6379' must start"),
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG='maybe' is not a boolean"),
+        ({"DJANGO_DEBUG": "0"}, "DJANGO_SECRET_KEY must be set"),
+        (
+            {"DATABASE_CONN_MAX_AGE": "soon", "DATABASE_URL": "postgres://h/db"},
+            "not a whole number",
+        ),
+    ],
+)
+def test_bad_environment_fails_at_start_with_one_line(env, message):
+    result = manage("check", env=env)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("concord: configuration error:")
+    assert message in lines[0]
+
+
+def test_command_with_bad_arguments_exits_nonzero_with_one_line():
+    result = manage("integrity_report", "--check", "no.such.check", env={})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "CommandError: unknown integrity check(s): no.such.check (see --list)"
+    ]
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "x" * 20 + "-production-like-secret-key-for-the-check-" + "y" * 20,
+            "DJANGO_ALLOWED_HOSTS": "concord.example.com",
+        },
+    )
+    assert result.returncode == 0, result.stderr

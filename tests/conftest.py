@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from django.db import connection
+
+from tests.factories import MemberFactory
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = "postgresql" in settings.DATABASES["default"]["ENGINE"]
+    have_browser = shutil.which("chromium") is not None
+    must_browse = os.environ.get("CONCORD_REQUIRE_BROWSER") == "1"
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
+        if "browser" in item.keywords and not have_browser and not must_browse:
+            item.add_marker(pytest.mark.skip(reason="needs Debian's chromium at /usr/bin/chromium"))
+
+
+@pytest.fixture
+def alice(db):
+    """A Telegram member who signed up with a Gmail address."""
+    return MemberFactory(
+        platform="telegram", external_id="1001", username="alice", email="Alice.Liddell@gmail.com"
+    )
+
+
+@pytest.fixture
+def bob(db):
+    """A Discord member without email."""
+    return MemberFactory(platform="discord", external_id="2002", username="bob")
+
+
+@pytest.fixture
+def staff(db, django_user_model):
+    return django_user_model.objects.create_superuser("staff", "staff@example.org", "pw-staff-1234")

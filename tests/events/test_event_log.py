@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+import events
+from events.actions import register_handler, unregister_handler
+from events.exceptions import NotInTransaction
+from events.models import Event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seen():
+    received: list[Event] = []
+
+    def handler(event):
+        received.append(event)
+
+    register_handler(handler)
+    yield received
+    unregister_handler(handler)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publish_outside_a_transaction_is_refused():
+    with pytest.raises(NotInTransaction):
+        events.publish("test.happened", {})
+    assert Event.objects.count() == 0
+
+
+def test_publish_writes_the_row_and_runs_handlers_only_after_commit(
+    seen, django_capture_on_commit_callbacks, staff
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        event = events.publish("test.happened", {"n": 1}, actor=staff, subject="thing:1")
+        assert seen == []  # not before commit
+    assert len(callbacks) == 1
+    assert [e.seq for e in seen] == [event.seq]
+    stored = Event.objects.get(seq=event.seq)
+    assert (stored.kind, stored.data, stored.actor_id, stored.subject) == (
+        "test.happened",
+        {"n": 1},
+        staff.pk,
+        "thing:1",
+    )
+    assert stored.published_at is not None
+
+
+def test_a_rolled_back_transaction_leaves_no_event_and_runs_no_handler(
+    seen, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        events.publish("test.happened", {})
+        raise RuntimeError("the action failed")
+    assert seen == []
+    assert Event.objects.count() == 0
+
+
+def test_one_failing_handler_does_not_stop_the_others(seen, django_capture_on_commit_callbacks):
+    def broken(event):
+        raise ValueError("boom")
+
+    register_handler(broken)
+    try:
+        # `broken` runs after `seen`'s handler was registered; register another after it too.
+        later: list[int] = []
+        register_handler(later_handler := lambda e: later.append(e.seq))
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            event = events.publish("test.happened", {})
+    finally:
+        unregister_handler(broken)
+        unregister_handler(later_handler)
+    assert [e.seq for e in seen] == [event.seq]
+    assert later == [event.seq]
+    assert Event.objects.get(seq=event.seq).published_at is not None
+
+
+def test_data_is_stored_as_it_reads_back(django_capture_on_commit_callbacks):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    with transaction.atomic():
+        event = events.publish("t", {"at": datetime(2026, 1, 2, tzinfo=UTC), "d": Decimal("1.5")})
+    assert event.data == {"at": "2026-01-02T00:00:00Z", "d": "1.5"}
+
+
+def test_kind_cannot_be_blank(db):
+    with pytest.raises(IntegrityError), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO events_event (kind, subject, data, created_at)"
+            " VALUES ('', '', '{}', CURRENT_TIMESTAMP)"
+        )
+
+
+@pytest.fixture
+def event(db):
+    with transaction.atomic():
+        return events.publish("test.happened", {"n": 1})
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE events_event SET kind = 'rewritten' WHERE seq = %s",
+        "UPDATE events_event SET data = '{\"n\": 2}' WHERE seq = %s",
+        "UPDATE events_event SET actor_id = 99 WHERE seq = %s",
+        "DELETE FROM events_event WHERE seq = %s",
+    ],
+)
+def test_events_are_append_only(event, statement):
+    with (
+        pytest.raises(IntegrityError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement, [event.seq])
+
+
+@pytest.mark.postgres
+def test_published_at_is_set_once(event):
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE events_event SET published_at = now() WHERE seq = %s", [event.seq])
+    with (
+        pytest.raises(IntegrityError, match="already published"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE events_event SET published_at = now() + interval '1 day' WHERE seq = %s",
+            [event.seq],
+        )
