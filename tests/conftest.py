@@ -17,11 +17,14 @@ def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
     on_postgres = "postgresql" in settings.DATABASES["default"]["ENGINE"]
+    on_redis = bool(settings.REDIS_URL)
     have_browser = shutil.which("chromium") is not None
     must_browse = os.environ.get("CONCORD_REQUIRE_BROWSER") == "1"
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
+        if "redis" in item.keywords and not on_redis:
+            item.add_marker(pytest.mark.skip(reason="needs Redis (set REDIS_URL)"))
         if "browser" in item.keywords and not have_browser and not must_browse:
             item.add_marker(pytest.mark.skip(reason="needs Debian's chromium at /usr/bin/chromium"))
 
