@@ -62,7 +62,7 @@ def _broker() -> str:
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT)
         conn.default_channel  # noqa: B018  (opens a channel: proves the broker answers)
-    return conn.transport_cls if isinstance(conn.transport_cls, str) else "redis"
+        return conn.transport.driver_type
 
 
 async def _timed(name: str, check) -> tuple[str, dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -67,6 +68,4 @@ def dispatch(event: Event) -> None:
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     """Data as it will read back from the JSON column (dates, decimals, UUIDs as strings)."""
-    import json
-
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))

@@ -71,12 +71,16 @@ def database_url_for_tests(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'child.sqlite3'}"
 
 
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment with the services replaced by `env`'s."""
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    return {**base, **env}
+
+
 @contextlib.contextmanager
 def daphne(env: dict[str, str]):
     """Concord served by daphne in its own process; yields the base URL."""
     port = free_port()
-    child_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    child_env.update(env)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -89,7 +93,7 @@ def daphne(env: dict[str, str]):
             "config.asgi:application",
         ],
         cwd=ROOT,
-        env=child_env,
+        env=child_env(env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -107,8 +111,6 @@ def daphne(env: dict[str, str]):
 @contextlib.contextmanager
 def celery_worker(env: dict[str, str], queue: str):
     """A real Celery worker process consuming `queue`; stopped (warm) on exit."""
-    child_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    child_env.update(env)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -127,7 +129,7 @@ def celery_worker(env: dict[str, str], queue: str):
             "INFO",
         ],
         cwd=ROOT,
-        env=child_env,
+        env=child_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
