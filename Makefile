@@ -21,7 +21,7 @@ migrate: $(STAMP)
 
 run: migrate
 	$(PY) manage.py seed_demo --once
-	$(PY) manage.py demo_admin
+	CONCORD_SITE_URL=http://$(HOST):$(PORT) $(PY) manage.py demo_admin
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP)
