@@ -99,9 +99,12 @@ def test_kind_cannot_be_blank(db):
 
 
 @pytest.fixture
-def event(db):
+def event(db, seen):
+    """An event whose post-commit handlers have not run yet (published_at unset)."""
     with transaction.atomic():
-        return events.publish("test.happened", {"n": 1})
+        event = events.publish("test.happened", {"n": 1})
+    assert event.published_at is None
+    return event
 
 
 @pytest.mark.postgres
@@ -136,3 +139,16 @@ def test_published_at_is_set_once(event):
             "UPDATE events_event SET published_at = now() + interval '1 day' WHERE seq = %s",
             [event.seq],
         )
+
+
+def test_without_handlers_an_event_commits_already_published_and_nothing_follows_commit(
+    django_capture_on_commit_callbacks,
+):
+    from events.actions import _handlers
+
+    assert _handlers == []  # the foundation registers none; the live layer adds them
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        event = events.publish("test.happened", {})
+    assert callbacks == []
+    stored = Event.objects.get(seq=event.seq)
+    assert stored.published_at == stored.created_at
