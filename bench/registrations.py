@@ -118,13 +118,29 @@ def verify(run_id: str, count: int, expected_email: int) -> int:
     return created
 
 
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def worker_counts(text: str) -> list[int]:
+    return [positive(part) for part in text.split(",") if part.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--count", type=int, default=4000, help="registrations per run")
-    parser.add_argument("--workers", default="1,4,8", help="comma-separated process counts")
+    parser.add_argument("--count", type=positive, default=4000, help="registrations per run")
+    parser.add_argument(
+        "--workers", type=worker_counts, default="1,4,8", help="comma-separated process counts"
+    )
     parser.add_argument("--allow-sqlite", action="store_true", help="allow a non-PostgreSQL DB")
     args = parser.parse_args()
-    workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    workers = args.workers
     url = os.environ.get("DATABASE_URL", "").strip()
     if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"} and not args.allow_sqlite:
         print(
