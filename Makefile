@@ -8,6 +8,10 @@ PORT ?= 8000
 
 .PHONY: venv run test lint format migrate worker beat bench clean
 
+# Developing and testing: DEBUG on unless the environment says otherwise. (Pointed at a
+# real database with nothing said, Concord runs as production: DEBUG off.)
+run test migrate lint: export DJANGO_DEBUG ?= 1
+
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml

@@ -72,7 +72,9 @@ def database_from_url(url: str) -> dict:
         return sqlite_database(config["NAME"] or str(BASE_DIR / "db.sqlite3"))
     if not config.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL names no database (postgres://user@host/NAME)")
-    config["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
+    # 0: under ASGI each request may run in another thread, and persistent connections
+    # pile up (Django's docs say to disable them there).
+    config["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0)
     config["CONN_HEALTH_CHECKS"] = True
     config.setdefault("OPTIONS", {})
     config["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
@@ -99,23 +101,53 @@ def sqlite_database(path: str) -> dict:
 
 def redis_url_from_env() -> str:
     url = env_str("REDIS_URL")
-    if url and urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
-        raise ImproperlyConfigured(
-            f"REDIS_URL={url!r} must start with redis://, rediss:// or unix://"
-        )
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss"}:
+        raise ImproperlyConfigured(f"REDIS_URL={url!r} must start with redis:// or rediss://")
+    try:
+        parts.port  # noqa: B018  (parses the port: raises on a malformed one)
+    except ValueError:
+        raise ImproperlyConfigured(f"REDIS_URL={url!r} has an invalid port") from None
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"REDIS_URL={url!r} names no host")
     return url
 
 
+def log_level_from_env() -> str:
+    level = env_str("LOG_LEVEL", "INFO").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ImproperlyConfigured(f"LOG_LEVEL={level!r} is not DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+# --- Database (first: a malformed URL is the error to report) -----------------------
+
+DATABASE_URL = env_str("DATABASE_URL")
+DATABASES = {
+    "default": database_from_url(DATABASE_URL)
+    if DATABASE_URL
+    else sqlite_database(str(BASE_DIR / "db.sqlite3"))
+}
+
 # --- Core ---------------------------------------------------------------------------
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Embedded defaults are for trying Concord on one machine: DEBUG on. Pointed at a real
+# database Concord is production unless told otherwise (`make run`/`make test` say so).
+DEBUG = env_bool("DJANGO_DEBUG", not DATABASE_URL)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off"
+            " (DJANGO_DEBUG defaults to off when DATABASE_URL is set)"
+        )
     SECRET_KEY = "concord-insecure-development-key-only-for-embedded-defaults"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+if not ALLOWED_HOSTS and not DEBUG:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS is empty: every request would be refused")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -181,15 +213,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-
-# --- Database -----------------------------------------------------------------------
-
-DATABASE_URL = env_str("DATABASE_URL")
-DATABASES = {
-    "default": database_from_url(DATABASE_URL)
-    if DATABASE_URL
-    else sqlite_database(str(BASE_DIR / "db.sqlite3"))
-}
 
 # --- Redis: cache, channel layer, Celery broker --------------------------------------
 
@@ -260,7 +283,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "root": {"handlers": ["console"], "level": log_level_from_env()},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 

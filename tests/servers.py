@@ -72,9 +72,16 @@ def database_url_for_tests(tmp_path: Path) -> str:
 
 
 def child_env(env: dict[str, str]) -> dict[str, str]:
-    """This process's environment with the services replaced by `env`'s."""
-    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    return {**base, **env}
+    """Production-like settings (DEBUG off) over plain HTTP, with `env`'s services."""
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_"))
+    }
+    production = {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "test-only-secret-key-for-child-processes-0123456789abcdef",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+    }
+    return {**base, **production, **env}
 
 
 @contextlib.contextmanager

@@ -54,3 +54,35 @@ def test_healthz_answers_503_naming_what_is_down_when_redis_stops(tmp_path):
     assert body["services"]["database"]["ok"] is True
     for name in body["down"]:
         assert body["services"][name]["error"]
+
+
+def test_a_hung_dependency_is_reported_within_the_timeout_and_holds_up_no_other(
+    client, monkeypatch
+):
+    import time
+
+    from config import health
+
+    def hung_database():
+        time.sleep(health.CHECK_TIMEOUT + 2)
+        return "never"
+
+    def broken_cache():
+        raise ConnectionError("redis://secret-host:6379 refused")
+
+    monkeypatch.setitem(health.CHECKS, "database", hung_database)
+    monkeypatch.setitem(health.CHECKS, "cache", broken_cache)
+    started = time.monotonic()
+    response = client.get("/healthz")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    body = response.json()
+    assert set(body["down"]) == {"database", "cache"}
+    assert body["services"]["database"]["error"] == "no answer within 3s"
+    # The public body names the failure, never hosts or credentials.
+    assert body["services"]["cache"]["error"] == "ConnectionError"
+    assert "secret-host" not in response.content.decode()
+    assert body["services"]["broker"]["ok"] is True
+    assert body["services"]["channel_layer"]["ok"] is True
+    assert elapsed < health.CHECK_TIMEOUT + 1.5

@@ -50,6 +50,26 @@ def test_bad_environment_fails_at_start_with_one_line(env, message):
     assert message in lines[0]
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "daphne", "config.asgi:application"],
+        [sys.executable, "-m", "celery", "-A", "config", "worker"],
+        [sys.executable, "-c", "import config.wsgi"],
+    ],
+    ids=["daphne", "celery", "wsgi"],
+)
+def test_every_entry_point_refuses_a_bad_environment_in_one_line(command):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    env["DJANGO_DEBUG"] = "maybe"
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "concord: configuration error: DJANGO_DEBUG='maybe' is not a boolean"
+        " (use 1/0, true/false, yes/no)"
+    ]
+
+
 def test_command_with_bad_arguments_exits_nonzero_with_one_line():
     result = manage("integrity_report", "--check", "no.such.check", env={})
     assert result.returncode == 2
