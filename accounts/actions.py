@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -59,6 +60,10 @@ def new_referral_code() -> str:
     return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
 
 
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
 def validate_identity(platform: str, external_id) -> tuple[str, str]:
     if platform not in Platform.values:
         raise InvalidIdentity(
@@ -69,7 +74,16 @@ def validate_identity(platform: str, external_id) -> tuple[str, str]:
         raise InvalidIdentity("an identity needs an external id")
     if len(external_id) > EXTERNAL_ID_MAX:
         raise InvalidIdentity(f"external id is longer than {EXTERNAL_ID_MAX} characters")
+    if _has_control_characters(external_id):
+        raise InvalidIdentity("external id contains control characters")
     return platform, external_id
+
+
+def validate_username(username: str | None) -> str:
+    username = (username or "").strip()[:USERNAME_MAX]
+    if _has_control_characters(username):
+        raise InvalidIdentity("username contains control characters")
+    return username
 
 
 def validate_registration(
@@ -82,7 +96,7 @@ def validate_registration(
 ) -> RegistrationRequest:
     """Check a registration without writing: raises the same errors register_member would."""
     platform, external_id = validate_identity(platform, external_id)
-    username = (username or "").strip()[:USERNAME_MAX]
+    username = validate_username(username)
     email = (email or "").strip()
     email_normalized = normalize_email(email) if email else None
     referrer = None
@@ -111,6 +125,12 @@ def register_member(
     for one identity or one mailbox end with one member: the unique constraints decide,
     and the losers are answered as if they had come second.
     """
+    # The common repeat (a bot calling on every /start) answered by one indexed lookup,
+    # before the other arguments are looked at: they are not used for a known identity.
+    platform, external_id = validate_identity(platform, external_id)
+    member_id = _member_id_for_identity(platform, external_id)
+    if member_id is not None:
+        return Registration(Member.objects.get(pk=member_id), False)
     request = validate_registration(
         platform=platform,
         external_id=external_id,
@@ -118,12 +138,8 @@ def register_member(
         email=email,
         referral_code=referral_code,
     )
-    # The common repeat (a bot calling on every /start) answered by one indexed lookup.
     # A taken mailbox is not looked up first: the unique constraint refuses it, and the
     # answer is worked out below, as for a race.
-    member_id = _member_id_for_identity(request.platform, request.external_id)
-    if member_id is not None:
-        return Registration(Member.objects.get(pk=member_id), False)
     try:
         return Registration(_create_member(request, actor=actor), True)
     except IntegrityError:
@@ -294,7 +310,9 @@ def update_member(member: Member, *, actor=None, **changes) -> Member:
     unknown = set(changes) - set(MEMBER_EDITABLE)
     if unknown:
         raise AccountsError(f"cannot change {', '.join(sorted(unknown))} with update_member")
-    locked = Member.objects.select_for_update().get(pk=member.pk)
+    # NO KEY: registrations referred by this member only need it to exist (FOR KEY SHARE);
+    # a plain FOR UPDATE would queue them behind this edit, or deadlock with them.
+    locked = Member.objects.select_for_update(no_key=True).get(pk=member.pk)
     changed: dict[str, object] = {}
     for name, value in changes.items():
         if name == "email":
@@ -345,7 +363,7 @@ def link_identity(member: Member, *, platform: str, external_id, username: str =
                 member=member,
                 platform=platform,
                 external_id=external_id,
-                username=(username or "").strip()[:USERNAME_MAX],
+                username=validate_username(username),
             )
     except IntegrityError:
         raise IdentityAlreadyLinked(f"{platform}:{external_id} was just linked elsewhere") from None
@@ -376,7 +394,7 @@ def start_subscription(
     if expires_at is not None and expires_at <= starts_at:
         raise InvalidSubscription("a subscription must expire after it starts")
     # Lock the member: two concurrent starts queue here instead of racing to the constraint.
-    Member.objects.select_for_update().filter(pk=member.pk).first()
+    Member.objects.select_for_update(no_key=True).filter(pk=member.pk).first()
     if Subscription.objects.filter(member=member, status=SubscriptionStatus.ACTIVE).exists():
         raise SubscriptionAlreadyActive(f"{member} already has an active subscription")
     subscription = Subscription.objects.create(

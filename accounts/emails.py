@@ -49,6 +49,8 @@ MAX_ADDRESS = 254
 def normalize_email(address: str) -> str:
     if not isinstance(address, str):
         raise InvalidEmail(f"an email address must be text, not {type(address).__name__}")
+    if len(address.strip()) > MAX_ADDRESS:
+        raise InvalidEmail(f"{address[:40]!r}... is longer than {MAX_ADDRESS} characters")
     text = unicodedata.normalize("NFC", address.strip()).lower()
     local, sep, domain = text.rpartition("@")
     if not sep or not local or not domain:

@@ -83,6 +83,13 @@ def database_from_url(url: str) -> dict:
 
 
 def sqlite_database(path: str) -> dict:
+    import sqlite3
+
+    if sqlite3.sqlite_version_info < (3, 35):
+        raise ImproperlyConfigured(
+            f"SQLite {sqlite3.sqlite_version} is too old: Concord needs 3.35+"
+            " (INSERT ... RETURNING)"
+        )
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": path,

@@ -21,7 +21,9 @@ _handlers: list[Handler] = []
 
 
 def register_handler(handler: Handler) -> Handler:
-    """Run `handler(event)` after each event's transaction commits. Usable as a decorator."""
+    """Run `handler(event)` after each event's transaction commits. Usable as a decorator.
+
+    Register in an AppConfig.ready(), so that every process has the same handlers."""
     if handler not in _handlers:
         _handlers.append(handler)
     return handler
@@ -45,21 +47,27 @@ def publish(kind: str, data: dict[str, Any], *, actor=None, subject: str = "") -
     actor_id = getattr(actor, "pk", None) if actor is not None else None
     # `published_at` means "every post-commit handler has run". With none registered that
     # is true the moment the row commits, so it is written with the row and no second
-    # write follows the commit.
+    # write follows the commit. Handlers are registered in AppConfig.ready(), so every
+    # process (web, worker, bot) has the same list.
     event = _insert(kind, actor_id, subject[:100], data, published=not _handlers)
     if _handlers:
         transaction.on_commit(lambda: dispatch(event), robust=True)
     return event
 
 
-def dispatch(event: Event) -> None:
+def dispatch(event: Event) -> bool:
     """Run every handler for a committed event (one failing handler stops none of the
-    others), then mark the event published."""
+    others). Mark the event published only if all succeeded: otherwise it stays for the
+    relay to deliver again (handlers must tolerate a repeat: clients dedupe by seq)."""
+    failed = False
     for handler in list(_handlers):
         try:
             handler(event)
         except Exception:
+            failed = True
             logger.exception("event handler %r failed for event %s", handler, event.seq)
+    if failed:
+        return False
     try:
         connection = transaction.get_connection()
         with connection.cursor() as cursor:
@@ -70,6 +78,8 @@ def dispatch(event: Event) -> None:
             )
     except Exception:
         logger.exception("could not mark event %s published; the relay will retry", event.seq)
+        return False
+    return True
 
 
 _INSERT = (

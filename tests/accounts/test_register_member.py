@@ -61,6 +61,19 @@ def test_same_identity_again_returns_existing_member_and_writes_nothing(alice):
 
 
 @pytest.mark.parametrize(
+    "other_arguments",
+    [{"referral_code": "NOSUCH22"}, {"email": "not an email"}, {"username": "x\x00"}],
+)
+def test_known_identity_is_answered_before_the_other_arguments_are_judged(alice, other_arguments):
+    before = row_counts()
+    assert register_member(platform="telegram", external_id="1001", **other_arguments) == (
+        alice,
+        False,
+    )
+    assert row_counts() == before
+
+
+@pytest.mark.parametrize(
     "variant",
     ["alice.liddell@gmail.com", "ALICELIDDELL+promo@googlemail.com", " a.liceliddell@GMAIL.COM"],
 )
@@ -101,6 +114,16 @@ def test_referral_code_links_referrer_whatever_its_case(alice):
         ({"platform": "telegram", "external_id": None}, InvalidIdentity),
         ({"platform": "telegram", "external_id": "x" * 65}, InvalidIdentity),
         ({"platform": "telegram", "external_id": "1", "email": "not-an-email"}, InvalidEmail),
+        ({"platform": "telegram", "external_id": "nul\x00byte"}, InvalidIdentity),
+        ({"platform": "telegram", "external_id": "1", "username": "bell\x07"}, InvalidIdentity),
+        (
+            {
+                "platform": "telegram",
+                "external_id": "1",
+                "email": "a" * 60 + "@" + "b" * 190 + ".org.",
+            },
+            InvalidEmail,
+        ),
     ],
 )
 def test_bad_input_raises_a_named_error_and_writes_nothing(kwargs, error, alice):
