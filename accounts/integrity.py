@@ -7,8 +7,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from accounts.emails import normalize_email
 from accounts.exceptions import InvalidEmail
 from accounts.models import (
-    REFERRAL_ALPHABET,
-    REFERRAL_CODE_LENGTH,
+    REFERRAL_CODE_PATTERN,
     Identity,
     Member,
     Profile,
@@ -16,8 +15,6 @@ from accounts.models import (
     SubscriptionStatus,
 )
 from integrity.registry import Violations, check
-
-_REFERRAL_PATTERN = rf"^[{REFERRAL_ALPHABET}]{{{REFERRAL_CODE_LENGTH}}}$"
 
 
 @check("accounts.email_normalized_unique", "No two members share a normalized email.")
@@ -62,7 +59,7 @@ def referral_codes_valid() -> Violations:
     )
     return Violations.from_queryset(
         Member.objects.filter(
-            Q(referral_code__in=shared) | ~Q(referral_code__regex=_REFERRAL_PATTERN)
+            Q(referral_code__in=shared) | ~Q(referral_code__regex=REFERRAL_CODE_PATTERN)
         )
     )
 

@@ -6,11 +6,12 @@ import pgtrigger
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Length, Upper
+from django.db.models.functions import Trim
 from django.db.models.lookups import Exact
 
 REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud safely
 REFERRAL_CODE_LENGTH = 8
+REFERRAL_CODE_PATTERN = rf"^[{REFERRAL_ALPHABET}]{{{REFERRAL_CODE_LENGTH}}}$"
 
 
 class User(AbstractUser):
@@ -69,8 +70,7 @@ class Member(models.Model):
                 name="accounts_member_email_normalized_present",
             ),
             models.CheckConstraint(
-                condition=Exact(Length("referral_code"), REFERRAL_CODE_LENGTH)
-                & Exact(Upper("referral_code"), F("referral_code")),
+                condition=Q(referral_code__regex=REFERRAL_CODE_PATTERN),
                 name="accounts_member_referral_code_format",
             ),
             models.CheckConstraint(
@@ -127,6 +127,11 @@ class Identity(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(external_id=""), name="accounts_identity_external_id_not_blank"
+            ),
+            # ' 42 ' and '42' would be two members for one account.
+            models.CheckConstraint(
+                condition=Exact(F("external_id"), Trim("external_id")),
+                name="accounts_identity_external_id_trimmed",
             ),
         ]
         triggers = [

@@ -7,6 +7,7 @@ from django.db import IntegrityError, connection, transaction
 
 from accounts.actions import register_member, start_subscription
 from accounts.models import Member
+from tests.helpers import table_contents
 
 pytestmark = pytest.mark.django_db
 
@@ -17,8 +18,9 @@ def sql(statement: str, params=()) -> None:
 
 
 def refused(statement: str, params=(), *, constraint: str = "") -> None:
-    """The statement fails with IntegrityError (naming `constraint` where the backend
-    reports constraint names) and changes nothing."""
+    """The statement fails with IntegrityError naming `constraint` (where the backend
+    reports constraint names), and the tables read back exactly as before."""
+    before = table_contents()
     if connection.vendor == "postgresql":
         # Check what the fixtures wrote (as their commit would), then make the deferred
         # triggers fire at the end of the statement under test instead of at commit.
@@ -27,6 +29,7 @@ def refused(statement: str, params=(), *, constraint: str = "") -> None:
         sql(statement, params)
     if constraint and connection.vendor == "postgresql":
         assert constraint in str(raised.value)
+    assert table_contents() == before
 
 
 def test_identity_is_unique_per_platform_and_external_id(alice, bob):
@@ -51,6 +54,15 @@ def test_identity_external_id_cannot_be_blank(alice):
         "UPDATE accounts_identity SET external_id = '' WHERE member_id = %s",
         [alice.pk],
         constraint="accounts_identity_external_id_not_blank",
+    )
+
+
+@pytest.mark.parametrize("external_id", [" 1001", "1001 ", " padded "])
+def test_identity_external_id_is_stored_trimmed(alice, external_id):
+    refused(
+        "UPDATE accounts_identity SET external_id = %s WHERE member_id = %s",
+        [external_id, alice.pk],
+        constraint="accounts_identity_external_id_trimmed",
     )
 
 
@@ -85,10 +97,13 @@ def test_referral_codes_are_unique(alice, bob):
     refused(
         "UPDATE accounts_member SET referral_code = %s WHERE id = %s",
         [alice.referral_code, bob.pk],
+        constraint="referral_code",
     )
 
 
-@pytest.mark.parametrize("code", ["SHORT", "ABCDEFG", "abcdefgh"])
+@pytest.mark.parametrize(
+    "code", ["SHORT", "ABCDEFG", "abcdefgh", "OOOOOOOO", "1234567I", "ABCD-EFG"]
+)
 def test_referral_code_has_the_generated_shape(alice, code):
     refused(
         "UPDATE accounts_member SET referral_code = %s WHERE id = %s",
@@ -111,6 +126,7 @@ def test_member_has_at_most_one_profile(alice):
         " onboarding_completed, tutorial_completed, updated_at)"
         " VALUES (%s, '', '{}', false, false, false, CURRENT_TIMESTAMP)",
         [alice.pk],
+        constraint="member_id",
     )
 
 

@@ -14,7 +14,7 @@ from accounts.exceptions import (
 )
 from accounts.models import REFERRAL_ALPHABET, Identity, Member, Profile
 from events.models import Event
-from tests.helpers import row_counts
+from tests.helpers import table_contents
 
 pytestmark = pytest.mark.django_db
 
@@ -54,10 +54,10 @@ def test_register_member_creates_member_identity_profile_and_event(
 
 
 def test_same_identity_again_returns_existing_member_and_writes_nothing(alice):
-    before = row_counts()
+    before = table_contents()
     again = register_member(platform="telegram", external_id="1001", email="other@example.org")
     assert again == (alice, False)
-    assert row_counts() == before
+    assert table_contents() == before
 
 
 @pytest.mark.parametrize(
@@ -65,12 +65,12 @@ def test_same_identity_again_returns_existing_member_and_writes_nothing(alice):
     [{"referral_code": "NOSUCH22"}, {"email": "not an email"}, {"username": "x\x00"}],
 )
 def test_known_identity_is_answered_before_the_other_arguments_are_judged(alice, other_arguments):
-    before = row_counts()
+    before = table_contents()
     assert register_member(platform="telegram", external_id="1001", **other_arguments) == (
         alice,
         False,
     )
-    assert row_counts() == before
+    assert table_contents() == before
 
 
 @pytest.mark.parametrize(
@@ -78,11 +78,11 @@ def test_known_identity_is_answered_before_the_other_arguments_are_judged(alice,
     ["alice.liddell@gmail.com", "ALICELIDDELL+promo@googlemail.com", " a.liceliddell@GMAIL.COM"],
 )
 def test_email_of_another_member_is_refused_and_nothing_written(alice, variant):
-    before = row_counts()
+    before = table_contents()
     with pytest.raises(EmailAlreadyRegistered) as raised:
         register_member(platform="discord", external_id="new-1", email=variant)
     assert raised.value.normalized == "aliceliddell@gmail.com"
-    assert row_counts() == before
+    assert table_contents() == before
 
 
 def test_custom_domain_dots_are_different_members(db):
@@ -92,10 +92,10 @@ def test_custom_domain_dots_are_different_members(db):
 
 
 def test_unknown_referral_code_is_refused_and_nothing_written(alice):
-    before = row_counts()
+    before = table_contents()
     with pytest.raises(UnknownReferralCode):
         register_member(platform="discord", external_id="x", referral_code="ZZZZZZZZ")
-    assert row_counts() == before
+    assert table_contents() == before
 
 
 def test_referral_code_links_referrer_whatever_its_case(alice):
@@ -127,10 +127,10 @@ def test_referral_code_links_referrer_whatever_its_case(alice):
     ],
 )
 def test_bad_input_raises_a_named_error_and_writes_nothing(kwargs, error, alice):
-    before = row_counts()
+    before = table_contents()
     with pytest.raises(error):
         register_member(**kwargs)
-    assert row_counts() == before
+    assert table_contents() == before
 
 
 def test_referral_code_collision_draws_a_new_code_inside_a_savepoint(alice, monkeypatch):
@@ -143,10 +143,10 @@ def test_referral_code_collision_draws_a_new_code_inside_a_savepoint(alice, monk
 
 def test_referral_code_that_keeps_colliding_gives_up_with_a_clear_error(alice, monkeypatch):
     monkeypatch.setattr(actions, "new_referral_code", lambda: alice.referral_code)
-    before = row_counts()
+    before = table_contents()
     with pytest.raises(actions.AccountsError, match="unused referral code"):
         register_member(platform="web", external_id="collide")
-    assert row_counts() == before
+    assert table_contents() == before
 
 
 def test_update_member_changes_fields_and_publishes_what_changed(
@@ -163,18 +163,18 @@ def test_update_member_changes_fields_and_publishes_what_changed(
 
 
 def test_update_member_refuses_another_members_email_and_writes_nothing(alice, bob):
-    before = row_counts()
+    before = table_contents()
     with pytest.raises(EmailAlreadyRegistered):
         actions.update_member(bob, email="ALICE.LIDDELL@googlemail.com")
-    assert row_counts() == before
+    assert table_contents() == before
     bob.refresh_from_db()
     assert bob.email == ""
 
 
 def test_update_member_without_change_publishes_nothing(alice):
-    before = row_counts()
+    before = table_contents()
     actions.update_member(alice, display_name=alice.display_name)
-    assert row_counts() == before
+    assert table_contents() == before
 
 
 def test_update_member_refuses_fields_it_does_not_own(alice):
@@ -193,10 +193,10 @@ def test_link_identity_adds_a_platform_and_is_idempotent(alice, bob):
 
 def test_one_active_subscription_at_a_time(alice):
     first = actions.start_subscription(alice, tier="premium")
-    before = row_counts()
+    before = table_contents()
     with pytest.raises(SubscriptionAlreadyActive):
         actions.start_subscription(alice, tier="basic")
-    assert row_counts() == before
+    assert table_contents() == before
     actions.cancel_subscription(first)
     second = actions.start_subscription(alice, tier="professional")
     assert alice.subscriptions.filter(status="active").get() == second
