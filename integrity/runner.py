@@ -78,9 +78,10 @@ def run_checks(names: list[str] | None = None) -> Report:
 def _run_one(check) -> CheckResult:
     started = time.perf_counter()
     try:
-        # Its own (read-only) transaction: one consistent snapshot, and a failing query
-        # cannot leave the connection unusable for the checks after it.
+        # Its own transaction: a failing query cannot leave the connection unusable for
+        # the checks after it; on PostgreSQL also one snapshot for the count and sample.
         with transaction.atomic():
+            _snapshot()
             found = check.func()
     except Exception as exc:
         logger.exception("integrity check %s could not run", check.name)
@@ -100,6 +101,14 @@ def _run_one(check) -> CheckResult:
         duration_ms=_ms(started),
         description=check.description,
     )
+
+
+def _snapshot() -> None:
+    connection = transaction.get_connection()
+    outermost = len(connection.savepoint_ids) == 0  # not nested in a caller's transaction
+    if connection.vendor == "postgresql" and outermost:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 def _plain(item):

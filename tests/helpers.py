@@ -14,4 +14,3 @@ def table_contents(*app_labels: str) -> dict[str, list[dict]]:
         for label in labels
         for model in apps.get_app_config(label).get_models()
     }
-

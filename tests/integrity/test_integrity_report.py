@@ -135,3 +135,91 @@ def test_scheduled_task_stores_the_run(alice):
     assert run.ok is True
     assert run.failed_checks == 0
     assert {c["name"] for c in run.report["checks"]} >= ACCOUNTS_CHECKS
+
+
+def drop_rule(kind: str, name: str, table: str) -> None:
+    """Lift one database rule for the rest of this test's (rolled-back) transaction, to
+    plant the corruption the matching check exists to find."""
+    with connection.cursor() as cursor:
+        if kind == "index":
+            cursor.execute(f"DROP INDEX {name}")
+        elif connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # settle the fixtures' triggers
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        else:
+            cursor.execute("PRAGMA ignore_check_constraints = ON")
+
+
+@pytest.fixture
+def lift_check_constraints_on_sqlite(db):
+    yield
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA ignore_check_constraints = OFF")
+
+
+@pytest.mark.usefixtures("lift_check_constraints_on_sqlite")
+def test_duplicate_normalized_emails_are_found(alice, bob):
+    drop_rule("index", "accounts_member_email_normalized_unique", "accounts_member")
+    raw(
+        "UPDATE accounts_member SET email = %s, email_normalized = %s WHERE id = %s",
+        [alice.email, alice.email_normalized, bob.pk],
+    )
+    code, out = report("--format", "json", "--check", "accounts.email_normalized_unique")
+    assert code == 1
+    assert json.loads(out)["checks"][0]["sample"] == [alice.pk, bob.pk]
+
+
+@pytest.mark.usefixtures("lift_check_constraints_on_sqlite")
+def test_referral_codes_outside_the_alphabet_are_found(alice, bob):
+    drop_rule("check", "accounts_member_referral_code_format", "accounts_member")
+    raw("UPDATE accounts_member SET referral_code = 'OIL10OIL' WHERE id = %s", [bob.pk])
+    code, out = report("--format", "json", "--check", "accounts.referral_codes_valid")
+    assert code == 1
+    assert json.loads(out)["checks"][0]["sample"] == [bob.pk]
+
+
+@pytest.mark.usefixtures("lift_check_constraints_on_sqlite")
+def test_self_referral_is_found(alice, bob):
+    drop_rule("check", "accounts_member_no_self_referral", "accounts_member")
+    raw("UPDATE accounts_member SET referred_by_id = id WHERE id = %s", [bob.pk])
+    code, out = report("--format", "json", "--check", "accounts.no_self_referral")
+    assert code == 1
+    assert json.loads(out)["checks"][0]["sample"] == [bob.pk]
+
+
+def test_two_active_subscriptions_are_found(alice, bob):
+    from accounts.actions import start_subscription
+
+    start_subscription(alice, tier="basic")
+    start_subscription(bob, tier="basic")
+    drop_rule("index", "accounts_subscription_one_active_per_member", "accounts_subscription")
+    raw(
+        "INSERT INTO accounts_subscription (member_id, tier, status, starts_at, created_at)"
+        " VALUES (%s, 'premium', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        [alice.pk],
+    )
+    code, out = report("--format", "json", "--check", "accounts.one_active_subscription")
+    assert code == 1
+    assert json.loads(out)["checks"][0]["sample"] == [alice.pk]
+
+
+def test_unreachable_database_could_not_run_exit_2_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT, child_env, free_port
+
+    env = child_env({"DATABASE_URL": f"postgres://nobody@127.0.0.1:{free_port()}/none"})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "integrity_report"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("CommandError: could not run:")

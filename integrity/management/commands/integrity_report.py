@@ -6,7 +6,7 @@ import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from rich.console import Console
 from rich.table import Table
 
@@ -35,6 +35,10 @@ class Command(BaseCommand):
             for check in all_checks():
                 self.stdout.write(f"{check.name}\t{check.description}")
             return
+        try:
+            connection.ensure_connection()
+        except DatabaseError as exc:
+            raise CommandError(f"could not run: {exc}".splitlines()[0], returncode=2) from None
         try:
             report = run_checks(checks)
         except UnknownCheck as exc:
