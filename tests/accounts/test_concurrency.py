@@ -41,8 +41,13 @@ def _in_threads(calls: list[dict]) -> list[tuple]:
 
 
 def _process_main(kwargs, barrier, results):
-    barrier.wait()
-    results.put(_outcome(kwargs))
+    try:
+        barrier.wait()
+        results.put(_outcome(kwargs))
+    except BaseException:
+        import traceback
+
+        results.put(("crashed", traceback.format_exc(), None))
 
 
 def _in_processes(calls: list[dict]) -> list[tuple]:
@@ -56,6 +61,8 @@ def _in_processes(calls: list[dict]) -> list[tuple]:
     for proc in procs:
         proc.join(timeout=60)
         assert proc.exitcode == 0
+    crashed = [o[1] for o in outcomes if o[0] == "crashed"]
+    assert not crashed, crashed[0]
     return outcomes
 
 
@@ -76,10 +83,22 @@ def _assert_one_member_for_one_mailbox(outcomes):
     assert Event.objects.count() == 1
 
 
-SAME_IDENTITY = [
-    {"platform": "telegram", "external_id": "777", "username": f"t{n}", "email": "same@example.org"}
-    for n in range(CALLERS)
-]
+# One person, three ways: the race is decided by the identity's unique constraint alone
+# (no email), by the email's and the identity's together, or by the identity's while the
+# emails differ.
+SAME_IDENTITY = {
+    "without_email": [
+        {"platform": "telegram", "external_id": "777", "username": f"t{n}"} for n in range(CALLERS)
+    ],
+    "same_email": [
+        {"platform": "telegram", "external_id": "777", "email": "same@example.org"}
+        for n in range(CALLERS)
+    ],
+    "different_emails": [
+        {"platform": "telegram", "external_id": "777", "email": f"e{n}@example.org"}
+        for n in range(CALLERS)
+    ],
+}
 EMAIL_VARIANTS = [
     {"platform": "discord", "external_id": f"d{n}", "email": email}
     for n, email in enumerate(
@@ -97,8 +116,9 @@ EMAIL_VARIANTS = [
 ]
 
 
-def test_threads_registering_one_identity_make_one_member():
-    _assert_one_member_for_one_identity(_in_threads(SAME_IDENTITY))
+@pytest.mark.parametrize("calls", SAME_IDENTITY.values(), ids=SAME_IDENTITY.keys())
+def test_threads_registering_one_identity_make_one_member(calls):
+    _assert_one_member_for_one_identity(_in_threads(calls))
 
 
 def test_threads_registering_email_variants_make_one_member():
@@ -106,8 +126,9 @@ def test_threads_registering_email_variants_make_one_member():
 
 
 @pytest.mark.postgres
-def test_processes_registering_one_identity_make_one_member():
-    _assert_one_member_for_one_identity(_in_processes(SAME_IDENTITY))
+@pytest.mark.parametrize("calls", SAME_IDENTITY.values(), ids=SAME_IDENTITY.keys())
+def test_processes_registering_one_identity_make_one_member(calls):
+    _assert_one_member_for_one_identity(_in_processes(calls))
 
 
 @pytest.mark.postgres
