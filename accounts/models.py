@@ -86,18 +86,21 @@ class Member(models.Model):
                 operation=pgtrigger.Insert,
                 timing=pgtrigger.Deferred,
                 func="""
-                IF NOT EXISTS (SELECT 1 FROM accounts_member WHERE id = NEW.id) THEN
+                -- The common case first: two index probes, then done.
+                IF EXISTS (SELECT 1 FROM accounts_profile WHERE member_id = NEW.id)
+                   AND EXISTS (SELECT 1 FROM accounts_identity WHERE member_id = NEW.id)
+                THEN
                     RETURN NULL;
+                END IF;
+                IF NOT EXISTS (SELECT 1 FROM accounts_member WHERE id = NEW.id) THEN
+                    RETURN NULL;  -- deleted again in the same transaction
                 END IF;
                 IF NOT EXISTS (SELECT 1 FROM accounts_profile WHERE member_id = NEW.id) THEN
                     RAISE EXCEPTION 'member % has no profile', NEW.id
                         USING ERRCODE = 'integrity_constraint_violation';
                 END IF;
-                IF NOT EXISTS (SELECT 1 FROM accounts_identity WHERE member_id = NEW.id) THEN
-                    RAISE EXCEPTION 'member % has no identity', NEW.id
-                        USING ERRCODE = 'integrity_constraint_violation';
-                END IF;
-                RETURN NULL;
+                RAISE EXCEPTION 'member % has no identity', NEW.id
+                    USING ERRCODE = 'integrity_constraint_violation';
                 """,
             ),
         ]
