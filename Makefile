@@ -10,7 +10,7 @@ PORT ?= 8000
 
 # Developing and testing: DEBUG on unless the environment says otherwise. (Pointed at a
 # real database with nothing said, Concord runs as production: DEBUG off.)
-run test migrate lint: export DJANGO_DEBUG ?= 1
+run test migrate lint worker beat: export DJANGO_DEBUG ?= 1
 
 venv: $(STAMP)
 

@@ -25,6 +25,7 @@ from accounts.exceptions import (
 from accounts.models import (
     REFERRAL_ALPHABET,
     REFERRAL_CODE_LENGTH,
+    REFERRAL_CODE_PATTERN,
     Identity,
     Member,
     Platform,
@@ -104,7 +105,11 @@ def validate_registration(
     email_normalized = normalize_email(email) if email else None
     referrer = None
     if referral_code:
-        code = referral_code.strip().upper()
+        code = str(referral_code).strip().upper()
+        # A code that cannot exist is unknown without asking the database (which would
+        # refuse a NUL byte with a raw DataError).
+        if re.fullmatch(REFERRAL_CODE_PATTERN, code) is None:
+            raise UnknownReferralCode(str(referral_code))
         referrer = Member.objects.filter(referral_code=code).first()
         if referrer is None:
             raise UnknownReferralCode(referral_code)

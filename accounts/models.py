@@ -11,7 +11,8 @@ from django.db.models.lookups import Exact
 
 REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud safely
 REFERRAL_CODE_LENGTH = 8
-REFERRAL_CODE_PATTERN = rf"^[{REFERRAL_ALPHABET}]{{{REFERRAL_CODE_LENGTH}}}$"
+# \Z, not $: in Python's re (SQLite's REGEXP) $ also matches before a final newline.
+REFERRAL_CODE_PATTERN = rf"^[{REFERRAL_ALPHABET}]{{{REFERRAL_CODE_LENGTH}}}\Z"
 
 
 class User(AbstractUser):

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -20,9 +20,16 @@ from django.views.decorators.http import require_GET
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 3.0
-# The probe's own threads, bounded: a flood of probes against a hung database queues
-# here instead of starting a thread (and a connection) each.
-_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="healthz")
+# The probe's own threads, bounded and per check: a flood of probes against a hung
+# database queues behind the database's threads only, never behind the cache's.
+_EXECUTORS: dict[str, ThreadPoolExecutor] = {}
+
+
+def _executor(name: str) -> ThreadPoolExecutor:
+    if name not in _EXECUTORS:
+        _EXECUTORS[name] = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"healthz-{name}")
+    return _EXECUTORS[name]
+
 
 if settings.REDIS_URL:
     # The checks run concurrently (threads and the event loop); importing the Redis
@@ -35,9 +42,10 @@ if settings.REDIS_URL:
 
 def _database() -> str:
     try:
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute("SET statement_timeout = %s", [int(CHECK_TIMEOUT * 1000)])
+                # LOCAL: ends with this transaction, even behind a connection pooler.
+                cursor.execute(f"SET LOCAL statement_timeout = {int(CHECK_TIMEOUT * 1000)}")
             cursor.execute("SELECT 1")
             cursor.fetchone()
         return connection.vendor
@@ -85,7 +93,7 @@ async def _timed(name: str, check) -> tuple[str, dict]:
         if inspect.iscoroutinefunction(check):
             awaitable = check()
         else:
-            awaitable = asyncio.get_running_loop().run_in_executor(_EXECUTOR, check)
+            awaitable = asyncio.get_running_loop().run_in_executor(_executor(name), check)
         detail = await asyncio.wait_for(awaitable, timeout=CHECK_TIMEOUT)
         state = {"ok": True, "detail": detail}
     except TimeoutError:

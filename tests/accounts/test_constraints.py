@@ -97,7 +97,7 @@ def test_referral_codes_are_unique(alice, bob):
     refused(
         "UPDATE accounts_member SET referral_code = %s WHERE id = %s",
         [alice.referral_code, bob.pk],
-        constraint="referral_code",
+        constraint="accounts_member_referral_code_key",
     )
 
 
@@ -126,7 +126,7 @@ def test_member_has_at_most_one_profile(alice):
         " onboarding_completed, tutorial_completed, updated_at)"
         " VALUES (%s, '', '{}', false, false, false, CURRENT_TIMESTAMP)",
         [alice.pk],
-        constraint="member_id",
+        constraint="accounts_profile_member_id_key",
     )
 
 

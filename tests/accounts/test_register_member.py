@@ -53,6 +53,26 @@ def test_register_member_creates_member_identity_profile_and_event(
     assert event.published_at is not None
 
 
+def test_returned_member_is_exactly_the_row_written_with_the_models_defaults(db):
+    member = register_member(platform="web", external_id="w-1", username="Wen").member
+    stored = Member.objects.get(pk=member.pk)
+    fields = [f.attname for f in Member._meta.concrete_fields]
+    assert {f: getattr(member, f) for f in fields} == {f: getattr(stored, f) for f in fields}
+    assert (stored.language, stored.is_premium, stored.is_active) == ("en", False, True)
+    assert stored.created_at == stored.last_active_at
+    profile = Profile.objects.get(member=member)
+    assert (profile.archetype, profile.preferences) == ("", {})
+    assert (profile.welcomed, profile.onboarding_completed, profile.tutorial_completed) == (
+        False,
+        False,
+        False,
+    )
+    assert profile.updated_at == stored.created_at
+    identity = Identity.objects.get(member=member)
+    assert identity.created_at == stored.created_at
+    assert member._state.adding is False
+
+
 def test_same_identity_again_returns_existing_member_and_writes_nothing(alice):
     before = table_contents()
     again = register_member(platform="telegram", external_id="1001", email="other@example.org")
