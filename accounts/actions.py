@@ -136,9 +136,9 @@ def register_member(
     # The common repeat (a bot calling on every /start) answered by one indexed lookup,
     # before the other arguments are looked at: they are not used for a known identity.
     platform, external_id = validate_identity(platform, external_id)
-    member_id = _member_id_for_identity(platform, external_id)
-    if member_id is not None:
-        return Registration(Member.objects.get(pk=member_id), False)
+    existing = _existing_registration(platform, external_id)
+    if existing is not None:
+        return existing
     request = validate_registration(
         platform=platform,
         external_id=external_id,
@@ -163,24 +163,25 @@ def register_member(
 
 def _already_registered(request: RegistrationRequest) -> Registration | None:
     """The answer when the identity or the mailbox exists already, else None."""
-    existing = Member.objects.by_identity(request.platform, request.external_id)
+    existing = _existing_registration(request.platform, request.external_id)
     if existing is not None:
-        return Registration(existing, False)
+        return existing
     if _email_taken(request):
         # The mailbox may be this very identity's, committed by a concurrent call after
         # the first look: look again before calling it someone else's.
-        existing = Member.objects.by_identity(request.platform, request.external_id)
+        existing = _existing_registration(request.platform, request.external_id)
         if existing is not None:
-            return Registration(existing, False)
+            return existing
         raise EmailAlreadyRegistered(request.email, request.email_normalized)
     return None
 
 
-def _member_id_for_identity(platform: str, external_id: str) -> int | None:
+def _existing_registration(platform: str, external_id: str) -> Registration | None:
+    """`created=False` for a known identity: one indexed lookup, the member only if found."""
     with connection.cursor() as cursor:
         cursor.execute(_SELECT_IDENTITY, [platform, external_id])
         row = cursor.fetchone()
-    return row[0] if row else None
+    return Registration(Member.objects.get(pk=row[0]), False) if row else None
 
 
 def _email_taken(request: RegistrationRequest) -> bool:
@@ -227,7 +228,7 @@ _INSERT_IDENTITY = (
 _INSERT_PROFILE = (
     f"INSERT INTO {Profile._meta.db_table} (member_id, archetype, preferences, welcomed,"
     " onboarding_completed, tutorial_completed, updated_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " VALUES (%s, '', '{}', false, false, false, %s)"
 )
 
 
@@ -252,7 +253,7 @@ def _create_member(request: RegistrationRequest, *, actor) -> Member:
         else:
             _insert_with_fresh_referral_code(cursor, member, db_now, _INSERT_MEMBER, [])
             cursor.execute(_INSERT_IDENTITY, [member.pk, *identity])
-            cursor.execute(_INSERT_PROFILE, [member.pk, "", "{}", False, False, False, db_now])
+            cursor.execute(_INSERT_PROFILE, [member.pk, db_now])
     events.publish(
         "member.registered",
         {

@@ -83,8 +83,8 @@ def dispatch(event: Event) -> bool:
 
 
 _INSERT = (
-    "INSERT INTO {table} (kind, actor_id, subject, data, created_at, published_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING seq"
+    f"INSERT INTO {Event._meta.db_table} (kind, actor_id, subject, data, created_at,"
+    " published_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING seq"
 )
 
 
@@ -98,7 +98,7 @@ def _insert(kind: str, actor_id, subject: str, data: dict[str, Any], *, publishe
     db_now = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(
-            _INSERT.format(table=Event._meta.db_table),
+            _INSERT,
             [kind, actor_id, subject, encoded, db_now, db_now if published else None],
         )
         (seq,) = cursor.fetchone()
