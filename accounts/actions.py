@@ -34,6 +34,7 @@ from accounts.models import (
     SubscriptionStatus,
     Tier,
 )
+from accounts.signals import member_registered
 
 REFERRAL_CODE_ATTEMPTS = 8
 EXTERNAL_ID_MAX = Identity._meta.get_field("external_id").max_length
@@ -267,6 +268,7 @@ def _create_member(request: RegistrationRequest, *, actor) -> Member:
         actor=actor,
         subject=f"member:{member.pk}",
     )
+    member_registered.send(Member, member=member, referrer=request.referrer, actor=actor)
     return member
 
 

@@ -170,6 +170,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "events",
     "accounts",
+    "ledger",
     "integrity",
 ]
 
@@ -258,6 +259,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    "expire-holds": {
+        "task": "ledger.tasks.expire_holds",
+        "schedule": float(env_int("EXPIRE_HOLDS_EVERY_SECONDS", 60, minimum=1)),
+    },
     "integrity-report": {
         "task": "integrity.tasks.run_integrity_report",
         "schedule": float(env_int("INTEGRITY_REPORT_EVERY_SECONDS", 900, minimum=10)),

@@ -49,8 +49,35 @@ def publish(kind: str, data: dict[str, Any], *, actor=None, subject: str = "") -
     # is true the moment the row commits, so it is written with the row and no second
     # write follows the commit. Handlers are registered in AppConfig.ready(), so every
     # process (web, worker, bot) has the same list.
-    event = _insert(kind, actor_id, subject[:100], data, published=not _handlers)
-    if _handlers:
+    return _insert(kind, actor_id, subject[:100], data, published=not _handlers)
+
+
+def handlers_registered() -> bool:
+    """Whether committed events have handlers to run (else they are written published)."""
+    return bool(_handlers)
+
+
+# For actions whose own statement writes their event row (one round trip instead of
+# two): `INSERT_COLUMNS` is the column list their INSERT ... SELECT fills, in order, and
+# `adopt` takes the inserted row over exactly as `publish` would have made it.
+INSERT_COLUMNS = "kind, actor_id, subject, data, created_at, published_at"
+
+
+def adopt(*, seq: int, kind: str, actor_id, subject: str, data, created_at, published) -> Event:
+    """The `Event` for a row an action's statement inserted (in the current transaction);
+    dispatched after commit like any published event."""
+    event = Event(
+        seq=seq,
+        kind=kind,
+        actor_id=actor_id,
+        subject=subject,
+        data=data,
+        created_at=created_at,
+        published_at=created_at if published else None,
+    )
+    event._state.adding = False
+    event._state.db = transaction.get_connection().alias
+    if not published:
         transaction.on_commit(lambda: dispatch(event), robust=True)
     return event
 
@@ -83,8 +110,8 @@ def dispatch(event: Event) -> bool:
 
 
 _INSERT = (
-    f"INSERT INTO {Event._meta.db_table} (kind, actor_id, subject, data, created_at,"
-    " published_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING seq"
+    f"INSERT INTO {Event._meta.db_table} ({INSERT_COLUMNS})"
+    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING seq"
 )
 
 
@@ -103,15 +130,12 @@ def _insert(kind: str, actor_id, subject: str, data: dict[str, Any], *, publishe
         )
         (seq,) = cursor.fetchone()
     # As the row reads back from the JSON column (dates, decimals, UUIDs as strings).
-    event = Event(
+    return adopt(
         seq=seq,
         kind=kind,
         actor_id=actor_id,
         subject=subject,
         data=json.loads(encoded),
         created_at=now,
-        published_at=now if published else None,
+        published=published,
     )
-    event._state.adding = False
-    event._state.db = connection.alias
-    return event

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models import ProtectedError
 
 from accounts.actions import register_member, start_subscription
 from accounts.models import Member
+from ledger.models import Currency
+from tests.factories import MemberFactory
 from tests.helpers import table_contents
 
 pytestmark = pytest.mark.django_db
@@ -244,8 +247,18 @@ def test_deleting_one_of_two_identities_is_allowed(alice):
 
 
 @pytest.mark.postgres
-def test_deleting_the_whole_member_is_allowed(alice):
+def test_deleting_the_whole_member_is_allowed(db):
+    # The keep-one triggers let member, identity and profile go together. (Only a member
+    # with no ledger history: wallets and postings protect their member.)
+    Currency.objects.update(opens_on_signup=False)
+    carol = MemberFactory(external_id="carol")
     with transaction.atomic():
-        alice.delete()
+        carol.delete()
         sql("SET CONSTRAINTS ALL IMMEDIATE")
-    assert not Member.objects.filter(pk=alice.pk).exists()
+    assert not Member.objects.filter(pk=carol.pk).exists()
+
+
+def test_a_member_with_wallets_cannot_be_deleted(alice):
+    with pytest.raises(ProtectedError):
+        alice.delete()
+    assert Member.objects.filter(pk=alice.pk).exists()

@@ -44,8 +44,12 @@ def test_register_member_creates_member_identity_profile_and_event(
         "carol",
     )
     assert Profile.objects.filter(member=member).count() == 1
-    event = Event.objects.get()
-    assert event.kind == "member.registered"
+    # Registration opens the wallets and pays the welcome bonus after announcing the member.
+    assert list(Event.objects.values_list("kind", flat=True)) == [
+        "member.registered",
+        "ledger.transfer_posted",
+    ]
+    event = Event.objects.get(kind="member.registered")
     assert event.subject == f"member:{member.pk}"
     assert event.actor_id == staff.pk
     assert event.data["member_id"] == member.pk

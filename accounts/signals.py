@@ -1,0 +1,10 @@
+"""Signals for the apps above accounts (ledger opens wallets through `member_registered`)."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent inside the registration's transaction, after member, identity and profile are
+# written and `member.registered` is published, with `member`, `referrer` (a
+# Member or None) and `actor`. A receiver's exception rolls the registration back.
+member_registered = Signal()

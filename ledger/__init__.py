@@ -1,0 +1,1 @@
+"""The ledger: double-entry points and credits, holds, achievements and streaks."""

@@ -1,0 +1,174 @@
+"""Achievements and daily streaks, paid through the ledger's actions."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+import events
+from ledger.exceptions import AchievementError, InvalidRequest
+from ledger.models import (
+    Achievement,
+    AchievementRule,
+    ActivityDay,
+    MemberAchievement,
+    Streak,
+    TransferKind,
+)
+from ledger.posting import member_id_of
+
+
+def achievement_key(achievement: Achievement, member_id: int) -> str:
+    """The reward's idempotency key: one reward per member and achievement, ever."""
+    return f"achievement:{achievement.code}:{member_id}"
+
+
+@transaction.atomic
+def grant_achievement(member, achievement: Achievement, *, actor=None) -> MemberAchievement:
+    """Grant `achievement` to `member` and pay its reward, in one transaction. Granting it
+    again (or concurrently) returns the first grant: it is never granted or paid twice."""
+    from ledger.actions import award
+
+    member_id = member_id_of(member)
+    achievement = Achievement.objects.filter(pk=getattr(achievement, "pk", None)).first()
+    if achievement is None:
+        raise InvalidRequest("grant_achievement needs a saved achievement")
+    existing = MemberAchievement.objects.filter(member_id=member_id, achievement=achievement)
+    if (granted := existing.first()) is not None:
+        return granted
+    if not achievement.is_active:
+        raise AchievementError(f"achievement {achievement.code!r} is not active")
+    reward = None
+    if achievement.reward_amount:
+        # Concurrent grants meet at this key: the second waits, then gets the same transfer.
+        reward = award(
+            member,
+            achievement.reward_amount,
+            currency=achievement.reward_currency.code,
+            kind=TransferKind.ACHIEVEMENT,
+            reason=f"Achievement: {achievement.name}",
+            idempotency_key=achievement_key(achievement, member_id),
+            actor=actor,
+            context={"achievement": achievement.code},
+        )
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {MemberAchievement._meta.db_table}"
+            " (member_id, achievement_id, granted_at, transfer_id) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (member_id, achievement_id) DO NOTHING RETURNING id",
+            [
+                member_id,
+                achievement.pk,
+                connection.ops.adapt_datetimefield_value(now),
+                reward.pk if reward else None,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return existing.get()
+    events.publish(
+        "ledger.achievement_granted",
+        {
+            "member_id": member_id,
+            "achievement": achievement.code,
+            "name": achievement.name,
+            "reward": achievement.reward_amount,
+            "currency": achievement.reward_currency.code if achievement.reward_currency else None,
+            "transfer_id": reward.pk if reward else None,
+        },
+        actor=actor,
+        subject=f"member:{member_id}",
+    )
+    return existing.get()
+
+
+class _Member:
+    def __init__(self, pk: int):
+        self.pk = pk
+
+
+def grant_due(pairs, *, actor_id: int | None) -> None:
+    """Grant the balance achievements a posting reached: (member id, achievement id)."""
+    actor = _Member(actor_id) if actor_id else None
+    for member_id, achievement_id in pairs:
+        grant_achievement(_Member(member_id), Achievement(pk=achievement_id), actor=actor)
+
+
+@transaction.atomic
+def record_activity(member, day: date | None = None, *, actor=None) -> Streak:
+    """Record that `member` was active on `day` (today by default); idempotent per day.
+
+    Keeps the current and longest daily streak and grants the streak achievements it
+    reaches."""
+    member_id = member_id_of(member)
+    day = day or timezone.localdate()
+    if not isinstance(day, date):
+        raise InvalidRequest(f"day is a date, not {day!r}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {ActivityDay._meta.db_table} (member_id, day) VALUES (%s, %s)"
+            " ON CONFLICT (member_id, day) DO NOTHING RETURNING id",
+            [member_id, day],
+        )
+        new_day = cursor.fetchone() is not None
+        cursor.execute(
+            f"INSERT INTO {Streak._meta.db_table} (member_id, current, longest, last_day)"
+            " VALUES (%s, 0, 0, NULL) ON CONFLICT (member_id) DO NOTHING",
+            [member_id],
+        )
+    streak = Streak.objects.select_for_update().get(member_id=member_id)
+    if not new_day:
+        return streak
+    if streak.last_day is None or day == streak.last_day + timedelta(days=1):
+        streak.current += 1
+        streak.last_day = day
+    elif day > streak.last_day:
+        streak.current = 1
+        streak.last_day = day
+    else:  # a day before the last one arrived late: count the runs again
+        streak.current, streak.longest = _runs(member_id, streak.last_day)
+    streak.longest = max(streak.longest, streak.current)
+    streak.save()
+    events.publish(
+        "ledger.activity_recorded",
+        {
+            "member_id": member_id,
+            "day": day,
+            "current": streak.current,
+            "longest": streak.longest,
+        },
+        actor=actor,
+        subject=f"member:{member_id}",
+    )
+    reached = Achievement.objects.filter(
+        rule=AchievementRule.STREAK, is_active=True, threshold__lte=streak.current
+    ).exclude(grants__member_id=member_id)
+    for achievement in reached.order_by("threshold", "pk"):
+        grant_achievement(member, achievement, actor=actor)
+    return streak
+
+
+def _runs(member_id: int, last_day: date) -> tuple[int, int]:
+    """(current streak ending on `last_day`, longest streak) from the recorded days."""
+    days = list(
+        ActivityDay.objects.filter(member_id=member_id)
+        .order_by("day")
+        .values_list("day", flat=True)
+    )
+    longest = run = 0
+    previous = None
+    for current_day in days:
+        run = run + 1 if previous is not None and current_day == previous + timedelta(1) else 1
+        longest = max(longest, run)
+        previous = current_day
+    current = 0
+    expected = last_day
+    for current_day in reversed(days):
+        if current_day != expected:
+            break
+        current += 1
+        expected -= timedelta(days=1)
+    return current, longest

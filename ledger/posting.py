@@ -1,0 +1,555 @@
+"""The ledger's write path: one plan of postings, written as one transfer.
+
+Every action that moves value (`award`, `spend`, `transfer`, `reverse`, `award_many`,
+`capture`) builds a `Plan` and calls `post`. On PostgreSQL the whole transfer is one
+statement (one round trip): resolve the accounts, insert the transfer unless its
+idempotency key exists, lock the wallets in id order, update them only where the
+available balance covers the change, insert the postings and the event. On SQLite the
+same steps run one statement at a time. Anything short of a complete transfer raises,
+and the surrounding `atomic` leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+
+from events import actions as events
+from events.models import Event
+from ledger.exceptions import (
+    AlreadyReversed,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidRequest,
+    LedgerError,
+    UnknownCurrency,
+)
+from ledger.models import Account, Currency, Posting, Transfer
+
+MAX_AMOUNT = 10**15  # far above any real balance, far below bigint's limit
+KEY_MAX = Transfer._meta.get_field("idempotency_key").max_length
+REASON_MAX = Transfer._meta.get_field("reason").max_length
+EVENT_KIND = "ledger.transfer_posted"
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One posting of a plan: a member's wallet or a named system account."""
+
+    member_id: int | None
+    system: str | None
+    delta: int
+    held_delta: int = 0  # capture frees the hold's amount as it spends it
+
+
+@dataclass(frozen=True)
+class Plan:
+    currency: str
+    kind: str
+    idempotency_key: str
+    reason: str
+    context: dict[str, Any]
+    actor_id: int | None
+    legs: tuple[Leg, ...]
+    reverses_id: int | None = None
+
+    def request(self) -> dict[str, Any]:
+        """What the idempotency key stands for: the transfer's effect, in canonical form.
+
+        Two calls that would post the same thing are the same request (an `award` and an
+        `award_many` of one member, say); the actor is not part of it."""
+        return {
+            "currency": self.currency,
+            "kind": self.kind,
+            "reason": self.reason,
+            "context": self.context,
+            "reverses": self.reverses_id,
+            "members": _totals(
+                (str(leg.member_id), leg.delta) for leg in self.legs if leg.member_id
+            ),
+            "system": _totals((leg.system, leg.delta) for leg in self.legs if leg.system),
+        }
+
+
+def _totals(pairs) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for name, delta in pairs:
+        totals[name] = totals.get(name, 0) + delta
+    return dict(sorted(totals.items()))
+
+
+def request_hash(request: dict[str, Any]) -> str:
+    encoded = json.dumps(request, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+# --- validation: everything here runs before any row is locked ------------------------
+
+
+def check_amount(amount) -> int:
+    # bool is an int in Python; 5.0, Decimal("5") and "5" are not amounts either.
+    if type(amount) is not int or amount <= 0:
+        raise InvalidAmount(f"amounts are positive integers, not {amount!r}")
+    if amount > MAX_AMOUNT:
+        raise InvalidAmount(f"{amount} is above the largest amount ({MAX_AMOUNT})")
+    return amount
+
+
+def check_key(key) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidRequest("an idempotency key is a non-blank string")
+    if len(key) > KEY_MAX:
+        raise InvalidRequest(f"an idempotency key has at most {KEY_MAX} characters")
+    if "\x00" in key:
+        raise InvalidRequest("an idempotency key cannot contain NUL")
+    return key
+
+
+def check_reason(reason) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidRequest("a reason is required")
+    reason = reason.strip()
+    if len(reason) > REASON_MAX:
+        raise InvalidRequest(f"a reason has at most {REASON_MAX} characters")
+    if "\x00" in reason:
+        raise InvalidRequest("a reason cannot contain NUL")
+    return reason
+
+
+def check_context(context) -> dict[str, Any]:
+    if context is None:
+        return {}
+    if not isinstance(context, dict):
+        raise InvalidRequest("context is a dict")
+    try:
+        # As it will read back from the JSON column, so replays hash the same.
+        return json.loads(json.dumps(context, cls=DjangoJSONEncoder))
+    except (TypeError, ValueError) as error:
+        raise InvalidRequest(f"context is not JSON-serializable: {error}") from None
+
+
+def member_id_of(member) -> int:
+    pk = getattr(member, "pk", None)
+    if type(pk) is not int:
+        raise InvalidRequest(f"{member!r} is not a saved member")
+    return pk
+
+
+# --- the write ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    currency_id: int | None
+    ready: bool  # every account of the plan exists
+    transfer_id: int | None  # None: the key (or the reversed transfer) was taken
+    covered: bool  # every wallet could take its change
+    event: Event | None
+    due_achievements: list[tuple[int, int]]  # (member id, achievement id) now reached
+    created_at: Any
+
+
+def post(plan: Plan) -> Transfer:
+    """Write `plan` as one transfer, or return the transfer its key already made.
+
+    Must run inside `transaction.atomic()`: every refusal raises, and rolling back is
+    what leaves nothing behind."""
+    if sum(leg.delta for leg in plan.legs) != 0:
+        raise LedgerError("a transfer's postings must sum to zero")
+    digest = request_hash(plan.request())
+    outcome = _write(plan, digest)
+    if outcome.currency_id is None:
+        raise UnknownCurrency(f"no currency {plan.currency!r}")
+    if not outcome.ready:
+        open_accounts(outcome.currency_id, plan.legs)
+        outcome = _write(plan, digest)
+        if not outcome.ready:
+            raise LedgerError(f"could not open the accounts of {plan.idempotency_key!r}")
+    if outcome.transfer_id is None:
+        return _replay(plan, digest)
+    if not outcome.covered:
+        raise InsufficientFunds(_shortfall(plan, outcome.currency_id))
+    transfer = Transfer(
+        id=outcome.transfer_id,
+        kind=plan.kind,
+        idempotency_key=plan.idempotency_key,
+        request_hash=digest,
+        reason=plan.reason,
+        context=plan.context,
+        actor_id=plan.actor_id,
+        created_at=outcome.created_at,
+        reverses_id=plan.reverses_id,
+    )
+    transfer._state.adding = False
+    transfer._state.db = connection.alias
+    transfer.event = outcome.event
+    transfer.balances = {
+        p["member_id"]: p["balance"] for p in outcome.event.data["postings"] if p["member_id"]
+    }
+    transfer.replayed = False
+    if outcome.due_achievements:
+        from ledger.achievements import grant_due
+
+        grant_due(outcome.due_achievements, actor_id=plan.actor_id)
+    return transfer
+
+
+def _write(plan: Plan, digest: str) -> Outcome:
+    if connection.vendor == "postgresql":
+        return _write_postgresql(plan, digest)
+    return _write_stepwise(plan, digest)
+
+
+def _event_subject(transfer_id: int) -> str:
+    return f"transfer:{transfer_id}"
+
+
+_T = Transfer._meta.db_table
+_A = Account._meta.db_table
+_P = Posting._meta.db_table
+_C = Currency._meta.db_table
+_E = Event._meta.db_table
+
+# One statement, one round trip. Each CTE feeds the next, so nothing is written unless
+# the accounts exist (ready), the key is new (transfer), and every wallet takes its change
+# (covered); the caller raises on anything less, and its transaction rolls back.
+_POST_SQL = f"""
+WITH cur AS (
+    SELECT id FROM {_C} WHERE code = %(currency)s
+), legs AS (
+    SELECT leg.ord, leg.member_id, leg.system, leg.delta, leg.held_delta,
+           CASE WHEN leg.member_id IS NOT NULL THEN
+               (SELECT a.id FROM {_A} a WHERE a.member_id = leg.member_id
+                   AND a.currency_id = cur.id)
+           ELSE
+               (SELECT a.id FROM {_A} a WHERE a.member_id IS NULL
+                   AND a.currency_id = cur.id AND a.name = leg.system)
+           END AS account_id
+      FROM cur, unnest(%(members)s::bigint[], %(systems)s::text[], %(deltas)s::bigint[],
+                       %(held)s::bigint[])
+           WITH ORDINALITY AS leg(member_id, system, delta, held_delta, ord)
+), ready AS (
+    SELECT count(account_id) = %(legs)s AS ok FROM legs
+), transfer AS (
+    INSERT INTO {_T} (kind, idempotency_key, request_hash, reason, context, actor_id,
+                      created_at, reverses_id)
+    SELECT %(kind)s, %(key)s, %(hash)s, %(reason)s, %(context)s::jsonb, %(actor)s,
+           %(now)s, %(reverses)s
+      FROM ready WHERE ok
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), locked AS (
+    SELECT a.id FROM {_A} a
+     WHERE a.id IN (SELECT account_id FROM legs WHERE member_id IS NOT NULL)
+       AND EXISTS (SELECT FROM transfer)
+     ORDER BY a.id
+       FOR NO KEY UPDATE
+), wallets AS (
+    UPDATE {_A} a
+       SET balance = a.balance + legs.delta,
+           held = a.held + legs.held_delta,
+           version = a.version + 1
+      FROM legs, locked
+     WHERE a.id = locked.id AND a.id = legs.account_id
+       AND a.balance + legs.delta >= a.held + legs.held_delta
+       AND a.held + legs.held_delta >= 0
+    RETURNING a.id, a.balance, a.version
+), covered AS (
+    SELECT count(*) = %(wallets)s AS ok FROM wallets
+), postings AS (
+    INSERT INTO {_P} (transfer_id, account_id, amount, balance_after, version)
+    SELECT transfer.id, legs.account_id, legs.delta, wallets.balance, wallets.version
+      FROM transfer, covered, legs LEFT JOIN wallets ON wallets.id = legs.account_id
+     WHERE covered.ok
+     ORDER BY legs.ord
+), event AS (
+    INSERT INTO {_E} ({events.INSERT_COLUMNS})
+    SELECT %(event_kind)s, %(actor)s, 'transfer:' || transfer.id,
+           jsonb_build_object(
+               'transfer_id', transfer.id, 'kind', %(kind)s, 'currency', %(currency)s,
+               'reason', %(reason)s, 'reverses', %(reverses)s::bigint,
+               'postings', (
+                   SELECT jsonb_agg(jsonb_build_object(
+                       'member_id', legs.member_id, 'system', legs.system,
+                       'amount', legs.delta, 'balance', wallets.balance,
+                       'version', wallets.version) ORDER BY legs.ord)
+                     FROM legs LEFT JOIN wallets ON wallets.id = legs.account_id)),
+           %(now)s, CASE WHEN %(published)s THEN %(now)s END
+      FROM transfer, covered WHERE covered.ok
+    RETURNING seq, data
+)
+SELECT (SELECT id FROM cur), (SELECT ok FROM ready), (SELECT id FROM transfer),
+       (SELECT ok FROM covered), (SELECT seq FROM event), (SELECT data::text FROM event),
+       (SELECT jsonb_agg(jsonb_build_array(legs.member_id, ach.id))
+          FROM legs JOIN wallets ON wallets.id = legs.account_id
+          JOIN ledger_achievement ach
+            ON ach.rule = 'balance' AND ach.is_active
+           AND ach.reward_currency_id = (SELECT id FROM cur)
+           AND ach.threshold <= wallets.balance
+         WHERE legs.delta > 0
+           AND NOT EXISTS (SELECT FROM ledger_memberachievement g
+                            WHERE g.member_id = legs.member_id
+                              AND g.achievement_id = ach.id))::text
+"""
+
+
+def _write_postgresql(plan: Plan, digest: str) -> Outcome:
+    now = timezone.now()
+    published = not events.handlers_registered()
+    params = {
+        "currency": plan.currency,
+        "members": [leg.member_id for leg in plan.legs],
+        "systems": [leg.system for leg in plan.legs],
+        "deltas": [leg.delta for leg in plan.legs],
+        "held": [leg.held_delta for leg in plan.legs],
+        "legs": len(plan.legs),
+        "wallets": sum(1 for leg in plan.legs if leg.member_id is not None),
+        "kind": plan.kind,
+        "key": plan.idempotency_key,
+        "hash": digest,
+        "reason": plan.reason,
+        "context": json.dumps(plan.context),
+        "actor": plan.actor_id,
+        "now": now,
+        "reverses": plan.reverses_id,
+        "event_kind": EVENT_KIND,
+        "published": published,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_POST_SQL, params)
+        currency_id, ready, transfer_id, covered, seq, data, due = cursor.fetchone()
+    event = None
+    if seq is not None:
+        event = events.adopt(
+            seq=seq,
+            kind=EVENT_KIND,
+            actor_id=plan.actor_id,
+            subject=_event_subject(transfer_id),
+            data=json.loads(data),
+            created_at=now,
+            published=published,
+        )
+    return Outcome(
+        currency_id=currency_id,
+        ready=bool(ready),
+        transfer_id=transfer_id,
+        covered=bool(covered),
+        event=event,
+        due_achievements=[tuple(pair) for pair in json.loads(due)] if due else [],
+        created_at=now,
+    )
+
+
+def _write_stepwise(plan: Plan, digest: str) -> Outcome:
+    """The same steps as `_POST_SQL`, one statement each (SQLite has no writing CTEs)."""
+    now = timezone.now()
+    outcome = Outcome(None, False, None, False, None, [], now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {_C} WHERE code = %s", [plan.currency])
+        row = cursor.fetchone()
+        if row is None:
+            return outcome
+        outcome.currency_id = currency_id = row[0]
+        account_ids = [_account_id(cursor, currency_id, leg) for leg in plan.legs]
+        if None in account_ids:
+            return outcome
+        outcome.ready = True
+        cursor.execute(
+            f"INSERT INTO {_T} (kind, idempotency_key, request_hash, reason, context,"
+            " actor_id, created_at, reverses_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            [
+                plan.kind,
+                plan.idempotency_key,
+                digest,
+                plan.reason,
+                json.dumps(plan.context),
+                plan.actor_id,
+                connection.ops.adapt_datetimefield_value(now),
+                plan.reverses_id,
+            ],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return outcome
+        outcome.transfer_id = transfer_id = row[0]
+        after: dict[int, tuple[int, int]] = {}
+        wallet_legs = sorted(
+            (account_id, leg)
+            for account_id, leg in zip(account_ids, plan.legs, strict=True)
+            if leg.member_id is not None
+        )
+        for account_id, leg in wallet_legs:
+            cursor.execute(
+                f"UPDATE {_A} SET balance = balance + %s, held = held + %s,"
+                " version = version + 1 WHERE id = %s AND balance + %s >= held + %s"
+                " AND held + %s >= 0 RETURNING balance, version",
+                [leg.delta, leg.held_delta, account_id, leg.delta, leg.held_delta, leg.held_delta],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return outcome
+            after[account_id] = row
+        outcome.covered = True
+        cursor.executemany(
+            f"INSERT INTO {_P} (transfer_id, account_id, amount, balance_after, version)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [
+                [transfer_id, account_id, leg.delta, *after.get(account_id, (None, None))]
+                for account_id, leg in zip(account_ids, plan.legs, strict=True)
+            ],
+        )
+        due = []
+        for account_id, leg in wallet_legs:
+            if leg.delta > 0:
+                cursor.execute(
+                    "SELECT ach.id FROM ledger_achievement ach WHERE ach.rule = 'balance'"
+                    " AND ach.is_active AND ach.reward_currency_id = %s AND ach.threshold <= %s"
+                    " AND NOT EXISTS (SELECT 1 FROM ledger_memberachievement g"
+                    " WHERE g.member_id = %s AND g.achievement_id = ach.id)",
+                    [currency_id, after[account_id][0], leg.member_id],
+                )
+                due += [(leg.member_id, achievement_id) for (achievement_id,) in cursor.fetchall()]
+        outcome.due_achievements = due
+    postings = []
+    for account_id, leg in zip(account_ids, plan.legs, strict=True):
+        balance, version = after.get(account_id, (None, None))
+        postings.append(
+            {
+                "member_id": leg.member_id,
+                "system": leg.system,
+                "amount": leg.delta,
+                "balance": balance,
+                "version": version,
+            }
+        )
+    outcome.event = events.publish(
+        EVENT_KIND,
+        {
+            "transfer_id": transfer_id,
+            "kind": plan.kind,
+            "currency": plan.currency,
+            "reason": plan.reason,
+            "reverses": plan.reverses_id,
+            "postings": postings,
+        },
+        actor=_Actor(plan.actor_id) if plan.actor_id else None,
+        subject=_event_subject(transfer_id),
+    )
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Actor:
+    pk: int
+
+
+def _account_id(cursor, currency_id: int, leg: Leg) -> int | None:
+    if leg.member_id is not None:
+        cursor.execute(
+            f"SELECT id FROM {_A} WHERE member_id = %s AND currency_id = %s",
+            [leg.member_id, currency_id],
+        )
+    else:
+        cursor.execute(
+            f"SELECT id FROM {_A} WHERE member_id IS NULL AND currency_id = %s AND name = %s",
+            [currency_id, leg.system],
+        )
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def open_accounts(currency_id: int, legs) -> None:
+    """Open the wallets and system accounts `legs` name that do not exist yet."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    rows = []
+    for leg in legs:
+        if leg.member_id is not None:
+            rows.append([currency_id, leg.member_id, "", 0, 0, 0, now])
+        else:
+            rows.append([currency_id, None, leg.system, None, None, None, now])
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {_A} (currency_id, member_id, name, balance, held, version,"
+            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+
+def _shortfall(plan: Plan, currency_id: int) -> str:
+    """Which wallet could not cover its change (read after the failed write; the caller
+    is about to roll back)."""
+    for leg in plan.legs:
+        if leg.member_id is None or leg.delta >= 0:
+            continue
+        wallet = Account.objects.filter(member_id=leg.member_id, currency_id=currency_id).first()
+        available = wallet.available if wallet else 0
+        needed = -leg.delta - (-leg.held_delta if leg.held_delta < 0 else 0)
+        if available < needed:
+            return (
+                f"member {leg.member_id} has {available} {plan.currency} available, {needed} needed"
+            )
+    return f"a wallet cannot cover {plan.idempotency_key!r}"
+
+
+def _replay(plan: Plan, digest: str) -> Transfer:
+    existing = Transfer.objects.filter(idempotency_key=plan.idempotency_key).first()
+    if existing is None:
+        # The key is new, so the conflict was the reversed transfer's: reversed already.
+        raise AlreadyReversed(f"transfer {plan.reverses_id} has been reversed already")
+    if existing.request_hash != digest:
+        raise IdempotencyConflict(
+            plan.idempotency_key, _differences(describe(existing), plan.request()), existing
+        )
+    existing.replayed = True
+    existing.event = None
+    existing.balances = {}
+    return existing
+
+
+def describe(transfer: Transfer) -> dict[str, Any]:
+    """The request a stored transfer answered, in `Plan.request()`'s form."""
+    rows = list(
+        Posting.objects.filter(transfer=transfer)
+        .order_by("id")
+        .values_list("account__member_id", "account__name", "amount", "account__currency__code")
+    )
+    return {
+        "currency": rows[0][3] if rows else None,
+        "kind": transfer.kind,
+        "reason": transfer.reason,
+        "context": transfer.context,
+        "reverses": transfer.reverses_id,
+        "members": _totals((str(m), amount) for m, _, amount, _ in rows if m is not None),
+        "system": _totals((name, amount) for m, name, amount, _ in rows if m is None),
+    }
+
+
+def _differences(original: dict[str, Any], request: dict[str, Any]) -> list[str]:
+    """The request's fields that differ, in the words of the actions' arguments."""
+    fields: list[str] = []
+    for name in ("currency", "kind", "reason", "context"):
+        if original[name] != request[name]:
+            fields.append(name)
+    if original["reverses"] != request["reverses"]:
+        fields.append("transfer")
+    for side, word in (("members", "member"), ("system", "sink")):
+        before, after = original[side], request[side]
+        if before == after:
+            continue
+        if set(before) != set(after):
+            fields.append(word)
+        if any(before[k] != after[k] for k in set(before) & set(after)):
+            fields.append("amount")
+    return list(dict.fromkeys(fields)) or ["request"]
+
+
+def in_transaction() -> bool:
+    return transaction.get_connection().in_atomic_block

@@ -1,0 +1,10 @@
+"""Ledger's part of other apps' actions (connected in LedgerConfig.ready)."""
+
+from __future__ import annotations
+
+
+def open_wallets_on_registration(sender, *, member, referrer=None, actor=None, **kwargs) -> None:
+    """Registration opens the member's wallets and pays the bonuses, in its transaction."""
+    from ledger.actions import open_wallets
+
+    open_wallets(member, referrer=referrer, actor=actor)
