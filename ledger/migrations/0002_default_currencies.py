@@ -1,4 +1,5 @@
-"""Posting ids only grow (the balance trigger relies on it); the two default currencies."""
+"""Posting ids only grow (the balance trigger relies on it); the two default currencies
+and the wallets of members registered before them."""
 
 from django.db import migrations
 
@@ -23,6 +24,17 @@ def default_currencies(apps, schema_editor):
         code="points", defaults={"name": "Points", "signup_bonus": 100, "referral_bonus": 50}
     )
     Currency.objects.get_or_create(code="credits", defaults={"name": "Credits"})
+    # Members who registered before the ledger existed get their (empty) wallets now.
+    Account = apps.get_model("ledger", "Account")
+    Member = apps.get_model("accounts", "Member")
+    for currency in Currency.objects.filter(opens_on_signup=True):
+        Account.objects.bulk_create(
+            [
+                Account(currency=currency, member_id=pk, name="", balance=0, held=0, version=0)
+                for pk in Member.objects.values_list("pk", flat=True).iterator()
+            ],
+            ignore_conflicts=True,
+        )
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,152 @@
+"""Read models over the ledger: leaderboards and statements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+
+from ledger.exceptions import InvalidRequest, UnknownCurrency
+from ledger.models import Account, Currency, Posting
+from ledger.posting import member_id_of
+
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Rank:
+    rank: int  # standard competition ranking: equal amounts share a rank (1, 2, 2, 4)
+    member_id: int
+    display_name: str
+    amount: int
+
+
+def _currency_id(currency: str) -> int:
+    currency_id = Currency.objects.filter(code=currency).values_list("pk", flat=True).first()
+    if currency_id is None:
+        raise UnknownCurrency(f"no currency {currency!r}")
+    return currency_id
+
+
+def _limit(limit) -> int:
+    if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidRequest(f"limit is an integer from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def leaderboard(
+    currency: str = "points",
+    *,
+    limit: int = 20,
+    around=None,
+    since: datetime | None = None,
+) -> list[Rank]:
+    """The top `limit` members of `currency`, or the `limit` rows centred on `around`.
+
+    All time ranks balances (the `ledger_account_leaderboard` index); `since` ranks what
+    each member gained since then (the net of their postings, positive only). Ties share
+    a rank and are listed by member id, so the order never changes between reads."""
+    currency_id, limit = _currency_id(currency), _limit(limit)
+    if since is None:
+        source = (
+            "SELECT a.member_id, a.balance AS amount FROM ledger_account a"
+            " WHERE a.currency_id = %s AND a.member_id IS NOT NULL"
+        )
+        params: list = [currency_id]
+    else:
+        source = (
+            "SELECT a.member_id, CAST(SUM(p.amount) AS BIGINT) AS amount FROM ledger_transfer t"
+            " JOIN ledger_posting p ON p.transfer_id = t.id"
+            " JOIN ledger_account a ON a.id = p.account_id"
+            " WHERE t.created_at >= %s AND a.currency_id = %s AND a.member_id IS NOT NULL"
+            " GROUP BY a.member_id HAVING SUM(p.amount) > 0"
+        )
+        params = [connection.ops.adapt_datetimefield_value(since), currency_id]
+    ranked = (
+        "SELECT s.member_id, s.amount,"
+        " RANK() OVER (ORDER BY s.amount DESC) AS rank,"
+        " ROW_NUMBER() OVER (ORDER BY s.amount DESC, s.member_id) AS position"
+        f" FROM ({source}) s"
+    )
+    if around is None and since is None:
+        # Streams from the leaderboard index: no sort, reads `limit` rows.
+        window = (
+            "SELECT a.member_id, a.balance AS amount,"
+            " RANK() OVER (ORDER BY a.balance DESC) AS rank,"
+            " ROW_NUMBER() OVER (ORDER BY a.balance DESC, a.member_id) AS position"
+            " FROM ledger_account a WHERE a.currency_id = %s AND a.member_id IS NOT NULL"
+            " ORDER BY a.balance DESC, a.member_id LIMIT %s"
+        )
+        params = [*params, limit]
+    elif around is None:
+        window = f"SELECT * FROM ({ranked}) r ORDER BY position LIMIT %s"
+        params = [*params, limit]
+    else:
+        # The member's own position, then the rows around it (half above, half below).
+        window = (
+            f"WITH r AS ({ranked}),"
+            " me AS (SELECT position FROM r WHERE member_id = %s)"
+            " SELECT r.* FROM r, me"
+            " WHERE r.position >= GREATEST(1, me.position - %s)"
+            " ORDER BY r.position LIMIT %s"
+        )
+        if connection.vendor == "sqlite":
+            window = window.replace("GREATEST(", "MAX(")
+        params = [*params, member_id_of(around), limit // 2, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT w.rank, w.member_id, m.display_name, w.amount FROM ({window}) w"
+            " JOIN accounts_member m ON m.id = w.member_id ORDER BY w.position",
+            params,
+        )
+        return [Rank(*row) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class Line:
+    posting_id: int
+    transfer_id: int
+    created_at: datetime
+    kind: str
+    reason: str
+    amount: int
+    balance: int  # the wallet's balance after this line
+    version: int
+
+
+def statement(member, currency: str = "points", *, limit: int = 50, before: int | None = None):
+    """The member's wallet history in `currency`, newest first, with the running balance.
+
+    `before` (a version) pages back: pass the last line's version to get the next page."""
+    currency_id, limit = _currency_id(currency), _limit(limit)
+    wallet = Account.objects.filter(member_id=member_id_of(member), currency_id=currency_id)
+    postings = Posting.objects.filter(account__in=wallet.values("pk")).select_related("transfer")
+    if before is not None:
+        postings = postings.filter(version__lt=before)
+    return [
+        Line(
+            posting_id=p.pk,
+            transfer_id=p.transfer_id,
+            created_at=p.transfer.created_at,
+            kind=p.transfer.kind,
+            reason=p.transfer.reason,
+            amount=p.amount,
+            balance=p.balance_after,
+            version=p.version,
+        )
+        for p in postings.order_by("-version")[:limit]
+    ]
+
+
+def balance(member, currency: str = "points") -> tuple[int, int]:
+    """(balance, available) of the member's wallet; (0, 0) if none is open."""
+    wallet = (
+        Account.objects.filter(member_id=member_id_of(member), currency__code=currency)
+        .values_list("balance", "held")
+        .first()
+    )
+    if wallet is None:
+        _currency_id(currency)
+        return 0, 0
+    return wallet[0], wallet[0] - wallet[1]
