@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Member
 from events.models import Event
+from ledger.models import MemberAchievement, Transfer
 
 pytestmark = pytest.mark.django_db
 
@@ -18,8 +19,14 @@ def test_seed_demo_registers_through_the_action_and_is_safe_twice():
     assert members == 25
     assert Event.objects.filter(kind="member.registered").count() == 25
     assert Member.objects.exclude(referred_by=None).exists()
+    # And their ledger life: every kind of movement, through the ledger's actions.
+    kinds = set(Transfer.objects.values_list("kind", flat=True))
+    assert {"bonus", "referral_bonus", "award", "spend", "transfer"} <= kinds
+    assert MemberAchievement.objects.exists()
+    transfers, events = Transfer.objects.count(), Event.objects.count()
     call_command("seed_demo", "--members", "25", stdout=StringIO())
     assert Member.objects.count() == 25
+    assert (Transfer.objects.count(), Event.objects.count()) == (transfers, events)
     out = StringIO()
     call_command("seed_demo", "--once", stdout=out)
     assert "already loaded" in out.getvalue()
