@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -104,8 +104,9 @@ def record_activity(member, day: date | None = None, *, actor=None) -> Streak:
     Keeps the current and longest daily streak and grants the streak achievements it
     reaches."""
     member_id = member_id_of(member)
-    day = day or timezone.localdate()
-    if not isinstance(day, date):
+    day = timezone.localdate() if day is None else day
+    # A datetime is a date too, but would not compare with the stored days.
+    if isinstance(day, datetime) or not isinstance(day, date):
         raise InvalidRequest(f"day is a date, not {day!r}")
     with connection.cursor() as cursor:
         cursor.execute(

@@ -270,20 +270,26 @@ def hold(
     amount = check_amount(amount)
     key, reason, context = check_key(idempotency_key), check_reason(reason), check_context(context)
     sink_name = sink_account(sink)
+    member_id = member_id_of(member)
     now = timezone.now()
     if not isinstance(expires_at, datetime) or timezone.is_naive(expires_at):
         raise InvalidRequest("expires_at is an aware datetime")
-    if expires_at <= now:
-        raise InvalidRequest("a hold must expire in the future")
-    wallet_id = _wallet_id(member_id_of(member), currency)
     request = {
-        "account_id": wallet_id,
+        "member": member_id,
+        "currency": currency,
         "amount": amount,
         "sink": sink_name,
         "reason": reason,
         "context": context,
         "expires_at": expires_at,
     }
+    # A replay is answered first: the same request after the hold expired still returns it.
+    existing = _hold_by_key(key)
+    if existing is not None:
+        return _replayed_hold(existing, key, request)
+    if expires_at <= now:
+        raise InvalidRequest("a hold must expire in the future")
+    wallet_id = _wallet_id(member_id, currency)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Hold._meta.db_table} (account_id, amount, sink, status,"
@@ -303,14 +309,8 @@ def hold(
             ],
         )
         row = cursor.fetchone()
-        if row is None:
-            existing = Hold.objects.get(idempotency_key=key)
-            differing = [
-                name for name, value in request.items() if getattr(existing, name) != value
-            ]
-            if differing:
-                raise IdempotencyConflict(key, differing, existing)
-            return existing
+        if row is None:  # a concurrent call with this key committed first
+            return _replayed_hold(_hold_by_key(key), key, request)
         cursor.execute(
             f"UPDATE {Account._meta.db_table} SET held = held + %s"
             " WHERE id = %s AND balance - held >= %s RETURNING balance, held",
@@ -325,6 +325,27 @@ def hold(
     placed = Hold.objects.get(pk=row[0])
     _publish_hold("ledger.hold_placed", placed, currency, covered[0], covered[1], actor)
     return placed
+
+
+def _hold_by_key(key: str) -> Hold | None:
+    return Hold.objects.select_related("account__currency").filter(idempotency_key=key).first()
+
+
+def _replayed_hold(existing: Hold, key: str, request: dict) -> Hold:
+    """The hold a key made, if `request` is the one it was made for."""
+    original = {
+        "member": existing.account.member_id,
+        "currency": existing.account.currency.code,
+        "amount": existing.amount,
+        "sink": existing.sink,
+        "reason": existing.reason,
+        "context": existing.context,
+        "expires_at": existing.expires_at,
+    }
+    differing = [name for name, value in request.items() if original[name] != value]
+    if differing:
+        raise IdempotencyConflict(key, differing, existing)
+    return existing
 
 
 def _publish_hold(kind: str, hold: Hold, currency: str, balance: int, held: int, actor) -> None:
@@ -363,6 +384,8 @@ def capture(hold: Hold, *, actor=None) -> Transfer:
     locked, currency = _lock_hold(hold)
     if locked.status == HoldStatus.CAPTURED:
         return locked.transfer
+    if locked.status == HoldStatus.EXPIRED:
+        raise HoldExpired(f"hold {locked.pk} expired at {locked.expires_at:%Y-%m-%d %H:%M:%S}")
     if locked.status != HoldStatus.PENDING:
         raise HoldNotPending(f"hold {locked.pk} is {locked.status}")
     now = timezone.now()

@@ -44,7 +44,9 @@ class CurrencyAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "signup_bonus", "referral_bonus", "opens_on_signup"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["code", "created_at"] if obj else ["created_at"]
+        # Wallets opened at signup are checked against `opens_on_signup` (and the
+        # currency's age): switching it on later would leave existing members without.
+        return ["code", "opens_on_signup", "created_at"] if obj else ["created_at"]
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -219,6 +221,10 @@ class HoldAdmin(ReadOnlyAdmin):
 class AchievementAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "rule", "threshold", "reward_amount", "reward_currency"]
     list_filter = ["rule", "category", "is_active"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Grants are keyed by code and checked against the reward: fixed once created.
+        return ["code", "reward_amount", "reward_currency"] if obj else []
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -169,8 +169,10 @@ def achievements_paid_once() -> Violations:
                g.transfer_id IS NULL
                OR NOT EXISTS (
                    SELECT 1 FROM ledger_posting p JOIN ledger_account a ON a.id = p.account_id
+                    JOIN ledger_transfer t ON t.id = p.transfer_id
                     WHERE p.transfer_id = g.transfer_id AND a.member_id = g.member_id
-                      AND p.amount = ach.reward_amount))
+                      AND a.currency_id = ach.reward_currency_id
+                      AND p.amount = ach.reward_amount AND t.kind = 'achievement'))
          ORDER BY g.id
         """
     )

@@ -241,7 +241,12 @@ class Posting(models.Model):
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_posting_amount_not_zero"),
             models.CheckConstraint(
                 condition=Q(balance_after__isnull=True, version__isnull=True)
-                | Q(balance_after__gte=0, version__gte=1),
+                | Q(
+                    balance_after__isnull=False,
+                    version__isnull=False,
+                    balance_after__gte=0,
+                    version__gte=1,
+                ),
                 name="ledger_posting_wallet_fields_together",
             ),
             # A wallet's postings are numbered 1, 2, 3, ... by its version; also the index
@@ -386,10 +391,14 @@ class Hold(models.Model):
                     RAISE EXCEPTION 'hold % is % already', OLD.id, OLD.status
                         USING ERRCODE = 'integrity_constraint_violation';
                 END IF;
-                IF (NEW.account_id, NEW.amount, NEW.sink, NEW.idempotency_key, NEW.created_at,
-                    NEW.expires_at) IS DISTINCT FROM (OLD.account_id, OLD.amount, OLD.sink,
-                    OLD.idempotency_key, OLD.created_at, OLD.expires_at) THEN
-                    RAISE EXCEPTION 'hold %: only its status may change', OLD.id
+                IF (NEW.id, NEW.account_id, NEW.amount, NEW.sink, NEW.idempotency_key,
+                    NEW.reason, NEW.context, NEW.actor_id, NEW.created_at, NEW.expires_at)
+                   IS DISTINCT FROM
+                   (OLD.id, OLD.account_id, OLD.amount, OLD.sink, OLD.idempotency_key,
+                    OLD.reason, OLD.context, OLD.actor_id, OLD.created_at, OLD.expires_at) THEN
+                    RAISE EXCEPTION
+                        'hold %: only its settlement (status, settled_at, transfer) may change',
+                        OLD.id
                         USING ERRCODE = 'integrity_constraint_violation';
                 END IF;
                 RETURN NEW;
@@ -438,8 +447,13 @@ class Achievement(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(rule=AchievementRule.GRANTED, threshold__isnull=True)
-                | Q(rule=AchievementRule.STREAK, threshold__gte=1)
-                | Q(rule=AchievementRule.BALANCE, threshold__gte=1, reward_currency__isnull=False),
+                | Q(rule=AchievementRule.STREAK, threshold__isnull=False, threshold__gte=1)
+                | Q(
+                    rule=AchievementRule.BALANCE,
+                    threshold__isnull=False,
+                    threshold__gte=1,
+                    reward_currency__isnull=False,
+                ),
                 name="ledger_achievement_threshold_fits_rule",
             ),
         ]
