@@ -17,12 +17,12 @@ from ledger.models import (
     Streak,
     TransferKind,
 )
-from ledger.posting import member_id_of
+from ledger.posting import SystemKey, member_id_of
 
 
 def achievement_key(achievement: Achievement, member_id: int) -> str:
     """The reward's idempotency key: one reward per member and achievement, ever."""
-    return f"achievement:{achievement.code}:{member_id}"
+    return SystemKey(f"achievement:{achievement.code}:{member_id}")
 
 
 @transaction.atomic

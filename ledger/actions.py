@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 import events
@@ -38,6 +39,7 @@ from ledger.models import (
 from ledger.posting import (
     Leg,
     Plan,
+    SystemKey,
     check_amount,
     check_context,
     check_key,
@@ -268,7 +270,11 @@ def hold(
     """Reserve `amount` of `member`'s available balance until `capture`, `release` or
     `expires_at` (after which a beat task releases it as expired)."""
     amount = check_amount(amount)
-    key, reason, context = check_key(idempotency_key), check_reason(reason), check_context(context)
+    key, reason, context = (
+        check_key(idempotency_key, transfer=False),
+        check_reason(reason),
+        check_context(context),
+    )
     sink_name = sink_account(sink)
     member_id = member_id_of(member)
     now = timezone.now()
@@ -396,7 +402,7 @@ def capture(hold: Hold, *, actor=None) -> Transfer:
         Plan(
             currency=currency,
             kind=TransferKind.SPEND,
-            idempotency_key=f"hold:{locked.pk}:capture",
+            idempotency_key=SystemKey(f"hold:{locked.pk}:capture"),
             reason=locked.reason,
             context={**locked.context, "hold_id": locked.pk},
             actor_id=_actor_id(actor),
@@ -443,22 +449,31 @@ def release(hold: Hold, *, actor=None, status: str = HoldStatus.RELEASED) -> Hol
 def expire_holds(*, now: datetime | None = None, batch: int = 500) -> int:
     """Release every pending hold past its expiry as `expired`; returns how many.
 
-    Each hold in its own transaction; holds another worker is settling are skipped and
-    picked up next time."""
+    One transaction per hold, so the sweep holds one wallet lock at a time and never
+    deadlocks with transfers locking wallets in id order. Holds another worker is
+    settling are skipped (and paged past) and picked up next time."""
     now = now or timezone.now()
-    expired = 0
+    expired, after = 0, Q()
     while True:
-        with transaction.atomic():
-            due = list(
-                Hold.objects.select_for_update(skip_locked=True)
-                .filter(status=HoldStatus.PENDING, expires_at__lte=now)
-                .order_by("expires_at", "pk")[:batch]
-            )
-            for pending in due:
-                release(pending, status=HoldStatus.EXPIRED)
-        expired += len(due)
+        due = list(
+            Hold.objects.filter(after, status=HoldStatus.PENDING, expires_at__lte=now)
+            .order_by("expires_at", "pk")
+            .values_list("pk", "expires_at")[:batch]
+        )
+        for pk, _ in due:
+            with transaction.atomic():
+                pending = (
+                    Hold.objects.select_for_update(skip_locked=True)
+                    .filter(pk=pk, status=HoldStatus.PENDING)
+                    .first()
+                )
+                if pending is not None:
+                    release(pending, status=HoldStatus.EXPIRED)
+                    expired += 1
         if len(due) < batch:
             return expired
+        last_pk, last_at = due[-1]
+        after = Q(expires_at__gt=last_at) | Q(expires_at=last_at, pk__gt=last_pk)
 
 
 # --- registration ---------------------------------------------------------------------
@@ -480,7 +495,7 @@ def open_wallets(member, *, referrer=None, actor=None) -> list[Account]:
                 currency=currency.code,
                 kind=TransferKind.BONUS,
                 reason="Welcome bonus",
-                idempotency_key=f"signup:{member_id}:{currency.code}",
+                idempotency_key=SystemKey(f"signup:{member_id}:{currency.code}"),
                 actor=actor,
             )
         if referrer is not None and currency.referral_bonus:
@@ -490,7 +505,7 @@ def open_wallets(member, *, referrer=None, actor=None) -> list[Account]:
                 currency=currency.code,
                 kind=TransferKind.REFERRAL_BONUS,
                 reason=f"Referred member {member_id}",
-                idempotency_key=f"referral:{member_id}:{currency.code}",
+                idempotency_key=SystemKey(f"referral:{member_id}:{currency.code}"),
                 actor=actor,
                 context={"referred_member_id": member_id},
             )

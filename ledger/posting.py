@@ -102,7 +102,26 @@ def check_amount(amount) -> int:
     return amount
 
 
-def check_key(key) -> str:
+# Keys Concord derives itself (registration bonuses, achievement rewards, captures). A
+# caller's key may not start like one, or it could pre-empt (and so block) that payment.
+RESERVED_KEY_PREFIXES = ("signup:", "referral:", "achievement:", "hold:")
+
+
+class SystemKey(str):
+    """An idempotency key Concord derived itself; only these may use the reserved prefixes."""
+
+
+def check_key(key, *, transfer: bool = True) -> str:
+    """A caller's idempotency key; `transfer=False` for holds (their keys are their own)."""
+    if (
+        transfer
+        and not isinstance(key, SystemKey)
+        and isinstance(key, str)
+        and key.startswith(RESERVED_KEY_PREFIXES)
+    ):
+        raise InvalidRequest(
+            f"idempotency keys starting with {', '.join(RESERVED_KEY_PREFIXES)} are Concord's own"
+        )
     if not isinstance(key, str) or not key.strip():
         raise InvalidRequest("an idempotency key is a non-blank string")
     if len(key) > KEY_MAX:

@@ -13,6 +13,7 @@ from accounts.actions import register_member
 from accounts.exceptions import EmailAlreadyRegistered
 from accounts.models import Identity, Member, Profile
 from events.models import Event
+from ledger.models import Transfer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,6 +72,7 @@ def _assert_one_member_for_one_identity(outcomes):
     assert Identity.objects.get().member == member
     assert Profile.objects.get().member == member
     assert Event.objects.filter(kind="member.registered").count() == 1
+    assert Transfer.objects.filter(kind="bonus").count() == 1
     assert sorted(o[2] for o in outcomes) == [False] * (CALLERS - 1) + [True]
     assert {o[1] for o in outcomes} == {member.pk}
 
@@ -80,7 +82,9 @@ def _assert_one_member_for_one_mailbox(outcomes):
     assert member.email_normalized == "racer@gmail.com"
     assert sorted(o[0] for o in outcomes) == ["email_taken"] * (CALLERS - 1) + ["registered"]
     assert Identity.objects.count() == 1
-    assert Event.objects.count() == 1
+    assert Event.objects.filter(kind="member.registered").count() == 1
+    # The winner's welcome bonus, paid once.
+    assert Transfer.objects.filter(kind="bonus").count() == 1
 
 
 # One person, three ways: the race is decided by the identity's unique constraint alone
