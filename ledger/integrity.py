@@ -62,21 +62,25 @@ def transfers_balanced() -> Violations:
     "Each wallet's postings are numbered 1..version, and each records the running balance.",
 )
 def wallet_versions_continuous() -> Violations:
+    # Set-based throughout: the chain reads wallet postings in the order of the
+    # (account, version) unique index; the counts are one grouped scan, not one per wallet.
     return _ids(
         """
         SELECT DISTINCT account_id FROM (
-            SELECT p.account_id, p.version, p.balance_after,
-                   ROW_NUMBER() OVER w AS position,
-                   SUM(p.amount) OVER w AS running
-              FROM ledger_posting p JOIN ledger_account a ON a.id = p.account_id
-             WHERE a.member_id IS NOT NULL
-            WINDOW w AS (PARTITION BY p.account_id ORDER BY p.version, p.id)
+            SELECT account_id, version, balance_after,
+                   ROW_NUMBER() OVER w AS position, SUM(amount) OVER w AS running
+              FROM ledger_posting WHERE version IS NOT NULL
+            WINDOW w AS (PARTITION BY account_id ORDER BY version)
         ) chain
-         WHERE version IS NULL OR version <> position OR balance_after <> running
+         WHERE version <> position OR balance_after <> running
+        UNION
+        SELECT p.account_id FROM ledger_posting p JOIN ledger_account a ON a.id = p.account_id
+         WHERE a.member_id IS NOT NULL AND p.version IS NULL
         UNION
         SELECT a.id FROM ledger_account a
-         WHERE a.member_id IS NOT NULL
-           AND a.version <> (SELECT COUNT(*) FROM ledger_posting p WHERE p.account_id = a.id)
+          LEFT JOIN (SELECT account_id, COUNT(*) AS n FROM ledger_posting
+                      GROUP BY account_id) c ON c.account_id = a.id
+         WHERE a.member_id IS NOT NULL AND a.version <> COALESCE(c.n, 0)
         ORDER BY 1
         """
     )
