@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate worker beat bench clean
+.PHONY: venv run test lint format migrate worker beat bench bench-ledger clean
 
 # Developing and testing: DEBUG on unless the environment says otherwise. (Pointed at a
 # real database with nothing said, Concord runs as production: DEBUG off.)
@@ -50,6 +50,10 @@ beat: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/registrations.py
+
+# DATABASE_URL=postgres://... (BENCH_ARGS="--duration 4 --workers 1,4,8,16")
+bench-ledger: $(STAMP)
+	$(PY) bench/ledger.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -78,6 +78,13 @@ def database_from_url(url: str) -> dict:
     config["CONN_HEALTH_CHECKS"] = True
     config.setdefault("OPTIONS", {})
     config["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+    # Django binds parameters client-side and prepares nothing; the few statements that
+    # ask for it (`prepare=True`, the ledger's posting statement) are prepared, and run
+    # with a generic plan: planning that statement cost more than executing it.
+    config["OPTIONS"].setdefault("prepare_threshold", 10**9)
+    options = config["OPTIONS"].get("options", "")
+    if "plan_cache_mode" not in options:
+        config["OPTIONS"]["options"] = f"{options} -c plan_cache_mode=force_generic_plan".strip()
     config["TEST"] = {"NAME": f"test_{config['NAME']}"}
     return config
 

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
@@ -37,6 +38,7 @@ MAX_AMOUNT = 10**15  # far above any real balance, far below bigint's limit
 KEY_MAX = Transfer._meta.get_field("idempotency_key").max_length
 REASON_MAX = Transfer._meta.get_field("reason").max_length
 EVENT_KIND = "ledger.transfer_posted"
+PREPARED_LEGS = 8  # plans up to this many postings use the prepared, generic-plan statement
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ _E = Event._meta.db_table
 # (covered); the caller raises on anything less, and its transaction rolls back.
 _POST_SQL = f"""
 WITH cur AS (
-    SELECT id FROM {_C} WHERE code = %(currency)s
+    SELECT id FROM {_C} WHERE code = %(currency)s::text
 ), legs AS (
     SELECT leg.ord, leg.member_id, leg.system, leg.delta, leg.held_delta,
            CASE WHEN leg.member_id IS NOT NULL THEN
@@ -255,12 +257,12 @@ WITH cur AS (
                        %(held)s::bigint[])
            WITH ORDINALITY AS leg(member_id, system, delta, held_delta, ord)
 ), ready AS (
-    SELECT count(account_id) = %(legs)s AS ok FROM legs
+    SELECT count(account_id) = %(legs)s::bigint AS ok FROM legs
 ), transfer AS (
     INSERT INTO {_T} (kind, idempotency_key, request_hash, reason, context, actor_id,
                       created_at, reverses_id)
-    SELECT %(kind)s, %(key)s, %(hash)s, %(reason)s, %(context)s::jsonb, %(actor)s,
-           %(now)s, %(reverses)s
+    SELECT %(kind)s::text, %(key)s::text, %(hash)s::text, %(reason)s::text,
+           %(context)s::jsonb, %(actor)s::bigint, %(now)s::timestamptz, %(reverses)s::bigint
       FROM ready WHERE ok
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -281,7 +283,7 @@ WITH cur AS (
        AND a.held + legs.held_delta >= 0
     RETURNING a.id, a.balance, a.version
 ), covered AS (
-    SELECT count(*) = %(wallets)s AS ok FROM wallets
+    SELECT count(*) = %(wallets)s::bigint AS ok FROM wallets
 ), postings AS (
     INSERT INTO {_P} (transfer_id, account_id, amount, balance_after, version)
     SELECT transfer.id, legs.account_id, legs.delta, wallets.balance, wallets.version
@@ -290,17 +292,18 @@ WITH cur AS (
      ORDER BY legs.ord
 ), event AS (
     INSERT INTO {_E} ({events.INSERT_COLUMNS})
-    SELECT %(event_kind)s, %(actor)s, 'transfer:' || transfer.id,
+    SELECT %(event_kind)s::text, %(actor)s::bigint, 'transfer:' || transfer.id,
            jsonb_build_object(
-               'transfer_id', transfer.id, 'kind', %(kind)s, 'currency', %(currency)s,
-               'reason', %(reason)s, 'reverses', %(reverses)s::bigint,
+               'transfer_id', transfer.id, 'kind', %(kind)s::text,
+               'currency', %(currency)s::text, 'reason', %(reason)s::text,
+               'reverses', %(reverses)s::bigint,
                'postings', (
                    SELECT jsonb_agg(jsonb_build_object(
                        'member_id', legs.member_id, 'system', legs.system,
                        'amount', legs.delta, 'balance', wallets.balance,
                        'version', wallets.version) ORDER BY legs.ord)
                      FROM legs LEFT JOIN wallets ON wallets.id = legs.account_id)),
-           %(now)s, CASE WHEN %(published)s THEN %(now)s END
+           %(now)s::timestamptz, CASE WHEN %(published)s::boolean THEN %(now)s::timestamptz END
       FROM transfer, covered WHERE covered.ok
     RETURNING seq, data
 )
@@ -341,9 +344,20 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
         "event_kind": EVENT_KIND,
         "published": published,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_POST_SQL, params)
-        currency_id, ready, transfer_id, covered, seq, data, due = cursor.fetchone()
+    if len(plan.legs) <= PREPARED_LEGS:
+        # Prepared, with a generic plan (the connection sets plan_cache_mode, see
+        # settings): planning this statement cost more server CPU than running it.
+        # Django's cursors bind client-side and never prepare, so this uses psycopg's
+        # own cursor on the same connection and transaction, errors wrapped as Django's.
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(_POST_SQL, params, prepare=True)
+            row = cursor.fetchone()
+    else:  # a big award_many: a plan made for its size beats the generic one
+        with connection.cursor() as cursor:
+            cursor.execute(_POST_SQL, params)
+            row = cursor.fetchone()
+    currency_id, ready, transfer_id, covered, seq, data, due = row
     event = None
     if seq is not None:
         event = events.adopt(

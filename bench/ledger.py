@@ -1,0 +1,606 @@
+"""Benchmark the ledger's write path on PostgreSQL: single awards and award_many.
+
+DATABASE_URL must name an existing PostgreSQL database; the script migrates it itself:
+
+    psql -h 127.0.0.1 -U postgres -c 'create database concord_bench'
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \
+        .venv/bin/python bench/ledger.py [--duration 4 | --count 4000] [--workers 1,4,8,16]
+
+Phases, each timed from a barrier that releases every worker process at once:
+  1. `ledger.actions.award` to members chosen uniformly, at each worker count;
+  2. the same with 80% of awards going to 1% of the members (contended wallets);
+  3. `ledger.actions.award_many` paying --batch members per call, each worker its own
+     members (concurrent batches over the same wallets would only queue on their locks).
+It ends by running the ledger integrity checks (`ledger.*`) and printing their result.
+
+Each invocation registers fresh members first and then runs VACUUM (ANALYZE) on the
+tables awards write (untimed; --no-vacuum skips it), so runs can repeat on the same
+database and start as a server with autovacuum would. Besides awards/s and latency it
+prints, per award (or per award_many call), the client CPU the worker processes spent,
+the CPU their PostgreSQL backends spent (read from /proc when the server is on this
+machine) and how busy the machine's cores were, and how much of that was anything else
+(others%: other load on the machine, or PostgreSQL's background writers): where the
+time goes, and whether a figure was taken on a quiet machine.
+
+Exit 0: every phase verified and no integrity finding; 1: a worker failed, a phase's
+transfers did not match what was reported, or a check found something; 2: bad arguments
+or environment (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import os
+import random
+import statistics
+import sys
+import time
+import traceback
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Measure production settings: with DEBUG on, Django keeps every query it runs, which
+# costs client CPU on each award. DJANGO_DEBUG=1 measures that instead.
+os.environ.setdefault("DJANGO_DEBUG", "0")
+if os.environ["DJANGO_DEBUG"] == "0":
+    os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{uuid.uuid4().hex}{uuid.uuid4().hex}")
+
+TIMEOUT = 600  # seconds a phase may take before the benchmark gives up
+HOT_SHARE = 0.8  # of awards go to
+HOT_FRACTION = 0.01  # of the members
+WARMUP_AWARDS = 300
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+TARGET_AWARDS, TARGET_P99_MS, TARGET_WORKERS = 1200, 25.0, 8
+TARGET_POSTINGS = 20_000
+
+# Set in the parent before forking; the workers inherit them.
+MEMBERS: list = []
+HOT: list = []
+COLD: list = []
+
+
+class Refused(Exception):
+    """A bad argument or environment: one line on stderr, exit 2."""
+
+
+# --- arguments ------------------------------------------------------------------------
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one readable line, not the usage block
+        raise Refused(message)
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0.1 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0.1 and 600 seconds")
+    return value
+
+
+def worker_counts(text: str) -> list[int]:
+    parts = [part.strip() for part in text.split(",")]
+    if not any(parts):
+        raise argparse.ArgumentTypeError("give at least one worker count, e.g. 1,4,8")
+    counts = [positive(part) for part in parts if part]
+    if max(counts) > 64:
+        raise argparse.ArgumentTypeError(f"{max(counts)} workers is more than 64")
+    return list(dict.fromkeys(counts))
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = Parser(
+        prog="bench/ledger.py",
+        description=__doc__.split("\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--duration", type=seconds, help="seconds per phase (default 4; or give --count)"
+    )
+    size.add_argument(
+        "--count",
+        type=positive,
+        help="awards per single-award phase; member postings per award_many phase",
+    )
+    parser.add_argument(
+        "--workers", type=worker_counts, default="1,4,8,16", help="process counts (award)"
+    )
+    parser.add_argument(
+        "--batch-workers",
+        type=worker_counts,
+        default="1,2",
+        help="process counts (award_many)",
+    )
+    parser.add_argument("--members", type=positive, default=1000, help="members to pay")
+    parser.add_argument("--batch", type=positive, default=500, help="members per award_many")
+    parser.add_argument(
+        "--no-verify", action="store_true", help="skip counting each phase's transfers"
+    )
+    parser.add_argument(
+        "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
+    )
+    args = parser.parse_args(argv)
+    if args.count is None and args.duration is None:
+        args.duration = 4.0
+    if args.members < 100:
+        raise Refused(f"--members {args.members}: at least 100 (1% of them are the hot ones)")
+    if args.members > 100_000:
+        raise Refused(f"--members {args.members}: at most 100000")
+    if args.batch * max(args.batch_workers) > args.members:
+        raise Refused(
+            f"--batch {args.batch} x {max(args.batch_workers)} award_many workers needs "
+            f"{args.batch * max(args.batch_workers)} members, --members is {args.members}"
+        )
+    if args.count is not None:
+        if args.count < max(args.workers):
+            raise Refused(f"--count {args.count} is fewer than {max(args.workers)} workers")
+        if args.count < args.batch * max(args.batch_workers):
+            raise Refused(
+                f"--count {args.count} is fewer postings than one call of --batch "
+                f"{args.batch} per award_many worker"
+            )
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
+        raise Refused(
+            f"DATABASE_URL={url or '(unset)'} is not a PostgreSQL URL (set postgres://...)"
+        )
+    args.local = urlsplit(url).hostname in {None, "", "127.0.0.1", "localhost", "::1"}
+    return args
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+def process_cpu(pid: int) -> float | None:
+    """Seconds of CPU (user + system) process `pid` has used; None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_cpu() -> tuple[int, int, int]:
+    """(busy, iowait, total) jiffies over all cores, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    idle, iowait = values[3], values[4]
+    total = sum(values[:8])  # guest time is already counted in user
+    return total - idle - iowait, iowait, total
+
+
+# --- workers --------------------------------------------------------------------------
+
+
+def worker(phase: dict, index: int, barrier, results) -> None:
+    """Run this worker's share of `phase` after the start barrier; report or a traceback."""
+    from django.db import connection, connections
+
+    from ledger.actions import award, award_many
+
+    try:
+        with connection.cursor() as cursor:  # connect before the clock starts
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        rng = random.Random(f"{phase['key']}:{index}")
+        key = f"{phase['key']}:{index}:"
+        mode, quota = phase["mode"], phase["shares"][index]
+        if mode == "many":
+            mine = MEMBERS[index * phase["batch"] : (index + 1) * phase["batch"]]
+        server_before = process_cpu(backend) if phase["local"] else None
+        barrier.wait(timeout=TIMEOUT)
+        client_before = time.process_time()
+        start = time.perf_counter()
+        deadline = start + phase["duration"] if phase["duration"] else None
+        latencies = []
+        i = 0
+        while (i < quota) if deadline is None else (time.perf_counter() < deadline):
+            if mode == "many":
+                amount = rng.randint(1, 100)
+                began = time.perf_counter()
+                award_many(
+                    [(member, amount) for member in mine],
+                    reason="bench event bonus",
+                    idempotency_key=f"{key}{i}",
+                )
+            else:
+                if mode == "hot" and rng.random() < HOT_SHARE:
+                    member = rng.choice(HOT)
+                else:
+                    member = rng.choice(COLD if mode == "hot" else MEMBERS)
+                amount = rng.randint(1, 100)
+                began = time.perf_counter()
+                award(member, amount, reason="bench award", idempotency_key=f"{key}{i}")
+            latencies.append(time.perf_counter() - began)
+            i += 1
+        end = time.perf_counter()
+        client = time.process_time() - client_before
+        server_after = process_cpu(backend) if phase["local"] else None
+        server = None if None in (server_before, server_after) else server_after - server_before
+        results.put((index, (start, end, latencies, client, server), None))
+    except BaseException:
+        barrier.abort()
+        results.put((index, None, traceback.format_exc()))
+    finally:
+        connections.close_all()
+
+
+def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
+    """One phase over `workers` forked processes; measured and verified, else exit 1."""
+    from django.db import connections
+
+    key = f"bench:{run_id}:{name}:{workers}"
+    if args.count is None:
+        shares = [0] * workers
+    else:
+        total = args.count if mode != "many" else -(-args.count // args.batch)
+        shares = [total // workers + (w < total % workers) for w in range(workers)]
+    phase = {
+        "key": key,
+        "mode": mode,
+        "shares": shares,
+        "duration": args.duration,
+        "batch": args.batch,
+        "local": args.local,
+    }
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(workers + 1)
+    results = ctx.Queue()
+    connections.close_all()  # children must never share the parent's socket
+    procs = [ctx.Process(target=worker, args=(phase, w, barrier, results)) for w in range(workers)]
+    for proc in procs:
+        proc.start()
+    errors: list[str] = []
+    reports = []
+    try:
+        barrier.wait(timeout=TIMEOUT)
+    except Exception:
+        errors.append("start barrier broken (a worker failed before starting)")
+    cpu_before = machine_cpu()
+    for _ in procs:
+        _index, report, error = results.get(timeout=TIMEOUT + (args.duration or 0))
+        if error:
+            errors.append(error)
+        else:
+            reports.append(report)
+    cpu_after = machine_cpu()
+    for proc in procs:
+        proc.join(timeout=TIMEOUT)
+        if proc.exitcode != 0:
+            errors.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
+    if errors:
+        print("benchmark failed:\n" + "\n".join(errors), file=sys.stderr)
+        sys.exit(1)
+    latencies = [lat for report in reports for lat in report[2]]
+    calls = len(latencies)
+    wall = max(r[1] for r in reports) - min(r[0] for r in reports)
+    servers = [r[4] for r in reports]
+    busy, iowait, jiffies = (a - b for a, b in zip(cpu_after, cpu_before, strict=True))
+    q = statistics.quantiles(latencies, n=100, method="inclusive") if calls > 1 else [0] * 99
+    stored = None if args.no_verify else verify(key, calls, args.batch if mode == "many" else 1)
+    return {
+        "calls": calls,
+        "wall": wall,
+        "rate": calls / wall,
+        "p50": q[49] * 1000,
+        "p99": q[98] * 1000,
+        "client_ms": sum(r[3] for r in reports) / calls * 1000,
+        "server_ms": None if None in servers else sum(servers) / calls * 1000,
+        "busy": 100 * busy / jiffies if jiffies else 0.0,
+        # CPU the machine spent on anything but these workers and their backends.
+        "others": None
+        if None in servers or not jiffies
+        else max(
+            0.0,
+            100 * busy / jiffies
+            - 100 * (sum(r[3] for r in reports) + sum(servers)) / (jiffies / CLOCK_TICKS),
+        ),
+        "iowait": 100 * iowait / jiffies if jiffies else 0.0,
+        "stored": stored,
+    }
+
+
+def verify(key: str, calls: int, postings_per_call: int) -> int:
+    """The phase's transfers, and their member postings, are exactly what was reported."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(DISTINCT t.id), count(p.id) FILTER (WHERE p.version IS NOT NULL)"
+            " FROM ledger_transfer t JOIN ledger_posting p ON p.transfer_id = t.id"
+            " WHERE t.idempotency_key LIKE %s",
+            [key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%"],
+        )
+        transfers, postings = cursor.fetchone()
+    if transfers != calls or postings != calls * postings_per_call:
+        print(
+            f"verification failed for {key}: {transfers} transfers with {postings} member "
+            f"postings stored, {calls} transfers with {calls * postings_per_call} reported",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    return transfers
+
+
+# --- setup ----------------------------------------------------------------------------
+
+
+def register_members(run_id: str, count: int) -> list:
+    """`count` fresh members, registered as bots register them (wallets opened, bonus
+    paid), by up to two processes; returned in id order."""
+    from django.db import connections
+
+    from accounts.models import Member
+
+    def register(part: int, parts: int) -> None:
+        from accounts.actions import register_member
+
+        for i in range(part, count, parts):
+            register_member(
+                platform="web", external_id=f"lbench-{run_id}-{i}", username=f"ledger {i}"
+            )
+
+    parts = min(2, os.cpu_count() or 1)
+    connections.close_all()
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_child, args=(register, p, parts)) for p in range(parts)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=TIMEOUT)
+        if proc.exitcode != 0:
+            print(f"registering members failed (pid {proc.pid})", file=sys.stderr)
+            sys.exit(1)
+    members = list(
+        Member.objects.filter(identities__external_id__startswith=f"lbench-{run_id}-")
+        .only("pk")
+        .order_by("pk")
+    )
+    if len(members) != count:
+        print(f"registered {len(members)} members, {count} requested", file=sys.stderr)
+        sys.exit(1)
+    return members
+
+
+def _child(func, *args) -> None:
+    from django.db import connections
+
+    try:
+        func(*args)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    finally:
+        connections.close_all()
+
+
+def warm_up(run_id: str) -> None:
+    from ledger.actions import award
+
+    rng = random.Random(run_id)
+    for i in range(WARMUP_AWARDS):
+        award(rng.choice(MEMBERS), 1, reason="bench warm-up", idempotency_key=f"warm:{run_id}:{i}")
+
+
+def maintain(vacuum: bool) -> str:
+    """VACUUM (ANALYZE) the tables awards write, as autovacuum would between runs; says
+    what it did. Without statistics the planner picks plans no maintained server would
+    (the balance trigger's query scans every account), and dead row versions left by
+    earlier runs would slow this one."""
+    from django.db import connection
+
+    from accounts.models import Identity, Member
+    from events.models import Event
+    from ledger.models import Account, Posting, Transfer
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('autovacuum')")
+        autovacuum = cursor.fetchone()[0]
+        if not vacuum:
+            return f"autovacuum={autovacuum}; no VACUUM before timing (--no-vacuum)"
+        tables = [m._meta.db_table for m in (Account, Posting, Transfer, Event, Member, Identity)]
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+    return f"autovacuum={autovacuum}; ran VACUUM (ANALYZE) on {', '.join(tables)} before timing"
+
+
+def account_churn() -> str:
+    from django.db import connection
+
+    from ledger.models import Account
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_live_tup, n_dead_tup, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+            " WHERE relid = %s::regclass",
+            [Account._meta.db_table],
+        )
+        live, dead, updates, hot = cursor.fetchone()
+    return (
+        f"{Account._meta.db_table}: {live} live, {dead} dead row versions;"
+        f" {hot} of {updates} updates HOT (statistics may lag a second)"
+    )
+
+
+# --- integrity ------------------------------------------------------------------------
+
+
+def integrity() -> int:
+    """Run the `ledger.*` checks, print each; returns the number of findings (+ errors)."""
+    import importlib.util
+
+    from integrity.registry import all_checks
+    from integrity.runner import run_checks
+
+    names = [check.name for check in all_checks() if check.name.startswith("ledger.")]
+    if importlib.util.find_spec("ledger.integrity") is None or not names:
+        print(
+            "integrity: ledger/integrity.py does not exist yet (no ledger.* checks); "
+            "running the other registered checks"
+        )
+        names = [check.name for check in all_checks()]
+        if not names:
+            print("integrity: no checks registered")
+            return 0
+    else:
+        print(f"integrity checks ({len(names)} ledger.*):")
+    report = run_checks(names)
+    for result in report.checks:
+        line = f"  {result.status:<6} {result.name:<40} {result.violations:>6} found"
+        line += f" {result.duration_ms:>9.1f} ms"
+        if result.error:
+            line += f"  {result.error}"
+        elif result.sample:
+            line += f"  e.g. {result.sample[:5]}"
+        print(line)
+    findings = sum(r.violations for r in report.checks)
+    errors = sum(r.status == "error" for r in report.checks)
+    print(
+        f"integrity: {len(report.checks)} checks, {findings} findings, {errors} errors"
+        f" -> {'OK' if report.ok else 'NOT OK'}"
+    )
+    return findings + errors
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def fmt(value: float | None, width: int, digits: int = 2) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parse_args(argv)
+    except Refused as refused:
+        print(f"bench/ledger.py: {refused}", file=sys.stderr)
+        return 2
+
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django.setup()
+    except ImproperlyConfigured as error:
+        print(f"bench/ledger.py: {error}", file=sys.stderr)
+        return 2
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import OperationalError, connection
+
+    try:
+        call_command("migrate", verbosity=0)
+    except OperationalError as error:
+        reason = (str(error).strip().splitlines() or ["?"])[0]
+        print(f"bench/ledger.py: cannot use the database: {reason}", file=sys.stderr)
+        return 2
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version(), current_setting('synchronous_commit')")
+        version, sync = cursor.fetchone()
+
+    global MEMBERS, HOT, COLD
+    run_id = uuid.uuid4().hex[:10]
+    size = f"{args.duration:g} s" if args.count is None else f"{args.count} awards/postings"
+    print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}")
+    print(f"database: {version.split(' on ')[0]}  synchronous_commit={sync}")
+    began = time.perf_counter()
+    MEMBERS = register_members(run_id, args.members)
+    ranked = random.Random(run_id).sample(MEMBERS, len(MEMBERS))
+    hot_count = max(1, round(len(MEMBERS) * HOT_FRACTION))
+    HOT, COLD = ranked[:hot_count], ranked[hot_count:]
+    warm_up(run_id)
+    maintained = maintain(not args.no_vacuum)
+    print(
+        f"members: {len(MEMBERS)} registered in {time.perf_counter() - began:.1f} s (untimed);"
+        f" per phase: {size}"
+    )
+    print(maintained)
+    print(
+        "cpu ms/op: client = the worker processes, server = their PostgreSQL backends;"
+        " busy/iowait = % of all cores; others = busy with anything else (other load)"
+    )
+
+    header = (
+        f"{'workers':>7} {'awards/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'client':>7}"
+        f" {'server':>7} {'busy%':>6} {'others%':>7} {'iowait%':>7} {'awards':>8}"
+    )
+    figures: dict = {}
+    for name, mode, title in (
+        ("uniform", "uniform", "award, members chosen uniformly"),
+        ("hot", "hot", f"award, {HOT_SHARE:.0%} of awards to {hot_count} members (1%)"),
+    ):
+        print(f"\n{title}\n{header}")
+        for n in args.workers:
+            r = run_phase(name, mode, n, args, run_id)
+            figures[(name, n)] = r
+            print(
+                f"{n:>7} {r['rate']:>9.1f} {r['p50']:>7.2f} {r['p99']:>7.2f}"
+                f" {fmt(r['client_ms'], 7)} {fmt(r['server_ms'], 7)} {r['busy']:>6.0f}"
+                f" {fmt(r['others'], 7, 0)} {r['iowait']:>7.0f} {r['calls']:>8}"
+            )
+
+    print(
+        f"\naward_many, {args.batch} members per call (each worker its own members)\n"
+        f"{'workers':>7} {'postings/s':>10} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'client':>7} {'server':>7} {'busy%':>6} {'others%':>7} {'iowait%':>7} {'postings':>9}"
+    )
+    for n in args.batch_workers:
+        r = run_phase("many", "many", n, args, run_id)
+        figures[("many", n)] = r
+        print(
+            f"{n:>7} {r['rate'] * args.batch:>10.0f} {r['rate']:>8.1f} {r['p50']:>7.2f}"
+            f" {r['p99']:>7.2f} {fmt(r['client_ms'], 7)} {fmt(r['server_ms'], 7)}"
+            f" {r['busy']:>6.0f} {fmt(r['others'], 7, 0)} {r['iowait']:>7.0f}"
+            f" {r['calls'] * args.batch:>9}"
+        )
+    print("(postings/s counts member postings; each call also posts one issuance leg)")
+    print(account_churn() + "\n")
+
+    problems = integrity()
+
+    print("\ntargets:")
+    target = figures.get(("uniform", TARGET_WORKERS))
+    if target:
+        met = target["rate"] >= TARGET_AWARDS and target["p99"] < TARGET_P99_MS
+        print(
+            f"  award at {TARGET_WORKERS} workers: {target['rate']:.0f}/s (>= {TARGET_AWARDS}),"
+            f" p99 {target['p99']:.1f} ms (< {TARGET_P99_MS:g}) -> {'met' if met else 'MISSED'}"
+        )
+    else:
+        print(f"  award at {TARGET_WORKERS} workers: not measured (--workers)")
+    best = max(figures[("many", n)]["rate"] * args.batch for n in args.batch_workers)
+    print(
+        f"  award_many: {best:.0f} postings/s (>= {TARGET_POSTINGS})"
+        f" -> {'met' if best >= TARGET_POSTINGS else 'MISSED'}"
+    )
+    print(f"  integrity: {problems} findings -> {'met' if not problems else 'MISSED'}")
+    busiest = max((r["others"] or 0.0 for r in figures.values()), default=0.0)
+    if busiest > 10:
+        print(
+            f"note: other work used up to {busiest:.0f}% of the cores during a phase (others%);"
+            " those figures understate what this machine does for the ledger alone"
+        )
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
