@@ -106,7 +106,6 @@ def award(
     )
 
 
-@transaction.atomic
 def award_many(
     awards: Iterable[tuple[object, int]],
     *,
@@ -142,7 +141,6 @@ def award_many(
     )
 
 
-@transaction.atomic
 def spend(
     member,
     amount,
@@ -172,7 +170,6 @@ def spend(
     )
 
 
-@transaction.atomic
 def transfer(
     from_member,
     to_member,
@@ -202,7 +199,6 @@ def transfer(
     )
 
 
-@transaction.atomic
 def reverse(
     original: Transfer, *, reason: str, idempotency_key: str, actor=None, context=None
 ) -> Transfer:

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from events import actions as events
@@ -177,26 +177,63 @@ class Outcome:
     created_at: Any
 
 
+class _Short(Exception):
+    """A wallet could not cover its change; nothing of the transfer was kept."""
+
+
+SHORT_SQLSTATE = "CL001"  # raised by ledger_short() (migration 0004)
+
+
 def post(plan: Plan) -> Transfer:
     """Write `plan` as one transfer, or return the transfer its key already made.
 
-    Must run inside `transaction.atomic()`: every refusal raises, and rolling back is
-    what leaves nothing behind."""
+    On PostgreSQL outside a transaction the posting statement is its own transaction: it
+    is atomic by itself (it aborts when a wallet falls short), so an award is one round
+    trip, without BEGIN and COMMIT. Otherwise it runs in `transaction.atomic()` (a
+    savepoint inside the caller's transaction), whose rollback leaves nothing behind."""
     if sum(leg.delta for leg in plan.legs) != 0:
         raise LedgerError("a transfer's postings must sum to zero")
     digest = request_hash(plan.request())
-    outcome = _write(plan, digest)
-    if outcome.currency_id is None:
-        raise UnknownCurrency(f"no currency {plan.currency!r}")
-    if not outcome.ready:
-        open_accounts(outcome.currency_id, plan.legs)
-        outcome = _write(plan, digest)
-        if not outcome.ready:
-            raise LedgerError(f"could not open the accounts of {plan.idempotency_key!r}")
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        try:
+            outcome = _write_postgresql(plan, digest)
+        except _Short:
+            raise InsufficientFunds(_shortfall(plan)) from None
+        if outcome.currency_id is not None and outcome.ready:
+            transfer = _answer(plan, digest, outcome)
+            if outcome.due_achievements:  # the award has committed; each grant is its own
+                _grant(outcome, plan)
+            return transfer
+        # An account to open first: the general path below, in a transaction.
+    try:
+        with transaction.atomic():
+            outcome = _write(plan, digest)
+            if outcome.currency_id is None:
+                raise UnknownCurrency(f"no currency {plan.currency!r}")
+            if not outcome.ready:
+                open_accounts(outcome.currency_id, plan.legs)
+                outcome = _write(plan, digest)
+                if not outcome.ready:
+                    raise LedgerError(f"could not open the accounts of {plan.idempotency_key!r}")
+            transfer = _answer(plan, digest, outcome)
+            if outcome.due_achievements:
+                _grant(outcome, plan)
+            return transfer
+    except _Short:
+        # Rolled back (to the savepoint, inside a caller's transaction): readable again.
+        raise InsufficientFunds(_shortfall(plan)) from None
+
+
+def _grant(outcome: Outcome, plan: Plan) -> None:
+    from ledger.achievements import grant_due
+
+    grant_due(outcome.due_achievements, actor_id=plan.actor_id)
+
+
+def _answer(plan: Plan, digest: str, outcome: Outcome) -> Transfer:
+    """The transfer written, or the one its key already made, or the refusal."""
     if outcome.transfer_id is None:
         return _replay(plan, digest)
-    if not outcome.covered:
-        raise InsufficientFunds(_shortfall(plan, outcome.currency_id))
     transfer = Transfer(
         id=outcome.transfer_id,
         kind=plan.kind,
@@ -215,10 +252,6 @@ def post(plan: Plan) -> Transfer:
         p["member_id"]: p["balance"] for p in outcome.event.data["postings"] if p["member_id"]
     }
     transfer.replayed = False
-    if outcome.due_achievements:
-        from ledger.achievements import grant_due
-
-        grant_due(outcome.due_achievements, actor_id=plan.actor_id)
     return transfer
 
 
@@ -238,9 +271,11 @@ _P = Posting._meta.db_table
 _C = Currency._meta.db_table
 _E = Event._meta.db_table
 
-# One statement, one round trip. Each CTE feeds the next, so nothing is written unless
-# the accounts exist (ready), the key is new (transfer), and every wallet takes its change
-# (covered); the caller raises on anything less, and its transaction rolls back.
+# One statement, one round trip, atomic by itself (it may run without BEGIN/COMMIT).
+# Each CTE feeds the next: nothing is written unless the accounts exist (ready), and
+# nothing past the transfer unless its key is new; the wallets are locked in id order
+# and updated only where they cover their change (covered). If one did not, the last
+# expression calls ledger_short(), which aborts the statement and all it wrote.
 _POST_SQL = f"""
 WITH cur AS (
     SELECT id FROM {_C} WHERE code = %(currency)s::text
@@ -308,7 +343,11 @@ WITH cur AS (
     RETURNING seq, data
 )
 SELECT (SELECT id FROM cur), (SELECT ok FROM ready), (SELECT id FROM transfer),
-       (SELECT ok FROM covered), (SELECT seq FROM event), (SELECT data::text FROM event),
+       -- A transfer written whose wallets could not all take their change: abort the
+       -- whole statement (and with it the transfer and any wallet already updated).
+       CASE WHEN (SELECT id FROM transfer) IS NOT NULL AND NOT (SELECT ok FROM covered)
+            THEN ledger_short(%(key)s::text) ELSE true END,
+       (SELECT seq FROM event), (SELECT data::text FROM event),
        (SELECT jsonb_agg(jsonb_build_array(legs.member_id, ach.id))
           FROM legs JOIN wallets ON wallets.id = legs.account_id
           JOIN ledger_achievement ach
@@ -350,14 +389,22 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
         # Django's cursors bind client-side and never prepare, so this uses psycopg's
         # own cursor on the same connection and transaction, errors wrapped as Django's.
         connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(_POST_SQL, params, prepare=True)
-            row = cursor.fetchone()
+        try:
+            with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+                cursor.execute(_POST_SQL, params, prepare=True)
+                row = cursor.fetchone()
+        except DatabaseError as error:
+            _raise_short_if(error)
+            raise
     else:  # a big award_many: a plan made for its size beats the generic one
-        with connection.cursor() as cursor:
-            cursor.execute(_POST_SQL, params)
-            row = cursor.fetchone()
-    currency_id, ready, transfer_id, covered, seq, data, due = row
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_POST_SQL, params)
+                row = cursor.fetchone()
+        except DatabaseError as error:
+            _raise_short_if(error)
+            raise
+    currency_id, ready, transfer_id, _, seq, data, due = row
     event = None
     if seq is not None:
         event = events.adopt(
@@ -373,11 +420,16 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
         currency_id=currency_id,
         ready=bool(ready),
         transfer_id=transfer_id,
-        covered=bool(covered),
+        covered=True,  # or the statement raised
         event=event,
         due_achievements=[tuple(pair) for pair in json.loads(due)] if due else [],
         created_at=now,
     )
+
+
+def _raise_short_if(error: DatabaseError) -> None:
+    if getattr(error.__cause__, "sqlstate", None) == SHORT_SQLSTATE:
+        raise _Short() from error
 
 
 def _write_stepwise(plan: Plan, digest: str) -> Outcome:
@@ -428,7 +480,7 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
             )
             row = cursor.fetchone()
             if row is None:
-                return outcome
+                raise _Short()  # the caller's atomic rolls the transfer back
             after[account_id] = row
         outcome.covered = True
         cursor.executemany(
@@ -516,13 +568,15 @@ def open_accounts(currency_id: int, legs) -> None:
         )
 
 
-def _shortfall(plan: Plan, currency_id: int) -> str:
+def _shortfall(plan: Plan) -> str:
     """Which wallet could not cover its change (read after the failed write; the caller
     is about to roll back)."""
     for leg in plan.legs:
         if leg.member_id is None or leg.delta >= 0:
             continue
-        wallet = Account.objects.filter(member_id=leg.member_id, currency_id=currency_id).first()
+        wallet = Account.objects.filter(
+            member_id=leg.member_id, currency__code=plan.currency
+        ).first()
         available = wallet.available if wallet else 0
         needed = -leg.delta - (-leg.held_delta if leg.held_delta < 0 else 0)
         if available < needed:
