@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
@@ -475,37 +476,66 @@ def expire_holds(*, now: datetime | None = None, batch: int = 500) -> int:
 # --- registration ---------------------------------------------------------------------
 
 
-@transaction.atomic
 def open_wallets(member, *, referrer=None, actor=None) -> list[Account]:
     """Open `member`'s wallets in every currency that opens on signup, pay each signup
-    bonus and, to `referrer`, each referral bonus (deterministic keys: at most once)."""
+    bonus and, to `referrer`, each referral bonus (deterministic keys: at most once).
+    Returns the member's wallets."""
     member_id = member_id_of(member)
-    currencies = list(Currency.objects.filter(opens_on_signup=True).order_by("pk"))
-    for currency in currencies:
-        open_accounts(currency.pk, [Leg(member_id, None, 0)])
-    for currency in currencies:
-        if currency.signup_bonus:
+    with _transaction():
+        signup(member_id, referrer=referrer, actor=actor)
+    return list(Account.objects.filter(member_id=member_id).order_by("currency_id"))
+
+
+def signup(member_id: int, *, referrer=None, actor=None) -> None:
+    """`open_wallets` without reading the wallets back: what registration runs, inside
+    its transaction (two statements and one posting statement per bonus)."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Account._meta.db_table} (currency_id, member_id, name, balance,"
+            " held, version, created_at) SELECT id, %s, '', 0, 0, 0, %s"
+            f" FROM {Currency._meta.db_table} WHERE opens_on_signup ON CONFLICT DO NOTHING",
+            [member_id, now],
+        )
+        cursor.execute(
+            f"SELECT code, signup_bonus, referral_bonus FROM {Currency._meta.db_table}"
+            " WHERE opens_on_signup AND (signup_bonus > 0 OR referral_bonus > 0) ORDER BY id"
+        )
+        bonuses = cursor.fetchall()
+    member = _MemberRef(member_id)
+    for code, signup_bonus, referral_bonus in bonuses:
+        if signup_bonus:
             award(
                 member,
-                currency.signup_bonus,
-                currency=currency.code,
+                signup_bonus,
+                currency=code,
                 kind=TransferKind.BONUS,
                 reason="Welcome bonus",
-                idempotency_key=SystemKey(f"signup:{member_id}:{currency.code}"),
+                idempotency_key=SystemKey(f"signup:{member_id}:{code}"),
                 actor=actor,
             )
-        if referrer is not None and currency.referral_bonus:
+        if referrer is not None and referral_bonus:
             award(
                 referrer,
-                currency.referral_bonus,
-                currency=currency.code,
+                referral_bonus,
+                currency=code,
                 kind=TransferKind.REFERRAL_BONUS,
                 reason=f"Referred member {member_id}",
-                idempotency_key=SystemKey(f"referral:{member_id}:{currency.code}"),
+                idempotency_key=SystemKey(f"referral:{member_id}:{code}"),
                 actor=actor,
                 context={"referred_member_id": member_id},
             )
-    return list(Account.objects.filter(member_id=member_id).order_by("currency_id"))
+
+
+class _MemberRef:
+    def __init__(self, pk: int):
+        self.pk = pk
+
+
+def _transaction():
+    """The caller's transaction if there is one, else a new one (no savepoint: nothing
+    in here needs to survive its own failure inside a caller's transaction)."""
+    return nullcontext() if connection.in_atomic_block else transaction.atomic()
 
 
 # --- activity and achievements (ledger.achievements holds the granting) -----------------

@@ -205,6 +205,19 @@ def post(plan: Plan) -> Transfer:
                 _grant(outcome, plan)
             return transfer
         # An account to open first: the general path below, in a transaction.
+    # Inside a caller's transaction a plan that only adds to wallets needs no savepoint
+    # once its accounts exist: its statement writes all or nothing, and what can refuse
+    # it (a replay conflict, a reversed original) leaves nothing written.
+    only_adds = all(
+        leg.member_id is None or (leg.delta >= 0 and leg.held_delta >= 0) for leg in plan.legs
+    )
+    if only_adds and connection.in_atomic_block:
+        outcome = _write(plan, digest)
+        if outcome.currency_id is not None and outcome.ready:
+            transfer = _answer(plan, digest, outcome)
+            if outcome.due_achievements:
+                _grant(outcome, plan)
+            return transfer
     try:
         with transaction.atomic():
             outcome = _write(plan, digest)

@@ -5,6 +5,6 @@ from __future__ import annotations
 
 def open_wallets_on_registration(sender, *, member, referrer=None, actor=None, **kwargs) -> None:
     """Registration opens the member's wallets and pays the bonuses, in its transaction."""
-    from ledger.actions import open_wallets
+    from ledger.actions import signup
 
-    open_wallets(member, referrer=referrer, actor=actor)
+    signup(member.pk, referrer=referrer, actor=actor)
