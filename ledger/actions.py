@@ -43,6 +43,7 @@ from ledger.posting import (
     SystemKey,
     check_amount,
     check_context,
+    check_currency,
     check_key,
     check_reason,
     member_id_of,
@@ -244,11 +245,15 @@ def reverse(
 
 def _wallet_id(member_id: int, currency: str) -> int:
     """The member's wallet in `currency`, opened if need be."""
+    check_currency(currency)
     currency_id = Currency.objects.filter(code=currency).values_list("id", flat=True).first()
     if currency_id is None:
         raise UnknownCurrency(f"no currency {currency!r}")
     open_accounts(currency_id, [Leg(member_id, None, 0)])
-    return Account.objects.get(member_id=member_id, currency_id=currency_id).pk
+    wallet = Account.objects.filter(member_id=member_id, currency_id=currency_id).first()
+    if wallet is None:
+        raise InvalidRequest(f"no member {member_id}")
+    return wallet.pk
 
 
 @transaction.atomic
@@ -386,7 +391,9 @@ def capture(hold: Hold, *, actor=None) -> Transfer:
     transfer; a released or expired hold raises `HoldNotPending` (`HoldExpired`)."""
     locked, currency = _lock_hold(hold)
     if locked.status == HoldStatus.CAPTURED:
-        return locked.transfer
+        captured = locked.transfer
+        captured.replayed, captured.event, captured.balances = True, None, {}
+        return captured
     if locked.status == HoldStatus.EXPIRED:
         raise HoldExpired(f"hold {locked.pk} expired at {locked.expires_at:%Y-%m-%d %H:%M:%S}")
     if locked.status != HoldStatus.PENDING:

@@ -25,7 +25,7 @@ from ledger.models import (
     Transfer,
     TransferKind,
 )
-from ledger.posting import MAX_AMOUNT, REASON_MAX
+from ledger.posting import MAX_AMOUNT, REASON_MAX, SystemKey
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -115,7 +115,7 @@ class AccountAdmin(ReadOnlyAdmin):
         amount, reason, token = data["amount"], data["reason"], data["token"]
         done = 0
         for wallet in wallets:
-            key = f"admin-adjust:{token}:{wallet.pk}"
+            key = SystemKey(f"admin-adjust:{token}:{wallet.pk}")
             arguments = {
                 "currency": wallet.currency.code,
                 "kind": TransferKind.ADJUSTMENT,
@@ -182,7 +182,7 @@ class TransferAdmin(ReadOnlyAdmin):
                     original,
                     reason=reason,
                     # A transfer is reversed at most once, so its reversal has one key.
-                    idempotency_key=f"admin-reverse:{original.pk}",
+                    idempotency_key=SystemKey(f"admin-reverse:{original.pk}"),
                     actor=request.user,
                 )
                 done += 1

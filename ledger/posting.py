@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +34,9 @@ from ledger.exceptions import (
     LedgerError,
     UnknownCurrency,
 )
-from ledger.models import Account, Currency, Posting, Transfer
+from ledger.models import CODE_PATTERN, Account, Currency, Posting, Transfer
+
+logger = logging.getLogger(__name__)
 
 MAX_AMOUNT = 10**15  # far above any real balance, far below bigint's limit
 KEY_MAX = Transfer._meta.get_field("idempotency_key").max_length
@@ -106,7 +110,14 @@ def check_amount(amount) -> int:
 
 # Keys Concord derives itself (registration bonuses, achievement rewards, captures). A
 # caller's key may not start like one, or it could pre-empt (and so block) that payment.
-RESERVED_KEY_PREFIXES = ("signup:", "referral:", "achievement:", "hold:")
+RESERVED_KEY_PREFIXES = (
+    "signup:",
+    "referral:",
+    "achievement:",
+    "hold:",
+    "admin-adjust:",
+    "admin-reverse:",
+)
 
 
 class SystemKey(str):
@@ -150,10 +161,21 @@ def check_context(context) -> dict[str, Any]:
     if not isinstance(context, dict):
         raise InvalidRequest("context is a dict")
     try:
-        # As it will read back from the JSON column, so replays hash the same.
-        return json.loads(json.dumps(context, cls=DjangoJSONEncoder))
+        # As it will read back from the JSON column, so replays hash the same. NaN and
+        # Infinity are not JSON, and PostgreSQL's jsonb refuses NUL characters.
+        encoded = json.dumps(context, cls=DjangoJSONEncoder, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise InvalidRequest(f"context is not JSON-serializable: {error}") from None
+    if "\\u0000" in encoded:
+        raise InvalidRequest("context cannot contain NUL characters")
+    return json.loads(encoded)
+
+
+def check_currency(currency) -> str:
+    """A currency code that can exist (else `UnknownCurrency` without asking)."""
+    if not isinstance(currency, str) or not re.match(CODE_PATTERN, currency):
+        raise UnknownCurrency(f"no currency {currency!r}")
+    return currency
 
 
 def member_id_of(member) -> int:
@@ -193,6 +215,7 @@ def post(plan: Plan) -> Transfer:
     savepoint inside the caller's transaction), whose rollback leaves nothing behind."""
     if sum(leg.delta for leg in plan.legs) != 0:
         raise LedgerError("a transfer's postings must sum to zero")
+    check_currency(plan.currency)
     digest = request_hash(plan.request())
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         try:
@@ -201,8 +224,17 @@ def post(plan: Plan) -> Transfer:
             raise InsufficientFunds(_shortfall(plan)) from None
         if outcome.currency_id is not None and outcome.ready:
             transfer = _answer(plan, digest, outcome)
-            if outcome.due_achievements:  # the award has committed; each grant is its own
-                _grant(outcome, plan)
+            if outcome.due_achievements:
+                # The award has committed: a failing grant must not look like a failed
+                # award. It is not lost: the next posting to this wallet finds it due again.
+                try:
+                    _grant(outcome, plan)
+                except Exception:
+                    logger.exception(
+                        "granting %s after %s failed",
+                        outcome.due_achievements,
+                        plan.idempotency_key,
+                    )
             return transfer
         # An account to open first: the general path below, in a transaction.
     # Inside a caller's transaction a plan that only adds to wallets needs no savepoint
@@ -226,8 +258,10 @@ def post(plan: Plan) -> Transfer:
             if not outcome.ready:
                 open_accounts(outcome.currency_id, plan.legs)
                 outcome = _write(plan, digest)
-                if not outcome.ready:
-                    raise LedgerError(f"could not open the accounts of {plan.idempotency_key!r}")
+                if not outcome.ready:  # open_accounts opens wallets of members only
+                    raise InvalidRequest(
+                        f"{plan.idempotency_key!r} names a member that does not exist"
+                    )
             transfer = _answer(plan, digest, outcome)
             if outcome.due_achievements:
                 _grant(outcome, plan)
@@ -567,18 +601,26 @@ def _account_id(cursor, currency_id: int, leg: Leg) -> int | None:
 def open_accounts(currency_id: int, legs) -> None:
     """Open the wallets and system accounts `legs` name that do not exist yet."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    rows = []
-    for leg in legs:
-        if leg.member_id is not None:
-            rows.append([currency_id, leg.member_id, "", 0, 0, 0, now])
-        else:
-            rows.append([currency_id, None, leg.system, None, None, None, now])
+    members = sorted({leg.member_id for leg in legs if leg.member_id is not None})
+    systems = sorted({leg.system for leg in legs if leg.member_id is None})
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {_A} (currency_id, member_id, name, balance, held, version,"
-            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            rows,
-        )
+        # Sorted, so two transactions opening the same accounts take them in one order.
+        # Wallets only for members that exist (the foreign key would only say so at
+        # commit); the caller sees the account still missing and refuses.
+        for member_id in members:
+            cursor.execute(
+                f"INSERT INTO {_A} (currency_id, member_id, name, balance, held, version,"
+                " created_at) SELECT %s, id, '', 0, 0, 0, %s FROM accounts_member"
+                " WHERE id = %s ON CONFLICT DO NOTHING",
+                [currency_id, now, member_id],
+            )
+        for name in systems:
+            cursor.execute(
+                f"INSERT INTO {_A} (currency_id, member_id, name, balance, held, version,"
+                " created_at) VALUES (%s, NULL, %s, NULL, NULL, NULL, %s)"
+                " ON CONFLICT DO NOTHING",
+                [currency_id, name, now],
+            )
 
 
 def _shortfall(plan: Plan) -> str:

@@ -9,7 +9,7 @@ from django.db import connection
 
 from ledger.exceptions import InvalidRequest, UnknownCurrency
 from ledger.models import Account, Currency, Posting
-from ledger.posting import member_id_of
+from ledger.posting import check_currency, member_id_of
 
 MAX_LIMIT = 500
 
@@ -23,6 +23,7 @@ class Rank:
 
 
 def _currency_id(currency: str) -> int:
+    check_currency(currency)
     currency_id = Currency.objects.filter(code=currency).values_list("pk", flat=True).first()
     if currency_id is None:
         raise UnknownCurrency(f"no currency {currency!r}")
