@@ -17,7 +17,7 @@ from ledger.models import (
     Streak,
     TransferKind,
 )
-from ledger.posting import SystemKey, member_id_of
+from ledger.posting import Ref, SystemKey, member_id_of
 
 
 def achievement_key(achievement: Achievement, member_id: int) -> str:
@@ -85,16 +85,11 @@ def grant_achievement(member, achievement: Achievement, *, actor=None) -> Member
     return existing.get()
 
 
-class _Member:
-    def __init__(self, pk: int):
-        self.pk = pk
-
-
 def grant_due(pairs, *, actor_id: int | None) -> None:
     """Grant the balance achievements a posting reached: (member id, achievement id)."""
-    actor = _Member(actor_id) if actor_id else None
+    actor = Ref(actor_id) if actor_id else None
     for member_id, achievement_id in pairs:
-        grant_achievement(_Member(member_id), Achievement(pk=achievement_id), actor=actor)
+        grant_achievement(Ref(member_id), Achievement(pk=achievement_id), actor=actor)
 
 
 @transaction.atomic

@@ -40,6 +40,7 @@ from ledger.models import (
 from ledger.posting import (
     Leg,
     Plan,
+    Ref,
     SystemKey,
     check_amount,
     check_context,
@@ -509,7 +510,7 @@ def signup(member_id: int, *, referrer=None, actor=None) -> None:
             " WHERE opens_on_signup AND (signup_bonus > 0 OR referral_bonus > 0) ORDER BY id"
         )
         bonuses = cursor.fetchall()
-    member = _MemberRef(member_id)
+    member = Ref(member_id)
     for code, signup_bonus, referral_bonus in bonuses:
         if signup_bonus:
             award(
@@ -532,11 +533,6 @@ def signup(member_id: int, *, referrer=None, actor=None) -> None:
                 actor=actor,
                 context={"referred_member_id": member_id},
             )
-
-
-class _MemberRef:
-    def __init__(self, pk: int):
-        self.pk = pk
 
 
 def _transaction():

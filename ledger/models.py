@@ -152,12 +152,21 @@ class TransferKind(models.TextChoices):
     PRIZE = "prize", "Prize"
 
 
-# Refused by the triggers below: corrections are new transfers.
 _APPEND_ONLY = """
 RAISE EXCEPTION '% is append-only: % refused (post a correcting transfer instead)',
     TG_TABLE_NAME, TG_OP
     USING ERRCODE = 'integrity_constraint_violation';
 """
+
+
+def append_only(name: str) -> pgtrigger.Trigger:
+    """A trigger refusing UPDATE and DELETE: corrections are new transfers."""
+    return pgtrigger.Trigger(
+        name=name,
+        when=pgtrigger.Before,
+        operation=pgtrigger.Update | pgtrigger.Delete,
+        func=_APPEND_ONLY,
+    )
 
 
 class Transfer(models.Model):
@@ -210,12 +219,7 @@ class Transfer(models.Model):
             ),
         ]
         triggers = [
-            pgtrigger.Trigger(
-                name="ledger_transfer_append_only",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Update | pgtrigger.Delete,
-                func=_APPEND_ONLY,
-            ),
+            append_only("ledger_transfer_append_only"),
         ]
 
     def __str__(self) -> str:
@@ -266,12 +270,7 @@ class Posting(models.Model):
             ),
         ]
         triggers = [
-            pgtrigger.Trigger(
-                name="ledger_posting_append_only",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Update | pgtrigger.Delete,
-                func=_APPEND_ONLY,
-            ),
+            append_only("ledger_posting_append_only"),
             # At commit, the postings of each transfer touched must sum to zero per
             # currency. One check per transfer, not per posting: the first posting's
             # check records (transfer, highest posting id seen) in a transaction-local
@@ -477,12 +476,7 @@ class MemberAchievement(models.Model):
             ),
         ]
         triggers = [
-            pgtrigger.Trigger(
-                name="ledger_memberachievement_append_only",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Update | pgtrigger.Delete,
-                func=_APPEND_ONLY,
-            ),
+            append_only("ledger_memberachievement_append_only"),
         ]
 
     def __str__(self) -> str:

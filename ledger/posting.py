@@ -193,7 +193,6 @@ class Outcome:
     currency_id: int | None
     ready: bool  # every account of the plan exists
     transfer_id: int | None  # None: the key (or the reversed transfer) was taken
-    covered: bool  # every wallet could take its change
     event: Event | None
     due_achievements: list[tuple[int, int]]  # (member id, achievement id) now reached
     created_at: Any
@@ -469,7 +468,6 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
         currency_id=currency_id,
         ready=bool(ready),
         transfer_id=transfer_id,
-        covered=True,  # or the statement raised
         event=event,
         due_achievements=[tuple(pair) for pair in json.loads(due)] if due else [],
         created_at=now,
@@ -484,7 +482,7 @@ def _raise_short_if(error: DatabaseError) -> None:
 def _write_stepwise(plan: Plan, digest: str) -> Outcome:
     """The same steps as `_POST_SQL`, one statement each (SQLite has no writing CTEs)."""
     now = timezone.now()
-    outcome = Outcome(None, False, None, False, None, [], now)
+    outcome = Outcome(None, False, None, None, [], now)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id FROM {_C} WHERE code = %s", [plan.currency])
         row = cursor.fetchone()
@@ -531,7 +529,6 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
             if row is None:
                 raise _Short()  # the caller's atomic rolls the transfer back
             after[account_id] = row
-        outcome.covered = True
         cursor.executemany(
             f"INSERT INTO {_P} (transfer_id, account_id, amount, balance_after, version)"
             " VALUES (%s, %s, %s, %s, %s)",
@@ -574,14 +571,16 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
             "reverses": plan.reverses_id,
             "postings": postings,
         },
-        actor=_Actor(plan.actor_id) if plan.actor_id else None,
+        actor=Ref(plan.actor_id) if plan.actor_id else None,
         subject=_event_subject(transfer_id),
     )
     return outcome
 
 
 @dataclass(frozen=True)
-class _Actor:
+class Ref:
+    """A member or staff user known only by primary key (what actions read of them)."""
+
     pk: int
 
 
@@ -693,7 +692,3 @@ def _differences(original: dict[str, Any], request: dict[str, Any]) -> list[str]
         if any(before[k] != after[k] for k in set(before) & set(after)):
             fields.append("amount")
     return list(dict.fromkeys(fields)) or ["request"]
-
-
-def in_transaction() -> bool:
-    return transaction.get_connection().in_atomic_block
