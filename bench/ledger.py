@@ -39,16 +39,9 @@ import sys
 import time
 import traceback
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Measure production settings: with DEBUG on, Django keeps every query it runs, which
-# costs client CPU on each award. DJANGO_DEBUG=1 measures that instead.
-os.environ.setdefault("DJANGO_DEBUG", "0")
-if os.environ["DJANGO_DEBUG"] == "0":
-    os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{uuid.uuid4().hex}{uuid.uuid4().hex}")
+from common import positive, worker_counts
 
 TIMEOUT = 600  # seconds a phase may take before the benchmark gives up
 HOT_SHARE = 0.8  # of awards go to
@@ -76,16 +69,6 @@ class Parser(argparse.ArgumentParser):
         raise Refused(message)
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
 def seconds(text: str) -> float:
     try:
         value = float(text)
@@ -94,16 +77,6 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or not 0.1 <= value <= 600:
         raise argparse.ArgumentTypeError(f"{text} must be between 0.1 and 600 seconds")
     return value
-
-
-def worker_counts(text: str) -> list[int]:
-    parts = [part.strip() for part in text.split(",")]
-    if not any(parts):
-        raise argparse.ArgumentTypeError("give at least one worker count, e.g. 1,4,8")
-    counts = [positive(part) for part in parts if part]
-    if max(counts) > 64:
-        raise argparse.ArgumentTypeError(f"{max(counts)} workers is more than 64")
-    return list(dict.fromkeys(counts))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

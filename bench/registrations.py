@@ -21,16 +21,9 @@ import sys
 import time
 import traceback
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Measure production settings: with DEBUG on, Django logs every query it runs, which
-# roughly doubles the client's CPU per registration. DJANGO_DEBUG=1 measures that instead.
-os.environ.setdefault("DJANGO_DEBUG", "0")
-if os.environ["DJANGO_DEBUG"] == "0":
-    os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{uuid.uuid4().hex}{uuid.uuid4().hex}")
+from common import positive, worker_counts
 
 TIMEOUT = 600  # seconds a run may take before the benchmark gives up
 
@@ -116,20 +109,6 @@ def verify(run_id: str, count: int, expected_email: int) -> int:
             f"{count} ({expected_email} with email) requested"
         )
     return created
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def worker_counts(text: str) -> list[int]:
-    return [positive(part) for part in text.split(",") if part.strip()]
 
 
 def main() -> None:
