@@ -62,7 +62,12 @@ class Account(models.Model):
 
     currency = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="accounts")
     member = models.ForeignKey(
-        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="wallets"
+        Member,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="wallets",
+        db_index=False,  # ledger_account_member_currency_unique leads with member_id
     )
     name = models.CharField(
         max_length=64, blank=True, help_text="System accounts only: issuance, sink:reading, ..."
@@ -117,16 +122,11 @@ class Account(models.Model):
                 condition=Q(version__gte=0), name="ledger_account_version_not_negative"
             ),
         ]
-        indexes = [
-            # ledger.queries.leaderboard (all time): ranks by balance within a currency.
-            models.Index(
-                F("currency"),
-                F("balance").desc(),
-                F("member"),
-                condition=Q(member__isnull=False),
-                name="ledger_account_leaderboard",
-            ),
-        ]
+        # No index may cover balance, held or version: a wallet update then changes no
+        # indexed column and PostgreSQL updates the row in place (HOT, with fillfactor 80
+        # leaving room on each page; migration 0005). Indexing balance for the
+        # leaderboard made every award write six index entries and halved award
+        # throughput; the leaderboard sorts a currency's wallets instead, and is cached.
 
     def __str__(self) -> str:
         if self.member_id:

@@ -350,7 +350,7 @@ WITH cur AS (
     RETURNING id
 ), locked AS (
     SELECT a.id FROM {_A} a
-     WHERE a.id IN (SELECT account_id FROM legs WHERE member_id IS NOT NULL)
+     WHERE a.id = ANY(ARRAY(SELECT account_id FROM legs WHERE member_id IS NOT NULL))
        AND EXISTS (SELECT FROM transfer)
      ORDER BY a.id
        FOR NO KEY UPDATE
@@ -359,8 +359,8 @@ WITH cur AS (
        SET balance = a.balance + legs.delta,
            held = a.held + legs.held_delta,
            version = a.version + 1
-      FROM legs, locked
-     WHERE a.id = locked.id AND a.id = legs.account_id
+      FROM legs
+     WHERE a.id = ANY(ARRAY(SELECT id FROM locked)) AND a.id = legs.account_id
        AND a.balance + legs.delta >= a.held + legs.held_delta
        AND a.held + legs.held_delta >= 0
     RETURNING a.id, a.balance, a.version

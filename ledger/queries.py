@@ -45,7 +45,8 @@ def leaderboard(
 ) -> list[Rank]:
     """The top `limit` members of `currency`, or the `limit` rows centred on `around`.
 
-    All time ranks balances (the `ledger_account_leaderboard` index); `since` ranks what
+    All time ranks balances (a top-N sort of the currency's wallets: no index covers
+    balance, so wallet updates stay in place; callers cache it); `since` ranks what
     each member gained since then (the net of their postings, positive only). Ties share
     a rank and are listed by member id, so the order never changes between reads."""
     currency_id, limit = _currency_id(currency), _limit(limit)
@@ -71,7 +72,7 @@ def leaderboard(
         f" FROM ({source}) s"
     )
     if around is None and since is None:
-        # Streams from the leaderboard index: no sort, reads `limit` rows.
+        # A bounded top-N sort: keeps only `limit` rows in memory.
         window = (
             "SELECT a.member_id, a.balance AS amount,"
             " RANK() OVER (ORDER BY a.balance DESC) AS rank,"
