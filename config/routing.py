@@ -1,5 +1,12 @@
-"""Websocket routes. The live issue adds /ws/stream/ and /ws/dashboard/ here."""
+"""Websocket routes (config.asgi wraps them in the Origin check and session auth)."""
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from dashboard.consumers import DashboardConsumer, StreamConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/stream/", StreamConsumer.as_asgi()),
+    path("ws/dashboard/", DashboardConsumer.as_asgi()),
+]

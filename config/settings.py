@@ -179,6 +179,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "integrity",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -246,9 +247,15 @@ if REDIS_URL:
             },
         }
     }
+    # Each daphne process holds one channel in one group (the hub), so the layer carries
+    # one message per event per process. pubsub or core: see docs/OPERATIONS.md.
+    _LAYER = env_str("CHANNEL_LAYER", "pubsub")
+    if _LAYER not in {"pubsub", "core"}:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER={_LAYER!r} must be pubsub or core")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": f"channels_redis.{_LAYER}.Redis{'PubSub' if _LAYER == 'pubsub' else ''}"
+            "ChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{CACHE_KEY_PREFIX}:asgi"},
         }
     }
@@ -266,6 +273,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    "relay-events": {
+        "task": "events.tasks.relay",
+        "schedule": float(env_int("RELAY_EVERY_SECONDS", 2, minimum=1)),
+    },
     "expire-holds": {
         "task": "ledger.tasks.expire_holds",
         "schedule": float(env_int("EXPIRE_HOLDS_EVERY_SECONDS", 60, minimum=1)),
@@ -309,3 +320,6 @@ LOGGING = {
 # --- Concord ------------------------------------------------------------------------
 
 CONCORD_SITE_URL = env_str("CONCORD_SITE_URL", "http://127.0.0.1:8000")
+# Broadcast committed events to the channel layer (websockets, overlays). Off: events are
+# written already published and never broadcast (screens then update only on reload).
+CONCORD_LIVE = env_bool("CONCORD_LIVE", True)

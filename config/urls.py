@@ -1,16 +1,23 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from config.health import healthz
+from dashboard import views as dashboard_views
 
 admin.site.site_header = "Concord"
 admin.site.site_title = "Concord admin"
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
+    path("dashboard/", include("dashboard.urls")),
+    re_path(
+        r"^overlays/(?P<token>[A-Za-z0-9_:-]{1,200})/(?P<page>leaderboard|ticker)/$",
+        dashboard_views.overlay_page,
+        name="overlay",
+    ),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

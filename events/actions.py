@@ -11,6 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from events import live
 from events.exceptions import EventsError, NotInTransaction
 from events.models import Event
 
@@ -49,12 +50,13 @@ def publish(kind: str, data: dict[str, Any], *, actor=None, subject: str = "") -
     # is true the moment the row commits, so it is written with the row and no second
     # write follows the commit. Handlers are registered in AppConfig.ready(), so every
     # process (web, worker, bot) has the same list.
-    return _insert(kind, actor_id, subject[:100], data, published=not _handlers)
+    return _insert(kind, actor_id, subject[:100], data, published=not handlers_registered())
 
 
 def handlers_registered() -> bool:
-    """Whether committed events have handlers to run (else they are written published)."""
-    return bool(_handlers)
+    """Whether committed events have work after commit (else they are written published):
+    handlers, or the live layer's broadcast (`CONCORD_LIVE`, on by default)."""
+    return bool(_handlers) or live.enabled()
 
 
 # For actions whose own statement writes their event row (one round trip instead of
@@ -82,27 +84,30 @@ def adopt(*, seq: int, kind: str, actor_id, subject: str, data, created_at, publ
     return event
 
 
-def dispatch(event: Event) -> bool:
-    """Run every handler for a committed event (one failing handler stops none of the
-    others). Mark the event published only if all succeeded: otherwise it stays for the
-    relay to deliver again (handlers must tolerate a repeat: clients dedupe by seq)."""
-    failed = False
+def run_handlers(event: Event) -> bool:
+    """Run every handler for a committed event; one failing stops none of the others.
+    False if any failed."""
+    ok = True
     for handler in list(_handlers):
         try:
             handler(event)
         except Exception:
-            failed = True
+            ok = False
             logger.exception("event handler %r failed for event %s", handler, event.seq)
-    if failed:
+    return ok
+
+
+def dispatch(event: Event) -> bool:
+    """After commit: run the handlers, then broadcast the event (the live layer marks it
+    published once it is sent). If a handler failed the event stays unpublished, for the
+    relay to deliver again (handlers must tolerate a repeat: clients dedupe by seq)."""
+    if not run_handlers(event):
         return False
+    if live.enabled():
+        live.broadcast(event)
+        return True
     try:
-        connection = transaction.get_connection()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Event._meta.db_table} SET published_at = %s"
-                " WHERE seq = %s AND published_at IS NULL",
-                [connection.ops.adapt_datetimefield_value(timezone.now()), event.seq],
-            )
+        live.mark_published([event.seq])
     except Exception:
         logger.exception("could not mark event %s published; the relay will retry", event.seq)
         return False

@@ -46,3 +46,13 @@ def bob(db):
 @pytest.fixture
 def staff(db, django_user_model):
     return django_user_model.objects.create_superuser("staff", "staff@example.org", "pw-staff-1234")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_event_publisher(django_db_setup, django_db_blocker):
+    """The live layer's publisher thread holds a database connection of its own: end it
+    before the test database is dropped."""
+    yield
+    from events import live
+
+    live.publisher.stop()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -30,13 +32,20 @@ def test_publish_outside_a_transaction_is_refused():
     assert Event.objects.count() == 0
 
 
-def test_publish_writes_the_row_and_runs_handlers_only_after_commit(
-    seen, django_capture_on_commit_callbacks, staff
-):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+def wait_published(seq: int, timeout: float = 5.0) -> Event:
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = Event.objects.get(seq=seq)
+        if stored.published_at is not None or time.monotonic() > deadline:
+            return stored
+        time.sleep(0.02)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publish_writes_the_row_runs_handlers_after_commit_then_marks_it_published(seen, staff):
+    with transaction.atomic():
         event = events.publish("test.happened", {"n": 1}, actor=staff, subject="thing:1")
         assert seen == []  # not before commit
-    assert len(callbacks) == 1
     assert [e.seq for e in seen] == [event.seq]
     stored = Event.objects.get(seq=event.seq)
     assert (stored.kind, stored.data, stored.actor_id, stored.subject) == (
@@ -45,7 +54,8 @@ def test_publish_writes_the_row_and_runs_handlers_only_after_commit(
         staff.pk,
         "thing:1",
     )
-    assert stored.published_at is not None
+    # Marked published once broadcast (by the publisher thread on the Redis layer).
+    assert wait_published(event.seq).published_at is not None
 
 
 def test_a_rolled_back_transaction_leaves_no_event_and_runs_no_handler(
@@ -142,14 +152,24 @@ def test_published_at_is_set_once(event):
         )
 
 
-def test_without_handlers_an_event_commits_already_published_and_nothing_follows_commit(
-    django_capture_on_commit_callbacks,
+def test_with_the_live_layer_off_and_no_handlers_an_event_commits_already_published(
+    django_capture_on_commit_callbacks, settings, monkeypatch
 ):
-    from events.actions import _handlers
+    from events import actions
 
-    assert _handlers == []  # the foundation registers none; the live layer adds them
+    settings.CONCORD_LIVE = False
+    monkeypatch.setattr(actions, "_handlers", [])
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         event = events.publish("test.happened", {})
     assert callbacks == []
     stored = Event.objects.get(seq=event.seq)
     assert stored.published_at == stored.created_at
+
+
+def test_with_the_live_layer_on_an_event_waits_unpublished_for_its_broadcast(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+        event = events.publish("test.happened", {})
+    assert len(callbacks) == 1
+    assert Event.objects.get(seq=event.seq).published_at is None

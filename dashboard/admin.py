@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from dashboard import actions
+from dashboard.models import OverlayToken
+
+
+@admin.register(OverlayToken)
+class OverlayTokenAdmin(admin.ModelAdmin):
+    """Tokens are made with `overlay_token create` or on the dashboard's overlays page."""
+
+    list_display = ["key", "scope", "label", "created_at", "revoked_at"]
+    list_filter = ["scope"]
+    search_fields = ["key", "label", "scope"]
+    readonly_fields = ["key", "scope", "label", "created_at", "created_by", "revoked_at"]
+    actions = ["revoke_tokens"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected tokens (closes their overlays)")
+    def revoke_tokens(self, request, queryset):
+        for token in queryset:
+            actions.revoke(token, actor=request.user)
+        messages.success(request, f"Revoked {queryset.count()} token(s).")

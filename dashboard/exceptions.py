@@ -1,0 +1,19 @@
+"""Errors of the dashboard app (overlay tokens, live streams)."""
+
+from __future__ import annotations
+
+
+class DashboardError(Exception):
+    """Base class for the dashboard's errors."""
+
+
+class InvalidToken(DashboardError):
+    """Not an overlay token this deployment signed, or one that names no token."""
+
+
+class TokenRevoked(DashboardError):
+    """The overlay token has been revoked."""
+
+
+class InvalidOverlayScope(DashboardError):
+    """The scope is not one an overlay can show."""

@@ -1,0 +1,335 @@
+"""The hub: one per daphne process (per event loop), between the channel layer and the
+process's websockets.
+
+It holds one channel-layer channel in the events group (`events.live.GROUP`), so an
+event costs one channel-layer message per process however many clients are connected,
+and it serializes each event once. It delivers events in seq order: the publisher sends
+an event only after every transaction that could commit a lower seq has ended, so when a
+seq is missing the hub waits a moment for it and then reads the gap from the log (a
+missing seq not in the log was rolled back). Receivers get each seq once.
+
+Re-rendered views (leaderboards, the ticker, the dashboard's counters and leaderboards)
+are coalesced: an event marks them dirty and a render loop renders each at most every
+`RENDER_EVERY` seconds, once for all of the process's clients.
+
+A heartbeat re-joins the group (Redis may have restarted and forgotten it), closes
+connections whose token was revoked, pings stream clients every 15 s and writes the
+overlay fleet (this process's connections) to the cache for the dashboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from django.utils import timezone
+
+from events import live
+from events.models import Event
+
+logger = logging.getLogger(__name__)
+
+GAP_WAIT = 0.05  # seconds to wait for a missing seq before reading it from the log
+RENDER_EVERY = 0.1  # at most 10 renders per second per view
+COUNTERS_EVERY = 1.0  # counters are aggregate queries: at most one per second
+PING_EVERY = 15.0
+HEARTBEAT_EVERY = 5.0
+RECENT = 20_000  # seqs remembered to drop a repeat
+FLEET_TTL = 30
+PROCESS_ID = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def stream_text(msg: dict) -> str:
+    return json.dumps(
+        {
+            "type": "event",
+            "seq": msg["seq"],
+            "kind": msg["kind"],
+            "at": msg["at"],
+            "data": msg["data"],
+        },
+        separators=(",", ":"),
+    )
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.subscribers: dict[str, Any] = {}
+        self.last: int | None = None
+        self.channel: str | None = None
+        self.layer = None
+        self.buffer: dict[int, dict] = {}
+        self.recent: set[int] = set()
+        self.recent_order: deque[int] = deque()
+        self.dirty: set[str] = set()
+        self.rendered_at: dict[str, float] = {}
+        self.snapshots: dict[str, str] = {}
+        self._started: asyncio.Future | None = None
+        self._gap_task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._wake = asyncio.Event()
+
+    # --- subscribers -------------------------------------------------------------------
+
+    async def subscribe(self, subscriber) -> int:
+        """Add a subscriber; returns the seq up to which it must replay from the log.
+        Every event above it reaches the subscriber's `push`."""
+        await self.start()
+        self.subscribers[subscriber.connection_id] = subscriber
+        return self.last or 0
+
+    def unsubscribe(self, subscriber) -> None:
+        self.subscribers.pop(subscriber.connection_id, None)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+            try:
+                self.layer = get_channel_layer()
+                self.channel = await self.layer.new_channel("concord.hub.")
+                await self.layer.group_add(live.GROUP, self.channel)
+                self.last = await database_sync_to_async(_latest_seq)()
+                self._tasks = [
+                    asyncio.create_task(self._receive_loop()),
+                    asyncio.create_task(self._render_loop()),
+                    asyncio.create_task(self._heartbeat_loop()),
+                ]
+                self._started.set_result(True)
+            except BaseException as exc:
+                self._started.set_exception(exc)
+                self._started = None
+                raise
+        await asyncio.shield(self._started)
+
+    async def _receive_loop(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+                delay = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("hub: channel layer receive failed (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                await self._join()
+                continue
+            try:
+                if message.get("type") == live.MESSAGE_TYPE:
+                    await self._incoming(message)
+                elif message.get("type") == live.CONTROL_TYPE:
+                    await self._control(message)
+            except Exception:
+                logger.exception("hub: could not handle %s", message.get("type"))
+
+    async def _join(self) -> None:
+        try:
+            await self.layer.group_add(live.GROUP, self.channel)
+        except Exception as exc:
+            logger.warning("hub: could not join the events group (%s)", exc)
+
+    # --- ordering ----------------------------------------------------------------------
+
+    async def _incoming(self, msg: dict) -> None:
+        seq = msg["seq"]
+        if seq in self.recent:
+            return
+        if self.last is None or seq <= self.last:
+            await self._deliver(msg)  # late (committed after a higher seq was sent)
+            return
+        self.buffer[seq] = msg
+        await self._drain()
+        if self.buffer and (self._gap_task is None or self._gap_task.done()):
+            self._gap_task = asyncio.create_task(self._fill_gap())
+
+    async def _drain(self) -> None:
+        while self.last + 1 in self.buffer:
+            msg = self.buffer.pop(self.last + 1)
+            self.last += 1
+            await self._deliver(msg)
+
+    async def _fill_gap(self) -> None:
+        await asyncio.sleep(GAP_WAIT)
+        while self.buffer:
+            top = max(self.buffer)
+            found = await database_sync_to_async(_events_between)(self.last, top)
+            for msg in found:
+                self.buffer.setdefault(msg["seq"], msg)
+            for seq in sorted(s for s in self.buffer if s <= top):
+                msg = self.buffer.pop(seq)
+                self.last = max(self.last, seq)
+                await self._deliver(msg)
+            self.last = max(self.last, top)
+            await self._drain()
+
+    async def _deliver(self, msg: dict) -> None:
+        seq = msg["seq"]
+        self.recent.add(seq)
+        self.recent_order.append(seq)
+        if len(self.recent_order) > RECENT:
+            self.recent.discard(self.recent_order.popleft())
+        text = stream_text(msg)
+        for subscriber in list(self.subscribers.values()):
+            if subscriber.wants(msg):
+                try:
+                    await subscriber.push(seq, text, msg)
+                except Exception:
+                    logger.exception("hub: push to %s failed", subscriber.connection_id)
+        self._mark_dirty(msg)
+
+    # --- coalesced renders ----------------------------------------------------------------
+
+    def _mark_dirty(self, msg: dict) -> None:
+        views = set()
+        for subscriber in self.subscribers.values():
+            views.update(subscriber.views_touched(msg))
+        if views:
+            self.dirty |= views
+            self._wake.set()
+
+    async def _render_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.dirty:
+                now = time.monotonic()
+                due = [
+                    view
+                    for view in self.dirty
+                    if now - self.rendered_at.get(view, 0)
+                    >= (COUNTERS_EVERY if view == "dashboard:counters" else RENDER_EVERY)
+                ]
+                for view in due:
+                    self.dirty.discard(view)
+                    self.rendered_at[view] = time.monotonic()
+                    try:
+                        text = await self.render(view)
+                    except Exception:
+                        logger.exception("hub: could not render %s", view)
+                        continue
+                    for subscriber in list(self.subscribers.values()):
+                        if view in subscriber.views:
+                            try:
+                                await subscriber.send_view(view, text)
+                            except Exception:
+                                logger.exception("hub: send to %s failed", subscriber.connection_id)
+                if self.dirty:
+                    await asyncio.sleep(RENDER_EVERY / 2)
+
+    async def render(self, view: str) -> str:
+        """Render `view` now (also what a new subscriber gets first)."""
+        from dashboard import renders
+
+        text = await database_sync_to_async(renders.render_view)(view, self.last or 0)
+        self.snapshots[view] = text
+        return text
+
+    # --- control and heartbeat -------------------------------------------------------------
+
+    async def _control(self, msg: dict) -> None:
+        if msg.get("action") == "revoke":
+            for subscriber in list(self.subscribers.values()):
+                if subscriber.token_id == msg.get("token_id"):
+                    await subscriber.revoked()
+        elif msg.get("action") == "reload":
+            subscriber = self.subscribers.get(msg.get("connection"))
+            if subscriber is not None:
+                await subscriber.reload()
+
+    async def _heartbeat_loop(self) -> None:
+        last_ping = time.monotonic()
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            try:
+                await self._join()
+                tokens = {s.token_id for s in self.subscribers.values() if s.token_id}
+                if tokens:
+                    revoked = await database_sync_to_async(_revoked)(tokens)
+                    for subscriber in list(self.subscribers.values()):
+                        if subscriber.token_id in revoked:
+                            await subscriber.revoked()
+                if time.monotonic() - last_ping >= PING_EVERY - 0.5:
+                    last_ping = time.monotonic()
+                    ping = json.dumps({"type": "ping", "at": iso(timezone.now())})
+                    for subscriber in list(self.subscribers.values()):
+                        await subscriber.ping(ping)
+                await database_sync_to_async(write_fleet)(self.fleet())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub: heartbeat failed")
+
+    def fleet(self) -> list[dict]:
+        return [s.describe() for s in self.subscribers.values() if s.token_id]
+
+
+def _latest_seq() -> int:
+    return Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def _events_between(low: int, high: int) -> list[dict]:
+    rows = Event.objects.filter(seq__gt=low, seq__lt=high).order_by("seq")
+    return [live.message_for(event) for event in rows]
+
+
+def _revoked(token_ids: set[int]) -> set[int]:
+    from dashboard.models import OverlayToken
+
+    return set(
+        OverlayToken.objects.filter(pk__in=token_ids, revoked_at__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def write_fleet(connections: list[dict]) -> None:
+    """This process's overlay connections, for the dashboard's fleet panel."""
+    try:
+        processes = set(cache.get("fleet:processes") or ())
+        if PROCESS_ID not in processes:
+            processes.add(PROCESS_ID)
+            cache.set("fleet:processes", sorted(processes), None)
+        cache.set(f"fleet:{PROCESS_ID}", connections, FLEET_TTL)
+    except Exception as exc:
+        logger.warning("hub: could not write the overlay fleet to the cache (%s)", exc)
+
+
+def read_fleet() -> list[dict]:
+    """Every process's overlay connections (processes gone for FLEET_TTL drop out)."""
+    processes = list(cache.get("fleet:processes") or ())
+    found = cache.get_many([f"fleet:{p}" for p in processes]) if processes else {}
+    alive = [p for p in processes if f"fleet:{p}" in found]
+    if len(alive) != len(processes):
+        cache.set("fleet:processes", alive, None)
+    rows = [row for p in alive for row in found[f"fleet:{p}"]]
+    return sorted(rows, key=lambda r: r.get("connected_since") or "")
+
+
+_hubs: dict[int, Hub] = {}
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop (daphne has one; tests may make several)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(id(loop))
+    if hub is None or getattr(hub, "_loop", None) is not loop:
+        hub = Hub()
+        hub._loop = loop
+        _hubs[id(loop)] = hub
+    return hub

@@ -1,0 +1,68 @@
+"""Live-layer checks: cached values agree with the database."""
+
+from __future__ import annotations
+
+import time
+
+from dashboard import cache as cached
+from integrity.registry import Violations, check
+
+SAMPLE = 200
+# A value may trail its commit by the moment the post-commit handler takes: a mismatch
+# counts only if it is still there this long after (the promise is one second).
+SETTLE_SECONDS = 1.5
+
+
+def _sample() -> list[tuple[int, str]]:
+    from ledger.models import Account
+
+    return list(
+        Account.objects.filter(member__isnull=False)
+        .order_by("?")
+        .values_list("member_id", "currency__code")[:SAMPLE]
+    )
+
+
+def _mismatches(sample: list[tuple[int, str]]) -> set[str]:
+    from ledger.models import Account, Currency
+    from ledger.queries import leaderboard
+
+    wrong: set[str] = set()
+    balances = {
+        (m, c): b
+        for m, c, b in Account.objects.filter(member_id__in={m for m, _ in sample}).values_list(
+            "member_id", "currency__code", "balance"
+        )
+    }
+    for member_id, code in sample:
+        balance = balances.get((member_id, code))
+        value = cached.peek(cached.balance_name(member_id, code))
+        if value is not None and value != balance:
+            wrong.add(f"balance:{member_id}:{code}")
+        card = cached.peek(cached.card_name(member_id))
+        if card and card.get("balances", {}).get(code, balance) != balance:
+            wrong.add(f"card:{member_id}:{code}")
+    for code in Currency.objects.values_list("code", flat=True):
+        value = cached.peek(cached.leaderboard_name(code))
+        if value is None:
+            continue
+        fresh = [
+            (r.rank, r.member_id, r.display_name, r.amount)
+            for r in leaderboard(code, limit=cached.LEADERBOARD_DEPTH)
+        ]
+        if [(r["rank"], r["member_id"], r["display_name"], r["amount"]) for r in value] != fresh:
+            wrong.add(f"leaderboard:{code}")
+    return wrong
+
+
+@check(
+    "dashboard.cache_matches_database",
+    "A sample of cached balances, member cards and leaderboards equals the database.",
+)
+def cache_matches_database() -> Violations:
+    sample = _sample()
+    suspects = _mismatches(sample)
+    if suspects:
+        time.sleep(SETTLE_SECONDS)
+        suspects &= _mismatches(sample)
+    return Violations.from_ids(sorted(suspects))

@@ -1,0 +1,169 @@
+"""What the hub renders once for all of a process's clients: leaderboard and ticker
+snapshots (JSON, for overlays) and the dashboard's fragments (HTML, out-of-band swaps)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Q, Sum
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from dashboard import cache as cached
+from events.models import Event
+from events.scopes import TICKER_KINDS, TRANSFER_POSTED
+
+FEED_SIZE = 20
+TICKER_SIZE = 20
+LEADERBOARD_SIZE = 10
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    seq: int
+    at: datetime
+    kind: str
+    text: str
+
+
+def _names(member_ids) -> dict[int, str]:
+    from accounts.models import Member
+
+    ids = {m for m in member_ids if isinstance(m, int)}
+    return dict(Member.objects.filter(pk__in=ids).values_list("pk", "display_name")) if ids else {}
+
+
+def _member_ids(event: Event) -> list[int]:
+    data = event.data if isinstance(event.data, dict) else {}
+    ids = [p.get("member_id") for p in data.get("postings") or [] if isinstance(p, dict)]
+    ids.append(data.get("member_id"))
+    return [i for i in ids if isinstance(i, int)]
+
+
+def describe(event: Event, names: dict[int, str]) -> str:
+    """One line a person reads, for the feed and the ticker."""
+    data = event.data if isinstance(event.data, dict) else {}
+
+    def who(member_id) -> str:
+        return names.get(member_id, f"member {member_id}")
+
+    if event.kind == TRANSFER_POSTED:
+        parts = []
+        for posting in data.get("postings") or []:
+            if posting.get("member_id") is not None:
+                amount = posting.get("amount", 0)
+                parts.append(f"{who(posting['member_id'])} {amount:+,} {data.get('currency', '')}")
+        reason = data.get("reason") or data.get("kind") or ""
+        shown = ", ".join(parts[:3]) + (f" and {len(parts) - 3} more" if len(parts) > 3 else "")
+        return f"{shown} ({reason})" if reason else shown
+    if event.kind == "member.registered":
+        return f"{who(data.get('member_id'))} joined"
+    if event.kind == "ledger.achievement_granted":
+        title = data.get("name") or data.get("achievement") or data.get("code") or ""
+        return f"{who(data.get('member_id'))} earned {title}".strip()
+    label = event.kind.replace("_", " ").replace(".", ": ", 1)
+    if isinstance(data.get("member_id"), int):
+        return f"{label} — {who(data['member_id'])}"
+    return label
+
+
+def feed(limit: int = FEED_SIZE, kinds=None) -> list[FeedItem]:
+    rows = Event.objects.order_by("-seq")
+    if kinds:
+        rows = rows.filter(kind__in=sorted(kinds))
+    rows = list(rows[:limit])
+    names = _names(m for e in rows for m in _member_ids(e))
+    return [FeedItem(e.seq, e.created_at, e.kind, describe(e, names)) for e in rows]
+
+
+def counters() -> dict:
+    from accounts.models import Member
+    from integrity.models import IntegrityRun
+    from ledger.models import Hold, Posting
+
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    members = Member.objects.aggregate(
+        total=Count("pk"), today=Count("pk", filter=Q(created_at__gte=today))
+    )
+    flows = (
+        Posting.objects.filter(transfer__created_at__gte=today, account__member__isnull=True)
+        .values("account__currency__code")
+        .annotate(
+            issued=Sum("amount", filter=Q(account__name="issuance")),
+            spent=Sum("amount", filter=Q(account__name__startswith="sink:")),
+        )
+        .order_by("account__currency__code")
+    )
+    run = IntegrityRun.objects.order_by("-pk").first()
+    return {
+        "members": members["total"],
+        "registrations_today": members["today"],
+        "flows": [
+            {
+                "currency": row["account__currency__code"],
+                "issued": -(row["issued"] or 0),
+                "spent": row["spent"] or 0,
+            }
+            for row in flows
+        ],
+        "open_holds": Hold.objects.filter(status="pending").count(),
+        "integrity": run,
+    }
+
+
+def leaderboard_rows(currency: str, limit: int = LEADERBOARD_SIZE) -> list[dict]:
+    return [
+        {
+            "rank": row["rank"],
+            "member_id": row["member_id"],
+            "name": row["display_name"],
+            "amount": row["amount"],
+        }
+        for row in cached.leaderboard(currency, limit)
+    ]
+
+
+def currencies() -> list[str]:
+    from ledger.models import Currency
+
+    return list(Currency.objects.order_by("code").values_list("code", flat=True))
+
+
+def render_view(view: str, seq: int) -> str:
+    if view.startswith("leaderboard:"):
+        currency = view.split(":", 1)[1]
+        return json.dumps(
+            {
+                "type": "leaderboard",
+                "currency": currency,
+                "seq": seq,
+                "rows": leaderboard_rows(currency),
+            },
+            separators=(",", ":"),
+        )
+    if view == "ticker":
+        items = feed(TICKER_SIZE, TICKER_KINDS)
+        return json.dumps(
+            {
+                "type": "ticker",
+                "seq": seq,
+                "items": [
+                    {"seq": i.seq, "at": i.at.isoformat().replace("+00:00", "Z"), "text": i.text}
+                    for i in items
+                ],
+            },
+            separators=(",", ":"),
+        )
+    if view == "dashboard:counters":
+        return render_to_string("dashboard/_counters.html", {"counters": counters(), "oob": True})
+    if view == "dashboard:feed":
+        return render_to_string("dashboard/_feed.html", {"feed": feed(), "oob": True})
+    if view.startswith("dashboard:leaderboard:"):
+        currency = view.rsplit(":", 1)[1]
+        return render_to_string(
+            "dashboard/_leaderboard.html",
+            {"currency": currency, "rows": leaderboard_rows(currency), "oob": True},
+        )
+    raise ValueError(f"no such view: {view}")

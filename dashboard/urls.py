@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("members/", views.members, name="members"),
+    path("members/<int:member_id>/", views.member, name="member"),
+    path("overlays/", views.overlays, name="overlays"),
+    path("overlays/new", views.overlay_create, name="overlay-create"),
+    path("overlays/<int:token_id>/revoke", views.overlay_revoke, name="overlay-revoke"),
+    path("overlays/fleet/", views.fleet, name="fleet"),
+    path(
+        "overlays/connections/<str:connection_id>/reload",
+        views.overlay_reload,
+        name="overlay-reload",
+    ),
+]

@@ -1,0 +1,172 @@
+"""Staff dashboard pages and the overlay pages (which use no cookies)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from dashboard import actions, renders
+from dashboard import cache as cached
+from dashboard.exceptions import DashboardError, InvalidToken, TokenRevoked
+from dashboard.hub import read_fleet
+from dashboard.models import OverlayToken
+
+SEARCH_PAGE = 50
+
+
+@staff_member_required
+@require_GET
+def home(request):
+    currencies = renders.currencies()
+    return render(
+        request,
+        "dashboard/home.html",
+        {
+            "counters": renders.counters(),
+            "feed": renders.feed(),
+            "leaderboards": [
+                {"currency": code, "rows": renders.leaderboard_rows(code)} for code in currencies
+            ],
+        },
+    )
+
+
+@staff_member_required
+@require_GET
+def members(request):
+    from accounts.models import Member
+
+    query = request.GET.get("q", "").strip()[:100]
+    found = Member.objects.order_by("-pk")
+    if query:
+        match = Q(display_name__icontains=query) | Q(email_normalized=query.lower())
+        match |= Q(identities__external_id=query) | Q(referral_code=query.upper())
+        if query.isdigit():
+            match |= Q(pk=int(query))
+        found = found.filter(match).distinct()
+    page = Paginator(found.only("pk", "display_name", "email", "created_at"), SEARCH_PAGE)
+    return render(
+        request,
+        "dashboard/members.html",
+        {"query": query, "page": page.get_page(request.GET.get("page"))},
+    )
+
+
+@staff_member_required
+@require_GET
+def member(request, member_id: int):
+    from accounts.models import Member
+    from ledger.models import MemberAchievement
+    from ledger.queries import statement
+
+    found = get_object_or_404(Member, pk=member_id)
+    card = cached.member_card(found.pk) or {}
+    currency = request.GET.get("currency") or next(iter(card.get("balances") or {}), "points")
+    if currency not in (card.get("balances") or {}):
+        currency = next(iter(card.get("balances") or {}), None)
+    before = request.GET.get("before")
+    lines = (
+        statement(
+            found, currency, limit=25, before=int(before) if before and before.isdigit() else None
+        )
+        if currency
+        else []
+    )
+    return render(
+        request,
+        "dashboard/member.html",
+        {
+            "member": found,
+            "card": card,
+            "identities": found.identities.order_by("platform", "external_id"),
+            "currency": currency,
+            "lines": lines,
+            "next_before": lines[-1].version if len(lines) == 25 else None,
+            "achievements": MemberAchievement.objects.filter(member=found)
+            .select_related("achievement")
+            .order_by("-pk"),
+        },
+    )
+
+
+@staff_member_required
+@require_GET
+def overlays(request):
+    return render(
+        request,
+        "dashboard/overlays.html",
+        {
+            "tokens": OverlayToken.objects.all()[:200],
+            "fleet": read_fleet(),
+            "currencies": renders.currencies(),
+        },
+    )
+
+
+@staff_member_required
+@require_POST
+def overlay_create(request):
+    try:
+        token = actions.create_token(
+            request.POST.get("scope", ""), label=request.POST.get("label", ""), actor=request.user
+        )
+    except DashboardError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Created: {request.build_absolute_uri(token.path)}")
+    return redirect("dashboard:overlays")
+
+
+@staff_member_required
+@require_POST
+def overlay_revoke(request, token_id: int):
+    actions.revoke(get_object_or_404(OverlayToken, pk=token_id), actor=request.user)
+    messages.success(request, "Revoked: overlays on that token are being closed.")
+    return redirect("dashboard:overlays")
+
+
+@staff_member_required
+@require_POST
+def overlay_reload(request, connection_id: str):
+    actions.reload_connection(connection_id)
+    messages.success(request, f"Asked overlay {connection_id} to reload.")
+    return redirect("dashboard:overlays")
+
+
+@staff_member_required
+@require_GET
+def fleet(request):
+    """The fleet table alone (the overlays page refreshes it every few seconds)."""
+    return render(request, "dashboard/_fleet.html", {"fleet": read_fleet()})
+
+
+# --- overlays: token in the URL, no cookies, no session --------------------------------
+
+
+@never_cache
+@require_GET
+def overlay_page(request, token: str, page: str):
+    try:
+        found = actions.resolve(token)
+    except TokenRevoked:
+        return HttpResponse("This overlay link was revoked.", status=410, content_type="text/plain")
+    except InvalidToken:
+        raise Http404("no such overlay") from None
+    if page == "leaderboard" and not found.scope.startswith("leaderboard:"):
+        raise Http404("this token is not for a leaderboard")
+    if page == "ticker" and found.scope not in {"ticker", "events"}:
+        raise Http404("this token is not for a ticker")
+    response = render(
+        request,
+        f"overlays/{page}.html",
+        {"token": token, "overlay": found, "ws_url": f"/ws/stream/?token={token}&view={page}"},
+    )
+    # An OBS browser source keeps no state we want: nothing here sets a cookie.
+    response.cookies.clear()
+    return response

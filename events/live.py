@@ -1,0 +1,263 @@
+"""Broadcasting committed events to the channel layer, and marking them published.
+
+Every committed event goes to one channel-layer group, `GROUP`. Each daphne process
+subscribes to it once (the dashboard's hub) and fans events out to its own websockets,
+so one event costs one channel-layer message per process, not one per client.
+
+Two ways out, by layer:
+- channels_redis (production): a publisher thread per process owns one event loop and so
+  one set of Redis connections; post-commit callbacks only queue the event. The thread
+  sends whatever has queued as one batch and marks the batch published in one UPDATE.
+- the in-memory layer (embedded defaults): it lives in this process's event loop, so the
+  event is sent right away through `async_to_sync` (which runs it on daphne's loop when
+  called from a request thread) and marked published.
+
+Order: on PostgreSQL a batch is sent only once every transaction that was running when
+the batch was taken has ended (`wait_settled`), so an event with a lower seq that was
+going to commit has committed by the time a higher one is broadcast. The hub uses that
+to deliver events in seq order (it reads a gap from the log instead of waiting for it).
+
+A send that fails leaves its events unpublished: the relay (`events.tasks.relay`) sends
+them again. Receivers drop a seq they have delivered already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from events.models import Event
+
+logger = logging.getLogger(__name__)
+
+GROUP = "concord.events"
+MESSAGE_TYPE = "concord.event"
+CONTROL_TYPE = "concord.control"
+BATCH_LIMIT = 500
+SETTLE_TIMEOUT = 2.0  # seconds to wait for running transactions before sending anyway
+IDLE_CLOSE = 10.0  # the publisher closes its database connection after this long idle
+_STOP = object()
+
+
+def message_for(event: Event) -> dict:
+    """The group message for one event (what the hub turns into a stream message)."""
+    created = event.created_at
+    return {
+        "type": MESSAGE_TYPE,
+        "seq": event.seq,
+        "kind": event.kind,
+        "at": created.isoformat().replace("+00:00", "Z") if created else None,
+        "subject": event.subject,
+        "data": event.data,
+    }
+
+
+def control(action: str, **fields) -> None:
+    """Tell every process's hub to act (`reload` a connection, `revoke` a token)."""
+    layer = get_channel_layer()
+    async_to_sync(layer.group_send)(GROUP, {"type": CONTROL_TYPE, "action": action, **fields})
+
+
+def wait_settled(timeout: float = SETTLE_TIMEOUT) -> bool:
+    """Wait until every transaction running now has ended (PostgreSQL; a no-op on SQLite,
+    whose writers run one at a time). False if one still ran after `timeout` seconds."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_snapshot_xip(pg_current_snapshot())::text::bigint")
+        running = [row[0] for row in cursor.fetchall()]
+        if not running:
+            return True
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            cursor.execute(
+                "SELECT count(*) FROM unnest(%s::bigint[]) x"
+                " WHERE pg_xact_status(x::text::xid8) = 'in progress'",
+                [running],
+            )
+            if cursor.fetchone()[0] == 0:
+                return True
+            if time.monotonic() > deadline:
+                logger.warning(
+                    "events: a transaction ran for over %.1fs; broadcasting without waiting",
+                    timeout,
+                )
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+def mark_published(seqs: Sequence[int]) -> None:
+    if not seqs:
+        return
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {Event._meta.db_table} SET published_at = %s"
+                " WHERE seq = ANY(%s) AND published_at IS NULL",
+                [now, list(seqs)],
+            )
+        else:
+            marks = ", ".join(["%s"] * len(seqs))
+            cursor.execute(
+                f"UPDATE {Event._meta.db_table} SET published_at = %s"
+                f" WHERE seq IN ({marks}) AND published_at IS NULL",
+                [now, *seqs],
+            )
+
+
+async def _send(layer, events: Iterable[Event]) -> None:
+    for event in events:
+        await layer.group_send(GROUP, message_for(event))
+
+
+def send_now(events: Sequence[Event]) -> None:
+    """Send `events` (in seq order) and mark them published, in the calling thread.
+
+    Raises if the channel layer or the database fails: nothing is marked then."""
+    if not events:
+        return
+    events = sorted(events, key=lambda e: e.seq)
+    wait_settled()
+    async_to_sync(_send)(get_channel_layer(), events)
+    mark_published([e.seq for e in events])
+
+
+class Publisher:
+    """A thread with its own event loop that sends queued events in batches."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    def submit(self, event: Event) -> None:
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                # First use in this process, or a forked child (a Celery worker): threads
+                # do not survive fork, so each process starts its own.
+                self._queue = queue.SimpleQueue()
+                self._pending = 0
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name="concord-events-publisher", daemon=True
+                )
+                self._thread.start()
+            self._pending += 1
+        self._queue.put(event)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything submitted so far has been sent (or given up on)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending and self._pid == os.getpid():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Send what is queued, then end the thread and close its database connection."""
+        with self._lock:
+            thread = self._thread if self._pid == os.getpid() else None
+            self._thread = None
+        if thread is not None and thread.is_alive():
+            self._queue.put(_STOP)
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        layer = get_channel_layer()
+        while True:
+            try:
+                first = self._queue.get(timeout=IDLE_CLOSE)
+            except queue.Empty:
+                connection.close()  # idle: give the connection back; reopened on demand
+                continue
+            if first is _STOP:
+                connection.close()
+                loop.close()
+                return
+            batch = [first]
+            while len(batch) < BATCH_LIMIT:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(item)
+            try:
+                batch.sort(key=lambda e: e.seq)
+                wait_settled()
+                loop.run_until_complete(_send(layer, batch))
+                mark_published([e.seq for e in batch])
+            except Exception:
+                logger.exception(
+                    "events: could not broadcast %d event(s) (seq %s..%s); the relay will retry",
+                    len(batch),
+                    batch[0].seq,
+                    batch[-1].seq,
+                )
+                connection.close()  # a fresh connection next time
+            finally:
+                with self._idle:
+                    self._pending -= len(batch)
+                    self._idle.notify_all()
+
+
+publisher = Publisher()
+atexit.register(publisher.flush, 3.0)
+
+
+def broadcast(event: Event) -> None:
+    """Post-commit: send `event` to the channel layer and mark it published (or queue
+    that, for the Redis layer). Never raises: the relay covers a failure."""
+    try:
+        if isinstance(get_channel_layer(), InMemoryChannelLayer):
+            send_now([event])
+        else:
+            publisher.submit(event)
+    except Exception:
+        logger.exception("events: could not broadcast event %s; the relay will retry", event.seq)
+
+
+def relay(limit: int = 1000, min_age: float = 1.0) -> int:
+    """Send events still unpublished `min_age` seconds after they were written (their
+    post-commit broadcast failed or their process died), oldest first; return how many."""
+    from events.actions import run_handlers
+
+    cutoff = timezone.now() - timedelta(seconds=min_age)
+    pending = list(
+        Event.objects.filter(published_at__isnull=True, created_at__lte=cutoff).order_by("seq")[
+            :limit
+        ]
+    )
+    ready = [event for event in pending if run_handlers(event)]
+    send_now(ready)
+    return len(ready)
+
+
+def enabled() -> bool:
+    return bool(getattr(settings, "CONCORD_LIVE", True))

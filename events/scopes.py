@@ -1,0 +1,75 @@
+"""Stream scopes: which events a stream (an overlay token) receives.
+
+A scope is a string: `events` (everything), `ticker` (what a ticker shows),
+`leaderboard:<currency>` (transfers in one currency) or `tournament:<id>` (events whose
+data names the tournament). The same rule filters the live stream (`matches`) and the
+replay from the log (`q`), so a reconnecting client gets exactly what it would have seen.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from events.exceptions import EventsError
+
+TRANSFER_POSTED = "ledger.transfer_posted"
+TICKER_KINDS = frozenset({TRANSFER_POSTED, "member.registered", "ledger.achievement_granted"})
+PATTERN = re.compile(
+    r"\A(?:(?P<plain>events|ticker)"
+    r"|leaderboard:(?P<currency>[a-z0-9][a-z0-9_-]{0,31})"
+    r"|tournament:(?P<tournament>[1-9][0-9]{0,17}))\Z"
+)
+# The same rule for the database's CHECK on stored scopes (dashboard.OverlayToken).
+SQL_PATTERN = r"^(events|ticker|leaderboard:[a-z0-9][a-z0-9_-]{0,31}|tournament:[1-9][0-9]{0,17})$"
+
+
+class InvalidScope(EventsError):
+    pass
+
+
+@dataclass(frozen=True)
+class Scope:
+    name: str
+    kind: str  # events | ticker | leaderboard | tournament
+    arg: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        match = PATTERN.match(text or "")
+        if not match:
+            raise InvalidScope(
+                f"{text!r} is not a scope: use events, ticker, leaderboard:<currency>"
+                " or tournament:<id>"
+            )
+        if match["plain"]:
+            return cls(text, match["plain"])
+        if match["currency"]:
+            return cls(text, "leaderboard", match["currency"])
+        return cls(text, "tournament", match["tournament"])
+
+    def matches(self, kind: str, data) -> bool:
+        if self.kind == "events":
+            return True
+        if self.kind == "ticker":
+            return kind in TICKER_KINDS
+        if not isinstance(data, dict):
+            return False
+        if self.kind == "leaderboard":
+            return kind == TRANSFER_POSTED and data.get("currency") == self.arg
+        return str(data.get("tournament_id")) == self.arg
+
+    def q(self) -> Q:
+        """The same rule as a filter on `events.Event`."""
+        if self.kind == "events":
+            return Q()
+        if self.kind == "ticker":
+            return Q(kind__in=sorted(TICKER_KINDS))
+        if self.kind == "leaderboard":
+            return Q(kind=TRANSFER_POSTED, data__currency=self.arg)
+        return Q(data__tournament_id=int(self.arg)) | Q(data__tournament_id=self.arg)
+
+    def __str__(self) -> str:
+        return self.name

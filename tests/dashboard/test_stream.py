@@ -1,0 +1,294 @@
+"""The websockets against the real ASGI application (Origin check, session auth, hub).
+
+Each test runs its own event loop and so its own hub; events travel the configured
+channel layer (Redis when REDIS_URL is set, else in-memory)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from config.asgi import application
+from dashboard import actions as overlay
+from events.models import Event
+from ledger import actions as ledger
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+def communicator(path: str, *headers) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, path, headers=[ORIGIN, *headers])
+
+
+async def receive(comm: WebsocketCommunicator, timeout: float = 5.0) -> dict:
+    return json.loads(await comm.receive_from(timeout=timeout))
+
+
+async def receive_until(comm, wanted: str, timeout: float = 5.0) -> tuple[list[dict], dict]:
+    """Messages up to the first of type `wanted` (skipping pings and snapshots)."""
+    before = []
+    while True:
+        msg = await receive(comm, timeout)
+        if msg["type"] == wanted:
+            return before, msg
+        if msg["type"] == "event":
+            before.append(msg)
+
+
+async def events_of(comm, count: int, timeout: float = 5.0) -> list[dict]:
+    found = []
+    while len(found) < count:
+        msg = await receive(comm, timeout)
+        if msg["type"] == "event":
+            found.append(msg)
+    return found
+
+
+async def closed_with(comm) -> int:
+    output = await comm.receive_output(timeout=5)
+    while output["type"] != "websocket.close":
+        output = await comm.receive_output(timeout=5)
+    return output.get("code")
+
+
+award = database_sync_to_async(ledger.award)
+create_token = database_sync_to_async(overlay.create_token)
+
+
+@pytest.fixture
+def member(alice):
+    return alice
+
+
+async def pay(member, amount: int, key: str, currency: str = "points"):
+    return await award(member, amount, currency=currency, reason="test", idempotency_key=key)
+
+
+async def test_a_stream_without_a_token_is_closed_with_4401():
+    comm = communicator("/ws/stream/")
+    connected, _ = await comm.connect()
+    assert connected
+    assert await closed_with(comm) == 4401
+
+
+async def test_a_forged_token_is_closed_with_4401():
+    token = await create_token("events")
+    forged = token.token[:-2] + ("AA" if not token.token.endswith("AA") else "BB")
+    comm = communicator(f"/ws/stream/?token={forged}")
+    await comm.connect()
+    assert await closed_with(comm) == 4401
+
+
+async def test_a_revoked_token_is_closed_with_4403():
+    token = await create_token("events")
+    await database_sync_to_async(overlay.revoke)(token)
+    comm = communicator(f"/ws/stream/?token={token.token}")
+    await comm.connect()
+    assert await closed_with(comm) == 4403
+
+
+async def test_a_bad_after_is_closed_with_4400():
+    token = await create_token("events")
+    comm = communicator(f"/ws/stream/?token={token.token}&after=-3")
+    await comm.connect()
+    assert await closed_with(comm) == 4400
+
+
+async def test_a_foreign_origin_is_refused_at_the_handshake():
+    token = await create_token("events")
+    comm = WebsocketCommunicator(
+        application, f"/ws/stream/?token={token.token}", headers=[(b"origin", b"http://evil.test")]
+    )
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+async def test_hello_carries_the_latest_seq_and_live_events_follow(member):
+    token = await create_token("events")
+    comm = communicator(f"/ws/stream/?token={token.token}")
+    await comm.connect()
+    hello = await receive(comm)
+    latest = await database_sync_to_async(lambda: Event.objects.latest("seq").seq)()
+    assert hello == {
+        "type": "hello",
+        "seq": latest,
+        "scope": "events",
+        "connection": hello["connection"],
+    }
+    transfer = await pay(member, 7, "stream-live-1")
+    (event,) = await events_of(comm, 1)
+    assert event["seq"] > latest
+    assert event["kind"] == "ledger.transfer_posted"
+    assert event["data"]["transfer_id"] == transfer.pk
+    assert set(event) == {"type", "seq", "kind", "at", "data"}
+    await comm.disconnect()
+
+
+async def test_a_leaderboard_scope_gets_only_its_currency(member):
+    token = await create_token("leaderboard:credits")
+    comm = communicator(f"/ws/stream/?token={token.token}")
+    await comm.connect()
+    await receive_until(comm, "hello")
+    await pay(member, 5, "scope-points")
+    credits = await pay(member, 6, "scope-credits", currency="credits")
+    (event,) = await events_of(comm, 1)
+    assert event["data"]["transfer_id"] == credits.pk
+    assert await comm.receive_nothing(timeout=0.3)
+    await comm.disconnect()
+
+
+async def test_reconnecting_with_the_last_seq_misses_nothing_and_repeats_nothing(member):
+    token = await create_token("leaderboard:points")
+    comm = communicator(f"/ws/stream/?token={token.token}")
+    await comm.connect()
+    await receive_until(comm, "hello")
+    first = [await pay(member, 1, f"replay-a{i}") for i in range(3)]
+    seen = await events_of(comm, 3)
+    assert [e["data"]["transfer_id"] for e in seen] == [t.pk for t in first]
+    last = seen[-1]["seq"]
+    await comm.disconnect()
+
+    missed = [await pay(member, 2, f"replay-b{i}") for i in range(4)]
+    await database_sync_to_async(ledger.award)(
+        member, 3, currency="credits", reason="other scope", idempotency_key="replay-c"
+    )
+    again = communicator(f"/ws/stream/?token={token.token}&after={last}")
+    await again.connect()
+    replayed, hello = await receive_until(again, "hello")
+    assert [e["data"]["transfer_id"] for e in replayed] == [t.pk for t in missed]
+    assert all(e["seq"] > last for e in replayed)
+    live = await pay(member, 4, "replay-d")
+    (event,) = await events_of(again, 1)
+    assert event["data"]["transfer_id"] == live.pk
+    assert event["seq"] > hello["seq"]
+    assert await again.receive_nothing(timeout=0.3)
+    await again.disconnect()
+
+
+async def test_revoking_a_token_closes_its_connected_overlays():
+    token = await create_token("ticker", label="to revoke")
+    other = await create_token("ticker", label="stays")
+    comm = communicator(f"/ws/stream/?token={token.token}")
+    await comm.connect()
+    await receive_until(comm, "hello")
+    keep = communicator(f"/ws/stream/?token={other.token}")
+    await keep.connect()
+    await receive_until(keep, "hello")
+    await database_sync_to_async(overlay.revoke)(token)
+    assert await closed_with(comm) == 4403
+    assert await keep.receive_nothing(timeout=0.3)
+    await keep.disconnect()
+
+
+async def test_a_leaderboard_view_gets_a_snapshot_and_coalesced_updates(member):
+    token = await create_token("leaderboard:points")
+    comm = communicator(f"/ws/stream/?token={token.token}&view=leaderboard")
+    await comm.connect()
+    await receive_until(comm, "hello")
+    snapshot = await receive(comm)
+    assert snapshot["type"] == "leaderboard"
+    assert snapshot["currency"] == "points"
+    for i in range(20):
+        await pay(member, 10, f"burst-{i}")
+    snapshots = []
+    deadline = asyncio.get_running_loop().time() + 5
+    while asyncio.get_running_loop().time() < deadline:
+        msg = await receive(comm)
+        if msg["type"] == "leaderboard":
+            snapshots.append(msg)
+            mine = [r for r in msg["rows"] if r["member_id"] == member.pk]
+            if mine and mine[0]["amount"] == 100 + 200:  # the welcome bonus and the burst
+                break
+    assert snapshots, "no leaderboard update arrived"
+    assert len(snapshots) < 20  # coalesced, not one per transfer
+    await comm.disconnect()
+
+
+def session_cookie(user) -> tuple[bytes, bytes]:
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+async def test_the_dashboard_socket_refuses_anonymous_visitors():
+    comm = communicator("/ws/dashboard/")
+    await comm.connect()
+    assert await closed_with(comm) == 4401
+
+
+async def test_the_dashboard_socket_refuses_members_who_are_not_staff(django_user_model):
+    user = await database_sync_to_async(django_user_model.objects.create_user)(
+        "plain", "x@y.z", "pw"
+    )
+    cookie = await database_sync_to_async(session_cookie)(user)
+    comm = communicator("/ws/dashboard/", cookie)
+    await comm.connect()
+    assert await closed_with(comm) == 4403
+
+
+async def test_the_dashboard_socket_sends_fragments_and_updates_them(staff, member):
+    cookie = await database_sync_to_async(session_cookie)(staff)
+    comm = communicator("/ws/dashboard/", cookie)
+    await comm.connect()
+    first = [await comm.receive_from(timeout=5) for _ in range(4)]
+    assert any('id="counters"' in f and 'hx-swap-oob="true"' in f for f in first)
+    assert any('id="leaderboard-points"' in f for f in first)
+    await pay(member, 999, "dashboard-live")
+    deadline = asyncio.get_running_loop().time() + 5
+    updated = False
+    while not updated and asyncio.get_running_loop().time() < deadline:
+        fragment = await comm.receive_from(timeout=5)
+        updated = 'id="leaderboard-points"' in fragment and 'data-amount="1099"' in fragment
+    assert updated
+    await comm.disconnect()
+
+
+async def test_an_event_whose_broadcast_never_ran_is_delivered_by_the_relay(member):
+    """A crash between commit and broadcast: the event commits unpublished; the relay
+    sends it, and a connected client receives it once."""
+    from django.db import transaction
+
+    from events import live
+    from events.tasks import relay
+
+    token = await create_token("events")
+    comm = communicator(f"/ws/stream/?token={token.token}")
+    await comm.connect()
+    await receive_until(comm, "hello")
+
+    def commit_without_broadcast():
+        callbacks = []
+        with transaction.atomic():
+            transfer = ledger.award(member, 5, reason="lost", idempotency_key="relay-me")
+            connection = transaction.get_connection()
+            # Drop the post-commit callbacks, as a process killed right after COMMIT would.
+            callbacks.extend(connection.run_on_commit)
+            connection.run_on_commit = []
+        return transfer, callbacks
+
+    transfer, dropped = await database_sync_to_async(commit_without_broadcast)()
+    assert dropped
+    assert await comm.receive_nothing(timeout=0.3)
+    pending = await database_sync_to_async(
+        lambda: list(Event.objects.filter(published_at__isnull=True).values_list("seq", flat=True))
+    )()
+    assert pending
+    await asyncio.sleep(1.1)  # the relay leaves events younger than a second to on_commit
+    sent = await database_sync_to_async(relay)()
+    assert sent >= 1
+    (event,) = await events_of(comm, 1)
+    assert event["data"]["transfer_id"] == transfer.pk
+    assert await comm.receive_nothing(timeout=0.3)
+    left = await database_sync_to_async(
+        lambda: Event.objects.filter(seq__in=pending, published_at__isnull=True).count()
+    )()
+    await database_sync_to_async(live.publisher.flush)()
+    assert left == 0
+    await comm.disconnect()
