@@ -28,7 +28,7 @@ def create_token(scope: str, *, label: str = "", actor=None) -> OverlayToken:
         raise InvalidOverlayScope(f"a label is at most {LABEL_MAX} characters")
     with transaction.atomic():
         token = OverlayToken.objects.create(
-            key=secrets.token_urlsafe(16)[:22],
+            key=secrets.token_hex(11),  # never starts with "-" (command lines)
             scope=parsed.name,
             label=label,
             created_by=actor if getattr(actor, "pk", None) else None,

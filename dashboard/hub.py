@@ -29,7 +29,7 @@ from collections import deque
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -43,6 +43,7 @@ RENDER_EVERY = 0.1  # at most 10 renders per second per view
 COUNTERS_EVERY = 1.0  # counters are aggregate queries: at most one per second
 PING_EVERY = 15.0
 HEARTBEAT_EVERY = 5.0
+TAIL_EVERY = 0.5  # embedded defaults only: how often to read other processes' events
 RECENT = 20_000  # seqs remembered to drop a repeat
 FLEET_TTL = 30
 PROCESS_ID = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -109,6 +110,11 @@ class Hub:
                     asyncio.create_task(self._render_loop()),
                     asyncio.create_task(self._heartbeat_loop()),
                 ]
+                live.local_loop = asyncio.get_running_loop()
+                if isinstance(self.layer, InMemoryChannelLayer):
+                    # Embedded defaults: the in-memory layer only carries this process's
+                    # events; read other processes' (a second manage.py) from the log.
+                    self._tasks.append(asyncio.create_task(self._tail_loop()))
                 self._started.set_result(True)
             except BaseException as exc:
                 self._started.set_exception(exc)
@@ -137,6 +143,17 @@ class Hub:
                     await self._control(message)
             except Exception:
                 logger.exception("hub: could not handle %s", message.get("type"))
+
+    async def _tail_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TAIL_EVERY)
+            try:
+                for msg in await database_sync_to_async(_events_after)(self.last or 0):
+                    await self._incoming(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub: reading new events from the log failed")
 
     async def _join(self) -> None:
         try:
@@ -281,6 +298,11 @@ class Hub:
 
 def _latest_seq() -> int:
     return Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def _events_after(low: int, limit: int = 500) -> list[dict]:
+    rows = Event.objects.filter(seq__gt=low).order_by("seq")[:limit]
+    return [live.message_for(event) for event in rows]
 
 
 def _events_between(low: int, high: int) -> list[dict]:

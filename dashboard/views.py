@@ -67,9 +67,11 @@ def member(request, member_id: int):
 
     found = get_object_or_404(Member, pk=member_id)
     card = cached.member_card(found.pk) or {}
-    currency = request.GET.get("currency") or next(iter(card.get("balances") or {}), "points")
-    if currency not in (card.get("balances") or {}):
-        currency = next(iter(card.get("balances") or {}), None)
+    balances = card.get("balances") or {}
+    currency = request.GET.get("currency")
+    if currency not in balances:
+        # The wallet with the most in it (its statement is the one most likely wanted).
+        currency = max(balances, key=lambda code: (balances[code], code), default=None)
     before = request.GET.get("before")
     lines = (
         statement(

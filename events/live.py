@@ -4,13 +4,13 @@ Every committed event goes to one channel-layer group, `GROUP`. Each daphne proc
 subscribes to it once (the dashboard's hub) and fans events out to its own websockets,
 so one event costs one channel-layer message per process, not one per client.
 
-Two ways out, by layer:
-- channels_redis (production): a publisher thread per process owns one event loop and so
-  one set of Redis connections; post-commit callbacks only queue the event. The thread
-  sends whatever has queued as one batch and marks the batch published in one UPDATE.
-- the in-memory layer (embedded defaults): it lives in this process's event loop, so the
-  event is sent right away through `async_to_sync` (which runs it on daphne's loop when
-  called from a request thread) and marked published.
+Post-commit callbacks only queue the event; a publisher thread per process sends
+whatever has queued as one batch and marks the batch published in one UPDATE:
+- channels_redis (production): the thread owns one event loop and so one set of Redis
+  connections for the life of the process.
+- the in-memory layer (embedded defaults): it lives in the event loop of this process's
+  hub, so the thread schedules the send there (`local_loop`); a process without a hub (a
+  second manage.py) only marks the batch, and the server's hub reads it from the log.
 
 Order: on PostgreSQL a batch is sent only once every transaction that was running when
 the batch was taken has ended (`wait_settled`), so an event with a lower seq that was
@@ -126,15 +126,36 @@ async def _send(layer, events: Iterable[Event]) -> None:
         await layer.group_send(GROUP, message_for(event))
 
 
-def send_now(events: Sequence[Event]) -> None:
-    """Send `events` (in seq order) and mark them published, in the calling thread.
+# The running event loop of this process's hub, when it has one (daphne, runserver,
+# tests): the in-memory layer only works inside that loop, so sends are scheduled there.
+local_loop: asyncio.AbstractEventLoop | None = None
+SEND_TIMEOUT = 5.0
 
-    Raises if the channel layer or the database fails: nothing is marked then."""
+
+def _deliver(layer, events: Sequence[Event], loop: asyncio.AbstractEventLoop | None) -> None:
+    """Send `events` to the layer: on `loop` (a private one) for Redis; on the hub's loop
+    for the in-memory layer, or nowhere if this process has no hub (nobody here listens;
+    a hub in another process reads the log)."""
+    if isinstance(layer, InMemoryChannelLayer):
+        target = local_loop
+        if target is not None and not target.is_closed():
+            asyncio.run_coroutine_threadsafe(_send(layer, events), target).result(SEND_TIMEOUT)
+        return
+    wait_settled()
+    if loop is None:
+        async_to_sync(_send)(layer, events)
+    else:
+        loop.run_until_complete(_send(layer, events))
+
+
+def send_now(events: Sequence[Event]) -> None:
+    """Send `events` (in seq order) and mark them published, in the calling thread (not
+    the hub's own loop thread). Raises if the channel layer or the database fails:
+    nothing is marked then."""
     if not events:
         return
     events = sorted(events, key=lambda e: e.seq)
-    wait_settled()
-    async_to_sync(_send)(get_channel_layer(), events)
+    _deliver(get_channel_layer(), events, None)
     mark_published([e.seq for e in events])
 
 
@@ -210,8 +231,7 @@ class Publisher:
                 batch.append(item)
             try:
                 batch.sort(key=lambda e: e.seq)
-                wait_settled()
-                loop.run_until_complete(_send(layer, batch))
+                _deliver(layer, batch, loop)
                 mark_published([e.seq for e in batch])
             except Exception:
                 logger.exception(
@@ -232,13 +252,10 @@ atexit.register(publisher.flush, 3.0)
 
 
 def broadcast(event: Event) -> None:
-    """Post-commit: send `event` to the channel layer and mark it published (or queue
-    that, for the Redis layer). Never raises: the relay covers a failure."""
+    """Post-commit: queue `event` for the publisher thread, which sends it and marks it
+    published. Never raises: the relay covers a failure."""
     try:
-        if isinstance(get_channel_layer(), InMemoryChannelLayer):
-            send_now([event])
-        else:
-            publisher.submit(event)
+        publisher.submit(event)
     except Exception:
         logger.exception("events: could not broadcast event %s; the relay will retry", event.seq)
 

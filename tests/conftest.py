@@ -56,3 +56,27 @@ def _stop_event_publisher(django_db_setup, django_db_blocker):
     from events import live
 
     live.publisher.stop()
+    # Channels runs database work in a shared executor thread; its last connection can
+    # outlive the tests, and PostgreSQL refuses to drop a database in use. Every child
+    # process the tests started has ended by now, so what is left is this process's.
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state = 'idle'"
+            )
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with nothing cached (the database is rolled back between tests;
+    the cache is not). Only Concord's own keys: Redis may be shared."""
+    from django.core.cache import cache
+
+    if hasattr(cache, "delete_pattern"):
+        cache.delete_pattern("*")
+    else:
+        cache.clear()

@@ -41,7 +41,9 @@ def test_seed_demo_refuses_a_silly_count():
 def test_demo_admin_prints_a_login_that_works():
     out = StringIO()
     call_command("demo_admin", stdout=out)
-    password = out.getvalue().split("password ")[1].strip()
+    login, dashboard = out.getvalue().strip().splitlines()
+    password = login.split("password ")[1].strip()
+    assert dashboard.endswith("/dashboard/")
     user = authenticate(username="admin", password=password)
     assert user is not None
     assert user.is_superuser

