@@ -122,6 +122,7 @@ def leaderboard_rows(currency: str, limit: int = LEADERBOARD_SIZE) -> list[dict]
             "amount": row["amount"],
         }
         for row in cached.leaderboard(currency, limit)
+        if row["amount"] > 0  # nobody ranks for holding nothing
     ]
 
 

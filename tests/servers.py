@@ -84,10 +84,10 @@ def child_env(env: dict[str, str]) -> dict[str, str]:
     return {**base, **production, **env}
 
 
-@contextlib.contextmanager
-def daphne(env: dict[str, str]):
-    """Concord served by daphne in its own process; yields the base URL."""
-    port = free_port()
+def spawn_daphne(env: dict[str, str], port: int, *, stderr=subprocess.PIPE) -> subprocess.Popen:
+    """Start daphne serving Concord on `port` (a fixed one, so it can be restarted where
+    clients reconnect) and wait until it listens; the caller stops it. `stderr`: where its
+    log goes (a pipe by default; a file keeps a long run from filling the pipe)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -102,22 +102,44 @@ def daphne(env: dict[str, str]):
         cwd=ROOT,
         env=child_env(env),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
     )
     try:
-        try:
-            wait_for_port(port, proc)
-        except Exception:
-            stop(proc)
-            raise RuntimeError(proc.stderr.read().decode()[-2000:]) from None
+        wait_for_port(port, proc)
+    except Exception:
+        stop(proc)
+        if proc.stderr is not None:
+            detail = proc.stderr.read().decode()[-2000:]
+        else:
+            detail = f"daphne did not start (its log: {getattr(stderr, 'name', stderr)})"
+        raise RuntimeError(detail) from None
+    return proc
+
+
+@contextlib.contextmanager
+def daphne(env: dict[str, str]):
+    """Concord served by daphne in its own process; yields the base URL."""
+    port = free_port()
+    proc = spawn_daphne(env, port)
+    try:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
 
 
 @contextlib.contextmanager
-def celery_worker(env: dict[str, str], queue: str):
-    """A real Celery worker process consuming `queue`; stopped (warm) on exit."""
+def celery_worker(
+    env: dict[str, str],
+    queue: str,
+    *,
+    beat_schedule: Path | None = None,
+    output=subprocess.PIPE,
+):
+    """A real Celery worker process consuming `queue`; stopped (warm) on exit.
+
+    With `beat_schedule` (a file path) it also runs beat (`--beat`), which sends the
+    scheduled tasks to the default queue. `output`: where its log goes (a pipe by default)."""
+    beat = ["--beat", "--schedule", str(beat_schedule)] if beat_schedule is not None else []
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -134,10 +156,11 @@ def celery_worker(env: dict[str, str], queue: str):
             "--without-mingle",
             "--loglevel",
             "INFO",
+            *beat,
         ],
         cwd=ROOT,
         env=child_env(env),
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
     )
     try:

@@ -49,7 +49,7 @@ def test_member_search_and_member_page(staff_client, alice, bob):
     body = page.content.decode()
     assert page.status_code == 200
     assert "found me" in body
-    assert 'data-wallet="points">105<' in body
+    assert 'data-wallet="points" data-amount="105">105<' in body
     assert staff_client.get("/dashboard/members/999999/").status_code == 404
 
 

@@ -1,0 +1,994 @@
+"""Benchmark the live layer: committed awards fanned out to websocket clients by daphne.
+
+DATABASE_URL must name an existing PostgreSQL database (the script migrates it itself)
+and REDIS_URL a Redis server (the channel layer; keys go under a fresh prefix per run):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \\
+    REDIS_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python bench/live.py [--clients 1000] [--client-procs 2] [--rate 100]
+                                       [--duration 20] [--layer pubsub|core]
+
+What it does, in order:
+  1. registers --members fresh members and creates one `events`-scope overlay token;
+  2. starts daphne (production settings, the same database, Redis and channel layer);
+  3. opens --clients websockets on `/ws/stream/` spread over --client-procs processes
+     (in batches of --ramp per process) and waits for every `hello`;
+  4. a poster process awards 1 point to a random member --rate times a second for
+     --duration seconds, noting `time.time()` as each `award()` returns (the commit);
+  5. each client notes `time.time()` as each event arrives; --grace seconds after the
+     last award the clients stop, and the transfers a connection did not receive by then
+     count as lost for it.
+
+It prints delivery counts, commit-to-receive latency over every delivery, lost and
+duplicated deliveries, the CPU daphne (and the clients, the poster and redis-server)
+used during the posting window, and whether the targets were met. The clients run on
+this machine too: on a small machine they compete with daphne for the cores (busy%).
+
+Exit 0: the run completed (targets met or not); 1: the run failed (daphne died, no
+client connected, a process failed); 2: bad arguments or environment (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import contextlib
+import ctypes
+import json
+import math
+import multiprocessing as mp
+import os
+import random
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from common import positive
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+READY_TIMEOUT = 180.0  # seconds for every client to get its hello
+OPEN_TIMEOUT = 60.0  # seconds for one websocket handshake
+WARMUP_AWARDS = 20  # posted (and delivered) before the clock starts; not counted
+TARGET_CLIENTS, TARGET_RATE, TARGET_P50_MS, TARGET_P99_MS = 1000, 100, 50.0, 150.0
+
+MEMBERS: list = []  # set in the parent before forking; the poster inherits it
+
+
+class Refused(Exception):
+    """A bad argument or environment: one line on stderr, exit 2."""
+
+
+class Failed(Exception):
+    """The run failed: printed on stderr, exit 1."""
+
+
+# --- arguments ------------------------------------------------------------------------
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one readable line, not the usage block
+        raise Refused(message)
+
+
+def number(low: float, high: float, what: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} must be between {low:g} and {high:g} {what}")
+        return value
+
+    return parse
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = Parser(
+        prog="bench/live.py",
+        description=__doc__.split("\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--clients", type=positive, default=1000, help="websockets (1000)")
+    parser.add_argument("--client-procs", type=positive, default=2, help="client processes (2)")
+    parser.add_argument(
+        "--rate", type=number(0.1, 10_000, "awards/s"), default=100.0, help="awards/s (100)"
+    )
+    parser.add_argument(
+        "--duration", type=number(1, 600, "seconds"), default=20.0, help="posting seconds (20)"
+    )
+    parser.add_argument(
+        "--grace", type=number(0.5, 120, "seconds"), default=5.0, help="seconds after (5)"
+    )
+    parser.add_argument("--layer", choices=("pubsub", "core"), default="pubsub")
+    parser.add_argument("--members", type=positive, default=200, help="members to pay (200)")
+    parser.add_argument(
+        "--ramp", type=positive, default=100, help="handshakes at once per client process"
+    )
+    args = parser.parse_args(argv)
+    if args.client_procs > 64:
+        raise Refused(f"--client-procs {args.client_procs}: at most 64")
+    if args.client_procs > args.clients:
+        raise Refused(f"--client-procs {args.client_procs} is more than --clients {args.clients}")
+    if args.clients > 50_000:
+        raise Refused(f"--clients {args.clients}: at most 50000")
+    if args.members > 100_000:
+        raise Refused(f"--members {args.members}: at most 100000")
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
+        raise Refused(
+            f"DATABASE_URL={url or '(unset)'} is not a PostgreSQL URL (set postgres://...)"
+        )
+    redis = os.environ.get("REDIS_URL", "").strip()
+    if urlsplit(redis).scheme not in {"redis", "rediss"}:
+        raise Refused(
+            f"REDIS_URL={redis or '(unset)'} is not a Redis URL (set redis://...): the live"
+            " layer needs the Redis channel layer to reach daphne from another process"
+        )
+    return args
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel SIGTERM this process if the benchmark dies (best effort)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise Failed(f"daphne exited with code {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise Failed(f"daphne did not listen on port {port} within {timeout:g} s")
+
+
+def stop_popen(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def stop_process(proc) -> None:
+    if proc.pid is None:
+        return
+    proc.join(timeout=0)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(timeout=5)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(timeout=5)
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Raise the soft open-files limit (children inherit it); returns the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    if soft < needed:
+        raise Refused(
+            f"open files limit is {soft} (hard {hard}); {needed} are needed for the clients"
+            " and daphne (raise it with ulimit -n)"
+        )
+    return soft
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+def process_cpu(pid: int | None) -> float | None:
+    """Seconds of CPU (user + system) process `pid` has used; None if unreadable."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies over all cores, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    total = sum(values[:8])  # guest time is already counted in user
+    return total - values[3] - values[4], total
+
+
+def cpu_snapshot(pids: dict[str, list[int | None]]) -> dict:
+    snap = {name: [process_cpu(pid) for pid in group] for name, group in pids.items()}
+    snap["_machine"] = machine_cpu()
+    snap["_wall"] = time.monotonic()
+    return snap
+
+
+def cpu_delta(before: dict, after: dict) -> dict:
+    """Per group: CPU seconds used between the snapshots (None if unreadable)."""
+    out = {}
+    for name, values in before.items():
+        if name.startswith("_"):
+            continue
+        pairs = list(zip(values, after[name], strict=True))
+        out[name] = None if any(None in p for p in pairs) else sum(b - a for a, b in pairs)
+    busy = after["_machine"][0] - before["_machine"][0]
+    total = after["_machine"][1] - before["_machine"][1]
+    out["_busy"] = 100 * busy / total if total else 0.0
+    out["_wall"] = after["_wall"] - before["_wall"]
+    return out
+
+
+# --- clients ----------------------------------------------------------------------------
+
+
+def client_process(index: int, count: int, url: str, origin: str, ramp: int, conn) -> None:
+    """Open `count` websockets, report ready, record events until told to stop, then
+    compare with the commits the parent sends and report latencies and counts."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    try:
+        asyncio.run(_client(index, count, url, origin, ramp, conn))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.send(("error", traceback.format_exc()))
+        os._exit(1)
+
+
+class Connection:
+    __slots__ = ("closed", "hello", "other", "seqs", "task", "tids", "times", "ws")
+
+    def __init__(self) -> None:
+        self.ws = None
+        self.seqs = array.array("q")
+        self.tids = array.array("q")
+        self.times = array.array("d")
+        self.other = 0  # hello, pings and events of other kinds
+        self.closed: str | None = None
+        self.hello = None
+        self.task = None
+
+
+def _parse_event(text: str) -> tuple[int, int] | None:
+    """(seq, transfer_id) of a `ledger.transfer_posted` event message, else None. The
+    hub writes events compactly (`{"type":"event","seq":N,...}`), so find() suffices."""
+    if not text.startswith('{"type":"event"'):
+        return None
+    if '"kind":"ledger.transfer_posted"' not in text:
+        return None
+    msg = json.loads(text)
+    return msg["seq"], msg["data"]["transfer_id"]
+
+
+async def _reader(c: Connection, ready: asyncio.Future) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    clock = time.time
+    seqs, tids, times = c.seqs, c.tids, c.times
+    try:
+        async for text in c.ws:
+            now = clock()
+            if c.hello is None:
+                msg = json.loads(text)
+                if msg.get("type") == "hello":
+                    c.hello = msg
+                    if not ready.done():
+                        ready.set_result(True)
+                    continue
+                c.other += 1  # a replayed event before hello; none are expected
+                continue
+            parsed = _parse_event(text)
+            if parsed is None:
+                c.other += 1
+                continue
+            seqs.append(parsed[0])
+            tids.append(parsed[1])
+            times.append(now)
+    except ConnectionClosed as closed:
+        c.closed = f"closed by server: code {closed.rcvd.code if closed.rcvd else '-'}"
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        c.closed = f"{type(exc).__name__}: {exc}"
+    else:
+        c.closed = "closed"
+    if not ready.done():
+        ready.set_exception(RuntimeError(c.closed or "closed before hello"))
+
+
+async def _open(url: str, origin: str) -> tuple[Connection, asyncio.Future]:
+    from websockets.asyncio.client import connect
+
+    c = Connection()
+    c.ws = await connect(
+        url,
+        origin=origin,
+        open_timeout=OPEN_TIMEOUT,
+        ping_interval=None,  # the server pings every 15 s; no client pings to muddle CPU
+        max_size=2**22,
+        max_queue=64,
+        close_timeout=2,
+    )
+    ready = asyncio.get_running_loop().create_future()
+    c.task = asyncio.create_task(_reader(c, ready))
+    return c, ready
+
+
+async def _client(index: int, count: int, url: str, origin: str, ramp: int, conn) -> None:
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue = asyncio.Queue()
+    loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
+
+    connections: list[Connection] = []
+    errors: list[str] = []
+    extensions = set()
+    began = time.monotonic()
+    for start in range(0, count, ramp):
+
+        async def one():
+            try:
+                c, ready = await _open(url, origin)
+            except Exception as exc:
+                errors.append(f"handshake: {type(exc).__name__}: {exc}")
+                return
+            connections.append(c)
+            try:
+                await asyncio.wait_for(ready, OPEN_TIMEOUT)
+            except Exception as exc:
+                errors.append(f"no hello: {type(exc).__name__}: {exc}")
+                return
+            for ext in c.ws.protocol.extensions:
+                extensions.add(type(ext).__name__)
+
+        await asyncio.gather(*(one() for _ in range(start, min(start + ramp, count))))
+    hellos = sum(c.hello is not None for c in connections)
+    conn.send(
+        (
+            "ready",
+            {
+                "hellos": hellos,
+                "errors": errors,
+                "seconds": time.monotonic() - began,
+                "extensions": sorted(extensions),
+                "hello_seqs": sorted({c.hello["seq"] for c in connections if c.hello}),
+            },
+        )
+    )
+
+    _, commits = await inbox.get()  # ("stop", {transfer_id: commit time})
+    stopped = time.time()
+    for c in connections:
+        if c.task is not None:
+            c.task.cancel()
+    await asyncio.gather(*(c.task for c in connections if c.task), return_exceptions=True)
+    latencies = array.array("d")
+    delivered = duplicates = lost = foreign = late_in_order = 0
+    closed: dict[str, int] = {}
+    wanted = len(commits)
+    for c in connections:
+        if c.hello is None:
+            continue
+        if c.closed:
+            closed[c.closed] = closed.get(c.closed, 0) + 1
+        seen: set[int] = set()
+        got: set[int] = set()
+        last = -1
+        for seq, tid, t in zip(c.seqs, c.tids, c.times, strict=True):
+            if seq in seen:
+                duplicates += 1
+                continue
+            seen.add(seq)
+            if seq < last:
+                late_in_order += 1
+            last = max(last, seq)
+            commit = commits.get(tid)
+            if commit is None:
+                foreign += 1  # a warm-up award
+                continue
+            got.add(tid)
+            delivered += 1
+            latencies.append(t - commit)
+        lost += wanted - len(got)
+    await asyncio.gather(*(c.ws.close() for c in connections), return_exceptions=True)
+    conn.send(
+        (
+            "result",
+            {
+                "latencies": latencies,
+                "delivered": delivered,
+                "duplicates": duplicates,
+                "lost": lost,
+                "foreign": foreign,
+                "out_of_order": late_in_order,
+                "other": sum(c.other for c in connections),
+                "closed": closed,
+                "stopped": stopped,
+                "last_receipt": max((c.times[-1] for c in connections if c.times), default=None),
+            },
+        )
+    )
+    loop.remove_reader(conn.fileno())
+
+
+# --- poster -----------------------------------------------------------------------------
+
+
+def poster_process(run_id: str, rate: float, duration: float, conn) -> None:
+    """Award at a steady `rate` for `duration` seconds; send back {transfer id: commit}."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from django.db import connections
+
+    from events.live import publisher
+    from ledger.actions import award
+
+    try:
+        rng = random.Random(run_id)
+        for i in range(WARMUP_AWARDS):  # warm the connection, daphne and the clients
+            award(
+                rng.choice(MEMBERS),
+                1,
+                reason="bench live warm-up",
+                idempotency_key=f"lw:{run_id}:{i}",
+            )
+        publisher.flush()
+        time.sleep(1.0)
+        conn.send(("warm", None))
+        conn.recv()  # go
+        commits: dict[int, float] = {}
+        calls = array.array("d")
+        clock, perf = time.time, time.perf_counter
+        interval = 1.0 / rate
+        start = perf()
+        stop = start + duration
+        started = clock()
+        behind = 0.0
+        i = 0
+        while True:
+            due = start + i * interval
+            if due >= stop:
+                break
+            now = perf()
+            if due > now:
+                time.sleep(due - now)
+            else:
+                behind = max(behind, now - due)
+            began = perf()
+            transfer = award(
+                rng.choice(MEMBERS), 1, reason="bench live", idempotency_key=f"lv:{run_id}:{i}"
+            )
+            commits[transfer.pk] = clock()
+            calls.append(perf() - began)
+            i += 1
+        end = perf()
+        conn.send(
+            (
+                "done",
+                {
+                    "commits": commits,
+                    "seconds": end - start,
+                    "started": started,
+                    "calls": calls,
+                    "behind": behind,
+                },
+            )
+        )
+        publisher.flush(10.0)  # what is still queued goes out before the process ends
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.send(("error", traceback.format_exc()))
+        os._exit(1)
+    finally:
+        connections.close_all()
+
+
+# --- setup ------------------------------------------------------------------------------
+
+
+def register_members(run_id: str, count: int) -> list:
+    """`count` fresh members, registered as bots register them, by up to two processes."""
+    from django.db import connections
+
+    from accounts.models import Member
+
+    def register(part: int, parts: int) -> None:
+        from accounts.actions import register_member
+
+        for i in range(part, count, parts):
+            register_member(
+                platform="web", external_id=f"vbench-{run_id}-{i}", username=f"live {i}"
+            )
+
+    parts = min(2, os.cpu_count() or 1)
+    connections.close_all()
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_child, args=(register, p, parts)) for p in range(parts)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=600)
+        if proc.exitcode != 0:
+            raise Failed(f"registering members failed (pid {proc.pid})")
+    members = list(
+        Member.objects.filter(identities__external_id__startswith=f"vbench-{run_id}-")
+        .only("pk")
+        .order_by("pk")
+    )
+    if len(members) != count:
+        raise Failed(f"registered {len(members)} members, {count} requested")
+    return members
+
+
+def _child(func, *args) -> None:
+    from django.db import connections
+
+    try:
+        func(*args)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    finally:
+        connections.close_all()
+
+
+def maintain() -> None:
+    """VACUUM (ANALYZE) what awards write, as autovacuum would (see bench/ledger.py)."""
+    from django.db import connection
+
+    from accounts.models import Identity, Member
+    from events.models import Event
+    from ledger.models import Account, Posting, Transfer
+
+    tables = [m._meta.db_table for m in (Account, Posting, Transfer, Event, Member, Identity)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+
+
+def redis_info(url: str) -> tuple[str, int | None]:
+    """(version, pid if the server runs on this machine) of the Redis at `url`."""
+    import redis
+
+    info = redis.Redis.from_url(url, socket_timeout=2).info("server")
+    local = urlsplit(url).hostname in {None, "", "127.0.0.1", "localhost", "::1"}
+    pid = info.get("process_id") if local else None
+    if pid and not Path(f"/proc/{pid}").exists():
+        pid = None  # another PID namespace
+    return str(info.get("redis_version")), pid
+
+
+class XidWatch:
+    """Samples, from a thread, transactions elsewhere on the PostgreSQL server that hold
+    a transaction id for longer than `OLD` seconds. The live layer's publisher waits for
+    every transaction running when it takes a batch (`events.live.wait_settled`, up to
+    2 s), whichever database it is in, so such transactions delay every broadcast."""
+
+    OLD = 0.1
+    EVERY = 0.2
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.samples = self.hits = 0
+        self.max_age = 0.0
+        self.databases: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.error: str | None = None
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as db:
+                while not self._stop.wait(self.EVERY):
+                    rows = db.execute(
+                        "SELECT coalesce(datname, '?'), extract(epoch FROM now() - xact_start)"
+                        " FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
+                        " AND pid <> pg_backend_pid() AND now() - xact_start > %s",
+                        [timedelta(seconds=self.OLD)],
+                    ).fetchall()
+                    self.samples += 1
+                    if rows:
+                        self.hits += 1
+                    for name, age in rows:
+                        self.max_age = max(self.max_age, float(age))
+                        self.databases[name] = self.databases.get(name, 0) + 1
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def summary(self) -> str:
+        if self.error:
+            return f"could not sample pg_stat_activity ({self.error})"
+        if not self.hits:
+            return f"none seen ({self.samples} samples)"
+        names = ", ".join(f"{n} ({c})" for n, c in sorted(self.databases.items()))
+        return (
+            f"SEEN in {self.hits} of {self.samples} samples, oldest {self.max_age:.2f} s,"
+            f" in databases: {names} -- each holds up every broadcast (wait_settled)"
+        )
+
+
+def receive(conn, proc, timeout: float, what: str):
+    """The next message from a child, or Failed if it died or took too long."""
+    deadline = time.monotonic() + timeout
+    while not conn.poll(0.2):
+        if not proc.is_alive():
+            raise Failed(f"{what} (pid {proc.pid}) exited with code {proc.exitcode}")
+        if time.monotonic() > deadline:
+            raise Failed(f"{what} (pid {proc.pid}) sent nothing within {timeout:g} s")
+    kind, payload = conn.recv()
+    if kind == "error":
+        raise Failed(f"{what} (pid {proc.pid}) failed:\n{payload}")
+    return kind, payload
+
+
+def daphne_log(path: Path, limit: int = 60) -> list[str]:
+    """The interesting lines of daphne's stderr (warnings, errors, tracebacks)."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    keep: list[str] = []
+    block = False  # inside a traceback (its lines follow the one that named it)
+    for line in lines:
+        notable = any(w in line for w in ("WARNING", "ERROR", "CRITICAL", "Traceback"))
+        if notable or (block and (line.startswith((" ", "\t")) or "Error" in line)):
+            keep.append(line)
+            block = True
+        else:
+            block = False
+    return keep[-limit:]
+
+
+# --- main -------------------------------------------------------------------------------
+
+
+def settings_url(connection) -> str:
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def quantile(ordered, q: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parse_args(argv)
+        raise_fd_limit(args.clients + 512)
+    except Refused as refused:
+        print(f"bench/live.py: {refused}", file=sys.stderr)
+        return 2
+    run_id = uuid.uuid4().hex[:10]
+    os.environ["CHANNEL_LAYER"] = args.layer
+    os.environ["CACHE_KEY_PREFIX"] = f"bench-live-{run_id}"
+    os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django.setup()
+    except ImproperlyConfigured as error:
+        print(f"bench/live.py: {error}", file=sys.stderr)
+        return 2
+
+    procs: list = []  # multiprocessing children, stopped on the way out
+    servers: list[subprocess.Popen] = []  # daphne
+    workdir = Path(tempfile.mkdtemp(prefix="concord-bench-live-"))
+    stderr_path = workdir / "daphne.stderr"
+
+    def terminated(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        return run(args, run_id, procs, stderr_path, servers.append)
+    except Refused as refused:
+        print(f"bench/live.py: {refused}", file=sys.stderr)
+        return 2
+    except Failed as failed:
+        print(f"bench/live.py: {failed}", file=sys.stderr)
+        lines = daphne_log(stderr_path)
+        if lines:
+            print(f"daphne stderr ({stderr_path}):\n  " + "\n  ".join(lines), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench/live.py: interrupted; stopping what it started", file=sys.stderr)
+        return 130
+    finally:
+        for proc in procs:
+            stop_process(proc)
+        for server in servers:
+            stop_popen(server)
+
+
+def run(args, run_id: str, procs: list, stderr_path: Path, started) -> int:
+    global MEMBERS
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import OperationalError, connection, connections
+
+    from dashboard.actions import create_token
+    from events.models import Event
+
+    try:
+        call_command("migrate", verbosity=0)
+    except OperationalError as error:
+        reason = (str(error).strip().splitlines() or ["?"])[0]
+        raise Refused(f"cannot use the database: {reason}") from None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version(), current_setting('synchronous_commit')")
+        version, sync = cursor.fetchone()
+    try:
+        redis_version, redis_pid = redis_info(settings.REDIS_URL)
+    except Exception as error:
+        raise Refused(f"cannot use Redis at {settings.REDIS_URL}: {error}") from None
+    layer = settings.CHANNEL_LAYERS["default"]
+    import channels_redis
+    import daphne as daphne_pkg
+    import websockets
+
+    print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}")
+    print(f"database: {version.split(' on ')[0]}  synchronous_commit={sync}")
+    print(
+        f"redis: {redis_version}  channel layer: {args.layer} ({layer['BACKEND']},"
+        f" channels_redis {channels_redis.__version__})  prefix {layer['CONFIG']['prefix']}"
+    )
+    print(f"daphne {daphne_pkg.__version__}, websockets {websockets.__version__} (clients)")
+
+    began = time.perf_counter()
+    MEMBERS = register_members(run_id, args.members)
+    maintain()
+    token = create_token("events", label=f"bench live {run_id}").token
+    after = Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    print(
+        f"members: {len(MEMBERS)} registered in {time.perf_counter() - began:.1f} s (untimed);"
+        f" token scope events; clients subscribe with after={after}"
+    )
+
+    # daphne, with this process's environment (production settings, same services)
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    connections.close_all()  # nothing forked below may share this process's socket
+    with open(stderr_path, "wb") as stderr:
+        daphne = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "config.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            preexec_fn=die_with_parent,
+        )
+    started(daphne)
+    wait_for_port(port, daphne)
+    print(f"daphne: pid {daphne.pid} on 127.0.0.1:{port}; stderr -> {stderr_path}")
+
+    # clients
+    ctx = mp.get_context("fork")
+    url = f"ws://127.0.0.1:{port}/ws/stream/?token={token}&after={after}"
+    origin = f"http://127.0.0.1:{port}"
+    shares = [
+        args.clients // args.client_procs + (i < args.clients % args.client_procs)
+        for i in range(args.client_procs)
+    ]
+    clients = []
+    for i, share in enumerate(shares):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(
+            target=client_process, args=(i, share, url, origin, args.ramp, child), daemon=True
+        )
+        proc.start()
+        procs.append(proc)
+        clients.append((proc, parent))
+    began = time.monotonic()
+    ready = [receive(conn, proc, READY_TIMEOUT, "client process")[1] for proc, conn in clients]
+    hellos = sum(r["hellos"] for r in ready)
+    errors = [e for r in ready for e in r["errors"]]
+    extensions = sorted({e for r in ready for e in r["extensions"]})
+    hello_seqs = sorted({s for r in ready for s in r["hello_seqs"]})
+    print(
+        f"clients: {hellos} of {args.clients} connected and said hello in"
+        f" {time.monotonic() - began:.1f} s over {args.client_procs} processes"
+        f" (batches of {args.ramp}); extensions: {', '.join(extensions) or 'none'};"
+        f" hello seq {', '.join(map(str, hello_seqs))}"
+    )
+    if errors:
+        distinct = sorted(set(errors))
+        print(f"  {len(errors)} failed: " + "; ".join(distinct[:5]))
+    if daphne.poll() is not None:
+        raise Failed(f"daphne exited with code {daphne.returncode}")
+    if not hellos:
+        raise Failed("no client connected")
+
+    # poster
+    parent, child = ctx.Pipe()
+    poster = ctx.Process(
+        target=poster_process, args=(run_id, args.rate, args.duration, child), daemon=True
+    )
+    poster.start()
+    procs.append(poster)
+    receive(parent, poster, 120, "poster")  # warmed up
+    pids = {
+        "daphne": [daphne.pid],
+        "clients": [p.pid for p, _ in clients],
+        "poster": [poster.pid],
+        "redis": [redis_pid],
+    }
+    with XidWatch(settings_url(connection)) as xids:
+        before = cpu_snapshot(pids)
+        parent.send("go")
+        _, posted = receive(parent, poster, args.duration + 120, "poster")
+        after_posting = cpu_snapshot(pids)
+        ended = time.time()
+        time.sleep(args.grace)
+        after_grace = cpu_snapshot(pids)
+    commits = posted["commits"]
+    for _, conn in clients:
+        conn.send(("stop", commits))
+    results = [receive(conn, proc, 300, "client process")[1] for proc, conn in clients]
+    for proc, _ in clients:
+        proc.join(timeout=30)
+    poster.join(timeout=30)
+    daphne_alive = daphne.poll() is None
+
+    window = cpu_delta(before, after_posting)
+    drain = cpu_delta(before, after_grace)
+    latencies = sorted(x for r in results for x in r["latencies"])
+    delivered = sum(r["delivered"] for r in results)
+    lost = sum(r["lost"] for r in results)
+    duplicates = sum(r["duplicates"] for r in results)
+    out_of_order = sum(r["out_of_order"] for r in results)
+    closed: dict[str, int] = {}
+    for r in results:
+        for reason, n in r["closed"].items():
+            closed[reason] = closed.get(reason, 0) + n
+    count = len(commits)
+    achieved = count / posted["seconds"] if posted["seconds"] else 0.0
+    calls = sorted(posted["calls"])
+    last_receipt = max((r["last_receipt"] or 0 for r in results), default=0)
+    first_commit = min(commits.values(), default=ended)
+    delivery_span = max(last_receipt - first_commit, 1e-9)
+    ms = [quantile(latencies, q) * 1000 for q in (0.5, 0.95, 0.99)]
+    worst = latencies[-1] * 1000 if latencies else float("nan")
+    mean = statistics.fmean(latencies) * 1000 if latencies else float("nan")
+
+    def cpu_line(name: str, d: dict) -> str:
+        v = d.get(name)
+        return "-" if v is None else f"{v:.2f} s ({100 * v / d['_wall']:.0f}%)"
+
+    print(
+        f"\nposting: {count} awards in {posted['seconds']:.2f} s = {achieved:.1f}/s"
+        f" (asked {args.rate:g}/s; most behind schedule {posted['behind'] * 1000:.0f} ms);"
+        f" award() p50 {quantile(calls, 0.5) * 1000:.1f} ms,"
+        f" p99 {quantile(calls, 0.99) * 1000:.1f} ms"
+    )
+    print(
+        f"deliveries: {delivered} of {count * hellos} expected ({count} events x {hellos}"
+        f" clients); {delivered / posted['seconds']:.0f} messages/s over the posting window,"
+        f" {delivered / delivery_span:.0f}/s from first commit to last receipt"
+        f" ({delivery_span:.2f} s)"
+    )
+    print(
+        f"latency commit->receive over {len(latencies)} deliveries: p50 {ms[0]:.1f} ms,"
+        f" p95 {ms[1]:.1f} ms, p99 {ms[2]:.1f} ms, max {worst:.1f} ms (mean {mean:.1f} ms)"
+    )
+    print(
+        f"lost (not received {args.grace:g} s after the last award): {lost};"
+        f" duplicated: {duplicates}; out of seq order: {out_of_order};"
+        f" warm-up/other events: {sum(r['foreign'] for r in results)};"
+        f" pings/other messages: {sum(r['other'] for r in results)}"
+    )
+    if closed:
+        print(
+            "connections that ended early: "
+            + "; ".join(f"{n} x {reason}" for reason, n in sorted(closed.items()))
+        )
+    print(
+        f"cpu, seconds (% of one core) over the posting window ({window['_wall']:.1f} s);"
+        f" machine busy {window['_busy']:.0f}% of {os.cpu_count()} cores:"
+    )
+    print(
+        f"  daphne {cpu_line('daphne', window)}, clients {cpu_line('clients', window)},"
+        f" poster {cpu_line('poster', window)}, redis-server {cpu_line('redis', window)}"
+    )
+    print(
+        f"  until the clients stopped ({drain['_wall']:.1f} s, busy {drain['_busy']:.0f}%):"
+        f" daphne {cpu_line('daphne', drain)}, clients {cpu_line('clients', drain)}"
+    )
+    ours = sum(window[k] or 0 for k in ("daphne", "clients", "poster", "redis"))
+    rest = window["_busy"] / 100 * (os.cpu_count() or 1) * window["_wall"] - ours
+    print(
+        f"  everything else (PostgreSQL, other load): {max(rest, 0):.2f} s"
+        f" ({100 * max(rest, 0) / window['_wall']:.0f}%)"
+    )
+    print(f"other transactions holding an xid > {XidWatch.OLD:g} s: {xids.summary()}")
+    if window.get("daphne") is not None and delivered:
+        print(
+            f"  daphne per delivered message: {window['daphne'] / delivered * 1e6:.1f} us"
+            f" (posting window CPU / deliveries)"
+        )
+    if not daphne_alive:
+        print(f"daphne EXITED with code {daphne.returncode}")
+    lines = daphne_log(stderr_path)
+    if lines:
+        print(
+            f"daphne stderr ({len(lines)} notable lines, {stderr_path}):\n  " + "\n  ".join(lines)
+        )
+    else:
+        print("daphne stderr: no warnings or errors")
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    print("\ntargets:")
+    print(
+        f"  clients: {hellos} connected (>= {TARGET_CLIENTS})"
+        f" -> {verdict(hellos >= TARGET_CLIENTS)}"
+    )
+    print(
+        f"  events: {achieved:.1f}/s posted (>= {TARGET_RATE})"
+        f" -> {verdict(achieved >= TARGET_RATE * 0.99)}"
+    )
+    print(
+        f"  latency p50: {ms[0]:.1f} ms (< {TARGET_P50_MS:g}) -> {verdict(ms[0] < TARGET_P50_MS)}"
+    )
+    print(
+        f"  latency p99: {ms[2]:.1f} ms (< {TARGET_P99_MS:g}) -> {verdict(ms[2] < TARGET_P99_MS)}"
+    )
+    print(f"  lost/duplicated: {lost}/{duplicates} (0/0) -> {verdict(not lost and not duplicates)}")
+    return 0 if daphne_alive else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,426 @@
+"""End to end, on PostgreSQL and Redis: daphne and a Celery worker (with beat: the relay)
+run as real processes; the staff dashboard and a leaderboard overlay are open in headless
+Chromium; awards are posted from other processes and both pages follow. Then daphne is
+killed (SIGKILL), an award is posted while it is down, daphne comes back on the same port,
+and both pages recover and show it.
+
+Everything the servers use is private to this test: its own redis-server (channel-layer
+pub/sub is server-wide, and a shared broker's default queue is shared with whoever else
+runs a worker on it) and the test database. Members and the overlay token are made by a
+child process like the awards, so every event goes through the private Redis.
+
+Artifacts (screenshots, daphne and worker logs, browser consoles) go to
+`test-artifacts/live-e2e/` in the checkout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.servers import (
+    ROOT,
+    celery_worker,
+    child_env,
+    database_url_for_tests,
+    free_port,
+    redis_server,
+    spawn_daphne,
+    stop,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True),
+]
+
+ARTIFACTS = ROOT / "test-artifacts" / "live-e2e"
+LIVE = 10_000  # ms: an award shows on a connected page within this
+# ms: reconnecting after daphne is back. The overlay backs off at most 10 s (jittered);
+# htmx's ws extension waits up to 2**min(retries, 6) s (full jitter) between attempts.
+RECOVER_OVERLAY = 30_000
+RECOVER_DASHBOARD = 90_000
+STAFF = ("e2e-ops", "correct-horse-e2e-42")
+ROUTINE = re.compile(r"Sending due task|\] received$|succeeded in [0-9.e-]+s: 0$")
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+def run_django(env: dict[str, str], code: str) -> dict:
+    """Run `code` in a fresh Django process (another process, as a bot or the admin
+    would be); it prints one JSON line, returned here."""
+    script = "import json\nimport django\ndjango.setup()\n" + textwrap.dedent(code)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=child_env({**env, "DJANGO_SETTINGS_MODULE": "config.settings"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, f"child process failed:\n{result.stderr[-4000:]}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def post_award(
+    env: dict[str, str], member_id: int, amount: int, key: str, *, flush: bool = False
+) -> dict:
+    """Award points in another process; its event's seq and the wallet's balance. With
+    `flush`, wait for the process's broadcast first and say whether it marked the event
+    published."""
+    return run_django(
+        env,
+        f"""
+        from accounts.models import Member
+        from events import live
+        from events.models import Event
+        from ledger.models import Account
+        from ledger.actions import award
+        member = Member.objects.get(pk={member_id})
+        transfer = award(member, {amount}, currency="points", reason="e2e", idempotency_key={key!r})
+        if {flush!r}:
+            live.publisher.flush(10)
+        event = Event.objects.get(subject=f"transfer:{{transfer.id}}")
+        print(json.dumps({{
+            "seq": event.seq,
+            "published": event.published_at is not None,
+            "balance": Account.objects.get(member=member, currency__code="points").balance,
+        }}))
+        """,
+    )
+
+
+class Stack:
+    """Private redis-server, daphne (restartable on its port) and a Celery worker + beat."""
+
+    def __init__(self, tmp_path: Path, redis_url: str):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            "DATABASE_URL": database_url_for_tests(tmp_path),
+            "REDIS_URL": redis_url,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "RELAY_EVERY_SECONDS": "1",
+            "LOG_LEVEL": "INFO",
+        }
+        self.daphne: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        self.starts = 0
+        self.logs: list[Path] = []
+        self._files: list = []
+
+    def log_file(self, name: str):
+        path = ARTIFACTS / name
+        handle = path.open("wb")
+        self._files.append(handle)
+        self.logs.append(path)
+        return handle
+
+    def start_daphne(self) -> None:
+        self.starts += 1
+        self.daphne = spawn_daphne(
+            self.env, self.port, stderr=self.log_file(f"daphne-{self.starts}.log")
+        )
+
+    def kill_daphne(self) -> None:
+        os.kill(self.daphne.pid, signal.SIGKILL)  # our own child: no warm shutdown
+        self.daphne.wait(timeout=10)
+
+    def close(self) -> None:
+        if self.daphne is not None:
+            stop(self.daphne)
+        for handle in self._files:
+            handle.close()
+
+    def diagnostics(self) -> str:
+        parts = []
+        for path in self.logs:
+            with contextlib.suppress(OSError):
+                lines = path.read_text(errors="replace").splitlines()
+                # Leave out the beat's routine (each relay run); the file keeps everything.
+                text = "\n".join(line for line in lines if not ROUTINE.search(line))
+                parts.append(f"--- {path.name} (last 4000 chars) ---\n{text[-4000:]}")
+        return "\n".join(parts)
+
+
+@pytest.fixture
+def stack(tmp_path):
+    if not database_url_for_tests(tmp_path).startswith("postgres"):
+        pytest.skip("the servers need a database shared with the test (PostgreSQL)")
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    with redis_server() as (redis_url, _redis):
+        stack = Stack(tmp_path, redis_url)
+        try:
+            stack.start_daphne()
+            with celery_worker(
+                stack.env,
+                "celery",  # beat sends the relay to the default queue
+                beat_schedule=tmp_path / "celerybeat-schedule",
+                output=stack.log_file("worker.log"),
+            ) as worker:
+                stack.worker = worker
+                yield stack
+        finally:
+            stack.close()
+
+
+# --- browser -----------------------------------------------------------------------------
+
+
+class Watched:
+    """A page whose console messages and uncaught errors are recorded."""
+
+    def __init__(self, name: str, page):
+        self.name = name
+        self.page = page
+        self.console: list[str] = []
+        self.errors: list[str] = []
+        page.on("console", lambda msg: self.console.append(f"[{msg.type}] {msg.text}"))
+        page.on("pageerror", lambda exc: self.errors.append(f"{exc}\n{exc.stack or ''}"))
+
+    def console_errors(self) -> list[str]:
+        return [line for line in self.console if line.startswith("[error]")]
+
+    def save_console(self) -> None:
+        lines = self.console + [f"[pageerror] {e}" for e in self.errors]
+        (ARTIFACTS / f"console-{self.name}.log").write_text("\n".join(lines) + "\n")
+
+    def screenshot(self, label: str) -> Path:
+        path = ARTIFACTS / f"{self.name}-{label}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+        return path
+
+
+def board_row(page, member_id: int):
+    return page.locator(f"#leaderboard-points tbody tr[data-member-id='{member_id}'] td.num")
+
+
+def overlay_row(page, member_id: int):
+    return page.locator(f"#stage .lb-row:not(.leaving)[data-member-id='{member_id}']")
+
+
+def overlay_frame(page) -> list[tuple[str, str]]:
+    return page.eval_on_selector_all(
+        "#stage .lb-row:not(.leaving)",
+        "rows => rows.map(r => [r.dataset.memberId, r.dataset.amount])",
+    )
+
+
+def dashboard_frame(page) -> list[tuple[str, str]]:
+    return page.eval_on_selector_all(
+        "#leaderboard-points tbody tr[data-member-id]",
+        "rows => rows.map(r => [r.dataset.memberId, r.querySelector('td.num').dataset.amount])",
+    )
+
+
+# --- the test ------------------------------------------------------------------------------
+
+
+def test_dashboard_and_overlay_follow_awards_and_recover_after_daphne_is_killed(
+    stack, browser, django_user_model
+):
+    from playwright.sync_api import expect
+
+    from events.models import Event
+
+    django_user_model.objects.create_superuser(STAFF[0], "ops@example.org", STAFF[1])
+    made = run_django(
+        stack.env,
+        """
+        from accounts.actions import register_member
+        from dashboard.actions import create_token
+        ids = [
+            register_member(platform="telegram", external_id=f"e2e-{name}", username=name).member.pk
+            for name in ("Ada", "Brook", "Cyd")
+        ]
+        token = create_token("leaderboard:points", label="e2e")
+        print(json.dumps({"members": ids, "overlay": token.path}))
+        """,
+    )
+    ada, brook, cyd = made["members"]
+    expected = {str(m): "100" for m in made["members"]}  # the welcome bonus
+
+    dash_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    overlay_context = browser.new_context(viewport={"width": 1280, "height": 720})
+    dashboard = Watched("dashboard", dash_context.new_page())
+    overlay = Watched("overlay", overlay_context.new_page())
+    pages = (dashboard, overlay)
+    for watched in pages:
+        watched.page.set_default_timeout(15_000)
+
+    def no_page_errors(when: str) -> None:
+        for watched in pages:
+            assert not watched.errors, f"{watched.name}: uncaught errors {when}: {watched.errors}"
+
+    def overlay_connected(state: bool, timeout: float) -> None:
+        overlay.page.wait_for_function(
+            "want => !!(window.concordOverlay && window.concordOverlay.connected()) === want",
+            arg=state,
+            timeout=timeout,
+        )
+
+    def both_show(amounts: dict[int, int], timeout: float = LIVE) -> None:
+        for member_id, amount in amounts.items():
+            expect(overlay_row(overlay.page, member_id)).to_have_attribute(
+                "data-amount", str(amount), timeout=timeout
+            )
+            expect(board_row(dashboard.page, member_id)).to_have_attribute(
+                "data-amount", str(amount), timeout=timeout
+            )
+
+    def feed_item(seq: int):
+        return dashboard.page.locator(f"#feed li.feed-item[data-seq='{seq}']")
+
+    def top_feed_seq() -> int:
+        return int(dashboard.page.locator("#feed li.feed-item").first.get_attribute("data-seq"))
+
+    try:
+        # --- open both pages, logged in where it matters, and wait for their sockets --------
+        page = dashboard.page
+        page.goto(f"{stack.base}/admin/login/?next=/dashboard/")
+        page.fill("#id_username", STAFF[0])
+        page.fill("#id_password", STAFF[1])
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{stack.base}/dashboard/")
+        expect(page.locator("html")).to_have_attribute("data-live", "connected")
+
+        overlay.page.goto(f"{stack.base}{made['overlay']}")
+        overlay_connected(True, 15_000)
+        both_show({ada: 100, brook: 100, cyd: 100})
+        assert dict(overlay_frame(overlay.page)) == expected
+        assert dict(dashboard_frame(page)) == expected
+        no_page_errors("on load")
+        for watched in pages:
+            assert not watched.console_errors(), f"{watched.name}: {watched.console_errors()}"
+
+        # --- an award from another process reaches both pages --------------------------------
+        feed_before = top_feed_seq()
+        first = post_award(stack.env, brook, 500, "e2e-1")
+        assert first["balance"] == 600
+        both_show({brook: 600})
+        expect(feed_item(first["seq"])).to_have_count(1, timeout=LIVE)
+        assert first["seq"] > feed_before
+        overlay.page.wait_for_function(
+            "seq => window.concordOverlay.lastSeq() >= seq", arg=first["seq"], timeout=LIVE
+        )
+        # The overlay ranks Brook first now.
+        expect(overlay.page.locator("#stage .lb-row:not(.leaving)").first).to_have_attribute(
+            "data-member-id", str(brook), timeout=LIVE
+        )
+        expected[str(brook)] = "600"
+        assert dict(overlay_frame(overlay.page)) == expected
+        assert dict(dashboard_frame(dashboard.page)) == expected
+        dashboard.page.wait_for_timeout(700)  # let the count-up and flash animations settle
+        for watched in pages:
+            watched.screenshot("1-live")
+        no_page_errors("after the first award")
+        for watched in pages:
+            assert not watched.console_errors(), f"{watched.name}: {watched.console_errors()}"
+
+        # --- daphne dies: both pages notice, and keep showing the last frame -----------------
+        stack.kill_daphne()
+        overlay_connected(False, 15_000)
+        expect(dashboard.page.locator("html")).to_have_attribute("data-live", "disconnected")
+        expect(overlay.page.locator("#stage")).to_have_attribute("data-connected", "0")
+
+        second = post_award(stack.env, cyd, 900, "e2e-2")  # while daphne is down
+        assert second["balance"] == 1000
+        assert second["seq"] > first["seq"]
+        dashboard.page.wait_for_timeout(1_000)  # nothing can arrive: there is no server
+        assert dict(overlay_frame(overlay.page)) == expected  # the last frame, kept
+        assert dict(dashboard_frame(dashboard.page)) == expected
+        for watched in pages:
+            watched.screenshot("2-down")
+        no_page_errors("while daphne was down")
+
+        # --- daphne is back on the same port: both reconnect and catch up ---------------------
+        stack.start_daphne()
+        restarted = time.monotonic()
+        overlay_connected(True, RECOVER_OVERLAY)
+        overlay_back = time.monotonic() - restarted
+        expect(overlay_row(overlay.page, cyd)).to_have_attribute(
+            "data-amount", "1000", timeout=LIVE
+        )
+        overlay.page.wait_for_function(
+            "seq => window.concordOverlay.lastSeq() >= seq", arg=second["seq"], timeout=LIVE
+        )
+        expect(dashboard.page.locator("html")).to_have_attribute(
+            "data-live", "connected", timeout=RECOVER_DASHBOARD
+        )
+        dashboard_back = time.monotonic() - restarted
+        both_show({cyd: 1000})
+        expect(feed_item(second["seq"])).to_have_count(1, timeout=LIVE)
+        expect(overlay.page.locator("#stage .lb-row:not(.leaving)").first).to_have_attribute(
+            "data-member-id", str(cyd), timeout=LIVE
+        )
+        expected[str(cyd)] = "1000"
+        assert dict(overlay_frame(overlay.page)) == expected
+        assert dict(dashboard_frame(dashboard.page)) == expected
+        print(
+            f"recovered after restart: overlay {overlay_back:.1f}s, dashboard {dashboard_back:.1f}s"
+        )
+        dashboard.page.wait_for_timeout(700)  # let the animations settle
+        for watched in pages:
+            watched.screenshot("3-recovered")
+        no_page_errors("after recovery")
+
+        # --- and they are live again ---------------------------------------------------------
+        third = post_award(stack.env, ada, 2000, "e2e-3")
+        both_show({ada: 2100})
+        expect(overlay.page.locator("#stage .lb-row:not(.leaving)").first).to_have_attribute(
+            "data-member-id", str(ada), timeout=LIVE
+        )
+        expect(feed_item(third["seq"])).to_have_count(1, timeout=LIVE)
+
+        # --- an award whose process cannot reach Redis: the worker's relay delivers it -------
+        # Its post-commit handler (the cache bump) fails, so the event stays unpublished
+        # and is not broadcast; the relay runs the handler again and broadcasts it.
+        cut_off = {**stack.env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+        fourth = post_award(cut_off, brook, 1500, "e2e-4", flush=True)
+        assert fourth["balance"] == 2100
+        assert fourth["published"] is False, "the award's own broadcast was not meant to work"
+        both_show({brook: 2100})
+        expect(feed_item(fourth["seq"])).to_have_count(1, timeout=LIVE)
+        overlay.page.wait_for_function(
+            "seq => window.concordOverlay.lastSeq() >= seq", arg=fourth["seq"], timeout=LIVE
+        )
+        assert Event.objects.get(seq=fourth["seq"]).published_at is not None
+        expected.update({str(ada): "2100", str(brook): "2100"})
+        assert dict(overlay_frame(overlay.page)) == expected
+        assert dict(dashboard_frame(dashboard.page)) == expected
+
+        dashboard.page.wait_for_timeout(700)
+        for watched in pages:
+            watched.screenshot("4-relayed")
+        no_page_errors("at the end")
+        assert stack.daphne.poll() is None, "daphne exited"
+        assert stack.worker.poll() is None, "the Celery worker exited"
+    except Exception as exc:
+        for watched in pages:
+            with contextlib.suppress(Exception):
+                watched.screenshot("failed")
+        consoles = "\n".join(
+            f"--- {w.name} console ---\n" + "\n".join(w.console[-60:] + w.errors) for w in pages
+        )
+        raise AssertionError(f"{exc}\n\n{consoles}\n\n{stack.diagnostics()}") from exc
+    finally:
+        for watched in pages:
+            watched.save_console()
+        dash_context.close()
+        overlay_context.close()
