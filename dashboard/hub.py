@@ -12,7 +12,8 @@ Re-rendered views (leaderboards, the ticker, the dashboard's counters and leader
 are coalesced: an event marks them dirty and a render loop renders each at most every
 `RENDER_EVERY` seconds, once for all of the process's clients.
 
-A heartbeat re-joins the group (Redis may have restarted and forgotten it), closes
+A heartbeat re-joins the group (Redis may have restarted and forgotten it), delivers
+from the log any event the layer lost (older than the publisher's settle bound), closes
 connections whose token was revoked, pings stream clients every 15 s and writes the
 overlay fleet (this process's connections) to the cache for the dashboard.
 """
@@ -26,6 +27,7 @@ import os
 import time
 import uuid
 from collections import deque
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -43,6 +45,7 @@ RENDER_EVERY = 0.1  # at most 10 renders per second per view
 COUNTERS_EVERY = 1.0  # counters are aggregate queries: at most one per second
 PING_EVERY = 15.0
 HEARTBEAT_EVERY = 5.0
+CATCH_UP_AFTER = live.SETTLE_TIMEOUT  # seconds: what the heartbeat reads from the log
 TAIL_EVERY = 0.5  # embedded defaults only: how often to read other processes' events
 RECENT = 20_000  # seqs remembered to drop a repeat
 FLEET_TTL = 30
@@ -275,6 +278,13 @@ class Hub:
             await asyncio.sleep(HEARTBEAT_EVERY)
             try:
                 await self._join()
+                # Anything the layer lost (Redis restarted and forgot the group; pub/sub
+                # delivers at most once) is read from the log: events older than the
+                # publisher's settle bound, above what this hub has delivered.
+                for msg in await database_sync_to_async(_events_after)(
+                    self.last or 0, older_than=CATCH_UP_AFTER
+                ):
+                    await self._incoming(msg)
                 tokens = {s.token_id for s in self.subscribers.values() if s.token_id}
                 if tokens:
                     revoked = await database_sync_to_async(_revoked)(tokens)
@@ -300,8 +310,11 @@ def _latest_seq() -> int:
     return Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
 
 
-def _events_after(low: int, limit: int = 500) -> list[dict]:
-    rows = Event.objects.filter(seq__gt=low).order_by("seq")[:limit]
+def _events_after(low: int, limit: int = 500, older_than: float | None = None) -> list[dict]:
+    rows = Event.objects.filter(seq__gt=low).order_by("seq")
+    if older_than is not None:
+        rows = rows.filter(created_at__lt=timezone.now() - timedelta(seconds=older_than))
+    rows = rows[:limit]
     return [live.message_for(event) for event in rows]
 
 

@@ -99,3 +99,23 @@ def test_feed_text_names_members(alice):
     assert alice.display_name in item.text
     assert "+3 points" in item.text
     assert "typo hunt" in item.text
+
+
+def test_overlay_links_are_created_and_listed_from_the_dashboard(staff_client):
+    from dashboard.models import OverlayToken
+
+    response = staff_client.post(
+        "/dashboard/overlays/new", {"scope": "leaderboard:points", "label": "main"}, follow=True
+    )
+    token = OverlayToken.objects.get()
+    body = response.content.decode()
+    assert (token.scope, token.label, token.created_by_id) == (
+        "leaderboard:points",
+        "main",
+        response.wsgi_request.user.pk,
+    )
+    assert token.path in body
+    refused = staff_client.post("/dashboard/overlays/new", {"scope": "bogus"}, follow=True)
+    assert "not a scope" in refused.content.decode()
+    assert OverlayToken.objects.count() == 1
+    assert staff_client.get("/dashboard/overlays/new").status_code == 405

@@ -322,3 +322,54 @@ async def test_on_embedded_defaults_events_written_by_another_process_arrive(mem
     (event,) = await events_of(comm, 1, timeout=3)
     assert (event["seq"], event["kind"], event["data"]) == (seq, "elsewhere.happened", {"n": 1})
     await comm.disconnect()
+
+
+async def test_the_fleet_lists_connected_overlays_and_reload_reaches_one(staff):
+    from dashboard.hub import get_hub, read_fleet, write_fleet
+
+    token = await create_token("leaderboard:points", label="main stream")
+    comm = communicator(f"/ws/stream/?token={token.token}&view=leaderboard")
+    await comm.connect()
+    _, hello = await receive_until(comm, "hello")
+    await comm.send_to(
+        text_data=json.dumps({"type": "ack", "seq": hello["seq"], "latency_ms": 12.5})
+    )
+    await asyncio.sleep(0.1)
+
+    hub = get_hub()
+    await database_sync_to_async(write_fleet)(hub.fleet())
+    (row,) = [r for r in await database_sync_to_async(read_fleet)() if r["token_id"] == token.pk]
+    assert (row["connection"], row["scope"], row["label"], row["latency_ms"]) == (
+        hello["connection"],
+        "leaderboard:points",
+        "main stream",
+        12.5,
+    )
+
+    def press_reload():
+        client = Client()
+        client.force_login(staff)
+        page = client.get("/dashboard/overlays/fleet/")
+        assert hello["connection"] in page.content.decode()
+        return client.post(f"/dashboard/overlays/connections/{hello['connection']}/reload")
+
+    response = await database_sync_to_async(press_reload)()
+    assert response.status_code == 302
+    _, reload = await receive_until(comm, "reload")
+    assert reload == {"type": "reload"}
+    await comm.disconnect()
+
+
+async def test_a_token_revoked_from_the_dashboard_closes_its_overlay(staff):
+    token = await create_token("ticker")
+    comm = communicator(f"/ws/stream/?token={token.token}")
+    await comm.connect()
+    await receive_until(comm, "hello")
+
+    def press_revoke():
+        client = Client()
+        client.force_login(staff)
+        return client.post(f"/dashboard/overlays/{token.pk}/revoke")
+
+    assert (await database_sync_to_async(press_revoke)()).status_code == 302
+    assert await closed_with(comm) == 4403
