@@ -26,17 +26,10 @@ import uuid
 
 from common import positive
 
-from tests.servers import free_port, stop, wait_for_port
+from tests.browser.conftest import CHROMIUM_ARGS
+from tests.servers import free_port, spawn_daphne, stop
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def referral_code(n: int) -> str:
@@ -250,24 +243,11 @@ def main() -> None:
     connection.close()
 
     port = free_port()
-    env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = {name: os.environ[name] for name in ("DATABASE_URL", "REDIS_URL", "CACHE_KEY_PREFIX")}
+    proc = spawn_daphne(
+        {**env, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}, port, stderr=subprocess.DEVNULL
     )
     try:
-        wait_for_port(port, proc)
         rows = measure(f"http://127.0.0.1:{port}", user.username, password, member_id, args.loads)
     finally:
         stop(proc)
