@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate worker beat bench bench-ledger clean
+.PHONY: venv run test lint format migrate worker beat bench bench-ledger bench-live clean
 
 # Developing and testing: DEBUG on unless the environment says otherwise. (Pointed at a
 # real database with nothing said, Concord runs as production: DEBUG off.)
@@ -54,6 +54,10 @@ bench: $(STAMP)
 # DATABASE_URL=postgres://... (BENCH_ARGS="--duration 4 --workers 1,4,8,16")
 bench-ledger: $(STAMP)
 	$(PY) bench/ledger.py $(BENCH_ARGS)
+
+# DATABASE_URL=postgres://... REDIS_URL=redis://... (BENCH_ARGS="--clients 1000 --rate 100 --layer pubsub")
+bench-live: $(STAMP)
+	$(PY) bench/live.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -23,6 +23,10 @@ It prints delivery counts, commit-to-receive latency over every delivery, lost a
 duplicated deliveries, the CPU daphne (and the clients, the poster and redis-server)
 used during the posting window, and whether the targets were met. The clients run on
 this machine too: on a small machine they compete with daphne for the cores (busy%).
+It also samples pg_stat_activity for transactions elsewhere on the PostgreSQL server
+that hold a transaction id: the publisher waits for them before each broadcast
+(`events.live.wait_settled`), so they show up as latency. --asgi serves another ASGI
+application (e.g. a variant on PYTHONPATH) to measure a change against the default.
 
 Exit 0: the run completed (targets met or not); 1: the run failed (daphne died, no
 client connected, a process failed); 2: bad arguments or environment (one line on stderr).
@@ -36,11 +40,14 @@ import asyncio
 import contextlib
 import ctypes
 import json
+import logging
 import math
 import multiprocessing as mp
 import os
 import random
+import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -62,6 +69,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 READY_TIMEOUT = 180.0  # seconds for every client to get its hello
 OPEN_TIMEOUT = 60.0  # seconds for one websocket handshake
 WARMUP_AWARDS = 20  # posted (and delivered) before the clock starts; not counted
+LOG_LINE = re.compile(r"^\S+ \S+ (?P<level>[A-Z]+) +(?P<rest>.*)$")  # daphne's log format
 TARGET_CLIENTS, TARGET_RATE, TARGET_P50_MS, TARGET_P99_MS = 1000, 100, 50.0, 150.0
 
 MEMBERS: list = []  # set in the parent before forking; the poster inherits it
@@ -118,6 +126,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--ramp", type=positive, default=100, help="handshakes at once per client process"
     )
+    parser.add_argument(
+        "--asgi",
+        default="config.asgi:application",
+        help="what daphne serves (default config.asgi:application; to try a variant)",
+    )
     args = parser.parse_args(argv)
     if args.client_procs > 64:
         raise Refused(f"--client-procs {args.client_procs}: at most 64")
@@ -144,10 +157,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 # --- processes --------------------------------------------------------------------------
 
 
+try:  # loaded here: a Popen preexec_fn must not dlopen (the parent has threads)
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _LIBC = None
+
+
 def die_with_parent() -> None:
     """Linux: have the kernel SIGTERM this process if the benchmark dies (best effort)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if _LIBC is not None:
+        with contextlib.suppress(Exception):
+            _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -220,12 +240,12 @@ def process_cpu(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def machine_cpu() -> tuple[int, int]:
-    """(busy, total) jiffies over all cores, from /proc/stat."""
+def machine_cpu() -> tuple[int, int, int]:
+    """(busy, softirq, total) jiffies over all cores, from /proc/stat."""
     with open("/proc/stat") as stat:
         values = [int(v) for v in stat.readline().split()[1:]]
     total = sum(values[:8])  # guest time is already counted in user
-    return total - values[3] - values[4], total
+    return total - values[3] - values[4], values[6], total
 
 
 def cpu_snapshot(pids: dict[str, list[int | None]]) -> dict:
@@ -242,10 +262,16 @@ def cpu_delta(before: dict, after: dict) -> dict:
         if name.startswith("_"):
             continue
         pairs = list(zip(values, after[name], strict=True))
-        out[name] = None if any(None in p for p in pairs) else sum(b - a for a, b in pairs)
-    busy = after["_machine"][0] - before["_machine"][0]
-    total = after["_machine"][1] - before["_machine"][1]
+        if name == "postgres":  # a backend may end in between (an idle connection closed)
+            pairs = [p for p in pairs if None not in p]
+        out[name] = (
+            None if not pairs or any(None in p for p in pairs) else sum(b - a for a, b in pairs)
+        )
+    busy, softirq, total = (
+        a - b for a, b in zip(after["_machine"], before["_machine"], strict=True)
+    )
     out["_busy"] = 100 * busy / total if total else 0.0
+    out["_softirq"] = 100 * softirq / total if total else 0.0
     out["_wall"] = after["_wall"] - before["_wall"]
     return out
 
@@ -282,7 +308,8 @@ class Connection:
 
 def _parse_event(text: str) -> tuple[int, int] | None:
     """(seq, transfer_id) of a `ledger.transfer_posted` event message, else None. The
-    hub writes events compactly (`{"type":"event","seq":N,...}`), so find() suffices."""
+    hub writes events compactly (`{"type":"event",...}`): the prefix check skips the
+    rest (hello, pings) without parsing them."""
     if not text.startswith('{"type":"event"'):
         return None
     if '"kind":"ledger.transfer_posted"' not in text:
@@ -444,6 +471,23 @@ async def _client(index: int, count: int, url: str, origin: str, ramp: int, conn
 # --- poster -----------------------------------------------------------------------------
 
 
+class OverCapacity(logging.Filter):
+    """Counts channels_redis's "over capacity" records (a dropped group send); lets the
+    first few through."""
+
+    SHOW = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "over capacity" not in record.getMessage():
+            return True
+        self.count += 1
+        return self.count <= self.SHOW
+
+
 def poster_process(run_id: str, rate: float, duration: float, conn) -> None:
     """Award at a steady `rate` for `duration` seconds; send back {transfer id: commit}."""
     die_with_parent()
@@ -453,6 +497,8 @@ def poster_process(run_id: str, rate: float, duration: float, conn) -> None:
     from events.live import publisher
     from ledger.actions import award
 
+    dropped = OverCapacity()  # channels_redis (core) logs each group send it drops
+    logging.getLogger("channels_redis.core").addFilter(dropped)
     try:
         rng = random.Random(run_id)
         for i in range(WARMUP_AWARDS):  # warm the connection, daphne and the clients
@@ -491,6 +537,8 @@ def poster_process(run_id: str, rate: float, duration: float, conn) -> None:
             commits[transfer.pk] = clock()
             calls.append(perf() - began)
             i += 1
+        if perf() < stop:
+            time.sleep(stop - perf())  # the window is --duration long unless it overran
         end = perf()
         conn.send(
             (
@@ -501,6 +549,7 @@ def poster_process(run_id: str, rate: float, duration: float, conn) -> None:
                     "started": started,
                     "calls": calls,
                     "behind": behind,
+                    "over_capacity": dropped.count,
                 },
             )
         )
@@ -660,25 +709,54 @@ def receive(conn, proc, timeout: float, what: str):
     return kind, payload
 
 
-def daphne_log(path: Path, limit: int = 60) -> list[str]:
-    """The interesting lines of daphne's stderr (warnings, errors, tracebacks)."""
+def daphne_log(path: Path, limit: int = 40) -> list[str]:
+    """Daphne's stderr, summarized: each distinct warning or error with how often it
+    came, then the last traceback (at most `limit` lines)."""
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return []
-    keep: list[str] = []
-    block = False  # inside a traceback (its lines follow the one that named it)
+    counts: dict[str, int] = {}
+    last: list[str] = []
+    block: list[str] = []
     for line in lines:
-        notable = any(w in line for w in ("WARNING", "ERROR", "CRITICAL", "Traceback"))
-        if notable or (block and (line.startswith((" ", "\t")) or "Error" in line)):
-            keep.append(line)
-            block = True
+        level = LOG_LINE.match(line)
+        if level and level["level"] in {"WARNING", "ERROR", "CRITICAL"}:
+            counts[level["rest"]] = counts.get(level["rest"], 0) + 1
+        if line.startswith("Traceback"):
+            block = [line]
+        elif block and (line.startswith((" ", "\t")) or not level):
+            block.append(line)
+            if not line.startswith((" ", "\t")) and line.strip():
+                last = block  # the exception line ends a traceback (chained ones too)
         else:
-            block = False
-    return keep[-limit:]
+            block = []
+    summary = [f"{n} x {rest}" for rest, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    if last:
+        summary += ["last traceback:"] + [f"  {line}" for line in last[-limit:]]
+    return summary
 
 
 # --- main -------------------------------------------------------------------------------
+
+
+def local_database(connection) -> bool:
+    return connection.settings_dict["HOST"] in {"", "127.0.0.1", "localhost", "::1"}
+
+
+def backend_pids() -> list[int]:
+    """The PostgreSQL backends serving this database now (the poster's, its publisher
+    thread's and daphne's), for their CPU; other databases' are left out."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    connection.close()  # this process stays out of the database during the window
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
 
 def settings_url(connection) -> str:
@@ -718,13 +796,14 @@ def main(argv: list[str]) -> int:
     servers: list[subprocess.Popen] = []  # daphne
     workdir = Path(tempfile.mkdtemp(prefix="concord-bench-live-"))
     stderr_path = workdir / "daphne.stderr"
+    kept = {"log": True}  # run() clears it when daphne logged nothing notable while measured
 
     def terminated(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, terminated)
     try:
-        return run(args, run_id, procs, stderr_path, servers.append)
+        return run(args, run_id, procs, stderr_path, servers.append, kept)
     except Refused as refused:
         print(f"bench/live.py: {refused}", file=sys.stderr)
         return 2
@@ -742,9 +821,34 @@ def main(argv: list[str]) -> int:
             stop_process(proc)
         for server in servers:
             stop_popen(server)
+        forget(os.environ["CACHE_KEY_PREFIX"])
+        # Stopped by SIGTERM, daphne may log errors for the connections it cancels
+        # (channels_redis.pubsub cleaning up their channels): only what it logged while
+        # measured decides whether its log is kept.
+        if not kept["log"]:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(args, run_id: str, procs: list, stderr_path: Path, started) -> int:
+def forget(prefix: str) -> None:
+    """Delete this run's Redis keys (cache entries, channel-layer groups): all of them,
+    and only them, are under the run's own prefix."""
+    from django.conf import settings
+
+    with contextlib.suppress(Exception):
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+        batch = []
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                client.unlink(*batch)
+                batch = []
+        if batch:
+            client.unlink(*batch)
+
+
+def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) -> int:
     global MEMBERS
     from django.conf import settings
     from django.core.management import call_command
@@ -802,7 +906,7 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started) -> int:
                 "127.0.0.1",
                 "-p",
                 str(port),
-                "config.asgi:application",
+                args.asgi,
             ],
             cwd=ROOT,
             env=env,
@@ -812,7 +916,9 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started) -> int:
         )
     started(daphne)
     wait_for_port(port, daphne)
-    print(f"daphne: pid {daphne.pid} on 127.0.0.1:{port}; stderr -> {stderr_path}")
+    print(
+        f"daphne: pid {daphne.pid} serving {args.asgi} on 127.0.0.1:{port}; stderr -> {stderr_path}"
+    )
 
     # clients
     ctx = mp.get_context("fork")
@@ -864,6 +970,7 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started) -> int:
         "clients": [p.pid for p, _ in clients],
         "poster": [poster.pid],
         "redis": [redis_pid],
+        "postgres": backend_pids() if local_database(connection) else [],
     }
     with XidWatch(settings_url(connection)) as xids:
         before = cpu_snapshot(pids)
@@ -929,6 +1036,12 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started) -> int:
         f" warm-up/other events: {sum(r['foreign'] for r in results)};"
         f" pings/other messages: {sum(r['other'] for r in results)}"
     )
+    if posted["over_capacity"]:
+        print(
+            f"channel layer: {posted['over_capacity']} group sends during the posting window"
+            " were dropped OVER CAPACITY (channels_redis; the poster logged the first"
+            f" {OverCapacity.SHOW})"
+        )
     if closed:
         print(
             "connections that ended early: "
@@ -946,27 +1059,41 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started) -> int:
         f"  until the clients stopped ({drain['_wall']:.1f} s, busy {drain['_busy']:.0f}%):"
         f" daphne {cpu_line('daphne', drain)}, clients {cpu_line('clients', drain)}"
     )
-    ours = sum(window[k] or 0 for k in ("daphne", "clients", "poster", "redis"))
+    ours = sum(window[k] or 0 for k in ("daphne", "clients", "poster", "redis", "postgres"))
     rest = window["_busy"] / 100 * (os.cpu_count() or 1) * window["_wall"] - ours
     print(
-        f"  everything else (PostgreSQL, other load): {max(rest, 0):.2f} s"
-        f" ({100 * max(rest, 0) / window['_wall']:.0f}%)"
+        f"  PostgreSQL backends of {connection.settings_dict['NAME']}"
+        f" ({len(pids['postgres'])}): {cpu_line('postgres', window)};"
+        f" everything else (other load, kernel): {max(rest, 0):.2f} s"
+        f" ({100 * max(rest, 0) / window['_wall']:.0f}%), of which softirq"
+        f" {window['_softirq'] / 100 * (os.cpu_count() or 1) * window['_wall']:.2f} s"
     )
-    print(f"other transactions holding an xid > {XidWatch.OLD:g} s: {xids.summary()}")
     if window.get("daphne") is not None and delivered:
+        per = window["daphne"] / delivered
         print(
-            f"  daphne per delivered message: {window['daphne'] / delivered * 1e6:.1f} us"
-            f" (posting window CPU / deliveries)"
+            f"  daphne per delivered message: {per * 1e6:.1f} us (posting window CPU /"
+            f" deliveries); one event to {hellos} clients: {per * hellos * 1000:.0f} ms of"
+            " daphne's one thread"
         )
+        if window["daphne"] / window["_wall"] >= 0.9:
+            print(
+                f"  note: daphne ran at {100 * window['daphne'] / window['_wall']:.0f}% of one"
+                " core, its ceiling (one process, one thread): daphne is the bottleneck"
+            )
+    if window["_busy"] >= 90:
+        print(
+            f"  note: the machine was {window['_busy']:.0f}% busy: daphne, the clients, the"
+            " poster and PostgreSQL competed for the cores"
+        )
+    print(f"other transactions holding an xid > {XidWatch.OLD:g} s: {xids.summary()}")
     if not daphne_alive:
         print(f"daphne EXITED with code {daphne.returncode}")
     lines = daphne_log(stderr_path)
     if lines:
-        print(
-            f"daphne stderr ({len(lines)} notable lines, {stderr_path}):\n  " + "\n  ".join(lines)
-        )
+        print(f"daphne stderr, warnings and errors ({stderr_path}):\n  " + "\n  ".join(lines))
     else:
         print("daphne stderr: no warnings or errors")
+        kept["log"] = False
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"

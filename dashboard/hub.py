@@ -70,7 +70,10 @@ def stream_text(msg: dict) -> str:
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, *, listen: bool = True) -> None:
+        # listen=False: a hub fed only through `_incoming` (tests of its ordering), not
+        # joined to the channel layer and not reading the log for new events.
+        self.listen = listen
         self.subscribers: dict[str, Any] = {}
         self.last: int | None = None
         self.channel: str | None = None
@@ -105,16 +108,17 @@ class Hub:
             self._started = asyncio.get_running_loop().create_future()
             try:
                 self.layer = get_channel_layer()
-                self.channel = await self.layer.new_channel("concord.hub.")
-                await self.layer.group_add(live.GROUP, self.channel)
                 self.last = await database_sync_to_async(_latest_seq)()
-                self._tasks = [
-                    asyncio.create_task(self._receive_loop()),
-                    asyncio.create_task(self._render_loop()),
-                    asyncio.create_task(self._heartbeat_loop()),
-                ]
-                live.local_loop = asyncio.get_running_loop()
-                if isinstance(self.layer, InMemoryChannelLayer):
+                self._tasks = [asyncio.create_task(self._render_loop())]
+                if self.listen:
+                    self.channel = await self.layer.new_channel("concord.hub.")
+                    await self.layer.group_add(live.GROUP, self.channel)
+                    self._tasks += [
+                        asyncio.create_task(self._receive_loop()),
+                        asyncio.create_task(self._heartbeat_loop()),
+                    ]
+                    live.local_loop = asyncio.get_running_loop()
+                if self.listen and isinstance(self.layer, InMemoryChannelLayer):
                     # Embedded defaults: the in-memory layer only carries this process's
                     # events; read other processes' (a second manage.py) from the log.
                     self._tasks.append(asyncio.create_task(self._tail_loop()))

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
+import contextlib
 import logging
 import os
 import queue
@@ -139,7 +141,10 @@ def _deliver(layer, events: Sequence[Event], loop: asyncio.AbstractEventLoop | N
     if isinstance(layer, InMemoryChannelLayer):
         target = local_loop
         if target is not None and not target.is_closed():
-            asyncio.run_coroutine_threadsafe(_send(layer, events), target).result(SEND_TIMEOUT)
+            # Cancelled: the hub's loop is shutting down, nobody here listens any more.
+            with contextlib.suppress(concurrent.futures.CancelledError):
+                future = asyncio.run_coroutine_threadsafe(_send(layer, events), target)
+                future.result(SEND_TIMEOUT)
         return
     wait_settled()
     if loop is None:

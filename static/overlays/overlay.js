@@ -66,7 +66,8 @@
     ws.onopen = function () {
       if (self.ws !== ws) return;
       self._kickWatchdog();
-      self._setStatus(true);
+      // Not "connected" yet: the server accepts every socket, then closes a bad or revoked
+      // token's (4401/4403). Its "hello" says the stream is on.
       clearTimeout(self._stableTimer);
       self._stableTimer = setTimeout(function () { self.attempt = 0; }, STABLE_AFTER);
       clearInterval(self._ackInterval);
@@ -98,6 +99,7 @@
       }
       case "hello":
         if (typeof msg.seq === "number" && (this.lastSeq === null || msg.seq > this.lastSeq)) this.lastSeq = msg.seq;
+        this._setStatus(true);
         this._call("onHello", msg);
         return;
       case "leaderboard": this._call("onLeaderboard", msg); return;

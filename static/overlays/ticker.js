@@ -1,4 +1,5 @@
-// Ticker overlay: a bar at the bottom of #stage; items (newest first) scroll horizontally.
+// Ticker overlay: a bar at the bottom of #stage. Items that fit show newest first; when they
+// overflow they scroll in a loop, and each new item comes in next at the right edge.
 (function () {
   "use strict";
   var O = window.ConcordOverlay;
@@ -39,40 +40,68 @@
     var bySeq = new Map();
     current.forEach(function (el) { bySeq.set(el.dataset.seq, el); });
     var wasEmpty = current.length === 0;
+    var wasScrolling = scrolling && !wasEmpty;
 
-    // Anchor: the first surviving old item, so already-visible text doesn't jump while scrolling.
-    var anchor = null, anchorLeft = 0;
-    for (var j = 0; j < items.length; j++) {
-      var a = bySeq.get(String(items[j].seq));
-      if (a) { anchor = a; anchorLeft = a.offsetLeft; break; }
+    // While scrolling, the loop is a rotation: what is on screen must not jump, and a new
+    // item must come in next at the right edge (not at the loop's start, which may be a
+    // whole loop away). Anchor: the first surviving item at least partly on screen. Entry:
+    // the first surviving item starting at or beyond the right edge (in loop coordinates).
+    // Items are at most 900 stage px wide (CSS), so a new one is on screen within seconds.
+    var anchor = null, anchorLeft = 0, entry = null;
+    if (wasScrolling) {
+      var base = current[0].offsetLeft;
+      var left = -x, right = (left + bar.clientWidth) % loopW;
+      var survivors = current.filter(function (el) { return seen.has(el.dataset.seq); });
+      for (var j = 0; j < survivors.length; j++) {
+        var el = survivors[j], l = el.offsetLeft - base, w = el.offsetWidth;
+        if (!anchor && l + w > left) { anchor = el; anchorLeft = el.offsetLeft; }
+        // An item only just coming in at the edge (under a third shown) yields its place.
+        if (!entry && (l >= right || (l + w > right && right - l < w / 3))) entry = el;
+      }
     }
 
     current.forEach(function (el) { if (!seen.has(el.dataset.seq)) el.remove(); });
 
-    var before = track.firstChild;
-    items.forEach(function (it) {
-      var key = String(it.seq);
-      var el = bySeq.get(key);
-      if (!el) {
-        el = document.createElement("span");
-        el.className = "ticker-item";
-        el.dataset.seq = key;
-        if (it.at) el.dataset.at = it.at;
-        if (!wasEmpty) {
-          el.classList.add("enter");
-          setTimeout(function () { el.classList.remove("enter"); }, ENTER_MS);
-        }
+    function make(it) {
+      var el = document.createElement("span");
+      el.className = "ticker-item";
+      el.dataset.seq = String(it.seq);
+      if (it.at) el.dataset.at = it.at;
+      if (!wasEmpty) {
+        el.classList.add("enter");
+        setTimeout(function () { el.classList.remove("enter"); }, ENTER_MS);
       }
+      return el;
+    }
+    function setText(el, it) {
       var text = it.text != null ? String(it.text) : "";
       if (el.textContent !== text) el.textContent = text;
-      if (el !== before) track.insertBefore(el, before);
-      else before = before.nextSibling;
-    });
+    }
+
+    if (wasScrolling) {
+      // Old items keep their places; new ones (oldest of them first, so they read in order)
+      // go in at the entry point.
+      for (var k = items.length - 1; k >= 0; k--) {
+        var old = bySeq.get(String(items[k].seq));
+        if (old) { setText(old, items[k]); continue; }
+        var fresh = make(items[k]);
+        setText(fresh, items[k]);
+        track.insertBefore(fresh, entry); // entry null: at the end of the loop
+      }
+    } else {
+      // Everything fits (or this is the first frame): newest first.
+      var before = track.firstChild;
+      items.forEach(function (it) {
+        var el = bySeq.get(String(it.seq)) || make(it);
+        setText(el, it);
+        if (el !== before) track.insertBefore(el, before);
+        else before = before.nextSibling;
+      });
+    }
 
     var els = originals();
-    var lastEl = els[els.length - 1];
-    loopW = lastEl ? lastEl.offsetLeft + lastEl.offsetWidth : 0;
-    var wasScrolling = scrolling;
+    var firstEl = els[0], lastEl = els[els.length - 1];
+    loopW = lastEl ? lastEl.offsetLeft + lastEl.offsetWidth - firstEl.offsetLeft : 0;
     scrolling = loopW > bar.clientWidth;
 
     if (scrolling) {
@@ -83,7 +112,7 @@
         c.setAttribute("aria-hidden", "true");
         track.appendChild(c);
       });
-      if (wasScrolling && anchor) x -= anchor.offsetLeft - anchorLeft;
+      if (wasScrolling && anchor && anchor.isConnected) x -= anchor.offsetLeft - anchorLeft;
       x = ((x % loopW) - loopW) % loopW; // normalise into (-loopW, 0]
       if (!raf) { lastT = 0; raf = requestAnimationFrame(tick); }
     } else {
