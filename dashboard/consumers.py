@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from dashboard.exceptions import InvalidToken, TokenRevoked
 from dashboard.hub import get_hub, iso, stream_text
+from dashboard.wire import Outgoing, connection_of, is_open
 from events import live
 from events.models import Event
 from events.scopes import TICKER_KINDS, TRANSFER_POSTED, Scope
@@ -35,7 +36,11 @@ REPLAY_REMEMBER = 5000  # replayed seqs kept to drop a late live repeat
 
 
 class _Subscriber:
-    """What the hub needs from a connection."""
+    """What the hub needs from a connection. A connection has no channel-layer channel of
+    its own (the alias names no layer): the process's hub receives every event once and
+    hands it to its connections."""
+
+    channel_layer_alias = "concord.no-layer"
 
     token_id: int | None = None
     views: frozenset = frozenset()
@@ -50,6 +55,9 @@ class _Subscriber:
         await self.send(text_data=text)
 
     async def ping(self, text: str) -> None:
+        pass
+
+    async def push_many(self, items: list[Outgoing]) -> None:
         pass
 
     async def revoked(self) -> None:
@@ -70,7 +78,8 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
     async def connect(self):
         self.connection_id = uuid.uuid4().hex[:12]
         self.replaying = True
-        self.pending: list[tuple[int, str]] = []
+        self.pending: list[Outgoing] = []
+        self.wire = None
         self.replayed: set[int] = set()
         self.connected_since = timezone.now()
         self.last_update = None
@@ -92,6 +101,8 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
             return
         self.token_id, self.label = token.pk, token.label
         self.stream_scope = Scope.parse(token.scope)
+        self.filter_key = self.stream_scope.name  # the hub filters once per scope
+        self.wire = connection_of(self.base_send)
         view = (query.get("view") or [""])[0]
         self.views = frozenset(self._views_for(view))
         self.hub = get_hub()
@@ -113,9 +124,8 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
         for view_name in sorted(self.views):
             await self.send(text_data=await self.hub.render(view_name))
         self.replaying = False
-        for seq, text in self.pending:
-            await self._send_event(seq, text)
-        self.pending = []
+        pending, self.pending = self.pending, []
+        await self.push_many(pending)
 
     def _views_for(self, view: str) -> set[str]:
         scope = self.stream_scope
@@ -170,18 +180,26 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
             touched.add("ticker")
         return touched & self.views
 
-    async def push(self, seq: int, text: str, msg: dict) -> None:
+    async def push_many(self, items: list[Outgoing]) -> None:
+        """Events from the hub, in seq order (queued while the replay runs)."""
         if self.replaying:
-            self.pending.append((seq, text))
-        else:
-            await self._send_event(seq, text)
-
-    async def _send_event(self, seq: int, text: str) -> None:
-        if seq in self.replayed:
-            self.replayed.discard(seq)
+            self.pending.extend(items)
             return
-        self.last_update = time.time()
-        await self.send(text_data=text)
+        wire = self.wire
+        sent = False
+        for item in items:
+            if item.seq in self.replayed:
+                self.replayed.discard(item.seq)  # the replay sent it already
+                continue
+            if wire is None:
+                await self.send(text_data=item.text)
+            elif is_open(wire):
+                wire.sendPreparedMessage(item.frame)  # daphne: the frame built once
+            else:
+                return  # closing: disconnect() unsubscribes
+            sent = True
+        if sent:
+            self.last_update = time.time()
 
     async def send_view(self, view: str, text: str) -> None:
         if not self.replaying:
@@ -252,7 +270,7 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
             touched.add(f"dashboard:leaderboard:{msg['data'].get('currency')}")
         return touched & self.views
 
-    async def push(self, seq: int, text: str, msg: dict) -> None:
+    async def push_many(self, items: list[Outgoing]) -> None:
         pass  # the dashboard shows rendered views, not raw events
 
 

@@ -35,12 +35,14 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.cache import cache
 from django.utils import timezone
 
+from dashboard.wire import Outgoing
 from events import live
 from events.models import Event
 
 logger = logging.getLogger(__name__)
 
 GAP_WAIT = 0.05  # seconds to wait for a missing seq before reading it from the log
+FLUSH_EVERY = 0.02  # events go out in batches at most this often (one write per connection)
 RENDER_EVERY = 0.1  # at most 10 renders per second per view
 COUNTERS_EVERY = 1.0  # counters are aggregate queries: at most one per second
 PING_EVERY = 15.0
@@ -81,6 +83,10 @@ class Hub:
         self.buffer: dict[int, dict] = {}
         self.recent: set[int] = set()
         self.recent_order: deque[int] = deque()
+        self.outbox: list[Outgoing] = []
+        self._skip: dict[str, set[int]] = {}  # per new subscriber: seqs it replays instead
+        self._outbox_ready = asyncio.Event()
+        self._flushed_at = 0.0
         self.dirty: set[str] = set()
         self.rendered_at: dict[str, float] = {}
         self.snapshots: dict[str, str] = {}
@@ -95,11 +101,16 @@ class Hub:
         """Add a subscriber; returns the seq up to which it must replay from the log.
         Every event above it reaches the subscriber's `push`."""
         await self.start()
+        # Events already in the outbox are at or below the returned seq: the subscriber
+        # replays them from the log (or, replaying nothing, did not ask for the past).
+        if self.outbox:
+            self._skip[subscriber.connection_id] = {item.seq for item in self.outbox}
         self.subscribers[subscriber.connection_id] = subscriber
         return self.last or 0
 
     def unsubscribe(self, subscriber) -> None:
         self.subscribers.pop(subscriber.connection_id, None)
+        self._skip.pop(subscriber.connection_id, None)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -109,7 +120,10 @@ class Hub:
             try:
                 self.layer = get_channel_layer()
                 self.last = await database_sync_to_async(_latest_seq)()
-                self._tasks = [asyncio.create_task(self._render_loop())]
+                self._tasks = [
+                    asyncio.create_task(self._flush_loop()),
+                    asyncio.create_task(self._render_loop()),
+                ]
                 if self.listen:
                     self.channel = await self.layer.new_channel("concord.hub.")
                     await self.layer.group_add(live.GROUP, self.channel)
@@ -208,14 +222,42 @@ class Hub:
         self.recent_order.append(seq)
         if len(self.recent_order) > RECENT:
             self.recent.discard(self.recent_order.popleft())
-        text = stream_text(msg)
-        for subscriber in list(self.subscribers.values()):
-            if subscriber.wants(msg):
+        self.outbox.append(Outgoing(seq, stream_text(msg), msg))
+        self._outbox_ready.set()
+        self._mark_dirty(msg)
+
+    async def _flush_loop(self) -> None:
+        """Hand the outbox to the subscribers, at most every FLUSH_EVERY seconds: an event
+        after a quiet spell goes at once; in a burst, each connection gets the events of
+        the last few milliseconds in one write instead of one write each."""
+        while True:
+            await self._outbox_ready.wait()
+            wait = self._flushed_at + FLUSH_EVERY - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._outbox_ready.clear()
+            batch, self.outbox = self.outbox, []
+            self._flushed_at = time.monotonic()
+            if not batch:
+                continue
+            skips, self._skip = self._skip, {}
+            wanted_by_filter: dict = {}
+            for subscriber in list(self.subscribers.values()):
+                key = getattr(subscriber, "filter_key", None)
+                wanted = wanted_by_filter.get(key) if key is not None else None
+                if wanted is None:
+                    wanted = [item for item in batch if subscriber.wants(item.msg)]
+                    if key is not None:
+                        wanted_by_filter[key] = wanted
+                skip = skips.get(subscriber.connection_id)
+                if skip:
+                    wanted = [item for item in wanted if item.seq not in skip]
+                if not wanted:
+                    continue
                 try:
-                    await subscriber.push(seq, text, msg)
+                    await subscriber.push_many(wanted)
                 except Exception:
                     logger.exception("hub: push to %s failed", subscriber.connection_id)
-        self._mark_dirty(msg)
 
     # --- coalesced renders ----------------------------------------------------------------
 

@@ -73,24 +73,34 @@ def control(action: str, **fields) -> None:
     async_to_sync(layer.group_send)(GROUP, {"type": CONTROL_TYPE, "action": action, **fields})
 
 
+# Transactions of this database's other backends that hold a transaction id (they wrote,
+# e.g. an event). pg_current_snapshot() would not do: it spans every database of the
+# server, and leaves out transactions whose xid is above the latest completed one.
+_RUNNING_HERE = """
+SELECT pid::text || ':' || backend_xid::text FROM pg_stat_activity
+WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"""
+_STILL_RUNNING = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND backend_xid IS NOT NULL
+  AND pid::text || ':' || backend_xid::text = ANY(%s)"""
+
+
 def wait_settled(timeout: float = SETTLE_TIMEOUT) -> bool:
-    """Wait until every transaction running now has ended (PostgreSQL; a no-op on SQLite,
-    whose writers run one at a time). False if one still ran after `timeout` seconds."""
+    """Wait until every transaction of this database running now has ended (PostgreSQL; a
+    no-op on SQLite, whose writers run one at a time), so none can still commit an event
+    below the ones about to be sent. Transactions of other databases on the server are
+    not waited for. False if one still ran after `timeout` seconds."""
     if connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_snapshot_xip(pg_current_snapshot())::text::bigint")
+        cursor.execute(_RUNNING_HERE)
         running = [row[0] for row in cursor.fetchall()]
         if not running:
             return True
         deadline = time.monotonic() + timeout
         delay = 0.001
         while True:
-            cursor.execute(
-                "SELECT count(*) FROM unnest(%s::bigint[]) x"
-                " WHERE pg_xact_status(x::text::xid8) = 'in progress'",
-                [running],
-            )
+            cursor.execute(_STILL_RUNNING, [running])
             if cursor.fetchone()[0] == 0:
                 return True
             if time.monotonic() > deadline:

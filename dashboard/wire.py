@@ -1,0 +1,61 @@
+"""One frame for many websockets.
+
+The hub sends each event to every connection that wants it. Through ASGI that costs, per
+connection and message, Channels' send, daphne's reply handling and autobahn framing the
+same bytes again (about half of daphne's CPU per message, measured by bench/live.py).
+Under daphne a connection's ASGI `send` is `functools.partial(Server.handle_reply,
+protocol)`, `protocol` being autobahn's WebSocketServerProtocol, whose public
+`sendPreparedMessage` writes a frame built once with `PreparedMessage` ("for optimizing
+Broadcast/PubSub", autobahn's docs). `connection_of` finds that protocol; anywhere else
+(Channels' test communicator, another ASGI server) it returns None and the consumer sends
+through ASGI as usual.
+"""
+
+from __future__ import annotations
+
+import functools
+
+try:
+    import autobahn.util
+    from autobahn.websocket.protocol import PreparedMessage, WebSocketServerProtocol
+except ImportError:  # daphne (and with it autobahn) is not installed: ASGI sends only
+    PreparedMessage = WebSocketServerProtocol = None
+else:
+    # autobahn builds the arguments of a debug log line on every write, coloured with
+    # click when it can be imported (Celery brings it); the colouring alone was ~4% of
+    # daphne's CPU per message. Plain text changes nothing else.
+    autobahn.util._HAS_CLICK = False
+
+
+def connection_of(send):
+    """The autobahn protocol behind a consumer's ASGI `send` under daphne, else None."""
+    if (
+        WebSocketServerProtocol is not None
+        and isinstance(send, functools.partial)
+        and send.args
+        and isinstance(send.args[0], WebSocketServerProtocol)
+        and hasattr(send.args[0], "sendPreparedMessage")
+    ):
+        return send.args[0]
+    return None
+
+
+def is_open(protocol) -> bool:
+    return protocol.state == protocol.STATE_OPEN
+
+
+class Outgoing:
+    """An event on its way to connections: its text, and its frame built on first use."""
+
+    __slots__ = ("_frame", "msg", "seq", "text")
+
+    def __init__(self, seq: int, text: str, msg: dict) -> None:
+        self.seq, self.text, self.msg = seq, text, msg
+        self._frame = None
+
+    @property
+    def frame(self):
+        if self._frame is None:
+            # A server's frames are not masked; never compressed (sent as built).
+            self._frame = PreparedMessage(self.text.encode(), False, False, True)
+        return self._frame
