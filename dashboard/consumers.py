@@ -225,6 +225,9 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
                 iso(datetime.fromtimestamp(self.last_update, UTC)) if self.last_update else None
             ),
             "latency_ms": self.latency_ms,
+            # "frame": events written as frames built once per event (daphne); "asgi":
+            # sent through the ASGI interface one by one (any other server).
+            "sending": "frame" if self.wire is not None else "asgi",
             "acked_seq": self.acked_seq,
             "client": f"{client[0]}",
             "user_agent": headers.get(b"user-agent", b"").decode("latin-1")[:120],

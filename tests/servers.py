@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -167,3 +169,20 @@ def celery_worker(
         yield proc
     finally:
         stop(proc)
+
+
+def run_django(env: dict[str, str], code: str) -> dict:
+    """Run `code` in a fresh Django process with `env`'s services (another process, as a
+    bot or the admin would be); it prints one JSON line, returned here. `json` is
+    imported for it."""
+    script = "import json\nimport django\ndjango.setup()\n" + textwrap.dedent(code)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=child_env({**env, "DJANGO_SETTINGS_MODULE": "config.settings"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, f"child process failed:\n{result.stderr[-4000:]}"
+    return json.loads(result.stdout.strip().splitlines()[-1])

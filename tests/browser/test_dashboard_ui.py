@@ -12,22 +12,18 @@ Screenshots go to `test-artifacts/dashboard-ui/` in the checkout.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import shutil
-import subprocess
-import sys
-import textwrap
 import uuid
 
 import pytest
 
 from tests.servers import (
     ROOT,
-    child_env,
     database_url_for_tests,
     free_port,
     redis_server,
+    run_django,
     spawn_daphne,
     stop,
 )
@@ -53,21 +49,6 @@ assert len(LONG_NAME) >= 80
 
 
 # --- processes --------------------------------------------------------------------------
-
-
-def run_django(env: dict[str, str], code: str) -> dict:
-    """Run `code` in a fresh Django process; it prints one JSON line, returned here."""
-    script = "import json\nimport django\ndjango.setup()\n" + textwrap.dedent(code)
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=child_env({**env, "DJANGO_SETTINGS_MODULE": "config.settings"}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, f"child process failed:\n{result.stderr[-4000:]}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def post_award(env: dict[str, str], member_id: int, amount: int, reason: str) -> dict:

@@ -16,14 +16,11 @@ Artifacts (screenshots, daphne and worker logs, browser consoles) go to
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -32,10 +29,10 @@ import pytest
 from tests.servers import (
     ROOT,
     celery_worker,
-    child_env,
     database_url_for_tests,
     free_port,
     redis_server,
+    run_django,
     spawn_daphne,
     stop,
 )
@@ -58,22 +55,6 @@ ROUTINE = re.compile(r"Sending due task|\] received$|succeeded in [0-9.e-]+s: 0$
 
 
 # --- processes --------------------------------------------------------------------------
-
-
-def run_django(env: dict[str, str], code: str) -> dict:
-    """Run `code` in a fresh Django process (another process, as a bot or the admin
-    would be); it prints one JSON line, returned here."""
-    script = "import json\nimport django\ndjango.setup()\n" + textwrap.dedent(code)
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=child_env({**env, "DJANGO_SETTINGS_MODULE": "config.settings"}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, f"child process failed:\n{result.stderr[-4000:]}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def post_award(

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import textwrap
 import time
 import urllib.request
 
 import pytest
 from websockets.sync.client import connect
 
-from tests.servers import ROOT, child_env, daphne, database_url_for_tests, redis_server, stop
+from tests.servers import daphne, database_url_for_tests, redis_server, run_django, stop
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -26,33 +24,16 @@ pytestmark = [
 ]
 
 
-def django_child(env: dict, code: str) -> str:
-    """Run `code` in a fresh Django process with `env`; its stdout (last line)."""
-    script = "import django; django.setup()\n" + textwrap.dedent(code)
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=child_env({"DJANGO_SETTINGS_MODULE": "config.settings", **env}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-
-
 def award(env: dict, member_id: int, amount: int, key: str) -> int:
-    return int(
-        django_child(
-            env,
-            f"""
-            from accounts.models import Member
-            from ledger.actions import award
-            t = award(Member.objects.get(pk={member_id}), {amount}, reason="outage",
-                      idempotency_key={key!r})
-            print(t.pk)
-            """,
-        )
+    return run_django(
+        env,
+        f"""
+        from accounts.models import Member
+        from ledger.actions import award
+        t = award(Member.objects.get(pk={member_id}), {amount}, reason="outage",
+                  idempotency_key={key!r})
+        print(t.pk)
+        """,
     )
 
 
@@ -75,18 +56,15 @@ def test_pages_and_writes_survive_redis_going_away_and_live_updates_resume(tmp_p
             "REDIS_URL": redis_url,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         }
-        made = json.loads(
-            django_child(
-                env,
-                """
-                import json
-                from accounts.actions import register_member
-                from dashboard.actions import create_token
-                m = register_member(platform="discord", external_id="outage-1",
-                                    username="Outa").member
-                print(json.dumps({"member": m.pk, "token": create_token("events").token}))
-                """,
-            )
+        made = run_django(
+            env,
+            """
+            from accounts.actions import register_member
+            from dashboard.actions import create_token
+            m = register_member(platform="discord", external_id="outage-1",
+                                username="Outa").member
+            print(json.dumps({"member": m.pk, "token": create_token("events").token}))
+            """,
         )
         with daphne(env) as base:
             ws_url = base.replace("http", "ws") + f"/ws/stream/?token={made['token']}"
@@ -101,7 +79,7 @@ def test_pages_and_writes_survive_redis_going_away_and_live_updates_resume(tmp_p
                 # Writes keep working; the event waits unpublished.
                 during = award(env, made["member"], 7, "outage-during")
                 # Pages keep working from the database (the cache is unreachable).
-                status = django_child(
+                status = run_django(
                     env,
                     f"""
                     from django.contrib.auth import get_user_model
@@ -112,7 +90,7 @@ def test_pages_and_writes_survive_redis_going_away_and_live_updates_resume(tmp_p
                     home = client.get("/dashboard/")
                     member = client.get("/dashboard/members/{made["member"]}/")
                     assert b'data-amount="112"' in member.content, member.content[-2000:]
-                    print(home.status_code, member.status_code)
+                    print(json.dumps(f"{{home.status_code}} {{member.status_code}}"))
                     """,
                 )
                 assert status == "200 200"
@@ -140,7 +118,7 @@ def test_pages_and_writes_survive_redis_going_away_and_live_updates_resume(tmp_p
                 )
                 try:
                     # The relay (beat would run it) publishes what waited.
-                    sent = django_child(
+                    sent = run_django(
                         env,
                         """
                         import time
