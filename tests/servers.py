@@ -186,3 +186,27 @@ def run_django(env: dict[str, str], code: str) -> dict:
     )
     assert result.returncode == 0, f"child process failed:\n{result.stderr[-4000:]}"
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def stream_env(tmp_path: Path, redis_url: str) -> dict[str, str]:
+    """Child-process settings: the test database, `redis_url`, served on 127.0.0.1."""
+    return {
+        "DATABASE_URL": database_url_for_tests(tmp_path),
+        "REDIS_URL": redis_url,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+    }
+
+
+def member_and_stream_token(env: dict[str, str], external_id: str) -> dict:
+    """A member and an `events` overlay token, made in a child process (tokens are signed
+    with the servers' secret key): {"member": pk, "token": token}."""
+    return run_django(
+        env,
+        f"""
+        from accounts.actions import register_member
+        from dashboard.actions import create_token
+        m = register_member(platform="discord", external_id={external_id!r},
+                            username="Streamer").member
+        print(json.dumps({{"member": m.pk, "token": create_token("events").token}}))
+        """,
+    )

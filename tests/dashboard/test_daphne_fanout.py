@@ -9,7 +9,13 @@ import time
 import pytest
 from websockets.sync.client import connect
 
-from tests.servers import daphne, database_url_for_tests, redis_server, run_django
+from tests.servers import (
+    daphne,
+    member_and_stream_token,
+    redis_server,
+    run_django,
+    stream_env,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -20,21 +26,8 @@ pytestmark = [
 
 def test_daphne_writes_each_event_as_one_prepared_frame_the_client_reads(tmp_path):
     with redis_server() as (redis_url, _):
-        env = {
-            "DATABASE_URL": database_url_for_tests(tmp_path),
-            "REDIS_URL": redis_url,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        }
-        made = run_django(
-            env,
-            """
-            from accounts.actions import register_member
-            from dashboard.actions import create_token
-            m = register_member(platform="discord", external_id="fanout-1",
-                                username="Fan").member
-            print(json.dumps({"member": m.pk, "token": create_token("events").token}))
-            """,
-        )
+        env = stream_env(tmp_path, redis_url)
+        made = member_and_stream_token(env, "fanout-1")
         with daphne(env) as base:
             url = base.replace("http", "ws") + f"/ws/stream/?token={made['token']}"
             with (

@@ -15,7 +15,14 @@ import urllib.request
 import pytest
 from websockets.sync.client import connect
 
-from tests.servers import daphne, database_url_for_tests, redis_server, run_django, stop
+from tests.servers import (
+    daphne,
+    member_and_stream_token,
+    redis_server,
+    run_django,
+    stop,
+    stream_env,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -51,21 +58,8 @@ def next_event(ws, timeout: float) -> dict:
 def test_pages_and_writes_survive_redis_going_away_and_live_updates_resume(tmp_path):
     with redis_server() as (redis_url, redis_proc):
         port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-        env = {
-            "DATABASE_URL": database_url_for_tests(tmp_path),
-            "REDIS_URL": redis_url,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        }
-        made = run_django(
-            env,
-            """
-            from accounts.actions import register_member
-            from dashboard.actions import create_token
-            m = register_member(platform="discord", external_id="outage-1",
-                                username="Outa").member
-            print(json.dumps({"member": m.pk, "token": create_token("events").token}))
-            """,
-        )
+        env = stream_env(tmp_path, redis_url)
+        made = member_and_stream_token(env, "outage-1")
         with daphne(env) as base:
             ws_url = base.replace("http", "ws") + f"/ws/stream/?token={made['token']}"
             with connect(ws_url, origin=base, open_timeout=10) as ws:
