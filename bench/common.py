@@ -1,12 +1,17 @@
-"""What every benchmark here shares: production settings and argument checks.
+"""What every benchmark here shares: production settings, argument checks, and the
+helpers for the servers and processes a benchmark starts and measures.
 
 Import it first: it puts the project on sys.path and sets the environment Django reads."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import socket
+import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -41,3 +46,57 @@ def worker_counts(text: str) -> list[int]:
     if max(counts) > MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"{max(counts)} workers is more than {MAX_WORKERS}")
     return list(dict.fromkeys(counts))
+
+
+# --- servers and processes ----------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class ServerDown(Exception):
+    """A server a benchmark started exited, or did not listen in time."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(
+    port: int, proc: subprocess.Popen, timeout: float = 30.0, what: str = "the server"
+) -> None:
+    """Return once something listens on 127.0.0.1:`port`; ServerDown if `proc` exits
+    first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerDown(f"{what} exited with code {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise ServerDown(f"{what} did not listen on port {port} within {timeout:g} s")
+
+
+def stop_popen(proc: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL after 10 s; nothing if it is not running."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def process_cpu(pid: int | None) -> float | None:
+    """Seconds of CPU (user + system) process `pid` has used; None if unreadable."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS

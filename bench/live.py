@@ -15,9 +15,17 @@ What it does, in order:
      (in batches of --ramp per process) and waits for every `hello`;
   4. a poster process awards 1 point to a random member --rate times a second for
      --duration seconds, noting `time.time()` as each `award()` returns (the commit);
-  5. each client notes `time.time()` as each event arrives; --grace seconds after the
-     last award the clients stop, and the transfers a connection did not receive by then
-     count as lost for it.
+  5. each client notes `time.time()` as each event arrives (one reading per socket read;
+     a client process reads its sockets at most every TICK, 1 ms); --grace seconds after
+     the last award the clients stop, and the transfers a connection did not receive by
+     then count as lost for it.
+
+The clients are a lean websocket client of this script's own (RFC 6455 over non-blocking
+sockets, one epoll loop per client process, no extensions): with the `websockets` library
+they cost ~19 us of CPU per message, two cores at the 100,000 messages/s of the target.
+Now most of their CPU is the kernel's: a TCP read costs ~4 us on a small VM, whatever
+the message count in it, so it is ~2 us per message when daphne writes several events
+at once and up to ~5 us when it writes them one by one.
 
 It prints delivery counts, commit-to-receive latency over every delivery, lost and
 duplicated deliveries, the CPU daphne (and the clients, the poster and redis-server)
@@ -36,9 +44,11 @@ from __future__ import annotations
 
 import argparse
 import array
-import asyncio
+import base64
 import contextlib
 import ctypes
+import errno
+import hashlib
 import json
 import logging
 import math
@@ -47,6 +57,7 @@ import os
 import random
 import re
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -62,10 +73,9 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import positive
+from common import ServerDown, free_port, positive, process_cpu, stop_popen, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 READY_TIMEOUT = 180.0  # seconds for every client to get its hello
 OPEN_TIMEOUT = 60.0  # seconds for one websocket handshake
 WARMUP_AWARDS = 20  # posted (and delivered) before the clock starts; not counted
@@ -170,34 +180,6 @@ def die_with_parent() -> None:
             _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise Failed(f"daphne exited with code {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise Failed(f"daphne did not listen on port {port} within {timeout:g} s")
-
-
-def stop_popen(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def stop_process(proc) -> None:
     if proc.pid is None:
         return
@@ -226,18 +208,6 @@ def raise_fd_limit(needed: int) -> int:
 
 
 # --- measuring ------------------------------------------------------------------------
-
-
-def process_cpu(pid: int | None) -> float | None:
-    """Seconds of CPU (user + system) process `pid` has used; None if unreadable."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def machine_cpu() -> tuple[int, int, int]:
@@ -277,6 +247,596 @@ def cpu_delta(before: dict, after: dict) -> dict:
 
 
 # --- clients ----------------------------------------------------------------------------
+#
+# A lean websocket client (RFC 6455, client side, no extensions): non-blocking sockets
+# and one epoll loop per client process, which reads what is ready at most every TICK (a
+# wakeup costs ~20 us of CPU on a small VM, a read ~4 us, a message in it well under 1).
+# The `websockets` library cost ~19 us of CPU per received message, which at 100,000
+# messages/s is two cores: more than this machine has for daphne and the clients
+# together. Frames are parsed as the bytes come. An event's seq and transfer id are read
+# with bytes.find (the hub writes events as compact JSON, `hub.stream_text`), once per
+# process: every connection receives the same bytes, so the next ones find the message
+# (or the whole chunk, when it is one frame) in SEEN. One in CHECK_EVERY of the events
+# read is parsed with json.loads as well (the first included), and a disagreement fails
+# the run. Hello, pings and anything not in the expected layout go to json.loads.
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+MAX_MESSAGE = 2**22  # bytes; a longer message closes the connection (1009)
+MAX_HANDSHAKE = 65536  # bytes of HTTP response headers
+RECV_SIZE = 65536
+CLOSE_TIMEOUT = 2.0  # seconds to wait for the server to end a connection we close
+TICK = 0.001  # seconds: a client process reads its sockets at most this often
+CHECK_EVERY = 256  # events read by bytes.find per one checked with json.loads
+EVENT_HEAD = b'{"type":"event","seq":'
+TRANSFER_KIND = b',"kind":"ledger.transfer_posted",'
+TRANSFER_ID = b'"transfer_id":'
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
+CONNECTING, HANDSHAKE, OPEN, CLOSING, DONE = range(5)
+EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
+
+
+class ProtocolError(Exception):
+    """The server broke RFC 6455: the connection is closed with `code`."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class MismatchError(Exception):
+    """bytes.find and json.loads read an event differently: the fast path is wrong."""
+
+
+def masked_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """One final client frame (clients must mask what they send)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
+    key = os.urandom(4)
+    if n:
+        mask = int.from_bytes((key * (n // 4 + 1))[:n], "big")
+        payload = (int.from_bytes(payload, "big") ^ mask).to_bytes(n, "big")
+    return head + key + payload
+
+
+def close_frame(code: int) -> bytes:
+    return masked_frame(OP_CLOSE, code.to_bytes(2, "big"))
+
+
+def read_event(p: bytes) -> tuple[int, int | None] | None:
+    """(seq, transfer id or None for other kinds) of a compact event message, read with
+    bytes.find; None if `p` is not one (then json.loads decides)."""
+    if not p.startswith(EVENT_HEAD):
+        return None
+    comma = p.find(b",", 22)
+    try:
+        seq = int(p[22:comma])
+        if not p.startswith(TRANSFER_KIND, comma):
+            return seq, None
+        start = p.find(TRANSFER_ID, comma + 32) + 14
+        if start == 13:
+            return None
+        end = p.find(b",", start)
+        brace = p.find(b"}", start)  # transfer_id may be the last key of `data`
+        if end < 0 or 0 <= brace < end:
+            end = brace
+        return seq, int(p[start:end])
+    except ValueError:
+        return None  # not the expected layout: json.loads reads it
+
+
+SEEN: dict[bytes, tuple[int, int]] = {}  # event (or its frame) -> (seq, transfer id)
+SEEN_MAX = 100_000
+_learned = 0
+
+
+def remember(key: bytes, event: tuple[int, int]) -> None:
+    if len(SEEN) >= SEEN_MAX:
+        SEEN.clear()
+    SEEN[key] = event
+
+
+def learned(p: bytes, event: tuple[int, int]) -> None:
+    """`p` read as `event` by read_event: remember it, and check a sample with json.loads."""
+    global _learned
+    if not _learned % CHECK_EVERY:
+        expected = parse_json_event(json.loads(p))
+        if expected != event:
+            raise MismatchError(f"read {event} but json.loads reads {expected} in {p[:300]!r}")
+    _learned += 1
+    remember(p, event)
+
+
+def parse_json_event(msg) -> tuple[int, int | None] | None:
+    """(seq, transfer id or None for other kinds) of a parsed event message, else None."""
+    if not isinstance(msg, dict) or msg.get("type") != "event":
+        return None
+    if msg.get("kind") != "ledger.transfer_posted":
+        return msg["seq"], None
+    return msg["seq"], msg["data"]["transfer_id"]
+
+
+class Connection:
+    """One websocket: the handshake, the frames, and what it received."""
+
+    __slots__ = (
+        "accept",
+        "client",
+        "closed",
+        "deadline",
+        "failed",
+        "fd",
+        "frag_op",
+        "frag_size",
+        "fragments",
+        "have",
+        "hello",
+        "need",
+        "other",
+        "out",
+        "parts",
+        "seqs",
+        "sock",
+        "state",
+        "tids",
+        "times",
+    )
+
+    def __init__(self, client: Clients) -> None:
+        self.client = client
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.fd = self.sock.fileno()
+        self.state = CONNECTING
+        self.deadline = time.monotonic() + OPEN_TIMEOUT
+        self.accept = b""
+        self.out = b""  # bytes the socket did not take yet
+        self.parts: list[bytes] = []  # an incomplete frame (or HTTP response), in pieces
+        self.have = 0  # bytes in parts
+        self.need = 0  # bytes the frame in parts needs (0: its header is incomplete)
+        self.fragments: list[bytes] | None = None  # a fragmented message so far
+        self.frag_op = OP_TEXT
+        self.frag_size = 0
+        self.seqs = array.array("q")
+        self.tids = array.array("q")
+        self.times = array.array("d")
+        self.other = 0  # hello, pings and events of other kinds
+        self.closed: str | None = None  # why the connection ended while measured
+        self.failed: str | None = None  # why it never opened or said hello
+        self.hello: dict | None = None
+
+    # --- events from the loop ----------------------------------------------------------
+
+    def on_event(self, ev: int) -> None:
+        if self.state == OPEN and ev == EPOLLIN:  # the common case, kept short
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self.end(f"{type(exc).__name__}: {exc}")
+                return
+            if data:
+                now = time.time()
+                if self.hello is not None and not self.parts and self.fragments is None:
+                    event = SEEN.get(data)
+                    if event is not None:  # the chunk is one event frame, already read
+                        self.seqs.append(event[0])
+                        self.tids.append(event[1])
+                        self.times.append(now)
+                        return
+                try:
+                    self.feed(data, now)
+                except ProtocolError as exc:
+                    self.fail_protocol(exc)
+            else:
+                self.end("closed by server: code -")  # no close frame
+            return
+        if ev & EPOLLOUT and self.state != CONNECTING and self.out:
+            self.flush()
+        if self.state == CONNECTING:
+            self.connected()
+        elif self.state == HANDSHAKE:
+            self.handshake()
+        elif self.state == OPEN and ev & ~EPOLLOUT:
+            self.on_event(EPOLLIN)
+        elif self.state == CLOSING:
+            self.drain()
+
+    def connect(self, address: tuple[str, int]) -> None:
+        self.client.register(self, EPOLLOUT)
+        err = self.sock.connect_ex(address)
+        if err not in (0, errno.EINPROGRESS):
+            self.fail("handshake", OSError(err, os.strerror(err)))
+
+    def connected(self) -> None:
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self.fail("handshake", OSError(err, os.strerror(err)))
+            return
+        key = base64.b64encode(os.urandom(16))
+        self.accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+        client = self.client
+        request = (
+            f"GET {client.target} HTTP/1.1\r\n"
+            f"Host: {client.host}\r\n"
+            "Upgrade: websocket\r\n"
+            "Connection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key.decode()}\r\n"
+            "Sec-WebSocket-Version: 13\r\n"
+            f"Origin: {client.origin}\r\n"
+            "User-Agent: concord-bench-live\r\n"
+            "\r\n"
+        )
+        self.state = HANDSHAKE
+        self.client.modify(self, EPOLLIN)
+        self.send(request.encode())
+
+    def handshake(self) -> None:
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.fail("handshake", exc)
+            return
+        now = time.time()
+        if not data:
+            self.fail("handshake", ConnectionError("closed before the HTTP response"))
+            return
+        self.parts.append(data)
+        self.have += len(data)
+        response = b"".join(self.parts)
+        head, sep, rest = response.partition(b"\r\n\r\n")
+        if not sep:
+            self.parts = [response]
+            if self.have > MAX_HANDSHAKE:
+                self.fail("handshake", ValueError("HTTP response headers too long"))
+            return
+        self.parts, self.have = [], 0
+        problem = self.check_response(head)
+        if problem:
+            self.fail("handshake", ValueError(problem))
+            return
+        self.state = OPEN
+        self.deadline = time.monotonic() + OPEN_TIMEOUT  # for the hello
+        self.client.connections.append(self)
+        if rest:
+            try:
+                self.feed(rest, now)
+            except ProtocolError as exc:
+                self.fail_protocol(exc)
+
+    def check_response(self, head: bytes) -> str | None:
+        lines = head.decode("latin-1").split("\r\n")
+        status = lines[0].split(" ", 2)
+        if len(status) < 2 or not status[0].startswith("HTTP/1."):
+            return f"not an HTTP response: {lines[0][:80]!r}"
+        if status[1] != "101":
+            return f"server rejected WebSocket connection: HTTP {' '.join(status[1:])}"
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon:
+                return f"bad header line {line[:80]!r}"
+            name = name.strip().lower()
+            value = value.strip()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if headers.get("upgrade", "").lower() != "websocket":
+            return f"Upgrade: {headers.get('upgrade')!r}, not websocket"
+        tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+        if "upgrade" not in tokens:
+            return f"Connection: {headers.get('connection')!r}, not upgrade"
+        if headers.get("sec-websocket-accept", "").encode() != self.accept:
+            return f"Sec-WebSocket-Accept {headers.get('sec-websocket-accept')!r} is wrong"
+        if headers.get("sec-websocket-extensions"):
+            return f"extensions not offered: {headers['sec-websocket-extensions']}"
+        if headers.get("sec-websocket-protocol"):
+            return f"subprotocol not offered: {headers['sec-websocket-protocol']}"
+        return None
+
+    # --- frames -----------------------------------------------------------------------
+
+    def feed(self, data: bytes, now: float) -> None:
+        """Parse the frames in `data` (and what an earlier chunk left incomplete)."""
+        if self.parts:
+            self.parts.append(data)
+            self.have += len(data)
+            if self.have < self.need:
+                return  # the frame is still incomplete: join once, when it is not
+            data = b"".join(self.parts)
+            self.parts, self.have, self.need = [], 0, 0
+        n = len(data)
+        i = 0
+        while n - i >= 2:
+            b0 = data[i]
+            length = data[i + 1]
+            h = i + 2
+            if length > 125:
+                if length > 127:
+                    raise ProtocolError(1002, "masked frame from the server")
+                if length == 126:
+                    if n - h < 2:
+                        break
+                    length = (data[h] << 8) | data[h + 1]
+                    h += 2
+                else:
+                    if n - h < 8:
+                        break
+                    length = int.from_bytes(data[h : h + 8], "big")
+                    h += 8
+                if length > MAX_MESSAGE:
+                    raise ProtocolError(1009, f"frame of {length} bytes")
+            end = h + length
+            if end > n:
+                self.need = end - i
+                break
+            if b0 == 0x81 and self.fragments is None:  # a whole text message
+                p = data[h:end]
+                event = SEEN.get(p) if self.hello is not None else None
+                if event is not None:  # an event another connection received: no parsing
+                    self.seqs.append(event[0])
+                    self.tids.append(event[1])
+                    self.times.append(now)
+                else:
+                    event = self.message(p, now)
+                    if event is not None and end == n and not i:
+                        remember(data, event)  # the next connection's chunk: a dict hit
+            else:
+                self.frame(b0, data[h:end], now)
+            if self.state != OPEN:
+                return
+            i = end
+        if i < n:
+            rest = data[i:] if i else data
+            self.parts = [rest]
+            self.have = len(rest)
+
+    def frame(self, b0: int, payload: bytes, now: float) -> None:
+        fin, opcode = b0 & 0x80, b0 & 0x0F
+        if b0 & 0x70:
+            raise ProtocolError(1002, "reserved bits set (no extension was negotiated)")
+        if opcode >= OP_CLOSE:
+            if not fin or len(payload) > 125:
+                raise ProtocolError(1002, "fragmented or long control frame")
+            if opcode == OP_CLOSE:
+                self.on_close(payload)
+            elif opcode == OP_PING:
+                self.send(masked_frame(OP_PONG, payload))
+            elif opcode != OP_PONG:
+                raise ProtocolError(1002, f"unknown opcode {opcode}")
+            return
+        if opcode == OP_CONT:
+            if self.fragments is None:
+                raise ProtocolError(1002, "continuation frame without a message")
+            self.fragments.append(payload)
+            self.frag_size += len(payload)
+            if self.frag_size > MAX_MESSAGE:
+                raise ProtocolError(1009, f"message of more than {MAX_MESSAGE} bytes")
+            if fin:
+                message, self.fragments = b"".join(self.fragments), None
+                self.complete(self.frag_op, message, now)
+            return
+        if opcode not in (OP_TEXT, OP_BINARY):
+            raise ProtocolError(1002, f"unknown opcode {opcode}")
+        if self.fragments is not None:
+            raise ProtocolError(1002, "new message before the last one ended")
+        if fin:
+            self.complete(opcode, payload, now)
+        else:
+            self.fragments, self.frag_op, self.frag_size = [payload], opcode, len(payload)
+
+    def complete(self, opcode: int, message: bytes, now: float) -> None:
+        if opcode == OP_TEXT:
+            self.message(message, now)
+        else:
+            self.other += 1  # the stream sends no binary messages
+
+    def message(self, p: bytes, now: float) -> tuple[int, int] | None:
+        """One text message, received at `now`; (seq, transfer id) if it is a transfer
+        event recorded."""
+        if self.hello is not None:
+            event = SEEN.get(p)
+            if event is None and p.startswith(EVENT_HEAD):
+                event = read_event(p)
+                if event is not None:
+                    if event[1] is None:
+                        self.other += 1  # an event of another kind
+                        return None
+                    learned(p, event)
+            if event is not None:
+                self.seqs.append(event[0])
+                self.tids.append(event[1])
+                self.times.append(now)
+                return event
+        try:
+            msg = json.loads(p)
+        except ValueError:
+            self.other += 1  # not JSON: the stream sends none
+            return None
+        if self.hello is None:
+            if isinstance(msg, dict) and msg.get("type") == "hello":
+                self.hello = msg
+            else:
+                self.other += 1  # a replayed event before hello; none are expected
+            return None
+        event = parse_json_event(msg)
+        if event is None or event[1] is None:
+            self.other += 1
+            return None
+        self.seqs.append(event[0])
+        self.tids.append(event[1])
+        self.times.append(now)
+        return event
+
+    def on_close(self, payload: bytes) -> None:
+        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+        with contextlib.suppress(OSError):  # the answer; the server ends the connection
+            self.sock.send(close_frame(code if code is not None else 1000))
+        self.end(f"closed by server: code {code if code is not None else '-'}")
+
+    # --- sending and ending -----------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        if self.out:
+            self.out += data
+            return
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self.end(f"{type(exc).__name__}: {exc}")
+            return
+        if sent < len(data):
+            self.out = data[sent:]
+            self.client.modify(self, EPOLLIN | EPOLLOUT)
+
+    def flush(self) -> None:
+        try:
+            sent = self.sock.send(self.out)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.end(f"{type(exc).__name__}: {exc}")
+            return
+        self.out = self.out[sent:]
+        if not self.out and self.state != DONE:
+            self.client.modify(self, EPOLLIN)
+
+    def fail(self, stage: str, exc: BaseException) -> None:
+        """The connection could not open or say hello."""
+        if self.failed is None and self.hello is None:
+            self.failed = f"{stage}: {type(exc).__name__}: {exc}"
+        self.end(f"{type(exc).__name__}: {exc}")
+
+    def fail_protocol(self, exc: ProtocolError) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.send(close_frame(exc.code))
+        self.end(f"protocol error ({exc.code}): {exc}")
+
+    def end(self, why: str) -> None:
+        if self.state == DONE:
+            return
+        if self.closed is None and self.state == OPEN:
+            self.closed = why
+            if self.hello is None and self.failed is None:
+                self.failed = f"no hello: {why}"
+        self.state = DONE
+        self.client.unregister(self)
+        self.sock.close()
+
+    def close(self) -> None:
+        """Start the closing handshake: the server answers and ends the connection."""
+        if self.state != OPEN:
+            return
+        self.send(close_frame(1000))
+        if self.state == OPEN:
+            self.state = CLOSING
+
+    def drain(self) -> None:
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.end("closed")
+
+
+class Clients:
+    """This process's connections and their epoll loop."""
+
+    def __init__(self, url: str, origin: str, control) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "ws":
+            raise ValueError(f"{url}: only ws:// is supported")
+        self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.host = parts.netloc
+        self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.origin = origin
+        self.epoll = select.epoll()
+        self.table: dict[int, Connection] = {}
+        self.connections: list[Connection] = []  # every one that completed its handshake
+        self.control = control
+        self.epoll.register(control.fileno(), EPOLLIN)
+        self.message = None  # what the parent sent
+
+    def register(self, c: Connection, mask: int) -> None:
+        self.table[c.fd] = c
+        self.epoll.register(c.fd, mask)
+
+    def modify(self, c: Connection, mask: int) -> None:
+        if c.fd in self.table:
+            self.epoll.modify(c.fd, mask)
+
+    def unregister(self, c: Connection) -> None:
+        if self.table.pop(c.fd, None) is not None:
+            self.epoll.unregister(c.fd)
+
+    def poll(self, timeout: float) -> None:
+        """Handle what is ready within `timeout` seconds."""
+        table = self.table
+        for fd, ev in self.epoll.poll(timeout):
+            c = table.get(fd)
+            if c is not None:
+                c.on_event(ev)
+            elif fd == self.control.fileno():
+                self.message = self.control.recv()
+
+    def serve(self) -> None:
+        """Receive until the parent sends a message (the hot loop: `poll`, inlined)."""
+        table, poll, control = self.table, self.epoll.poll, self.control.fileno()
+        sleep, monotonic = time.sleep, time.monotonic
+        while self.message is None:
+            ready = poll(1.0)
+            began = monotonic()
+            for fd, ev in ready:
+                c = table.get(fd)
+                if c is not None:
+                    c.on_event(ev)
+                elif fd == control:
+                    self.message = self.control.recv()
+            left = began + TICK - monotonic()
+            if left > 0:
+                sleep(left)  # let more arrive: a wakeup costs more CPU than a read
+
+    def open(self, count: int) -> list[Connection]:
+        """Open `count` connections at once; return when each said hello or failed."""
+        batch = [Connection(self) for _ in range(count)]
+        for c in batch:
+            c.connect(self.address)
+        waiting = batch
+        while True:
+            now = time.monotonic()
+            for c in waiting:
+                if c.hello is None and c.failed is None and now > c.deadline:
+                    stage = "handshake" if c.state in (CONNECTING, HANDSHAKE) else "no hello"
+                    c.fail(stage, TimeoutError(f"nothing within {OPEN_TIMEOUT:g} s"))
+            waiting = [c for c in waiting if c.hello is None and c.failed is None]
+            if not waiting:
+                return batch
+            self.poll(min(0.5, max(0.0, min(c.deadline for c in waiting) - now)))
+
+    def close(self) -> None:
+        """Close every connection (closing handshake, at most CLOSE_TIMEOUT seconds)."""
+        for c in list(self.table.values()):
+            c.close()
+        deadline = time.monotonic() + CLOSE_TIMEOUT
+        while any(c.state == CLOSING for c in self.table.values()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.poll(min(left, 0.5))
+        for c in list(self.table.values()):
+            c.end("closed")
+        self.epoll.close()
 
 
 def client_process(index: int, count: int, url: str, origin: str, ramp: int, conn) -> None:
@@ -285,140 +845,41 @@ def client_process(index: int, count: int, url: str, origin: str, ramp: int, con
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
     try:
-        asyncio.run(_client(index, count, url, origin, ramp, conn))
+        _client(count, url, origin, ramp, conn)
     except BaseException:
         with contextlib.suppress(Exception):
             conn.send(("error", traceback.format_exc()))
         os._exit(1)
 
 
-class Connection:
-    __slots__ = ("closed", "hello", "other", "seqs", "task", "tids", "times", "ws")
-
-    def __init__(self) -> None:
-        self.ws = None
-        self.seqs = array.array("q")
-        self.tids = array.array("q")
-        self.times = array.array("d")
-        self.other = 0  # hello, pings and events of other kinds
-        self.closed: str | None = None
-        self.hello = None
-        self.task = None
-
-
-def _parse_event(text: str) -> tuple[int, int] | None:
-    """(seq, transfer_id) of a `ledger.transfer_posted` event message, else None. The
-    hub writes events compactly (`{"type":"event",...}`): the prefix check skips the
-    rest (hello, pings) without parsing them."""
-    if not text.startswith('{"type":"event"'):
-        return None
-    if '"kind":"ledger.transfer_posted"' not in text:
-        return None
-    msg = json.loads(text)
-    return msg["seq"], msg["data"]["transfer_id"]
-
-
-async def _reader(c: Connection, ready: asyncio.Future) -> None:
-    from websockets.exceptions import ConnectionClosed
-
-    clock = time.time
-    seqs, tids, times = c.seqs, c.tids, c.times
-    try:
-        async for text in c.ws:
-            now = clock()
-            if c.hello is None:
-                msg = json.loads(text)
-                if msg.get("type") == "hello":
-                    c.hello = msg
-                    if not ready.done():
-                        ready.set_result(True)
-                    continue
-                c.other += 1  # a replayed event before hello; none are expected
-                continue
-            parsed = _parse_event(text)
-            if parsed is None:
-                c.other += 1
-                continue
-            seqs.append(parsed[0])
-            tids.append(parsed[1])
-            times.append(now)
-    except ConnectionClosed as closed:
-        c.closed = f"closed by server: code {closed.rcvd.code if closed.rcvd else '-'}"
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        c.closed = f"{type(exc).__name__}: {exc}"
-    else:
-        c.closed = "closed"
-    if not ready.done():
-        ready.set_exception(RuntimeError(c.closed or "closed before hello"))
-
-
-async def _open(url: str, origin: str) -> tuple[Connection, asyncio.Future]:
-    from websockets.asyncio.client import connect
-
-    c = Connection()
-    c.ws = await connect(
-        url,
-        origin=origin,
-        open_timeout=OPEN_TIMEOUT,
-        ping_interval=None,  # the server pings every 15 s; no client pings to muddle CPU
-        max_size=2**22,
-        max_queue=64,
-        close_timeout=2,
-    )
-    ready = asyncio.get_running_loop().create_future()
-    c.task = asyncio.create_task(_reader(c, ready))
-    return c, ready
-
-
-async def _client(index: int, count: int, url: str, origin: str, ramp: int, conn) -> None:
-    loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue = asyncio.Queue()
-    loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
-
-    connections: list[Connection] = []
+def _client(count: int, url: str, origin: str, ramp: int, conn) -> None:
+    clients = Clients(url, origin, conn)
     errors: list[str] = []
-    extensions = set()
     began = time.monotonic()
     for start in range(0, count, ramp):
-
-        async def one():
-            try:
-                c, ready = await _open(url, origin)
-            except Exception as exc:
-                errors.append(f"handshake: {type(exc).__name__}: {exc}")
-                return
-            connections.append(c)
-            try:
-                await asyncio.wait_for(ready, OPEN_TIMEOUT)
-            except Exception as exc:
-                errors.append(f"no hello: {type(exc).__name__}: {exc}")
-                return
-            for ext in c.ws.protocol.extensions:
-                extensions.add(type(ext).__name__)
-
-        await asyncio.gather(*(one() for _ in range(start, min(start + ramp, count))))
-    hellos = sum(c.hello is not None for c in connections)
+        batch = clients.open(min(ramp, count - start))
+        errors += [c.failed for c in batch if c.failed and c.hello is None]
+        if clients.message is not None:
+            raise RuntimeError(f"the parent sent {clients.message[0]!r} before ready")
+    connections = clients.connections
     conn.send(
         (
             "ready",
             {
-                "hellos": hellos,
+                "hellos": sum(c.hello is not None for c in connections),
                 "errors": errors,
                 "seconds": time.monotonic() - began,
-                "extensions": sorted(extensions),
+                "extensions": [],  # none offered (a server that accepts one fails)
                 "hello_seqs": sorted({c.hello["seq"] for c in connections if c.hello}),
             },
         )
     )
 
-    _, commits = await inbox.get()  # ("stop", {transfer_id: commit time})
+    clients.serve()
+    kind, commits = clients.message  # ("stop", {transfer_id: commit time})
+    if kind != "stop":
+        raise RuntimeError(f"the parent sent {kind!r}, not stop")
     stopped = time.time()
-    for c in connections:
-        if c.task is not None:
-            c.task.cancel()
-    await asyncio.gather(*(c.task for c in connections if c.task), return_exceptions=True)
     latencies = array.array("d")
     delivered = duplicates = lost = foreign = late_in_order = 0
     closed: dict[str, int] = {}
@@ -447,7 +908,7 @@ async def _client(index: int, count: int, url: str, origin: str, ramp: int, conn
             delivered += 1
             latencies.append(t - commit)
         lost += wanted - len(got)
-    await asyncio.gather(*(c.ws.close() for c in connections), return_exceptions=True)
+    clients.close()
     conn.send(
         (
             "result",
@@ -465,7 +926,6 @@ async def _client(index: int, count: int, url: str, origin: str, ramp: int, conn
             },
         )
     )
-    loop.remove_reader(conn.fileno())
 
 
 # --- poster -----------------------------------------------------------------------------
@@ -872,7 +1332,6 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
     layer = settings.CHANNEL_LAYERS["default"]
     import channels_redis
     import daphne as daphne_pkg
-    import websockets
 
     print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}")
     print(f"database: {version.split(' on ')[0]}  synchronous_commit={sync}")
@@ -880,7 +1339,10 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
         f"redis: {redis_version}  channel layer: {args.layer} ({layer['BACKEND']},"
         f" channels_redis {channels_redis.__version__})  prefix {layer['CONFIG']['prefix']}"
     )
-    print(f"daphne {daphne_pkg.__version__}, websockets {websockets.__version__} (clients)")
+    print(
+        f"daphne {daphne_pkg.__version__}; clients: bench/live.py's own websocket client"
+        f" (raw sockets, one epoll loop per process, reads at most every {TICK * 1000:g} ms)"
+    )
 
     began = time.perf_counter()
     MEMBERS = register_members(run_id, args.members)
@@ -915,7 +1377,10 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
             preexec_fn=die_with_parent,
         )
     started(daphne)
-    wait_for_port(port, daphne)
+    try:
+        wait_for_port(port, daphne, what="daphne")
+    except ServerDown as down:
+        raise Failed(str(down)) from None
     print(
         f"daphne: pid {daphne.pid} serving {args.asgi} on 127.0.0.1:{port}; stderr -> {stderr_path}"
     )
@@ -1075,6 +1540,12 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
             f" deliveries); one event to {hellos} clients: {per * hellos * 1000:.0f} ms of"
             " daphne's one thread"
         )
+        if window.get("clients") is not None:
+            print(
+                f"  clients per delivered message: {window['clients'] / delivered * 1e6:.1f} us"
+                f" (posting window CPU / deliveries; {args.client_procs} client"
+                f" process{'es' if args.client_procs != 1 else ''})"
+            )
         if window["daphne"] / window["_wall"] >= 0.9:
             print(
                 f"  note: daphne ran at {100 * window['daphne'] / window['_wall']:.0f}% of one"
