@@ -6,11 +6,12 @@ and REDIS_URL a Redis server (the channel layer; keys go under a fresh prefix pe
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \\
     REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/live.py [--clients 1000] [--client-procs 2] [--rate 100]
-                                       [--duration 20] [--layer pubsub|core]
+                                       [--duration 20] [--layer pubsub|core] [--daphnes 2]
 
 What it does, in order:
   1. registers --members fresh members and creates one `events`-scope overlay token;
-  2. starts daphne (production settings, the same database, Redis and channel layer);
+  2. starts --daphnes daphne processes accepting on one listening socket (`daphne --fd`;
+     production settings, the same database, Redis and channel layer);
   3. opens --clients websockets on `/ws/stream/` spread over --client-procs processes
      (in batches of --ramp per process) and waits for every `hello`;
   4. a poster process awards 1 point to a random member --rate times a second for
@@ -73,7 +74,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import ServerDown, free_port, positive, process_cpu, stop_popen, wait_for_port
+from common import ServerDown, positive, process_cpu, stop_popen, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 180.0  # seconds for every client to get its hello
@@ -132,6 +133,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--grace", type=number(0.5, 120, "seconds"), default=5.0, help="seconds after (5)"
     )
     parser.add_argument("--layer", choices=("pubsub", "core"), default="pubsub")
+    parser.add_argument(
+        "--daphnes",
+        type=positive,
+        default=2,
+        help="daphne processes sharing one listening socket (2: one per core here); each"
+        " has its own hub",
+    )
     parser.add_argument("--members", type=positive, default=200, help="members to pay (200)")
     parser.add_argument(
         "--ramp", type=positive, default=100, help="handshakes at once per client process"
@@ -1354,35 +1362,39 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
         f" token scope events; clients subscribe with after={after}"
     )
 
-    # daphne, with this process's environment (production settings, same services)
-    port = free_port()
+    # daphne, with this process's environment (production settings, same services): one or
+    # more processes accepting on one listening socket (the kernel spreads the connections)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4096)
+    listener.set_inheritable(True)
+    port = listener.getsockname()[1]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     connections.close_all()  # nothing forked below may share this process's socket
+    daphnes = []
     with open(stderr_path, "wb") as stderr:
-        daphne = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                args.asgi,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            preexec_fn=die_with_parent,
-        )
-    started(daphne)
+        for _ in range(args.daphnes):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), args.asgi],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                pass_fds=(listener.fileno(),),
+                preexec_fn=die_with_parent,
+            )
+            started(proc)
+            daphnes.append(proc)
+    listener.close()
     try:
-        wait_for_port(port, daphne, what="daphne")
+        for proc in daphnes:
+            wait_for_port(port, proc, what="daphne")
     except ServerDown as down:
         raise Failed(str(down)) from None
     print(
-        f"daphne: pid {daphne.pid} serving {args.asgi} on 127.0.0.1:{port}; stderr -> {stderr_path}"
+        f"daphne: {len(daphnes)} process(es), pid {', '.join(str(d.pid) for d in daphnes)},"
+        f" serving {args.asgi} on 127.0.0.1:{port}; stderr -> {stderr_path}"
     )
 
     # clients
@@ -1417,8 +1429,9 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
     if errors:
         distinct = sorted(set(errors))
         print(f"  {len(errors)} failed: " + "; ".join(distinct[:5]))
-    if daphne.poll() is not None:
-        raise Failed(f"daphne exited with code {daphne.returncode}")
+    for proc in daphnes:
+        if proc.poll() is not None:
+            raise Failed(f"daphne exited with code {proc.returncode}")
     if not hellos:
         raise Failed("no client connected")
 
@@ -1431,7 +1444,7 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
     procs.append(poster)
     receive(parent, poster, 120, "poster")  # warmed up
     pids = {
-        "daphne": [daphne.pid],
+        "daphne": [d.pid for d in daphnes],
         "clients": [p.pid for p, _ in clients],
         "poster": [poster.pid],
         "redis": [redis_pid],
@@ -1452,7 +1465,7 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
     for proc, _ in clients:
         proc.join(timeout=30)
     poster.join(timeout=30)
-    daphne_alive = daphne.poll() is None
+    daphne_alive = all(d.poll() is None for d in daphnes)
 
     window = cpu_delta(before, after_posting)
     drain = cpu_delta(before, after_grace)
@@ -1537,8 +1550,8 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
         per = window["daphne"] / delivered
         print(
             f"  daphne per delivered message: {per * 1e6:.1f} us (posting window CPU /"
-            f" deliveries); one event to {hellos} clients: {per * hellos * 1000:.0f} ms of"
-            " daphne's one thread"
+            f" deliveries, all {args.daphnes} process(es)); one event to {hellos} clients:"
+            f" {per * hellos * 1000:.0f} ms of daphne CPU"
         )
         if window.get("clients") is not None:
             print(
@@ -1546,10 +1559,10 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
                 f" (posting window CPU / deliveries; {args.client_procs} client"
                 f" process{'es' if args.client_procs != 1 else ''})"
             )
-        if window["daphne"] / window["_wall"] >= 0.9:
+        if window["daphne"] / window["_wall"] >= 0.9 * args.daphnes:
             print(
                 f"  note: daphne ran at {100 * window['daphne'] / window['_wall']:.0f}% of one"
-                " core, its ceiling (one process, one thread): daphne is the bottleneck"
+                " core per process, its ceiling (one thread each): daphne is the bottleneck"
             )
     if window["_busy"] >= 90:
         print(
@@ -1558,7 +1571,8 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
         )
     print(f"other transactions holding an xid > {XidWatch.OLD:g} s: {xids.summary()}")
     if not daphne_alive:
-        print(f"daphne EXITED with code {daphne.returncode}")
+        codes = ", ".join(str(d.returncode) for d in daphnes if d.returncode is not None)
+        print(f"daphne EXITED with code {codes}")
     lines = daphne_log(stderr_path)
     if lines:
         print(f"daphne stderr, warnings and errors ({stderr_path}):\n  " + "\n  ".join(lines))

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from dashboard.exceptions import InvalidToken, TokenRevoked
 from dashboard.hub import get_hub, iso, stream_text
-from dashboard.wire import Outgoing, connection_of, is_open
+from dashboard.wire import Batch, Outgoing, connection_of, is_open
 from events import live
 from events.models import Event
 from events.scopes import TICKER_KINDS, TRANSFER_POSTED, Scope
@@ -133,6 +133,8 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
             return {f"leaderboard:{scope.arg}"}
         if view == "ticker" and scope.kind in {"ticker", "events"}:
             return {"ticker"}
+        if view == "tournament" and scope.kind == "tournament":
+            return {f"tournament:{scope.arg}"}
         return set()
 
     async def _replay(self, after: int, watermark: int) -> None:
@@ -178,6 +180,9 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
             touched.add(f"leaderboard:{msg['data'].get('currency')}")
         if msg["kind"] in TICKER_KINDS:
             touched.add("ticker")
+        tournament = _tournament_of(msg)
+        if tournament is not None:
+            touched.add(f"tournament:{tournament}")
         return touched & self.views
 
     async def push_many(self, items: list[Outgoing]) -> None:
@@ -185,21 +190,23 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
         if self.replaying:
             self.pending.extend(items)
             return
+        if self.replayed:
+            fresh = [item for item in items if item.seq not in self.replayed]
+            if len(fresh) != len(items):
+                self.replayed.difference_update(item.seq for item in items)  # sent already
+                items = fresh
+        if not items:
+            return
         wire = self.wire
-        sent = False
-        for item in items:
-            if item.seq in self.replayed:
-                self.replayed.discard(item.seq)  # the replay sent it already
-                continue
-            if wire is None:
+        if wire is None:
+            for item in items:
                 await self.send(text_data=item.text)
-            elif is_open(wire):
-                wire.sendPreparedMessage(item.frame)  # daphne: the frame built once
-            else:
-                return  # closing: disconnect() unsubscribes
-            sent = True
-        if sent:
-            self.last_update = time.time()
+        elif is_open(wire):
+            # daphne: every frame built once, this connection's in one write.
+            wire.sendData((items if isinstance(items, Batch) else Batch(items)).data)
+        else:
+            return  # closing: disconnect() unsubscribes
+        self.last_update = time.time()
 
     async def send_view(self, view: str, text: str) -> None:
         if not self.replaying:
@@ -249,11 +256,20 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
         if not (user.is_active and user.is_staff):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        currencies = await database_sync_to_async(_currencies)()
-        self.views = frozenset(
-            {"dashboard:counters", "dashboard:feed"}
-            | {f"dashboard:leaderboard:{code}" for code in currencies}
-        )
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        tournament = (query.get("tournament") or [""])[0]
+        if tournament:
+            # A tournament's board page: only its board.
+            if not (tournament.isdigit() and len(tournament) < 19):
+                await self.close(code=CLOSE_BAD_REQUEST)
+                return
+            self.views = frozenset({f"dashboard:tournament:{int(tournament)}"})
+        else:
+            currencies = await database_sync_to_async(_currencies)()
+            self.views = frozenset(
+                {"dashboard:counters", "dashboard:feed"}
+                | {f"dashboard:leaderboard:{code}" for code in currencies}
+            )
         self.hub = get_hub()
         await self.hub.subscribe(self)
         # Resync on every (re)connect: whatever changed while disconnected.
@@ -271,10 +287,23 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
         touched = {"dashboard:counters", "dashboard:feed"}
         if msg["kind"] == TRANSFER_POSTED and isinstance(msg["data"], dict):
             touched.add(f"dashboard:leaderboard:{msg['data'].get('currency')}")
+        tournament = _tournament_of(msg)
+        if tournament is not None:
+            touched.add(f"dashboard:tournament:{tournament}")
         return touched & self.views
 
     async def push_many(self, items: list[Outgoing]) -> None:
         pass  # the dashboard shows rendered views, not raw events
+
+
+def _tournament_of(msg: dict) -> int | None:
+    """The tournament an event is about (tournaments.actions put its id in the data)."""
+    data = msg["data"]
+    if isinstance(data, dict):
+        found = data.get("tournament_id")
+        if isinstance(found, int) or (isinstance(found, str) and found.isdigit()):
+            return int(found)
+    return None
 
 
 def _resolve(token: str):

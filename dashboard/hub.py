@@ -35,14 +35,17 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.cache import cache
 from django.utils import timezone
 
-from dashboard.wire import Outgoing
+from dashboard.wire import Batch, Outgoing
 from events import live
 from events.models import Event
 
 logger = logging.getLogger(__name__)
 
 GAP_WAIT = 0.05  # seconds to wait for a missing seq before reading it from the log
-FLUSH_EVERY = 0.02  # events go out in batches at most this often (one write per connection)
+FLUSH_EVERY = 0.05  # events go out in batches at most this often (one write per connection)
+# ... and a batch's writes take at most this share of the process's time: with many
+# connections the batches grow instead of the writes crowding out everything else.
+FLUSH_SHARE = 0.5
 RENDER_EVERY = 0.1  # at most 10 renders per second per view
 COUNTERS_EVERY = 1.0  # counters are aggregate queries: at most one per second
 PING_EVERY = 15.0
@@ -230,34 +233,40 @@ class Hub:
         """Hand the outbox to the subscribers, at most every FLUSH_EVERY seconds: an event
         after a quiet spell goes at once; in a burst, each connection gets the events of
         the last few milliseconds in one write instead of one write each."""
+        interval = FLUSH_EVERY
         while True:
             await self._outbox_ready.wait()
-            wait = self._flushed_at + FLUSH_EVERY - time.monotonic()
+            wait = self._flushed_at + interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             self._outbox_ready.clear()
             batch, self.outbox = self.outbox, []
-            self._flushed_at = time.monotonic()
+            self._flushed_at = started = time.monotonic()
             if not batch:
                 continue
-            skips, self._skip = self._skip, {}
-            wanted_by_filter: dict = {}
-            for subscriber in list(self.subscribers.values()):
-                key = getattr(subscriber, "filter_key", None)
-                wanted = wanted_by_filter.get(key) if key is not None else None
-                if wanted is None:
-                    wanted = [item for item in batch if subscriber.wants(item.msg)]
-                    if key is not None:
-                        wanted_by_filter[key] = wanted
-                skip = skips.get(subscriber.connection_id)
-                if skip:
-                    wanted = [item for item in wanted if item.seq not in skip]
-                if not wanted:
-                    continue
-                try:
-                    await subscriber.push_many(wanted)
-                except Exception:
-                    logger.exception("hub: push to %s failed", subscriber.connection_id)
+            await self._send_batch(batch)
+            interval = max(FLUSH_EVERY, (time.monotonic() - started) / FLUSH_SHARE)
+
+    async def _send_batch(self, batch: list[Outgoing]) -> None:
+        """Hand `batch` to every subscriber that wants some of it (one `Batch` per scope)."""
+        skips, self._skip = self._skip, {}
+        wanted_by_filter: dict = {}
+        for subscriber in list(self.subscribers.values()):
+            key = getattr(subscriber, "filter_key", None)
+            wanted = wanted_by_filter.get(key) if key is not None else None
+            if wanted is None:
+                wanted = Batch(item for item in batch if subscriber.wants(item.msg))
+                if key is not None:
+                    wanted_by_filter[key] = wanted
+            skip = skips.get(subscriber.connection_id)
+            if skip:
+                wanted = Batch(item for item in wanted if item.seq not in skip)
+            if not wanted:
+                continue
+            try:
+                await subscriber.push_many(wanted)
+            except Exception:
+                logger.exception("hub: push to %s failed", subscriber.connection_id)
 
     # --- coalesced renders ----------------------------------------------------------------
 

@@ -9,6 +9,10 @@ protocol)`, `protocol` being autobahn's WebSocketServerProtocol, whose public
 Broadcast/PubSub", autobahn's docs). `connection_of` finds that protocol; anywhere else
 (Channels' test communicator, another ASGI server) it returns None and the consumer sends
 through ASGI as usual.
+
+The hub hands the connections of one scope the same `Batch` of events; its frames are
+joined once, and each connection gets them in one `sendData` (what `sendPreparedMessage`
+does with one frame): one socket write per connection per batch.
 """
 
 from __future__ import annotations
@@ -59,3 +63,16 @@ class Outgoing:
             # A server's frames are not masked; never compressed (sent as built).
             self._frame = PreparedMessage(self.text.encode(), False, False, True)
         return self._frame
+
+
+class Batch(list):
+    """Events for the connections of one scope, in seq order; `data` is their frames,
+    joined once for all of those connections."""
+
+    _data: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = b"".join(item.frame.payloadHybi for item in self)
+        return self._data
