@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate worker beat bench bench-ledger bench-live clean
+.PHONY: venv run test lint format migrate worker beat bench bench-ledger bench-live bench-tournaments clean
 
 # Developing and testing: DEBUG on unless the environment says otherwise. (Pointed at a
 # real database with nothing said, Concord runs as production: DEBUG off.)
@@ -58,6 +58,10 @@ bench-ledger: $(STAMP)
 # DATABASE_URL=postgres://... REDIS_URL=redis://... (BENCH_ARGS="--clients 1000 --rate 100 --layer pubsub")
 bench-live: $(STAMP)
 	$(PY) bench/live.py $(BENCH_ARGS)
+
+# DATABASE_URL=postgres://... (BENCH_ARGS="--players 500 --capacity 256 --workers 8 --rows 10000")
+bench-tournaments: $(STAMP)
+	$(PY) bench/tournaments.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

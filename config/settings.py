@@ -180,6 +180,7 @@ INSTALLED_APPS = [
     "events",
     "accounts",
     "ledger",
+    "tournaments",
     "integrity",
     "dashboard",
 ]

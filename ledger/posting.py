@@ -117,6 +117,7 @@ RESERVED_KEY_PREFIXES = (
     "hold:",
     "admin-adjust:",
     "admin-reverse:",
+    "tournament:",  # entry fees, refunds and prizes (tournaments.actions)
 )
 
 

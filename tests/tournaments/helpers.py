@@ -1,0 +1,39 @@
+"""Helpers shared by the tournament tests."""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from events.models import Event
+from tournaments.models import Registration
+
+
+def settle() -> None:
+    """On PostgreSQL, run the deferred checks now, as COMMIT would, then defer again."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def reload(obj):
+    obj.refresh_from_db()
+    return obj
+
+
+def waitlist(tournament) -> list[tuple[int, int]]:
+    """(position, member id) of the waitlist, in order."""
+    return list(
+        Registration.objects.filter(tournament=tournament, status="waitlisted")
+        .order_by("waitlist_position")
+        .values_list("waitlist_position", "member_id")
+    )
+
+
+def events_of(kind: str, after: int = 0) -> list[Event]:
+    return list(Event.objects.filter(kind=kind, seq__gt=after).order_by("seq"))
+
+
+def last_seq() -> int:
+    last = Event.objects.order_by("-seq").first()
+    return last.seq if last else 0
