@@ -14,7 +14,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
     path("dashboard/", include("dashboard.urls")),
     re_path(
-        r"^overlays/(?P<token>[A-Za-z0-9_:-]{1,200})/(?P<page>leaderboard|ticker)/$",
+        r"^overlays/(?P<token>[A-Za-z0-9_:-]{1,200})/(?P<page>leaderboard|ticker|tournament)/$",
         dashboard_views.overlay_page,
         name="overlay",
     ),

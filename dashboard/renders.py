@@ -13,6 +13,7 @@ from django.db.models import Count, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from dashboard import boards
 from dashboard import cache as cached
 from events.models import Event
 from events.scopes import TICKER_KINDS, TRANSFER_POSTED
@@ -188,4 +189,10 @@ def render_view(view: str, seq: int) -> str:
             "dashboard/_leaderboard.html",
             {"currency": currency, "rows": leaderboard_rows(currency), "oob": True},
         )
+    if view.startswith("tournament:"):
+        board = boards.tournament_board(int(view.split(":", 1)[1]))
+        return json.dumps({"type": "tournament", "seq": seq, "board": board}, separators=(",", ":"))
+    if view.startswith("dashboard:tournament:"):
+        board = boards.tournament_board(int(view.rsplit(":", 1)[1]))
+        return render_to_string("dashboard/_tournament.html", {"board": board, "oob": True})
     raise ValueError(f"no such view: {view}")

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import actions, renders
+from dashboard import actions, boards, renders
 from dashboard import cache as cached
 from dashboard.exceptions import DashboardError, InvalidToken, TokenRevoked
 from dashboard.hub import read_fleet
@@ -99,6 +99,21 @@ def member(request, member_id: int):
 
 @staff_member_required
 @require_GET
+def tournaments(request):
+    return render(request, "dashboard/tournaments.html", {"tournaments": boards.tournaments_list()})
+
+
+@staff_member_required
+@require_GET
+def tournament(request, tournament_id: int):
+    board = boards.tournament_board(tournament_id)
+    if board is None:
+        raise Http404("no such tournament")
+    return render(request, "dashboard/tournament.html", {"board": board})
+
+
+@staff_member_required
+@require_GET
 def overlays(request):
     return render(
         request,
@@ -107,6 +122,7 @@ def overlays(request):
             "tokens": OverlayToken.objects.all()[:200],
             "fleet": read_fleet(),
             "currencies": renders.currencies(),
+            "tournaments": boards.tournaments_list()[:20],
         },
     )
 
@@ -164,6 +180,8 @@ def overlay_page(request, token: str, page: str):
         raise Http404("this token is not for a leaderboard")
     if page == "ticker" and found.scope not in {"ticker", "events"}:
         raise Http404("this token is not for a ticker")
+    if page == "tournament" and not found.scope.startswith("tournament:"):
+        raise Http404("this token is not for a tournament")
     response = render(
         request,
         f"overlays/{page}.html",

@@ -104,6 +104,7 @@
         return;
       case "leaderboard": this._call("onLeaderboard", msg); return;
       case "ticker": this._call("onTicker", msg); return;
+      case "tournament": this._call("onTournament", msg); return;
       case "reload": location.reload(); return;
       case "ping": return; // only feeds the watchdog
       default: return;

@@ -819,3 +819,91 @@ def test_overlays_page_creates_watches_reloads_and_revokes(site, staff_state, br
         if overlay_context is not None:
             overlay_context.close()
         staff_context.close()
+
+
+# --- 6. tournament board and overlay --------------------------------------------------------
+
+
+def test_tournament_board_and_overlay_update_as_players_check_in(site, staff_state, browser):
+    from playwright.sync_api import expect
+
+    m = site.members
+    cup = run_django(
+        site.env,
+        f"""
+        from datetime import timedelta
+        from django.utils import timezone
+        from accounts.models import Member
+        from dashboard.actions import create_token
+        from events import live
+        from tournaments.actions import (
+            create_tournament, open_check_in, open_registration, register)
+        now = timezone.now()
+        t = create_tournament(
+            name="UI Cup", game="chess", currency="points", entry_fee=0, capacity=2,
+            registration_opens_at=now - timedelta(hours=1),
+            registration_closes_at=now + timedelta(hours=1),
+            check_in_opens_at=now + timedelta(hours=1),
+            check_in_closes_at=now + timedelta(hours=2))
+        open_registration(t)
+        regs = [register(t, Member.objects.get(pk=pk)).pk
+                for pk in ({m["ada"]}, {m["brook"]}, {m["cyd"]})]
+        open_check_in(t)
+        token = create_token(f"tournament:{{t.pk}}", label="ui cup")
+        live.publisher.flush(10)
+        print(json.dumps({{"id": t.pk, "registrations": regs, "overlay": token.path}}))
+        """,
+    )
+
+    def check_in(registration_id: int) -> None:
+        run_django(
+            site.env,
+            f"""
+            from events import live
+            from tournaments.actions import check_in
+            from tournaments.models import Registration
+            check_in(Registration.objects.get(pk={registration_id}))
+            live.publisher.flush(10)
+            print(json.dumps(True))
+            """,
+        )
+
+    staff_context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, storage_state=staff_state
+    )
+    overlay_context, watched_overlay = overlay_page(browser, f"{site.base}{cup['overlay']}")
+    try:
+        staff = Watched(staff_context.new_page())
+        board = staff.page
+        board.goto(f"{site.base}/dashboard/tournaments/{cup['id']}/")
+        expect_live(board)
+        counts = board.locator("#tournament-board [data-checked-in]")
+        expect(counts).to_have_text("0/2")
+        expect(board.locator("#tournament-board [data-seated]")).to_have_text("2/2")
+        expect(board.locator("#tournament-board ol.waitlist li")).to_have_text(["Cyd"])
+        stage = watched_overlay.page.locator("#stage")
+        expect(stage.locator(".tb-title")).to_have_text("UI CUP")
+        expect(stage.locator("[data-count=checked_in] .tb-count-value")).to_have_text("0/2")
+
+        check_in(cup["registrations"][0])
+        # Both screens update by themselves: the count, and Ada's row marked.
+        expect(counts).to_have_text("1/2", timeout=LIVE)
+        ada_row = board.locator("#tournament-board table.players tr", has_text="Ada")
+        expect(ada_row.locator(".badge.ok")).to_have_text("checked in")
+        expect(stage.locator("[data-count=checked_in] .tb-count-value")).to_have_text(
+            "1/2", timeout=LIVE
+        )
+        expect(stage.locator(".tb-player.in")).to_have_count(1)
+        expect(stage.locator(".tb-player.in")).to_have_attribute("data-name", "Ada")
+
+        check_in(cup["registrations"][1])
+        expect(counts).to_have_text("2/2", timeout=LIVE)
+        expect(stage.locator(".tb-player.in")).to_have_count(2, timeout=LIVE)
+        screenshot(board, "tournament-board", full_page=True)
+        screenshot(watched_overlay.page, "overlay-tournament")
+        staff.assert_no_errors()
+        watched_overlay.assert_no_errors()
+        assert overlay_context.cookies() == []
+    finally:
+        staff_context.close()
+        overlay_context.close()

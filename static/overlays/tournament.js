@@ -1,0 +1,108 @@
+// Tournament overlay: the board (counts, players with their check-in, the waitlist) on the
+// left and the bracket on the right, from "tournament" snapshots. Rows are keyed by name
+// and updated in place, so only what changed moves (a check-in lights its row up).
+(function () {
+  "use strict";
+  var O = window.ConcordOverlay;
+  var FLASH_MS = 900;
+
+  var stage, title, counts, players, waitlist, bracket, limit;
+  var rows = new Map(); // player name -> <li>
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function setup() {
+    stage = O.stage() || document.getElementById("stage");
+    if (!stage) return;
+    limit = parseInt(stage.dataset.limit, 10);
+    if (!(limit > 0)) limit = 16;
+    var board = el("section", "panel tb");
+    title = el("div", "tb-title", "TOURNAMENT");
+    counts = el("div", "tb-counts");
+    players = el("ol", "tb-players");
+    var waitTitle = el("div", "tb-subtitle", "WAITLIST");
+    waitlist = el("ol", "tb-waitlist");
+    board.append(title, counts, players, waitTitle, waitlist);
+    bracket = el("section", "panel tb-bracket");
+    stage.append(board, bracket);
+    O.start({ onTournament: render });
+  }
+
+  function count(label, value, key) {
+    var box = el("div", "tb-count");
+    box.dataset.count = key;
+    box.append(el("span", "tb-count-value", value), el("span", "tb-count-label", label));
+    return box;
+  }
+
+  function render(msg) {
+    var b = msg && msg.board;
+    if (!b) return;
+    title.textContent = (b.name || "Tournament").toUpperCase();
+    O.fitText(title, 0.5);
+    counts.replaceChildren(
+      count("registered", b.seated + "/" + b.capacity, "seated"),
+      count("checked in", b.checked_in + "/" + b.seated, "checked_in"),
+      count("waitlist", String(b.waitlisted), "waitlisted")
+    );
+
+    var seen = new Set();
+    var shown = (b.players || []).slice(0, limit);
+    shown.forEach(function (p, i) {
+      var li = rows.get(p.name);
+      if (!li) {
+        li = el("li", "tb-player");
+        li.append(el("span", "tb-name"), el("span", "tb-mark"));
+        rows.set(p.name, li);
+      }
+      var wasIn = li.classList.contains("in");
+      li.classList.toggle("in", !!p.checked_in);
+      if (p.checked_in && !wasIn && li.isConnected) {
+        li.classList.add("flash");
+        setTimeout(function () { li.classList.remove("flash"); }, FLASH_MS);
+      }
+      li.dataset.name = p.name;
+      li.firstChild.textContent = p.name;
+      li.lastChild.textContent = p.checked_in ? "✓" : "";
+      if (players.children[i] !== li) players.insertBefore(li, players.children[i] || null);
+      O.fitText(li.firstChild, 0.6);
+      seen.add(p.name);
+    });
+    rows.forEach(function (li, name) {
+      if (!seen.has(name)) { li.remove(); rows.delete(name); }
+    });
+    var more = (b.players || []).length - shown.length;
+    if (more > 0) players.appendChild(el("li", "tb-more", "+" + more + " more"));
+
+    waitlist.replaceChildren.apply(waitlist, (b.waitlist || []).slice(0, 5).map(function (w) {
+      var li = el("li", "tb-wait", w.name);
+      li.value = w.position;
+      return li;
+    }));
+
+    bracket.replaceChildren();
+    bracket.hidden = !(b.rounds && b.rounds.length);
+    (b.rounds || []).forEach(function (r) {
+      var col = el("div", "tb-round");
+      col.appendChild(el("div", "tb-subtitle", "ROUND " + r.round));
+      r.matches.forEach(function (m) {
+        var box = el("div", "tb-match " + (m.status || ""));
+        ["home", "away"].forEach(function (side) {
+          var s = el("div", "tb-side" + (m.winner === side ? " won" : ""), m[side] || "bye");
+          box.appendChild(s);
+        });
+        if (m.score) box.appendChild(el("div", "tb-score", m.score));
+        col.appendChild(box);
+      });
+      bracket.appendChild(col);
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup);
+  else setup();
+})();
