@@ -100,3 +100,17 @@ def process_cpu(pid: int | None) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def before_fork() -> None:
+    """Make this process safe to fork: send what the live layer's publisher thread holds
+    and end the thread (a thread caught mid-import or holding a lock at fork leaves the
+    child deadlocked; each child starts its own publisher), and close the database
+    connections (children must never share the parent's sockets)."""
+    from django.db import connections
+
+    from events import live
+
+    live.publisher.flush()
+    live.publisher.stop()
+    connections.close_all()

@@ -41,7 +41,7 @@ import traceback
 import uuid
 from urllib.parse import urlsplit
 
-from common import positive, worker_counts
+from common import before_fork, positive, worker_counts
 
 TIMEOUT = 600  # seconds a phase may take before the benchmark gives up
 HOT_SHARE = 0.8  # of awards go to
@@ -220,7 +220,6 @@ def worker(phase: dict, index: int, barrier, results) -> None:
 
 def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
     """One phase over `workers` forked processes; measured and verified, else exit 1."""
-    from django.db import connections
 
     key = f"bench:{run_id}:{name}:{workers}"
     if args.count is None:
@@ -239,7 +238,7 @@ def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(workers + 1)
     results = ctx.Queue()
-    connections.close_all()  # children must never share the parent's socket
+    before_fork()
     procs = [ctx.Process(target=worker, args=(phase, w, barrier, results)) for w in range(workers)]
     for proc in procs:
         proc.start()
@@ -321,7 +320,6 @@ def verify(key: str, calls: int, postings_per_call: int) -> int:
 def register_members(run_id: str, count: int) -> list:
     """`count` fresh members, registered as bots register them (wallets opened, bonus
     paid), by up to two processes; returned in id order."""
-    from django.db import connections
 
     from accounts.models import Member
 
@@ -334,7 +332,7 @@ def register_members(run_id: str, count: int) -> list:
             )
 
     parts = min(2, os.cpu_count() or 1)
-    connections.close_all()
+    before_fork()
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_child, args=(register, p, parts)) for p in range(parts)]
     for proc in procs:

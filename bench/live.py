@@ -74,7 +74,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import ServerDown, positive, process_cpu, stop_popen, wait_for_port
+from common import ServerDown, before_fork, positive, process_cpu, stop_popen, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 180.0  # seconds for every client to get its hello
@@ -1035,7 +1035,6 @@ def poster_process(run_id: str, rate: float, duration: float, conn) -> None:
 
 def register_members(run_id: str, count: int) -> list:
     """`count` fresh members, registered as bots register them, by up to two processes."""
-    from django.db import connections
 
     from accounts.models import Member
 
@@ -1048,7 +1047,7 @@ def register_members(run_id: str, count: int) -> list:
             )
 
     parts = min(2, os.cpu_count() or 1)
-    connections.close_all()
+    before_fork()
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_child, args=(register, p, parts)) for p in range(parts)]
     for proc in procs:
@@ -1320,7 +1319,7 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
     global MEMBERS
     from django.conf import settings
     from django.core.management import call_command
-    from django.db import OperationalError, connection, connections
+    from django.db import OperationalError, connection
 
     from dashboard.actions import create_token
     from events.models import Event
@@ -1371,7 +1370,7 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
     listener.set_inheritable(True)
     port = listener.getsockname()[1]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    connections.close_all()  # nothing forked below may share this process's socket
+    before_fork()
     daphnes = []
     with open(stderr_path, "wb") as stderr:
         for _ in range(args.daphnes):

@@ -23,7 +23,7 @@ import traceback
 import uuid
 from urllib.parse import urlsplit
 
-from common import positive, worker_counts
+from common import before_fork, positive, worker_counts
 
 TIMEOUT = 600  # seconds a run may take before the benchmark gives up
 
@@ -60,14 +60,13 @@ def worker(run_id: str, index: int, count: int, barrier, results) -> None:
 
 def run(workers: int, count: int) -> tuple[float, list[float], int]:
     """One run: `count` registrations over `workers` processes; verified, else exit."""
-    from django.db import connections
 
     run_id = uuid.uuid4().hex[:12]
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(workers + 1)
     results = ctx.Queue()
     shares = [count // workers + (w < count % workers) for w in range(workers)]
-    connections.close_all()  # children must never share the parent's socket
+    before_fork()
     procs = [
         ctx.Process(target=worker, args=(run_id, w, shares[w], barrier, results))
         for w in range(workers)

@@ -42,7 +42,7 @@ import traceback
 import uuid
 from urllib.parse import urlsplit
 
-from common import MAX_WORKERS, positive
+from common import MAX_WORKERS, before_fork, positive
 
 TIMEOUT = 600
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -191,13 +191,12 @@ def new_tournament(name: str, capacity: int, fee: int, waitlist_limit=None):
 
 
 def rush(args, run_id: str, round_: int) -> dict:
-    from django.db import connections
 
     tournament = new_tournament(f"Rush {run_id}/{round_}", args.capacity, args.fee)
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(args.workers + 1)
     results = ctx.Queue()
-    connections.close_all()  # children must never share the parent's socket
+    before_fork()
     procs = [
         ctx.Process(
             target=worker, args=(tournament.pk, w, args.workers, args.local, barrier, results)
@@ -288,7 +287,6 @@ def verify_rush(tournament_id: int, args) -> None:
 
 def register_members(prefix: str, count: int, *, emails: bool = False) -> list[int]:
     """`count` fresh members (wallets opened, welcome bonus paid), by two processes."""
-    from django.db import connections
 
     from accounts.models import Member
 
@@ -304,7 +302,7 @@ def register_members(prefix: str, count: int, *, emails: bool = False) -> list[i
             )
 
     parts = min(2, os.cpu_count() or 1)
-    connections.close_all()
+    before_fork()
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_child, args=(register, p, parts)) for p in range(parts)]
     for proc in procs:

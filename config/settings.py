@@ -266,7 +266,17 @@ if REDIS_URL:
         "default": {
             "BACKEND": f"channels_redis.{_LAYER}.Redis{'PubSub' if _LAYER == 'pubsub' else ''}"
             "ChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{CACHE_KEY_PREFIX}:asgi"},
+            "CONFIG": {
+                # core: its receive blocks in BRPOP for 5 s, as long as redis-py's default
+                # socket timeout, which then fired ("Timeout reading from ..."); give the
+                # socket more time than the BRPOP.
+                "hosts": [
+                    REDIS_URL
+                    if _LAYER == "pubsub"
+                    else {"address": REDIS_URL, "socket_timeout": 10}
+                ],
+                "prefix": f"{CACHE_KEY_PREFIX}:asgi",
+            },
         }
     }
 else:
