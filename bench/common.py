@@ -114,3 +114,36 @@ def before_fork() -> None:
     live.publisher.flush()
     live.publisher.stop()
     connections.close_all()
+
+
+class Unusable(Exception):
+    """Django or the database cannot be used: one line for stderr, exit 2."""
+
+
+def set_up_django() -> tuple[str, str]:
+    """django.setup() and migrate the database; (PostgreSQL version, synchronous_commit).
+    Raises Unusable with one readable line if the settings or the database are bad."""
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        django.setup()
+    except ImproperlyConfigured as error:
+        raise Unusable(str(error)) from None
+    from django.core.management import call_command
+    from django.db import OperationalError, connection
+
+    try:
+        call_command("migrate", verbosity=0)
+    except OperationalError as error:
+        reason = (str(error).strip().splitlines() or ["?"])[0]
+        raise Unusable(f"cannot use the database: {reason}") from None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version(), current_setting('synchronous_commit')")
+        version, sync = cursor.fetchone()
+    return version, sync
+
+
+def fmt(value: float | None, width: int, digits: int = 2) -> str:
+    """A table cell: `value` right-aligned, or "-" when there is none."""
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"

@@ -41,7 +41,7 @@ import traceback
 import uuid
 from urllib.parse import urlsplit
 
-from common import before_fork, positive, worker_counts
+from common import Unusable, before_fork, fmt, positive, set_up_django, worker_counts
 
 TIMEOUT = 600  # seconds a phase may take before the benchmark gives up
 HOT_SHARE = 0.8  # of awards go to
@@ -455,10 +455,6 @@ def integrity() -> int:
 # --- main -----------------------------------------------------------------------------
 
 
-def fmt(value: float | None, width: int, digits: int = 2) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
-
-
 def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
@@ -466,27 +462,12 @@ def main(argv: list[str]) -> int:
         print(f"bench/ledger.py: {refused}", file=sys.stderr)
         return 2
 
-    import django
-    from django.core.exceptions import ImproperlyConfigured
-
     try:
-        django.setup()
-    except ImproperlyConfigured as error:
+        version, sync = set_up_django()
+    except Unusable as error:
         print(f"bench/ledger.py: {error}", file=sys.stderr)
         return 2
     from django.conf import settings
-    from django.core.management import call_command
-    from django.db import OperationalError, connection
-
-    try:
-        call_command("migrate", verbosity=0)
-    except OperationalError as error:
-        reason = (str(error).strip().splitlines() or ["?"])[0]
-        print(f"bench/ledger.py: cannot use the database: {reason}", file=sys.stderr)
-        return 2
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version(), current_setting('synchronous_commit')")
-        version, sync = cursor.fetchone()
 
     global MEMBERS, HOT, COLD
     run_id = uuid.uuid4().hex[:10]

@@ -42,7 +42,7 @@ import traceback
 import uuid
 from urllib.parse import urlsplit
 
-from common import MAX_WORKERS, before_fork, positive
+from common import MAX_WORKERS, Unusable, before_fork, fmt, positive, set_up_django
 
 TIMEOUT = 600
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -495,10 +495,6 @@ def integrity() -> int:
 # --- main -----------------------------------------------------------------------------
 
 
-def fmt(value, width: int, digits: int = 2) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
-
-
 def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
@@ -506,27 +502,12 @@ def main(argv: list[str]) -> int:
         print(f"bench/tournaments.py: {refused}", file=sys.stderr)
         return 2
 
-    import django
-    from django.core.exceptions import ImproperlyConfigured
-
     try:
-        django.setup()
-    except ImproperlyConfigured as error:
+        version, sync = set_up_django()
+    except Unusable as error:
         print(f"bench/tournaments.py: {error}", file=sys.stderr)
         return 2
     from django.conf import settings
-    from django.core.management import call_command
-    from django.db import OperationalError, connection
-
-    try:
-        call_command("migrate", verbosity=0)
-    except OperationalError as error:
-        reason = (str(error).strip().splitlines() or ["?"])[0]
-        print(f"bench/tournaments.py: cannot use the database: {reason}", file=sys.stderr)
-        return 2
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version(), current_setting('synchronous_commit')")
-        version, sync = cursor.fetchone()
 
     global PLAYERS
     run_id = uuid.uuid4().hex[:8]
