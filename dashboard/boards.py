@@ -38,7 +38,13 @@ def tournament_board(tournament_id: int) -> dict | None:
         "checked_in": board.checked_in,
         "waitlisted": board.waitlisted,
         "players": [
-            {"name": name(p), "checked_in": p.status == checked, "seed": p.seed} for p in players
+            {
+                "id": p.registration_id,
+                "name": name(p),
+                "checked_in": p.status == checked,
+                "seed": p.seed,
+            }
+            for p in players
         ],
         "waitlist": [{"position": w.waitlist_position, "name": name(w)} for w in board.waitlist],
         "rounds": [

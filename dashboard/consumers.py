@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -88,7 +89,8 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         after_text = (query.get("after") or [""])[0].strip()
-        if after_text and not (after_text.isdigit() and len(after_text) < 19):
+        after = _whole_number(after_text) if after_text else None
+        if after_text and after is None:
             await self.close(code=CLOSE_BAD_REQUEST)
             return
         try:
@@ -107,10 +109,18 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
         self.views = frozenset(self._views_for(view))
         self.hub = get_hub()
         watermark = await self.hub.subscribe(self)
-        if after_text:
-            after = int(after_text)
-            if after < watermark:
-                await self._replay(after, watermark)
+        try:
+            await self._open(after, watermark)
+        except BaseException:
+            # Channels does not call disconnect() when connect() fails: leave no
+            # subscriber behind to queue events forever.
+            self.hub.unsubscribe(self)
+            raise
+
+    async def _open(self, after: int | None, watermark: int) -> None:
+        """Replay, hello, the views' snapshots, then what the hub pushed meanwhile."""
+        if after is not None and after < watermark:
+            await self._replay(after, watermark)
         await self.send(
             text_data=json.dumps(
                 {
@@ -123,9 +133,12 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
         )
         for view_name in sorted(self.views):
             await self.send(text_data=await self.hub.render(view_name))
+        # What the hub pushed meanwhile, in order; still "replaying" until it is all sent,
+        # so a live batch cannot overtake it if a send suspends.
+        while self.pending:
+            pending, self.pending = self.pending, []
+            await self._send_items(pending)
         self.replaying = False
-        pending, self.pending = self.pending, []
-        await self.push_many(pending)
 
     def _views_for(self, view: str) -> set[str]:
         scope = self.stream_scope
@@ -190,6 +203,9 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
         if self.replaying:
             self.pending.extend(items)
             return
+        await self._send_items(items)
+
+    async def _send_items(self, items: list[Outgoing]) -> None:
         if self.replayed:
             fresh = [item for item in items if item.seq not in self.replayed]
             if len(fresh) != len(items):
@@ -257,13 +273,14 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        tournament = (query.get("tournament") or [""])[0]
-        if tournament:
+        tournament_text = (query.get("tournament") or [""])[0]
+        if tournament_text:
             # A tournament's board page: only its board.
-            if not (tournament.isdigit() and len(tournament) < 19):
+            tournament = _whole_number(tournament_text)
+            if tournament is None:
                 await self.close(code=CLOSE_BAD_REQUEST)
                 return
-            self.views = frozenset({f"dashboard:tournament:{int(tournament)}"})
+            self.views = frozenset({f"dashboard:tournament:{tournament}"})
         else:
             currencies = await database_sync_to_async(_currencies)()
             self.views = frozenset(
@@ -296,13 +313,23 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
         pass  # the dashboard shows rendered views, not raw events
 
 
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def _whole_number(text: str) -> int | None:
+    """`text` as a whole number if it is one in ASCII digits (not "²", not 19+ digits)."""
+    return int(text) if WHOLE_NUMBER.fullmatch(text) else None
+
+
 def _tournament_of(msg: dict) -> int | None:
     """The tournament an event is about (tournaments.actions put its id in the data)."""
     data = msg["data"]
     if isinstance(data, dict):
         found = data.get("tournament_id")
-        if isinstance(found, int) or (isinstance(found, str) and found.isdigit()):
-            return int(found)
+        if isinstance(found, int):
+            return found
+        if isinstance(found, str):
+            return _whole_number(found)
     return None
 
 

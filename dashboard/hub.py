@@ -244,7 +244,12 @@ class Hub:
             self._flushed_at = started = time.monotonic()
             if not batch:
                 continue
-            await self._send_batch(batch)
+            try:
+                await self._send_batch(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let one bad batch stop this process's deliveries
+                logger.exception("hub: could not send events %s..%s", batch[0].seq, batch[-1].seq)
             interval = max(FLUSH_EVERY, (time.monotonic() - started) / FLUSH_SHARE)
 
     async def _send_batch(self, batch: list[Outgoing]) -> None:

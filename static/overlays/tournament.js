@@ -1,13 +1,14 @@
 // Tournament overlay: the board (counts, players with their check-in, the waitlist) on the
-// left and the bracket on the right, from "tournament" snapshots. Rows are keyed by name
-// and updated in place, so only what changed moves (a check-in lights its row up).
+// left and the bracket on the right, from "tournament" snapshots. Rows are keyed
+// by registration and updated in place, so only what changed moves (a check-in lights its
+// row up).
 (function () {
   "use strict";
   var O = window.ConcordOverlay;
   var FLASH_MS = 900;
 
-  var stage, title, counts, players, waitlist, bracket, limit;
-  var rows = new Map(); // player name -> <li>
+  var stage, title, counts, players, more, waitlist, bracket, limit;
+  var rows = new Map(); // registration id -> <li>
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -25,6 +26,7 @@
     title = el("div", "tb-title", "TOURNAMENT");
     counts = el("div", "tb-counts");
     players = el("ol", "tb-players");
+    more = el("li", "tb-more");
     var waitTitle = el("div", "tb-subtitle", "WAITLIST");
     waitlist = el("ol", "tb-waitlist");
     board.append(title, counts, players, waitTitle, waitlist);
@@ -54,11 +56,12 @@
     var seen = new Set();
     var shown = (b.players || []).slice(0, limit);
     shown.forEach(function (p, i) {
-      var li = rows.get(p.name);
+      var key = String(p.id);
+      var li = rows.get(key);
       if (!li) {
         li = el("li", "tb-player");
         li.append(el("span", "tb-name"), el("span", "tb-mark"));
-        rows.set(p.name, li);
+        rows.set(key, li);
       }
       var wasIn = li.classList.contains("in");
       li.classList.toggle("in", !!p.checked_in);
@@ -71,13 +74,18 @@
       li.lastChild.textContent = p.checked_in ? "✓" : "";
       if (players.children[i] !== li) players.insertBefore(li, players.children[i] || null);
       O.fitText(li.firstChild, 0.6);
-      seen.add(p.name);
+      seen.add(key);
     });
-    rows.forEach(function (li, name) {
-      if (!seen.has(name)) { li.remove(); rows.delete(name); }
+    rows.forEach(function (li, key) {
+      if (!seen.has(key)) { li.remove(); rows.delete(key); }
     });
-    var more = (b.players || []).length - shown.length;
-    if (more > 0) players.appendChild(el("li", "tb-more", "+" + more + " more"));
+    var hidden = (b.players || []).length - shown.length;
+    if (hidden > 0) {
+      more.textContent = "+" + hidden + " more";
+      players.appendChild(more); // one line, kept last
+    } else {
+      more.remove();
+    }
 
     waitlist.replaceChildren.apply(waitlist, (b.waitlist || []).slice(0, 5).map(function (w) {
       var li = el("li", "tb-wait", w.name);

@@ -103,6 +103,33 @@ async def test_a_bad_after_is_closed_with_4400():
     assert await closed_with(comm) == 4400
 
 
+@pytest.mark.parametrize("after", ["%C2%B2", "1" * 19, "%EF%BC%93"])  # ², too long, fullwidth 3
+async def test_an_after_that_is_not_ascii_digits_is_closed_and_leaves_no_subscriber(after):
+    from dashboard.hub import get_hub
+
+    token = await create_token("events")
+    comm = communicator(f"/ws/stream/?token={token.token}&after={after}")
+    await comm.connect()
+    assert await closed_with(comm) == 4400
+    assert get_hub().subscribers == {}
+
+
+async def test_a_connection_failing_after_it_subscribed_leaves_no_subscriber(monkeypatch):
+    from dashboard.consumers import StreamConsumer
+    from dashboard.hub import get_hub
+
+    async def broken_open(self, after, watermark):
+        raise RuntimeError("the replay's database went away")
+
+    monkeypatch.setattr(StreamConsumer, "_open", broken_open)
+    token = await create_token("events")
+    comm = communicator(f"/ws/stream/?token={token.token}&after=1")
+    await comm.connect()
+    with pytest.raises(RuntimeError):
+        await comm.receive_output(timeout=5)
+    assert get_hub().subscribers == {}
+
+
 async def test_a_foreign_origin_is_refused_at_the_handshake():
     token = await create_token("events")
     comm = WebsocketCommunicator(
