@@ -147,3 +147,76 @@ def set_up_django() -> tuple[str, str]:
 def fmt(value: float | None, width: int, digits: int = 2) -> str:
     """A table cell: `value` right-aligned, or "-" when there is none."""
     return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
+def postgres_url() -> tuple[str, bool]:
+    """DATABASE_URL and whether the server is on this machine; ValueError (one line) if it
+    does not name PostgreSQL."""
+    from urllib.parse import urlsplit
+
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
+        raise ValueError(
+            f"DATABASE_URL={url or '(unset)'} is not a PostgreSQL URL (set postgres://...)"
+        )
+    return url, urlsplit(url).hostname in {None, "", "127.0.0.1", "localhost", "::1"}
+
+
+class BenchFailed(Exception):
+    """A step of a benchmark failed: one line for stderr, exit 1."""
+
+
+def in_child(func, *args) -> None:
+    """A forked process's body: run `func`, exit 1 with the traceback if it fails."""
+    import traceback
+
+    from django.db import connections
+
+    try:
+        func(*args)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    finally:
+        connections.close_all()
+
+
+def register_members(
+    prefix: str, count: int, *, username: str, emails: bool = False, timeout: float = 600
+) -> list:
+    """`count` fresh members registered as bots register them (wallets opened, welcome
+    bonus paid), by up to two forked processes; external ids `<prefix>-<i>`. Returns the
+    members (pk only) in id order; BenchFailed if any is missing."""
+    import multiprocessing as mp
+
+    from accounts.models import Member
+
+    def register(part: int, parts: int) -> None:
+        from accounts.actions import register_member
+
+        for i in range(part, count, parts):
+            register_member(
+                platform="web",
+                external_id=f"{prefix}-{i}",
+                username=f"{username} {i}",
+                email=f"{prefix}.{i}@example.org" if emails else None,
+            )
+
+    parts = min(2, os.cpu_count() or 1)
+    before_fork()
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=in_child, args=(register, p, parts)) for p in range(parts)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=timeout)
+        if proc.exitcode != 0:
+            raise BenchFailed(f"registering members failed (pid {proc.pid})")
+    members = list(
+        Member.objects.filter(identities__external_id__startswith=f"{prefix}-")
+        .only("pk")
+        .order_by("pk")
+    )
+    if len(members) != count:
+        raise BenchFailed(f"registered {len(members)} members, {count} requested")
+    return members

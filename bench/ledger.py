@@ -39,9 +39,19 @@ import sys
 import time
 import traceback
 import uuid
-from urllib.parse import urlsplit
 
-from common import Unusable, before_fork, fmt, positive, set_up_django, worker_counts
+from common import (
+    BenchFailed,
+    Unusable,
+    before_fork,
+    fmt,
+    positive,
+    postgres_url,
+    process_cpu,
+    register_members,
+    set_up_django,
+    worker_counts,
+)
 
 TIMEOUT = 600  # seconds a phase may take before the benchmark gives up
 HOT_SHARE = 0.8  # of awards go to
@@ -131,26 +141,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                 f"--count {args.count} is fewer postings than one call of --batch "
                 f"{args.batch} per award_many worker"
             )
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
-        raise Refused(
-            f"DATABASE_URL={url or '(unset)'} is not a PostgreSQL URL (set postgres://...)"
-        )
-    args.local = urlsplit(url).hostname in {None, "", "127.0.0.1", "localhost", "::1"}
+    try:
+        _url, args.local = postgres_url()
+    except ValueError as error:
+        raise Refused(str(error)) from None
     return args
 
 
 # --- measuring ------------------------------------------------------------------------
-
-
-def process_cpu(pid: int) -> float | None:
-    """Seconds of CPU (user + system) process `pid` has used; None if unreadable."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def machine_cpu() -> tuple[int, int, int]:
@@ -317,54 +315,6 @@ def verify(key: str, calls: int, postings_per_call: int) -> int:
 # --- setup ----------------------------------------------------------------------------
 
 
-def register_members(run_id: str, count: int) -> list:
-    """`count` fresh members, registered as bots register them (wallets opened, bonus
-    paid), by up to two processes; returned in id order."""
-
-    from accounts.models import Member
-
-    def register(part: int, parts: int) -> None:
-        from accounts.actions import register_member
-
-        for i in range(part, count, parts):
-            register_member(
-                platform="web", external_id=f"lbench-{run_id}-{i}", username=f"ledger {i}"
-            )
-
-    parts = min(2, os.cpu_count() or 1)
-    before_fork()
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_child, args=(register, p, parts)) for p in range(parts)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=TIMEOUT)
-        if proc.exitcode != 0:
-            print(f"registering members failed (pid {proc.pid})", file=sys.stderr)
-            sys.exit(1)
-    members = list(
-        Member.objects.filter(identities__external_id__startswith=f"lbench-{run_id}-")
-        .only("pk")
-        .order_by("pk")
-    )
-    if len(members) != count:
-        print(f"registered {len(members)} members, {count} requested", file=sys.stderr)
-        sys.exit(1)
-    return members
-
-
-def _child(func, *args) -> None:
-    from django.db import connections
-
-    try:
-        func(*args)
-    except BaseException:
-        traceback.print_exc()
-        os._exit(1)
-    finally:
-        connections.close_all()
-
-
 def warm_up(run_id: str) -> None:
     from ledger.actions import award
 
@@ -475,7 +425,11 @@ def main(argv: list[str]) -> int:
     print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}")
     print(f"database: {version.split(' on ')[0]}  synchronous_commit={sync}")
     began = time.perf_counter()
-    MEMBERS = register_members(run_id, args.members)
+    try:
+        MEMBERS = register_members(f"lbench-{run_id}", args.members, username="ledger")
+    except BenchFailed as failed:
+        print(failed, file=sys.stderr)
+        return 1
     ranked = random.Random(run_id).sample(MEMBERS, len(MEMBERS))
     hot_count = max(1, round(len(MEMBERS) * HOT_FRACTION))
     HOT, COLD = ranked[:hot_count], ranked[hot_count:]

@@ -74,7 +74,17 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import ServerDown, before_fork, positive, process_cpu, stop_popen, wait_for_port
+from common import (
+    BenchFailed,
+    ServerDown,
+    before_fork,
+    positive,
+    postgres_url,
+    process_cpu,
+    register_members,
+    stop_popen,
+    wait_for_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 180.0  # seconds for every client to get its hello
@@ -158,11 +168,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise Refused(f"--clients {args.clients}: at most 50000")
     if args.members > 100_000:
         raise Refused(f"--members {args.members}: at most 100000")
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
-        raise Refused(
-            f"DATABASE_URL={url or '(unset)'} is not a PostgreSQL URL (set postgres://...)"
-        )
+    try:
+        postgres_url()
+    except ValueError as error:
+        raise Refused(str(error)) from None
     redis = os.environ.get("REDIS_URL", "").strip()
     if urlsplit(redis).scheme not in {"redis", "rediss"}:
         raise Refused(
@@ -1033,51 +1042,6 @@ def poster_process(run_id: str, rate: float, duration: float, conn) -> None:
 # --- setup ------------------------------------------------------------------------------
 
 
-def register_members(run_id: str, count: int) -> list:
-    """`count` fresh members, registered as bots register them, by up to two processes."""
-
-    from accounts.models import Member
-
-    def register(part: int, parts: int) -> None:
-        from accounts.actions import register_member
-
-        for i in range(part, count, parts):
-            register_member(
-                platform="web", external_id=f"vbench-{run_id}-{i}", username=f"live {i}"
-            )
-
-    parts = min(2, os.cpu_count() or 1)
-    before_fork()
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_child, args=(register, p, parts)) for p in range(parts)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=600)
-        if proc.exitcode != 0:
-            raise Failed(f"registering members failed (pid {proc.pid})")
-    members = list(
-        Member.objects.filter(identities__external_id__startswith=f"vbench-{run_id}-")
-        .only("pk")
-        .order_by("pk")
-    )
-    if len(members) != count:
-        raise Failed(f"registered {len(members)} members, {count} requested")
-    return members
-
-
-def _child(func, *args) -> None:
-    from django.db import connections
-
-    try:
-        func(*args)
-    except BaseException:
-        traceback.print_exc()
-        os._exit(1)
-    finally:
-        connections.close_all()
-
-
 def maintain() -> None:
     """VACUUM (ANALYZE) what awards write, as autovacuum would (see bench/ledger.py)."""
     from django.db import connection
@@ -1352,7 +1316,10 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
     )
 
     began = time.perf_counter()
-    MEMBERS = register_members(run_id, args.members)
+    try:
+        MEMBERS = register_members(f"vbench-{run_id}", args.members, username="live")
+    except BenchFailed as failed:
+        raise Failed(str(failed)) from None
     maintain()
     token = create_token("events", label=f"bench live {run_id}").token
     after = Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0

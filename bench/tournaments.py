@@ -40,9 +40,19 @@ import tempfile
 import time
 import traceback
 import uuid
-from urllib.parse import urlsplit
 
-from common import MAX_WORKERS, Unusable, before_fork, fmt, positive, set_up_django
+import common
+from common import (
+    MAX_WORKERS,
+    BenchFailed,
+    Unusable,
+    before_fork,
+    fmt,
+    positive,
+    postgres_url,
+    process_cpu,
+    set_up_django,
+)
 
 TIMEOUT = 600
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -101,25 +111,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise Refused(f"--new-share {args.new_share}: from 0 to 0.9")
     if args.rows and not 100 <= args.rows <= 200_000:
         raise Refused(f"--rows {args.rows}: 0, or from 100 to 200000")
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
-        raise Refused(
-            f"DATABASE_URL={url or '(unset)'} is not a PostgreSQL URL (set postgres://...)"
-        )
-    args.local = urlsplit(url).hostname in {None, "", "127.0.0.1", "localhost", "::1"}
+    try:
+        _url, args.local = postgres_url()
+    except ValueError as error:
+        raise Refused(str(error)) from None
     return args
 
 
 # --- measuring ------------------------------------------------------------------------
-
-
-def process_cpu(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def machine_cpu() -> tuple[int, int]:
@@ -286,53 +285,15 @@ def verify_rush(tournament_id: int, args) -> None:
 
 
 def register_members(prefix: str, count: int, *, emails: bool = False) -> list[int]:
-    """`count` fresh members (wallets opened, welcome bonus paid), by two processes."""
-
-    from accounts.models import Member
-
-    def register(part: int, parts: int) -> None:
-        from accounts.actions import register_member
-
-        for i in range(part, count, parts):
-            register_member(
-                platform="web",
-                external_id=f"{prefix}-{i}",
-                username=f"player {i}",
-                email=f"{prefix}.{i}@example.org" if emails else None,
-            )
-
-    parts = min(2, os.cpu_count() or 1)
-    before_fork()
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_child, args=(register, p, parts)) for p in range(parts)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=TIMEOUT)
-        if proc.exitcode != 0:
-            print(f"registering members failed (pid {proc.pid})", file=sys.stderr)
-            sys.exit(1)
-    members = list(
-        Member.objects.filter(identities__external_id__startswith=f"{prefix}-")
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    if len(members) != count:
-        print(f"registered {len(members)} members, {count} requested", file=sys.stderr)
-        sys.exit(1)
-    return members
-
-
-def _child(func, *args) -> None:
-    from django.db import connections
-
+    """`count` fresh members' ids (wallets opened, welcome bonus paid)."""
     try:
-        func(*args)
-    except BaseException:
-        traceback.print_exc()
-        os._exit(1)
-    finally:
-        connections.close_all()
+        members = common.register_members(
+            prefix, count, username="player", emails=emails, timeout=TIMEOUT
+        )
+    except BenchFailed as failed:
+        print(failed, file=sys.stderr)
+        sys.exit(1)
+    return [member.pk for member in members]
 
 
 def maintain(vacuum: bool) -> str:
