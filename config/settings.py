@@ -181,6 +181,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "tournaments",
+    "narrative",
     "integrity",
     "dashboard",
 ]

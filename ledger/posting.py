@@ -118,6 +118,7 @@ RESERVED_KEY_PREFIXES = (
     "admin-adjust:",
     "admin-reverse:",
     "tournament:",  # entry fees, refunds and prizes (tournaments.actions)
+    "narrative:",  # choice rewards (narrative.actions)
 )
 
 
