@@ -33,9 +33,7 @@ def points(member) -> int:
 
 
 def levels(member) -> dict[str, int]:
-    return dict(
-        Relationship.objects.filter(member=member).values_list("character__name", "level")
-    )
+    return dict(Relationship.objects.filter(member=member).values_list("character__name", "level"))
 
 
 def where(member, story) -> list[tuple[int, str]]:
@@ -50,7 +48,8 @@ def test_start_story_puts_the_member_at_chapter_one_once(story, reader):
     progress = start_story(reader, story)
     again = start_story(reader, story)
 
-    assert progress.created and not again.created
+    assert progress.created
+    assert not again.created
     assert again.pk == progress.pk
     assert where(reader, story) == [(1, "started")]
     assert Event.objects.filter(kind="narrative.story_started").count() == 1
@@ -91,16 +90,15 @@ def test_make_choice_records_moves_pays_and_changes_feelings_in_one_go(
     assert decision.event.seq == made.seq
 
 
-def test_the_same_choice_again_returns_the_decision_and_pays_nothing_more(
-    story, reader, choice
-):
+def test_the_same_choice_again_returns_the_decision_and_pays_nothing_more(story, reader, choice):
     start_story(reader, story)
     first = make_choice(reader, choice("Row out to the wreck"))
     before = table_contents("narrative", "ledger", "events")
 
     again = make_choice(reader, choice("Row out to the wreck"))
 
-    assert not again.created and again.pk == first.pk
+    assert not again.created
+    assert again.pk == first.pk
     assert table_contents("narrative", "ledger", "events") == before
 
 
@@ -198,7 +196,8 @@ def test_a_choice_without_reward_pays_nothing(story, reader, choice):
     start_story(reader, story)
     make_choice(reader, choice("Keep the lamp burning"))
     decision = make_choice(reader, choice("Signal the harbour"))
-    assert decision.reward == 0 and decision.reward_transfer_id is None
+    assert decision.reward == 0
+    assert decision.reward_transfer_id is None
     assert not Transfer.objects.filter(
         idempotency_key=reward_key(reader.pk, decision.chapter_id)
     ).exists()

@@ -1,0 +1,320 @@
+"""Every narrative rule the database holds, proven by raw SQL that bypasses the ORM and
+the actions. CHECK and unique constraints hold on SQLite too; the triggers (rules that
+span rows) are PostgreSQL's."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from narrative.actions import make_choice, start_story
+from narrative.models import Chapter, Character, Choice, Decision, Progress, Relationship
+
+pytestmark = pytest.mark.django_db
+
+
+def sql(statement: str, params=()) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def refused(statement: str, params=(), *, name: str = "", says: str = "") -> None:
+    """The statement fails with IntegrityError: the constraint `name` (PostgreSQL names it;
+    SQLite names CHECK constraints), or a trigger's message containing `says`."""
+    with pytest.raises(IntegrityError) as error, transaction.atomic():
+        sql(statement, params)
+    text = str(error.value)
+    if says:
+        assert says in text, text
+    elif connection.vendor == "postgresql":
+        assert error.value.__cause__.diag.constraint_name == name, text
+    elif "CHECK constraint" in text:
+        assert name in text, text
+
+
+def now():
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+@pytest.fixture
+def played(story, reader, choice):
+    """The reader has decided chapter 1 (to chapter 2)."""
+    start_story(reader, story)
+    decision = make_choice(reader, choice("Row out to the wreck"))
+    return decision
+
+
+# --- decisions ----------------------------------------------------------------------
+
+
+def test_a_second_decision_for_the_same_chapter_is_refused(played, choice):
+    other = choice("Keep the lamp burning")
+    refused(
+        "INSERT INTO narrative_decision (member_id, story_id, chapter_id, choice_id, reward,"
+        " reward_transfer_id, created_at) VALUES (%s, %s, %s, %s, 0, NULL, %s)",
+        [played.member_id, played.story_id, played.chapter_id, other.pk, now()],
+        name="narrative_decision_once_per_chapter",
+    )
+
+
+def test_a_rewarded_decision_needs_its_transfer_and_an_unrewarded_one_has_none(
+    story, reader, choice
+):
+    save = choice("Save the sailor")
+    base = (
+        "INSERT INTO narrative_decision (member_id, story_id, chapter_id, choice_id, reward,"
+        " reward_transfer_id, created_at) VALUES (%s, %s, %s, %s, %s, NULL, %s)"
+    )
+    refused(
+        base,
+        [reader.pk, story.pk, save.chapter_id, save.pk, 20, now()],
+        name="narrative_decision_reward_paid",
+    )
+    refused(
+        base,
+        [reader.pk, story.pk, save.chapter_id, save.pk, -1, now()],
+        name="narrative_decision_reward_paid",
+    )
+
+
+@pytest.mark.postgres
+def test_decisions_are_never_changed_or_deleted(played, choice):
+    refused(
+        "UPDATE narrative_decision SET choice_id = %s WHERE id = %s",
+        [choice("Keep the lamp burning").pk, played.pk],
+        says="decisions are recorded once",  # narrative_decision_append_only,
+    )
+    refused(
+        "DELETE FROM narrative_decision WHERE id = %s",
+        [played.pk],
+        says="decisions are recorded once",  # narrative_decision_append_only,
+    )
+
+
+@pytest.mark.postgres
+def test_a_decisions_choice_belongs_to_its_chapter_and_story(story, reader, choice):
+    save, lamp = choice("Save the sailor"), choice("Keep the lamp burning")
+    refused(
+        "INSERT INTO narrative_decision (member_id, story_id, chapter_id, choice_id, reward,"
+        " reward_transfer_id, created_at) VALUES (%s, %s, %s, %s, 0, NULL, %s)",
+        [reader.pk, story.pk, save.chapter_id, lamp.pk, now()],
+        says="is not in chapter",  # narrative_decision_choice_in_chapter,
+    )
+
+
+# --- progress -----------------------------------------------------------------------
+
+
+def test_one_current_chapter_per_member_and_story(played, story):
+    third = Chapter.objects.get(story=story, number=3)
+    refused(
+        "INSERT INTO narrative_progress (member_id, story_id, chapter_id, status, started_at,"
+        " completed_at) VALUES (%s, %s, %s, 'started', %s, NULL)",
+        [played.member_id, story.pk, third.pk, now()],
+        name="narrative_progress_one_current",
+    )
+
+
+def test_a_chapter_is_in_a_members_progress_once(played, story):
+    refused(
+        "INSERT INTO narrative_progress (member_id, story_id, chapter_id, status, started_at,"
+        " completed_at) VALUES (%s, %s, %s, 'completed', %s, %s)",
+        [played.member_id, story.pk, played.chapter_id, now(), now()],
+        name="narrative_progress_once_per_chapter",
+    )
+
+
+def test_progress_status_and_completion_time_agree(played):
+    current = Progress.objects.get(member_id=played.member_id, status="started")
+    refused(
+        "UPDATE narrative_progress SET completed_at = %s WHERE id = %s",
+        [now(), current.pk],
+        name="narrative_progress_status_valid",
+    )
+    refused(
+        "UPDATE narrative_progress SET status = 'completed' WHERE id = %s",
+        [current.pk],
+        name="narrative_progress_status_valid",
+    )
+    refused(
+        "UPDATE narrative_progress SET status = 'lost' WHERE id = %s",
+        [current.pk],
+        name="narrative_progress_status_valid",
+    )
+
+
+@pytest.mark.postgres
+def test_progress_names_its_chapters_story(played, story, reader):
+    from narrative.actions import create_story
+
+    other = create_story(
+        title="Other",
+        slug="other",
+        chapters=[{"number": 1, "title": "One", "choices": [{"text": "End", "ending": "E"}]}],
+    )
+    refused(
+        "UPDATE narrative_progress SET story_id = %s WHERE member_id = %s AND status = 'started'",
+        [other.pk, reader.pk],
+        says="is not in story",  # narrative_progress_story_matches,
+    )
+
+
+# --- relationships ------------------------------------------------------------------
+
+
+def test_relationship_levels_stay_in_range(played):
+    row = Relationship.objects.get(member_id=played.member_id)
+    for level in (101, -101):
+        refused(
+            "UPDATE narrative_relationship SET level = %s WHERE id = %s",
+            [level, row.pk],
+            name="narrative_relationship_level_in_range",
+        )
+
+
+def test_one_relationship_per_member_and_character(played):
+    row = Relationship.objects.get(member_id=played.member_id)
+    refused(
+        "INSERT INTO narrative_relationship (member_id, character_id, level, updated_at)"
+        " VALUES (%s, %s, 0, %s)",
+        [row.member_id, row.character_id, now()],
+        name="narrative_relationship_once_per_character",
+    )
+
+
+# --- the story itself -----------------------------------------------------------------
+
+
+def test_a_choice_leads_to_a_chapter_or_an_ending_never_both_or_neither(story, choice):
+    row_out = choice("Row out to the wreck")
+    refused(
+        "UPDATE narrative_choice SET next_chapter_id = NULL WHERE id = %s",
+        [row_out.pk],
+        name="narrative_choice_leads_somewhere",
+    )
+    refused(
+        "UPDATE narrative_choice SET ending = 'Also an ending' WHERE id = %s",
+        [row_out.pk],
+        name="narrative_choice_leads_somewhere",
+    )
+    refused(
+        "UPDATE narrative_choice SET next_chapter_id = chapter_id WHERE id = %s",
+        [row_out.pk],
+        name="narrative_choice_not_to_itself",
+    )
+    refused(
+        "UPDATE narrative_choice SET reward = -5 WHERE id = %s",
+        [row_out.pk],
+        name="narrative_choice_reward_in_range",
+    )
+    refused(
+        "UPDATE narrative_choice SET text = '' WHERE id = %s",
+        [row_out.pk],
+        name="narrative_choice_text_not_blank",
+    )
+
+
+@pytest.mark.postgres
+def test_choices_and_impacts_stay_inside_their_story(story, choice):
+    from narrative.actions import create_story
+
+    other = create_story(
+        title="Other",
+        slug="other",
+        characters=["Stranger"],
+        chapters=[{"number": 1, "title": "One", "choices": [{"text": "End", "ending": "E"}]}],
+    )
+    elsewhere = Chapter.objects.get(story=other)
+    refused(
+        "UPDATE narrative_choice SET next_chapter_id = %s WHERE id = %s",
+        [elsewhere.pk, choice("Row out to the wreck").pk],
+        says="leads to a chapter of another story",  # narrative_choice_same_story,
+    )
+    refused(
+        "INSERT INTO narrative_choiceimpact (choice_id, character_id, delta) VALUES (%s, %s, 5)",
+        [choice("Save the sailor").pk, Character.objects.get(story=other).pk],
+        says="not a character of its story",  # narrative_choiceimpact_same_story,
+    )
+
+
+def test_impacts_are_non_zero_bounded_and_once_per_character(story, choice):
+    impact = choice("Row out to the wreck").impacts.get()
+    for delta in (0, 201, -201):
+        refused(
+            "UPDATE narrative_choiceimpact SET delta = %s WHERE id = %s",
+            [delta, impact.pk],
+            name="narrative_choiceimpact_delta_in_range",
+        )
+    refused(
+        "INSERT INTO narrative_choiceimpact (choice_id, character_id, delta) VALUES (%s, %s, 3)",
+        [impact.choice_id, impact.character_id],
+        name="narrative_choiceimpact_once_per_character",
+    )
+
+
+def test_chapters_are_numbered_once_from_one_with_complete_unlock_rules(story):
+    second = Chapter.objects.get(story=story, number=2)
+    refused(
+        "UPDATE narrative_chapter SET number = 1 WHERE id = %s",
+        [second.pk],
+        name="narrative_chapter_number_unique",
+    )
+    refused(
+        "UPDATE narrative_chapter SET number = 0 WHERE id = %s",
+        [second.pk],
+        name="narrative_chapter_number_positive",
+    )
+    refused(
+        "UPDATE narrative_chapter SET unlock_rule = 'min_balance' WHERE id = %s",
+        [second.pk],
+        name="narrative_chapter_unlock_rule_complete",
+    )
+    refused(
+        "UPDATE narrative_chapter SET unlock_rule = 'whenever' WHERE id = %s",
+        [second.pk],
+        name="narrative_chapter_unlock_rule_complete",
+    )
+    fourth = Chapter.objects.get(story=story, number=4)  # min balance 50 points
+    refused(
+        "UPDATE narrative_chapter SET unlock_amount = 0 WHERE id = %s",
+        [fourth.pk],
+        name="narrative_chapter_unlock_rule_complete",
+    )
+    refused(
+        "UPDATE narrative_chapter SET title = '' WHERE id = %s",
+        [second.pk],
+        name="narrative_chapter_title_not_blank",
+    )
+
+
+def test_stories_and_characters_are_named(story):
+    refused(
+        "UPDATE narrative_story SET title = '' WHERE id = %s",
+        [story.pk],
+        name="narrative_story_title_not_blank",
+    )
+    refused(
+        "UPDATE narrative_story SET slug = '' WHERE id = %s",
+        [story.pk],
+        name="narrative_story_slug_not_blank",
+    )
+    mira = Character.objects.get(story=story, name="Mira")
+    refused(
+        "UPDATE narrative_character SET name = 'Theo' WHERE id = %s",
+        [mira.pk],
+        name="narrative_character_name_unique",
+    )
+    refused(
+        "UPDATE narrative_character SET name = '' WHERE id = %s",
+        [mira.pk],
+        name="narrative_character_name_not_blank",
+    )
+
+
+def test_played_chapters_and_choices_cannot_be_deleted(played):
+    from django.db.models import ProtectedError, RestrictedError
+
+    with pytest.raises((ProtectedError, RestrictedError)):
+        Choice.objects.get(pk=played.choice_id).delete()
+    assert Decision.objects.filter(pk=played.pk).exists()
