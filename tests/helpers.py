@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import traceback
+from collections.abc import Callable
+
 from django.apps import apps
 
 
@@ -14,3 +18,32 @@ def table_contents(*app_labels: str) -> dict[str, list[dict]]:
         for label in labels
         for model in apps.get_app_config(label).get_models()
     }
+
+
+def _main(call, job, barrier, results):
+    try:
+        barrier.wait(timeout=60)
+        results.put(call(job))
+    except BaseException:
+        results.put(("crashed", traceback.format_exc(), None, None))
+
+
+def at_once(call: Callable[[tuple], tuple], jobs: list[tuple]) -> list[tuple]:
+    """Run `call(job)` for every job in its own forked process (its own database
+    connection), all released by one barrier; their results, in finishing order. `call`
+    returns a tuple and closes its connections (`connections.close_all()`)."""
+    from django.db import connections
+
+    ctx = multiprocessing.get_context("fork")
+    connections.close_all()  # children must open their own connections, not share ours
+    barrier, results = ctx.Barrier(len(jobs)), ctx.Queue()
+    procs = [ctx.Process(target=_main, args=(call, job, barrier, results)) for job in jobs]
+    for proc in procs:
+        proc.start()
+    outcomes = [results.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    crashed = [o[1] for o in outcomes if o[0] == "crashed"]
+    assert not crashed, crashed[0]
+    return outcomes

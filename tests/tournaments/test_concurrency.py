@@ -8,9 +8,6 @@ waitlist order; the one in line who cannot pay is skipped and nothing of theirs 
 
 from __future__ import annotations
 
-import multiprocessing
-import traceback
-
 import pytest
 from django.db import connections
 
@@ -21,6 +18,7 @@ from ledger.actions import spend
 from ledger.models import Account, Transfer
 from ledger.posting import Ref
 from tests.factories import MemberFactory, TournamentFactory
+from tests.helpers import at_once as run_at_once
 from tournaments.actions import check_in, close_check_in, open_check_in, register, withdraw
 from tournaments.models import Registration, Tournament
 
@@ -49,29 +47,8 @@ def _call(job):
         connections.close_all()
 
 
-def _main(job, barrier, results):
-    try:
-        barrier.wait(timeout=60)
-        results.put(_call(job))
-    except BaseException:
-        results.put(("crashed", traceback.format_exc(), None, None))
-
-
 def at_once(jobs: list[tuple]) -> list[tuple]:
-    """Run every job in its own forked process, all released by one barrier."""
-    ctx = multiprocessing.get_context("fork")
-    connections.close_all()  # children must open their own connections, not share ours
-    barrier, results = ctx.Barrier(len(jobs)), ctx.Queue()
-    procs = [ctx.Process(target=_main, args=(job, barrier, results)) for job in jobs]
-    for proc in procs:
-        proc.start()
-    outcomes = [results.get(timeout=120) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=60)
-        assert proc.exitcode == 0
-    crashed = [o[1] for o in outcomes if o[0] == "crashed"]
-    assert not crashed, crashed[0]
-    return outcomes
+    return run_at_once(_call, jobs)
 
 
 def balance(member_id: int) -> int:
