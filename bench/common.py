@@ -220,3 +220,10 @@ def register_members(
     if len(members) != count:
         raise BenchFailed(f"registered {len(members)} members, {count} requested")
     return members
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies over all cores, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    return sum(values[:8]) - values[3] - values[4], sum(values[:8])

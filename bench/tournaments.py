@@ -48,6 +48,7 @@ from common import (
     Unusable,
     before_fork,
     fmt,
+    machine_cpu,
     positive,
     postgres_url,
     process_cpu,
@@ -119,13 +120,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 # --- measuring ------------------------------------------------------------------------
-
-
-def machine_cpu() -> tuple[int, int]:
-    """(busy, total) jiffies over all cores, from /proc/stat."""
-    with open("/proc/stat") as stat:
-        values = [int(v) for v in stat.readline().split()[1:]]
-    return sum(values[:8]) - values[3] - values[4], sum(values[:8])
 
 
 # --- the rush -------------------------------------------------------------------------

@@ -200,6 +200,21 @@ class Outcome:
     created_at: Any
 
 
+def prepared_row(sql: str, params: dict) -> tuple | None:
+    """One row of `sql` (psycopg's `%(name)s` parameters), run as a prepared statement on
+    PostgreSQL: with `plan_cache_mode=force_generic_plan` (the connection options) it is
+    planned once per connection; for hot statements planning cost more server CPU than
+    running them. Through Django's cursor elsewhere. Errors are wrapped as Django's."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
+
+
 class _Short(Exception):
     """A wallet could not cover its change; nothing of the transfer was kept."""
 

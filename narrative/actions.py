@@ -12,6 +12,7 @@ the same row locks, so it can run while the member plays.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,9 +22,11 @@ from django.utils import timezone
 
 import events
 from accounts.models import Member, SubscriptionStatus, Tier
+from events import actions as event_log
+from events.models import Event
 from ledger import actions as ledger
 from ledger.models import TransferKind
-from ledger.posting import Ref, SystemKey
+from ledger.posting import Ref, SystemKey, prepared_row
 from narrative.exceptions import (
     ChapterAlreadyDecided,
     ChapterLocked,
@@ -275,6 +278,8 @@ def make_choice(member, choice, *, actor=None) -> Decision:
     `NotCurrentChapter`, `ChapterLocked` (naming the unmet rule), `StoryNotPublished` or
     `RelationshipOutOfRange`, writing nothing."""
     member_id, choice_id = _pk(member, "member"), _pk(choice, "choice")
+    if connection.vendor == "postgresql":
+        return _make_choice_postgresql(member_id, choice_id, actor)
     plan = _plan(choice_id)
     existing = _decided(member_id, plan.chapter_id)
     if existing is not None:
@@ -285,15 +290,39 @@ def make_choice(member, choice, *, actor=None) -> Decision:
         with transaction.atomic():
             return _decide(member_id, plan, actor)
     except _Raced:
-        decided = _decided(member_id, plan.chapter_id)
-        if decided is None:  # the chapter is marked done with no decision: see repair
-            raise NotCurrentChapter(
-                f"chapter {plan.number} of {plan.title!r} is done for member {member_id}"
-                " but has no decision (run rebuild_member_state)"
-            ) from None
-        return _repeat(decided, plan)
+        return _raced(member_id, plan)
     except IntegrityError as error:
         raise _explain(error, plan) from error
+
+
+def _raced(member_id: int, plan: _Plan) -> Decision:
+    decided = _decided(member_id, plan.chapter_id)
+    if decided is None:  # the chapter is marked done with no decision: see repair
+        raise NotCurrentChapter(
+            f"chapter {plan.number} of {plan.title!r} is done for member {member_id}"
+            " but has no decision (run rebuild_member_state)"
+        ) from None
+    return _repeat(decided, plan)
+
+
+def _pay(member_id: int, plan: _Plan, actor):
+    """The choice's reward, through the ledger (None if it pays nothing)."""
+    if not plan.reward:
+        return None
+    return ledger.award(
+        Ref(member_id),
+        plan.reward,
+        currency=plan.currency,
+        kind=TransferKind.AWARD,
+        reason=f"Story choice: {plan.title}"[:255],
+        idempotency_key=reward_key(member_id, plan.chapter_id),
+        actor=actor,
+        context={
+            "story_id": plan.story_id,
+            "chapter_id": plan.chapter_id,
+            "choice_id": plan.choice_id,
+        },
+    )
 
 
 def _decided(member_id: int, chapter_id: int) -> Decision | None:
@@ -311,8 +340,10 @@ def _repeat(existing: Decision, plan: _Plan) -> Decision:
     return existing
 
 
-def _explain(error: IntegrityError, plan: _Plan) -> Exception:
+def _explain(error: IntegrityError, plan: _Plan | None) -> Exception:
     text = str(error)
+    if plan is None:
+        return error
     if "narrative_relationship_level_in_range" in text:
         return RelationshipOutOfRange(
             f"choice {plan.choice_id} would take a relationship past {LEVEL_MIN}..{LEVEL_MAX}"
@@ -324,20 +355,26 @@ def _explain(error: IntegrityError, plan: _Plan) -> Exception:
     return error
 
 
-def _decide(member_id: int, plan: _Plan, actor) -> Decision:
-    state = _member_state(member_id, story_id=plan.story_id, chapter_id=plan.chapter_id, rule=plan)
+def _refusal(member_id: int, plan: _Plan, state: _Member) -> Exception | None:
+    """Why `member_id` may not make `plan`'s choice now (None: they may)."""
+    if not plan.published:
+        return StoryNotPublished(f"story {plan.title!r} is not published")
     if state.progress in DONE:
-        raise _Raced()  # decided since we looked
+        return _Raced()  # decided since we looked
     if state.progress != ProgressStatus.STARTED:
         if not state.in_story:
-            raise NotStarted(f"member {member_id} has not started {plan.title!r}")
-        raise NotCurrentChapter(
+            return NotStarted(f"member {member_id} has not started {plan.title!r}")
+        return NotCurrentChapter(
             f"chapter {plan.number} of {plan.title!r} is not member {member_id}'s current chapter"
         )
-    label = f"chapter {plan.number} of {plan.title!r}"
-    locked = unmet_rule(plan, state, label=label)
-    if locked is not None:
-        raise locked
+    return unmet_rule(plan, state, label=f"chapter {plan.number} of {plan.title!r}")
+
+
+def _decide(member_id: int, plan: _Plan, actor) -> Decision:
+    state = _member_state(member_id, story_id=plan.story_id, chapter_id=plan.chapter_id, rule=plan)
+    refusal = _refusal(member_id, plan, state)
+    if refusal is not None:
+        raise refusal
     now = timezone.now()
     at = _db_time(now)
     ending = plan.next_chapter_id is None
@@ -357,22 +394,7 @@ def _decide(member_id: int, plan: _Plan, actor) -> Decision:
         )
         if cursor.rowcount != 1:
             raise _Raced()
-    transfer = None
-    if plan.reward:
-        transfer = ledger.award(
-            Ref(member_id),
-            plan.reward,
-            currency=plan.currency,
-            kind=TransferKind.AWARD,
-            reason=f"Story choice: {plan.title}"[:255],
-            idempotency_key=reward_key(member_id, plan.chapter_id),
-            actor=actor,
-            context={
-                "story_id": plan.story_id,
-                "chapter_id": plan.chapter_id,
-                "choice_id": plan.choice_id,
-            },
-        )
+    transfer = _pay(member_id, plan, actor)
     levels: dict[int, int] = {}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -427,6 +449,10 @@ def _decide(member_id: int, plan: _Plan, actor) -> Decision:
         actor=actor,
         subject=f"story:{plan.story_id}",
     )
+    return _made(decision_id, member_id, plan, transfer, now, event)
+
+
+def _made(decision_id: int, member_id: int, plan: _Plan, transfer, now, event) -> Decision:
     decision = Decision(
         pk=decision_id,
         member_id=member_id,
@@ -440,6 +466,155 @@ def _decide(member_id: int, plan: _Plan, actor) -> Decision:
     decision._state.adding = False
     decision.created, decision.event = True, event
     return decision
+
+
+# --- the same on PostgreSQL, in two statements around the reward ------------------------
+
+_E = Event._meta.db_table
+
+# Reads the choice, the member and what the chapter's rules ask of them, and claims the
+# chapter (its `started` progress row, locked to commit) if every rule is met. A submit
+# racing ours waits on that row lock, then finds the row decided and claims nothing.
+_CLAIM = """
+WITH plan AS (
+    SELECT c.id AS choice_id, c.text, ch.id AS chapter_id, ch.number, s.id AS story_id,
+           s.title, s.published, s.currency_id, cur.code AS currency, ch.vip_only,
+           ch.unlock_rule, ch.unlock_currency_id, uc.code AS unlock_currency,
+           ch.unlock_amount, c.next_chapter_id, c.ending, c.reward
+      FROM narrative_choice c
+      JOIN narrative_chapter ch ON ch.id = c.chapter_id
+      JOIN narrative_story s ON s.id = ch.story_id
+      JOIN ledger_currency cur ON cur.id = s.currency_id
+      LEFT JOIN ledger_currency uc ON uc.id = ch.unlock_currency_id
+     WHERE c.id = %(choice)s::bigint
+), state AS (
+    SELECT m.is_premium,
+           (SELECT status FROM narrative_progress
+             WHERE member_id = m.id AND chapter_id = plan.chapter_id) AS progress,
+           EXISTS (SELECT 1 FROM narrative_progress
+                    WHERE member_id = m.id AND story_id = plan.story_id) AS in_story,
+           (SELECT balance FROM ledger_account
+             WHERE member_id = m.id AND currency_id = plan.unlock_currency_id) AS balance,
+           plan.unlock_rule = 'subscription' AND EXISTS (
+               SELECT 1 FROM accounts_subscription s
+                WHERE s.member_id = m.id AND s.status = 'active'
+                  AND s.tier IN ('premium', 'professional') AND s.starts_at <= %(now)s
+                  AND (s.expires_at IS NULL OR s.expires_at > %(now)s)) AS subscribed,
+           (SELECT choice_id FROM narrative_decision
+             WHERE member_id = m.id AND chapter_id = plan.chapter_id) AS decided
+      FROM accounts_member m, plan WHERE m.id = %(member)s::bigint
+), claim AS (
+    UPDATE narrative_progress p
+       SET status = CASE WHEN plan.next_chapter_id IS NULL THEN 'ended' ELSE 'completed' END,
+           completed_at = %(now)s
+      FROM plan, state
+     WHERE p.member_id = %(member)s::bigint AND p.chapter_id = plan.chapter_id
+       AND p.status = 'started' AND plan.published AND state.decided IS NULL
+       AND (NOT plan.vip_only OR state.is_premium)
+       AND (plan.unlock_rule <> 'min_balance' OR COALESCE(state.balance, 0) >= plan.unlock_amount)
+       AND (plan.unlock_rule <> 'subscription' OR state.subscribed)
+    RETURNING p.id
+)
+SELECT plan.*, state.is_premium IS NOT NULL, state.is_premium, state.progress,
+       state.in_story, state.balance, state.subscribed, state.decided,
+       (SELECT id FROM claim)
+  FROM plan LEFT JOIN state ON true
+"""
+_CLAIM = " ".join(_CLAIM.split())
+
+# Records the decision, starts the next chapter, applies the impacts (in character order:
+# concurrent writers lock relationship rows in one order) and writes the event row.
+_RECORD = f"""
+WITH decision AS (
+    INSERT INTO narrative_decision (member_id, story_id, chapter_id, choice_id, reward,
+                                    reward_transfer_id, created_at)
+    VALUES (%(member)s::bigint, %(story)s::bigint, %(chapter)s::bigint, %(choice)s::bigint,
+            %(reward)s::bigint, %(transfer)s::bigint, %(now)s)
+    RETURNING id
+), next AS (
+    INSERT INTO narrative_progress (member_id, story_id, chapter_id, status, started_at,
+                                    completed_at)
+    SELECT %(member)s::bigint, %(story)s::bigint, %(next)s::bigint, 'started', %(now)s, NULL
+     WHERE %(next)s::bigint IS NOT NULL
+), levels AS (
+    INSERT INTO narrative_relationship (member_id, character_id, level, updated_at)
+    SELECT %(member)s::bigint, i.character_id, i.delta, %(now)s
+      FROM narrative_choiceimpact i WHERE i.choice_id = %(choice)s::bigint
+     ORDER BY i.character_id
+        ON CONFLICT (member_id, character_id) DO UPDATE
+       SET level = narrative_relationship.level + EXCLUDED.level,
+           updated_at = EXCLUDED.updated_at
+    RETURNING character_id, level
+), event AS (
+    INSERT INTO {_E} ({event_log.INSERT_COLUMNS})
+    SELECT 'narrative.decision_made', %(actor)s::bigint, 'story:' || %(story)s::bigint,
+           jsonb_build_object(
+               'story_id', %(story)s::bigint, 'chapter_id', %(chapter)s::bigint,
+               'choice_id', %(choice)s::bigint, 'decision_id', d.id,
+               'member_id', %(member)s::bigint, 'next_chapter_id', %(next)s::bigint,
+               'ending', %(ending)s::text, 'reward', %(reward)s::bigint,
+               'currency', %(currency)s::text, 'transfer_id', %(transfer)s::bigint,
+               'levels', COALESCE((SELECT jsonb_object_agg(character_id::text, level)
+                                     FROM levels), '{{}}'::jsonb)),
+           %(now)s, CASE WHEN %(published)s::boolean THEN %(now)s END
+      FROM decision d
+    RETURNING seq, data::text
+)
+SELECT d.id, e.seq, e.data FROM decision d, event e
+"""
+_RECORD = " ".join(_RECORD.split())
+
+
+def _make_choice_postgresql(member_id: int, choice_id: int, actor) -> Decision:
+    now = timezone.now()
+    plan = None
+    try:
+        with transaction.atomic():
+            row = prepared_row(_CLAIM, {"choice": choice_id, "member": member_id, "now": now})
+            if row is None:
+                raise InvalidRequest(f"no choice {choice_id}")
+            plan = _Plan(*row[:17], impacts=())
+            found, is_premium, progress, in_story, balance, subscribed, decided, claimed = row[17:]
+            if not found:
+                raise InvalidRequest(f"no member {member_id}")
+            if decided is None and claimed is None:
+                state = _Member(is_premium, progress, in_story, balance, subscribed)
+                raise _refusal(member_id, plan, state) or _Raced()
+            if claimed is not None:
+                transfer = _pay(member_id, plan, actor)
+                published = not event_log.handlers_registered()
+                decision_id, seq, data = prepared_row(
+                    _RECORD,
+                    {
+                        "member": member_id,
+                        "story": plan.story_id,
+                        "chapter": plan.chapter_id,
+                        "choice": plan.choice_id,
+                        "reward": plan.reward,
+                        "transfer": transfer.pk if transfer else None,
+                        "next": plan.next_chapter_id,
+                        "ending": plan.ending,
+                        "currency": plan.currency,
+                        "actor": actor.pk if actor is not None else None,
+                        "published": published,
+                        "now": now,
+                    },
+                )
+                event = event_log.adopt(
+                    seq=seq,
+                    kind="narrative.decision_made",
+                    actor_id=actor.pk if actor is not None else None,
+                    subject=f"story:{plan.story_id}",
+                    data=json.loads(data),
+                    created_at=now,
+                    published=published,
+                )
+                return _made(decision_id, member_id, plan, transfer, now, event)
+    except _Raced:
+        return _raced(member_id, plan)
+    except IntegrityError as error:
+        raise _explain(error, plan) from error
+    return _repeat(_decided(member_id, plan.chapter_id), plan)
 
 
 # --- rebuilding from the decisions -----------------------------------------------------

@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import psycopg
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -31,7 +30,7 @@ from events.models import Event
 from ledger import actions as ledger
 from ledger.exceptions import InsufficientFunds
 from ledger.models import Account, Currency, Transfer, TransferKind
-from ledger.posting import MAX_AMOUNT, Leg, Ref, SystemKey, open_accounts
+from ledger.posting import MAX_AMOUNT, Leg, Ref, SystemKey, open_accounts, prepared_row
 from tournaments import brackets
 from tournaments.exceptions import (
     BracketError,
@@ -427,17 +426,8 @@ def _reserve_ids(count: int) -> list[int]:
 
 
 def _prepared(sql: str, params: dict) -> tuple:
-    """One row of `sql`, run as a prepared statement with a generic plan on PostgreSQL
-    (as the ledger's posting statement: planning these cost more server CPU than running
-    them, and registration is the hot path); through Django's cursor elsewhere."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchone()
+    """Registration is the hot path: its statements run prepared (`prepared_row`)."""
+    return prepared_row(sql, params)
 
 
 _READ_OPEN: str | None = None

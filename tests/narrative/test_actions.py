@@ -22,7 +22,7 @@ from narrative.exceptions import (
     NotStarted,
     StoryNotPublished,
 )
-from narrative.models import Decision, Progress, Relationship, Story
+from narrative.models import Choice, Decision, Progress, Relationship, Story
 from tests.helpers import table_contents
 
 pytestmark = pytest.mark.django_db
@@ -238,3 +238,42 @@ def test_unknown_choice_and_member_are_named(story, reader, choice):
     start_story(reader, story)
     with pytest.raises(InvalidRequest, match="no member"):
         make_choice(987654, choice("Row out to the wreck"))
+
+
+def test_a_choice_that_would_push_a_level_past_its_bounds_writes_nothing(reader):
+    from narrative.actions import create_story
+    from narrative.exceptions import RelationshipOutOfRange
+
+    heated = create_story(
+        title="Heated",
+        slug="heated",
+        characters=["Rival"],
+        chapters=[
+            {
+                "number": 1,
+                "title": "Start",
+                "choices": [{"text": "Insult", "to": 2, "reward": 5, "impacts": {"Rival": -60}}],
+            },
+            {
+                "number": 2,
+                "title": "Again",
+                "choices": [
+                    {
+                        "text": "Insult more",
+                        "ending": "Feud",
+                        "reward": 5,
+                        "impacts": {"Rival": -50},
+                    }
+                ],
+            },
+        ],
+    )
+    Story.objects.filter(pk=heated.pk).update(published=True)  # past publish_story's check
+    start_story(reader, heated)
+    make_choice(reader, Choice.objects.get(text="Insult"))
+    before = table_contents("narrative", "ledger", "events")
+
+    with pytest.raises(RelationshipOutOfRange):
+        make_choice(reader, Choice.objects.get(text="Insult more"))
+
+    assert table_contents("narrative", "ledger", "events") == before

@@ -1,0 +1,322 @@
+"""Benchmark story decisions on PostgreSQL: `narrative.actions.make_choice` at 8 workers.
+
+DATABASE_URL must name an existing PostgreSQL database; the script migrates it itself:
+
+    psql -h 127.0.0.1 -U postgres -c 'create database concord_bench'
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \
+        .venv/bin/python bench/narrative.py [--readers 1500] [--workers 8] [--rounds 3]
+
+Each round registers --readers new members (VIP, so no chapter is locked to them; untimed)
+and starts each one on the demo story (`narrative.demo`, six chapters, branches, four
+endings). Then --workers forked processes, released by one barrier, play every reader
+through to an ending: worker w takes readers w, w + n, ...; in turn each of its readers
+makes one choice (picked by a seeded random among their current chapter's choices),
+until all have ended. Every decision is one `make_choice` transaction: the decision,
+progress, relationships, the reward transfer and the event. Verified after each round:
+every reader ended the story, one decision per chapter played, one reward transfer per
+rewarded decision; the narrative integrity checks run at the end.
+
+Exit 0: verified and no integrity finding; 1: a worker or a verification failed, or a
+check found something; 2: bad arguments or environment (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import statistics
+import sys
+import time
+import traceback
+import uuid
+
+import common
+from common import (
+    MAX_WORKERS,
+    BenchFailed,
+    Unusable,
+    before_fork,
+    fmt,
+    machine_cpu,
+    positive,
+    postgres_url,
+    process_cpu,
+    set_up_django,
+)
+
+TIMEOUT = 600
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+TARGET_RATE, TARGET_WORKERS = 600, 8
+
+READERS: list[int] = []  # set in the parent before forking; the workers inherit it
+
+
+class Refused(Exception):
+    """A bad argument or environment: one line on stderr, exit 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise Refused(message)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = Parser(
+        prog="bench/narrative.py",
+        description=__doc__.split("\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--readers", type=positive, default=1500, help="members per round")
+    parser.add_argument("--workers", type=positive, default=TARGET_WORKERS, help="processes")
+    parser.add_argument("--rounds", type=positive, default=3, help="rounds, new readers each")
+    parser.add_argument(
+        "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
+    )
+    args = parser.parse_args(argv)
+    if args.workers > MAX_WORKERS:
+        raise Refused(f"--workers {args.workers}: at most {MAX_WORKERS}")
+    if args.readers < args.workers:
+        raise Refused(f"--readers {args.readers} is fewer than --workers {args.workers}")
+    if args.readers > 100_000:
+        raise Refused(f"--readers {args.readers}: at most 100000")
+    try:
+        _url, args.local = postgres_url()
+    except ValueError as error:
+        raise Refused(str(error)) from None
+    return args
+
+
+def worker(story_id: int, index: int, workers: int, local: bool, seed: int, barrier, results):
+    from django.db import connection, connections
+
+    from ledger.posting import Ref
+    from narrative.actions import make_choice
+    from narrative.models import Choice
+
+    try:
+        by_chapter: dict[int, list[tuple[int, int | None]]] = {}
+        first = None
+        for pk, chapter_id, number, next_id in Choice.objects.filter(
+            chapter__story_id=story_id
+        ).values_list("pk", "chapter_id", "chapter__number", "next_chapter_id"):
+            by_chapter.setdefault(chapter_id, []).append((pk, next_id))
+            first = chapter_id if number == 1 else first
+        rng = random.Random(seed * 1000 + index)
+        with connection.cursor() as cursor:  # connect before the clock starts
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        playing = dict.fromkeys(READERS[index::workers], first)
+        server_before = process_cpu(backend) if local else None
+        barrier.wait(timeout=TIMEOUT)
+        client_before = time.process_time()
+        latencies = []
+        while playing:
+            for member_id in list(playing):
+                choice_id, next_id = rng.choice(by_chapter[playing[member_id]])
+                began = time.perf_counter()
+                decision = make_choice(Ref(member_id), Ref(choice_id))
+                latencies.append(time.perf_counter() - began)
+                if not decision.created:
+                    raise RuntimeError(f"member {member_id} had decided chapter already")
+                if next_id is None:
+                    del playing[member_id]
+                else:
+                    playing[member_id] = next_id
+        end = time.perf_counter()
+        client = time.process_time() - client_before
+        server_after = process_cpu(backend) if local else None
+        server = None if None in (server_before, server_after) else server_after - server_before
+        results.put((index, (end, latencies, client, server), None))
+    except BaseException:
+        barrier.abort()
+        results.put((index, None, traceback.format_exc()))
+    finally:
+        connections.close_all()
+
+
+def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
+    """`count` new VIP members, each at chapter 1 of the story (untimed)."""
+    from accounts.models import Member
+    from ledger.posting import Ref
+    from narrative.actions import start_story
+
+    members = [
+        m.pk
+        for m in common.register_members(
+            f"nbench-{run_id}-{round_}", count, username="reader", timeout=TIMEOUT
+        )
+    ]
+    Member.objects.filter(pk__in=members).update(is_premium=True)
+    for member_id in members:
+        start_story(Ref(member_id), Ref(story_id))
+    return members
+
+
+def play(args, story_id: int, seed: int) -> dict:
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(args.workers + 1)
+    results = ctx.Queue()
+    before_fork()
+    procs = [
+        ctx.Process(
+            target=worker,
+            args=(story_id, w, args.workers, args.local, seed, barrier, results),
+        )
+        for w in range(args.workers)
+    ]
+    for proc in procs:
+        proc.start()
+    errors, reports = [], []
+    try:
+        barrier.wait(timeout=TIMEOUT)
+    except Exception:
+        errors.append("start barrier broken (a worker failed before starting)")
+    start = time.perf_counter()
+    cpu_before = machine_cpu()
+    for _ in procs:
+        _index, report, error = results.get(timeout=TIMEOUT)
+        if error:
+            errors.append(error)
+        else:
+            reports.append(report)
+    cpu_after = machine_cpu()
+    for proc in procs:
+        proc.join(timeout=TIMEOUT)
+        if proc.exitcode != 0:
+            errors.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
+    if errors:
+        raise BenchFailed("benchmark failed:\n" + "\n".join(errors))
+    wall = max(r[0] for r in reports) - start
+    latencies = [lat for r in reports for lat in r[1]]
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    servers = [r[3] for r in reports]
+    busy, jiffies = (a - b for a, b in zip(cpu_after, cpu_before, strict=True))
+    return {
+        "decisions": len(latencies),
+        "rate": len(latencies) / wall,
+        "wall": wall,
+        "p50": q[49] * 1000,
+        "p99": q[98] * 1000,
+        "client_ms": sum(r[2] for r in reports) / len(latencies) * 1000,
+        "server_ms": None if None in servers else sum(servers) / len(latencies) * 1000,
+        "busy": 100 * busy / jiffies if jiffies else 0.0,
+    }
+
+
+def verify(members: list[int], decisions: int) -> None:
+    from django.db.models import Count, Q
+
+    from narrative.models import Decision, Progress
+
+    ended = Progress.objects.filter(member_id__in=members, status="ended").count()
+    rows = Decision.objects.filter(member_id__in=members).aggregate(
+        n=Count("pk"),
+        rewarded=Count("pk", filter=Q(reward__gt=0)),
+        paid=Count("reward_transfer", filter=Q(reward__gt=0)),
+    )
+    problems = []
+    if ended != len(members):
+        problems.append(f"{ended} of {len(members)} readers ended the story")
+    if rows["n"] != decisions:
+        problems.append(f"{rows['n']} decisions stored, {decisions} made")
+    if rows["paid"] != rows["rewarded"]:
+        problems.append(f"{rows['paid']} of {rows['rewarded']} rewards paid")
+    if problems:
+        raise BenchFailed("verification failed: " + "; ".join(problems))
+
+
+def maintain(vacuum: bool) -> str:
+    from django.apps import apps
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('autovacuum')")
+        autovacuum = cursor.fetchone()[0]
+        if not vacuum:
+            return f"autovacuum={autovacuum}; no VACUUM before timing (--no-vacuum)"
+        tables = [
+            model._meta.db_table
+            for label in ("narrative", "ledger", "events")
+            for model in apps.get_app_config(label).get_models()
+        ]
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+    return f"autovacuum={autovacuum}; VACUUM (ANALYZE) of {len(tables)} tables before each round"
+
+
+def integrity() -> int:
+    from integrity.registry import all_checks
+    from integrity.runner import run_checks
+
+    report = run_checks([c.name for c in all_checks() if c.name.startswith("narrative.")])
+    for result in report.checks:
+        print(
+            f"  {result.name}: {result.status} ({result.violations}, {result.duration_ms:.0f} ms)"
+        )
+    return sum(r.violations for r in report.checks) + sum(
+        r.status == "error" for r in report.checks
+    )
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parse_args(argv)
+    except Refused as refused:
+        print(f"bench/narrative.py: {refused}", file=sys.stderr)
+        return 2
+    try:
+        version, sync = set_up_django()
+    except Unusable as error:
+        print(f"bench/narrative.py: {error}", file=sys.stderr)
+        return 2
+    from django.conf import settings
+
+    from narrative.demo import load_demo_story
+
+    global READERS
+    run_id = uuid.uuid4().hex[:8]
+    print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}  workers: {args.workers}")
+    print(f"database: {version.split(' on ')[0]}  synchronous_commit={sync}")
+    print(
+        f"live layer: {'on' if settings.CONCORD_LIVE else 'off'}"
+        f"  redis: {'yes' if settings.REDIS_URL else 'no'}"
+    )
+    story = load_demo_story()
+    print(
+        f"\n{'round':>5} {'readers':>7} {'decisions':>9} {'dec/s':>8} {'p50 ms':>7}"
+        f" {'p99 ms':>7} {'client':>7} {'server':>7} {'busy%':>6} {'wall s':>7}"
+    )
+    figures = []
+    try:
+        for round_ in range(1, args.rounds + 1):
+            READERS = prepare(run_id, round_, args.readers, story.pk)
+            note = maintain(not args.no_vacuum)
+            r = play(args, story.pk, round_)
+            verify(READERS, r["decisions"])
+            figures.append(r)
+            print(
+                f"{round_:>5} {len(READERS):>7} {r['decisions']:>9} {r['rate']:>8.1f}"
+                f" {r['p50']:>7.2f} {r['p99']:>7.2f} {fmt(r['client_ms'], 7)}"
+                f" {fmt(r['server_ms'], 7)} {r['busy']:>6.0f} {r['wall']:>7.2f}"
+            )
+    except BenchFailed as failed:
+        print(failed, file=sys.stderr)
+        return 1
+    print(f"({note}; cpu ms per decision: client = workers, server = their backends)")
+    print("\nintegrity:")
+    problems = integrity()
+    rates = sorted(f["rate"] for f in figures)
+    median = statistics.median(rates)
+    print("\ntargets:")
+    print(
+        f"  decisions at {args.workers} workers: median {median:.0f}/s"
+        f" (rounds {', '.join(f'{r:.0f}' for r in rates)}; >= {TARGET_RATE})"
+        f" -> {'met' if median >= TARGET_RATE else 'MISSED'}"
+    )
+    print(f"  integrity: {problems} findings -> {'met' if not problems else 'MISSED'}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
