@@ -7,7 +7,7 @@ DATABASE_URL must name an existing PostgreSQL database; the script migrates it i
         .venv/bin/python bench/narrative.py [--readers 1500] [--workers 8] [--rounds 3]
 
 Each round registers --readers new members (VIP, so no chapter is locked to them; untimed)
-and starts each one on the demo story (`narrative.demo`, six chapters, branches, four
+and starts each one on the demo story (`narrative.demo`, six chapters, branches, five
 endings). Then --workers forked processes, released by one barrier, play every reader
 through to an ending: worker w takes readers w, w + n, ...; in turn each of its readers
 makes one choice (picked by a seeded random among their current chapter's choices),

@@ -86,3 +86,114 @@ def tournaments_list() -> list[dict]:
             "pk", "name", "game", "status", "capacity", "active_count", "waitlist_count"
         )[:100]
     )
+
+
+# --- the story map --------------------------------------------------------------------
+
+NODE_W, NODE_H, COL_GAP, ROW_GAP, PAD = 190, 58, 110, 34, 20
+
+
+def story_board(story_id: int) -> dict | None:
+    """The story map as an SVG's geometry: chapters in columns by their distance from
+    chapter 1, endings in a last column, each choice a curve labelled with how many
+    members took it (thicker when taken more). None if there is no such story."""
+    from narrative.queries import story_map
+
+    found = story_map(story_id)
+    if found is None:
+        return None
+    last_column = max((c.column for c in found.chapters), default=-1) + 1
+    boxes: dict[str, dict] = {}
+    for chapter in found.chapters:
+        boxes[f"c{chapter.id}"] = {
+            "key": f"c{chapter.id}",
+            "kind": "chapter",
+            "x": PAD + chapter.column * (NODE_W + COL_GAP),
+            "y": PAD + chapter.row * (NODE_H + ROW_GAP),
+            "title": f"{chapter.number}. {chapter.title}",
+            "detail": " · ".join(
+                [*chapter.locks, f"{chapter.reading} here" if chapter.reading else ""]
+            ).strip(" ·"),
+            "reading": chapter.reading,
+        }
+    endings = sorted({c.ending for c in found.choices if c.ending})
+    for row, ending in enumerate(endings):
+        reached = sum(c.taken for c in found.choices if c.ending == ending)
+        boxes[f"e{ending}"] = {
+            "key": f"e{row}",
+            "kind": "ending",
+            "x": PAD + last_column * (NODE_W + COL_GAP),
+            "y": PAD + row * (NODE_H + ROW_GAP),
+            "title": ending,
+            "detail": f"{reached} reached",
+            "reading": 0,
+        }
+    most = max((c.taken for c in found.choices), default=0) or 1
+    edges = []
+    for choice in found.choices:
+        start = boxes.get(f"c{choice.chapter_id}")
+        end = boxes.get(
+            f"c{choice.next_chapter_id}" if choice.next_chapter_id else f"e{choice.ending}"
+        )
+        if start is None or end is None:
+            continue
+        x1, y1 = start["x"] + NODE_W, start["y"] + NODE_H / 2
+        x2, y2 = end["x"], end["y"] + NODE_H / 2
+        bend = max(40, (x2 - x1) / 2)
+        edges.append(
+            {
+                "id": choice.id,
+                "d": f"M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f}"
+                f" {x2 - bend:.0f},{y2:.0f} {x2:.0f},{y2:.0f}",
+                "label_x": round((x1 + x2) / 2),
+                "label_y": round((y1 + y2) / 2) - 6,
+                "taken": choice.taken,
+                "text": choice.text,
+                "width": round(1.5 + 6 * choice.taken / most, 1),
+            }
+        )
+    nodes = list(boxes.values())
+    return {
+        "id": found.story_id,
+        "title": found.title,
+        "published": found.published,
+        "currency": found.currency,
+        "decisions": found.decisions,
+        "readers": found.readers,
+        "finished": found.finished,
+        "problems": found.problems,
+        "nodes": nodes,
+        "edges": edges,
+        "node_w": NODE_W,
+        "node_h": NODE_H,
+        "width": max((n["x"] for n in nodes), default=0) + NODE_W + PAD,
+        "height": max((n["y"] for n in nodes), default=0) + NODE_H + PAD,
+        "choices": [
+            {
+                "id": c.id,
+                "chapter": next((n.number for n in found.chapters if n.id == c.chapter_id), None),
+                "text": c.text,
+                "leads_to": (
+                    f"ending: {c.ending}"
+                    if c.ending
+                    else next(
+                        (
+                            f"chapter {n.number}"
+                            for n in found.chapters
+                            if n.id == c.next_chapter_id
+                        ),
+                        "?",
+                    )
+                ),
+                "reward": c.reward,
+                "taken": c.taken,
+            }
+            for c in found.choices
+        ],
+    }
+
+
+def stories_list() -> list[dict]:
+    from narrative.queries import stories
+
+    return stories()

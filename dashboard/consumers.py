@@ -274,7 +274,15 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
             return
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         tournament_text = (query.get("tournament") or [""])[0]
-        if tournament_text:
+        story_text = (query.get("story") or [""])[0]
+        if story_text:
+            # A story's map page: only its map.
+            story = _whole_number(story_text)
+            if story is None:
+                await self.close(code=CLOSE_BAD_REQUEST)
+                return
+            self.views = frozenset({f"dashboard:story:{story}"})
+        elif tournament_text:
             # A tournament's board page: only its board.
             tournament = _whole_number(tournament_text)
             if tournament is None:
@@ -307,6 +315,9 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
         tournament = _tournament_of(msg)
         if tournament is not None:
             touched.add(f"dashboard:tournament:{tournament}")
+        story = _id_in(msg, "story_id")
+        if story is not None:
+            touched.add(f"dashboard:story:{story}")
         return touched & self.views
 
     async def push_many(self, items: list[Outgoing]) -> None:
@@ -323,9 +334,14 @@ def _whole_number(text: str) -> int | None:
 
 def _tournament_of(msg: dict) -> int | None:
     """The tournament an event is about (tournaments.actions put its id in the data)."""
+    return _id_in(msg, "tournament_id")
+
+
+def _id_in(msg: dict, key: str) -> int | None:
+    """The id an event's data names under `key` (`tournament_id`, `story_id`), if any."""
     data = msg["data"]
     if isinstance(data, dict):
-        found = data.get("tournament_id")
+        found = data.get(key)
         if isinstance(found, int):
             return found
         if isinstance(found, str):

@@ -195,4 +195,7 @@ def render_view(view: str, seq: int) -> str:
     if view.startswith("dashboard:tournament:"):
         board = boards.tournament_board(int(view.rsplit(":", 1)[1]))
         return render_to_string("dashboard/_tournament.html", {"board": board, "oob": True})
+    if view.startswith("dashboard:story:"):
+        found = boards.story_board(int(view.rsplit(":", 1)[1]))
+        return render_to_string("dashboard/_story.html", {"map": found, "oob": True})
     raise ValueError(f"no such view: {view}")

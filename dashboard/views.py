@@ -64,6 +64,7 @@ def member(request, member_id: int):
     from accounts.models import Member
     from ledger.models import MemberAchievement
     from ledger.queries import statement
+    from narrative.queries import member_stories
 
     found = get_object_or_404(Member, pk=member_id)
     card = cached.member_card(found.pk) or {}
@@ -87,6 +88,7 @@ def member(request, member_id: int):
             "member": found,
             "card": card,
             "identities": found.identities.order_by("platform", "external_id"),
+            "stories": member_stories(found.pk),
             "currency": currency,
             "lines": lines,
             "next_before": lines[-1].version if len(lines) == 25 else None,
@@ -110,6 +112,21 @@ def tournament(request, tournament_id: int):
     if board is None:
         raise Http404("no such tournament")
     return render(request, "dashboard/tournament.html", {"board": board})
+
+
+@staff_member_required
+@require_GET
+def stories(request):
+    return render(request, "dashboard/stories.html", {"stories": boards.stories_list()})
+
+
+@staff_member_required
+@require_GET
+def story(request, story_id: int):
+    found = boards.story_board(story_id)
+    if found is None:
+        raise Http404("no such story")
+    return render(request, "dashboard/story.html", {"map": found})
 
 
 @staff_member_required

@@ -1,4 +1,4 @@
-"""The demo story `seed_demo` loads: branches, three characters, locked chapters and four
+"""The demo story `seed_demo` loads: branches, three characters, locked chapters and five
 endings. Also what the benchmark and the browser tests play."""
 
 from __future__ import annotations
