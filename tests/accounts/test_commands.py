@@ -47,3 +47,16 @@ def test_demo_admin_prints_a_login_that_works():
     user = authenticate(username="admin", password=password)
     assert user is not None
     assert user.is_superuser
+
+
+def test_seed_demo_loads_the_demo_story_with_readers_and_reruns_write_nothing():
+    from narrative.models import Decision, Progress, Story
+
+    call_command("seed_demo", "--members", "40", stdout=StringIO())
+    story = Story.objects.get(slug="lighthouse")
+    assert story.published
+    assert Decision.objects.filter(story=story).exists()
+    assert Progress.objects.filter(story=story, status="started").exists()
+    decisions = Decision.objects.count()
+    call_command("seed_demo", "--members", "40", stdout=StringIO())
+    assert Decision.objects.count() == decisions

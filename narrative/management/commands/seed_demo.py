@@ -1,8 +1,9 @@
 """`manage.py seed_demo [--members N] [--once]`: realistic demo data, through the actions.
 
 Members (accounts), then their ledger life: quiz awards, paid readings, gifts between
-members, daily streaks and achievements. The command lives in the highest app that has
-demo data (it moves up as narrative and tournaments arrive)."""
+members, daily streaks and achievements; then the demo story (`narrative.demo`) with a
+third of the members partway or all the way through it. The command lives in the highest
+app that has demo data (it moves up as apps arrive)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from accounts.models import Identity, Member, Platform, Tier
 from ledger import actions as ledger
 from ledger.exceptions import InsufficientFunds
 from ledger.models import Achievement, AchievementRule, Currency
+from narrative.actions import make_choice, start_story
+from narrative.demo import load_demo_story
+from narrative.exceptions import ChapterLocked
+from narrative.models import Choice
 
 FIRST = [
     "Ava",
@@ -82,6 +87,7 @@ class Command(BaseCommand):
         if members < 1:
             raise CommandError("--members must be at least 1")
         if once and Identity.objects.filter(external_id__startswith="demo-").exists():
+            load_demo_story()  # a database seeded before the story existed gets it too
             self.stdout.write("Demo data already loaded.")
             return
         rng = random.Random(2026)  # the same people every time: reruns find them registered
@@ -97,6 +103,11 @@ class Command(BaseCommand):
             task = progress.add_task("Points, readings and streaks", total=members)
             for n, member in enumerate(people, start=1):
                 self.ledger_life(n, member, rng, people)
+                progress.advance(task)
+            story = load_demo_story()
+            task = progress.add_task("Reading the demo story", total=members)
+            for member in people:
+                self.read_story(member, story, rng)
                 progress.advance(task)
         self.stdout.write(
             self.style.SUCCESS(
@@ -184,3 +195,32 @@ class Command(BaseCommand):
             ledger.record_activity(member, joined - timedelta(days=14 - day))
         if helper:
             ledger.grant_achievement(member, Achievement.objects.get(code="helper"))
+
+    def read_story(self, member: Member, story, rng: random.Random) -> None:
+        """A third of the members read the demo story, up to four choices each (a rerun
+        finds their decisions and goes the same way: the draws do not depend on them)."""
+        reads, steps = rng.random() < 0.35, rng.randrange(1, 5)
+        picks = [rng.random() for _ in range(4)]
+        if not reads:
+            return
+        try:
+            start_story(member, story)
+        except ChapterLocked:
+            return
+        # From chapter 1 every time: a rerun meets its own decisions (make_choice answers
+        # a repeat with the decision) and goes on the same way.
+        chapter = Choice.objects.filter(chapter__story=story, chapter__number=1).values_list(
+            "chapter_id", flat=True
+        )[0]
+        for pick in picks[:steps]:
+            options = list(Choice.objects.filter(chapter_id=chapter).order_by("position"))
+            if not options:
+                return
+            choice = options[int(pick * len(options))]
+            try:
+                make_choice(member, choice)
+            except ChapterLocked:
+                return
+            if choice.next_chapter_id is None:
+                return
+            chapter = choice.next_chapter_id
