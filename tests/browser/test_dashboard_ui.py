@@ -907,3 +907,80 @@ def test_tournament_board_and_overlay_update_as_players_check_in(site, staff_sta
     finally:
         staff_context.close()
         overlay_context.close()
+
+
+def test_story_map_counts_grow_live_as_members_choose(site, staff_state, browser):
+    """The story map in Chromium: an SVG of the chapter graph whose choice counts and
+    totals change by themselves as decisions are made elsewhere; the member page shows
+    the path taken."""
+    from playwright.sync_api import expect
+
+    m = site.members
+    story = run_django(
+        site.env,
+        f"""
+        from accounts.models import Member
+        from events import live
+        from narrative.actions import start_story
+        from narrative.demo import load_demo_story
+        from narrative.models import Choice
+        s = load_demo_story()
+        for pk in ({m["ada"]}, {m["brook"]}):
+            start_story(Member.objects.get(pk=pk), s)
+        live.publisher.flush(10)
+        row_out = Choice.objects.get(chapter__story=s, text="Row out to the wreck").pk
+        print(json.dumps({{"id": s.pk, "row_out": row_out}}))
+        """,
+    )
+
+    def choose(member_id: int) -> None:
+        run_django(
+            site.env,
+            f"""
+            from accounts.models import Member
+            from events import live
+            from narrative.actions import make_choice
+            from narrative.models import Choice
+            make_choice(Member.objects.get(pk={member_id}),
+                        Choice.objects.get(pk={story["row_out"]}))
+            live.publisher.flush(10)
+            print(json.dumps(True))
+            """,
+        )
+
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, storage_state=staff_state
+    )
+    try:
+        staff = Watched(context.new_page())
+        page = staff.page
+        page.goto(f"{site.base}/dashboard/stories/{story['id']}/")
+        expect_live(page)
+        edge = page.locator(f"svg.story-map g.edge[data-choice='{story['row_out']}']")
+        expect(edge).to_have_attribute("data-taken", "0")
+        expect(page.locator("svg.story-map g.node.chapter")).to_have_count(6)
+        expect(page.locator("[data-decisions]")).to_have_text("0")
+
+        choose(m["ada"])
+        expect(edge).to_have_attribute("data-taken", "1", timeout=LIVE)
+        expect(edge.locator("text")).to_have_text("1")
+        expect(page.locator("[data-decisions]")).to_have_text("1")
+        choose(m["brook"])
+        expect(edge).to_have_attribute("data-taken", "2", timeout=LIVE)
+        expect(page.locator("svg.story-map g.node.chapter", has_text="2 here")).to_have_count(1)
+        box = page.locator("svg.story-map").bounding_box()
+        assert box["width"] > 600
+        assert box["height"] > 200
+        screenshot(page, "story-map", full_page=True)
+
+        page.goto(f"{site.base}/dashboard/members/{m['ada']}/")
+        section = page.locator(".member-story")
+        expect(section.locator("h3")).to_contain_text("chapter 2: The wreck")
+        expect(section.locator("ol.path li")).to_have_text(
+            ["A light in the storm: Row out to the wreck +10"]
+        )
+        expect(section.locator("[data-level]")).to_have_text(["+10"])
+        screenshot(page, "member-stories")
+        staff.assert_no_errors()
+    finally:
+        context.close()
