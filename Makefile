@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate worker beat bench bench-ledger bench-live bench-tournaments clean
+.PHONY: venv run test lint format migrate worker beat bench bench-ledger bench-live bench-tournaments bench-narrative clean
 
 # Developing and testing: DEBUG on unless the environment says otherwise. (Pointed at a
 # real database with nothing said, Concord runs as production: DEBUG off.)
@@ -62,6 +62,10 @@ bench-live: $(STAMP)
 # DATABASE_URL=postgres://... (BENCH_ARGS="--players 500 --capacity 256 --workers 8 --rows 10000")
 bench-tournaments: $(STAMP)
 	$(PY) bench/tournaments.py $(BENCH_ARGS)
+
+# DATABASE_URL=postgres://... (BENCH_ARGS="--readers 1500 --workers 8 --rounds 3")
+bench-narrative: $(STAMP)
+	$(PY) bench/narrative.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
