@@ -142,3 +142,20 @@ def test_rebuild_command_repairs_and_reports(midway, capsys):
     out = capsys.readouterr().out
     assert "2 relationships" in out
     assert findings() == {}
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        ([], "name members with --member ID, or give --all"),
+        (["--member", "999999"], "no member 999999"),
+        (["--story", "nope", "--all"], "no story with slug 'nope'"),
+        (["--member", "1", "--all"], "not both"),
+        (["--member", "abc"], "invalid int value"),
+    ],
+)
+def test_rebuild_command_refuses_bad_arguments_in_one_line(argv, says):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=says):
+        call_command("rebuild_story_state", *argv)

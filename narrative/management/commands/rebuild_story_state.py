@@ -4,7 +4,10 @@ narrative integrity checks find)."""
 
 from __future__ import annotations
 
+import sys
+
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from accounts.models import Member
 from narrative.actions import members_to_rebuild, rebuild_member_state
@@ -15,12 +18,32 @@ from narrative.models import Decision, Progress, Story
 class Command(BaseCommand):
     help = "Recompute members' story progress and relationships from their decisions."
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        """Bad arguments are one line on stderr and exit 2, not the usage block."""
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+
+        def error(message: str):
+            if not parser.called_from_command_line:
+                raise CommandError(message)
+            sys.stderr.write(f"{subcommand}: {message}\n")
+            sys.exit(2)
+
+        parser.error = error
+        return parser
+
     def add_arguments(self, parser):
         parser.add_argument("--member", type=int, action="append", default=[], help="Member id.")
         parser.add_argument("--story", help="Only this story (its slug).")
         parser.add_argument("--all", action="store_true", help="Every member who played.")
 
-    def handle(self, *args, member: list[int], story: str | None, all: bool, **options):
+    def handle(self, *args, **options):
+        try:
+            self.rebuild(**options)
+        except DatabaseError as error:
+            reason = (str(error).strip().splitlines() or ["?"])[0]
+            raise CommandError(f"cannot use the database: {reason}") from None
+
+    def rebuild(self, *, member: list[int], story: str | None, all: bool, **options):
         found = None
         if story is not None:
             found = Story.objects.filter(slug=story).first()
