@@ -92,3 +92,18 @@ def test_production_settings_pass_the_deploy_check():
         },
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgres_connections_name_nothing_for_pgtrigger_to_ignore():
+    """Set (to an empty list) so trigger functions do not raise and abort a
+    subtransaction on every call; the triggers themselves still fire (every
+    `test_constraints` trigger test)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('pgtrigger.ignore'), current_setting('plan_cache_mode')"
+        )
+        assert cursor.fetchone() == ("{}", "force_generic_plan")
