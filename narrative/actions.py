@@ -87,6 +87,8 @@ class _Plan:
     published: bool
     currency_id: int
     currency: str
+    # The rules of the chapter the choice leads to (none for an ending): a member enters
+    # a chapter only if they meet them.
     vip_only: bool
     unlock_rule: str
     unlock_currency_id: int | None
@@ -95,18 +97,21 @@ class _Plan:
     next_chapter_id: int | None
     ending: str
     reward: int
+    next_number: int | None
     impacts: tuple[tuple[int, int], ...]  # (character id, delta), by character id
 
 
 _PLAN = """
 SELECT c.id, c.text, ch.id, ch.number, s.id, s.title, s.published, s.currency_id, cur.code,
-       ch.vip_only, ch.unlock_rule, ch.unlock_currency_id, uc.code, ch.unlock_amount,
-       c.next_chapter_id, c.ending, c.reward
+       COALESCE(nx.vip_only, FALSE), COALESCE(nx.unlock_rule, 'previous'),
+       nx.unlock_currency_id, uc.code, nx.unlock_amount,
+       c.next_chapter_id, c.ending, c.reward, nx.number
   FROM narrative_choice c
   JOIN narrative_chapter ch ON ch.id = c.chapter_id
   JOIN narrative_story s ON s.id = ch.story_id
   JOIN ledger_currency cur ON cur.id = s.currency_id
-  LEFT JOIN ledger_currency uc ON uc.id = ch.unlock_currency_id
+  LEFT JOIN narrative_chapter nx ON nx.id = c.next_chapter_id
+  LEFT JOIN ledger_currency uc ON uc.id = nx.unlock_currency_id
  WHERE c.id = %s
 """
 
@@ -233,6 +238,11 @@ def start_story(member, story, *, actor=None) -> Progress:
             inserted = cursor.fetchone()
         if inserted is None:  # a concurrent start won
             where = _where(member_id, story_id)
+            if where is None:  # chapter 1 played, yet no current chapter: broken state
+                raise NotCurrentChapter(
+                    f"member {member_id} is nowhere in {title!r} though they played it"
+                    " (run rebuild_member_state)"
+                )
             where.created = False
             return where
         events.publish(
@@ -367,7 +377,9 @@ def _refusal(member_id: int, plan: _Plan, state: _Member) -> Exception | None:
         return NotCurrentChapter(
             f"chapter {plan.number} of {plan.title!r} is not member {member_id}'s current chapter"
         )
-    return unmet_rule(plan, state, label=f"chapter {plan.number} of {plan.title!r}")
+    if plan.next_chapter_id is None:
+        return None  # an ending: no chapter to enter
+    return unmet_rule(plan, state, label=f"chapter {plan.next_number} of {plan.title!r}")
 
 
 def _decide(member_id: int, plan: _Plan, actor) -> Decision:
@@ -478,14 +490,17 @@ _E = Event._meta.db_table
 _CLAIM = """
 WITH plan AS (
     SELECT c.id AS choice_id, c.text, ch.id AS chapter_id, ch.number, s.id AS story_id,
-           s.title, s.published, s.currency_id, cur.code AS currency, ch.vip_only,
-           ch.unlock_rule, ch.unlock_currency_id, uc.code AS unlock_currency,
-           ch.unlock_amount, c.next_chapter_id, c.ending, c.reward
+           s.title, s.published, s.currency_id, cur.code AS currency,
+           COALESCE(nx.vip_only, FALSE) AS vip_only,
+           COALESCE(nx.unlock_rule, 'previous') AS unlock_rule, nx.unlock_currency_id,
+           uc.code AS unlock_currency, nx.unlock_amount, c.next_chapter_id, c.ending,
+           c.reward, nx.number AS next_number
       FROM narrative_choice c
       JOIN narrative_chapter ch ON ch.id = c.chapter_id
       JOIN narrative_story s ON s.id = ch.story_id
       JOIN ledger_currency cur ON cur.id = s.currency_id
-      LEFT JOIN ledger_currency uc ON uc.id = ch.unlock_currency_id
+      LEFT JOIN narrative_chapter nx ON nx.id = c.next_chapter_id
+      LEFT JOIN ledger_currency uc ON uc.id = nx.unlock_currency_id
      WHERE c.id = %(choice)s::bigint
 ), state AS (
     SELECT m.is_premium,
@@ -573,8 +588,8 @@ def _make_choice_postgresql(member_id: int, choice_id: int, actor) -> Decision:
             row = prepared_row(_CLAIM, {"choice": choice_id, "member": member_id, "now": now})
             if row is None:
                 raise InvalidRequest(f"no choice {choice_id}")
-            plan = _Plan(*row[:17], impacts=())
-            found, is_premium, progress, in_story, balance, subscribed, decided, claimed = row[17:]
+            plan = _Plan(*row[:18], impacts=())
+            found, is_premium, progress, in_story, balance, subscribed, decided, claimed = row[18:]
             if not found:
                 raise InvalidRequest(f"no member {member_id}")
             if decided is None and claimed is None:
@@ -684,13 +699,15 @@ def rebuild_member_state(member, *, story=None, actor=None) -> Rebuilt:
 
 
 def _rebuild(member_id: int, story_id: int) -> tuple[int, int]:
-    # The same lock make_choice claims a chapter with: no decision lands meanwhile.
-    current = {
-        p.chapter_id: p
-        for p in Progress.objects.select_for_update()
-        .filter(member_id=member_id, story_id=story_id)
-        .order_by("pk")
-    }
+    # The locks make_choice claims a chapter with: once every progress row of the member
+    # in this story is ours, no decision lands until we commit. A row can appear while
+    # we wait for one (a claim we waited for started the next chapter): lock again until
+    # what we hold is everything there is.
+    rows = Progress.objects.filter(member_id=member_id, story_id=story_id)
+    while True:
+        current = {p.chapter_id: p for p in rows.select_for_update().order_by("pk")}
+        if set(rows.values_list("pk", flat=True)) == {p.pk for p in current.values()}:
+            break
     decisions = list(
         Decision.objects.filter(member_id=member_id, story_id=story_id)
         .select_related("choice")
@@ -739,7 +756,8 @@ def _rebuild(member_id: int, story_id: int) -> tuple[int, int]:
     ]
     Progress.objects.filter(pk__in=wrong).delete()
     Progress.objects.bulk_create(missing)
-    progress_fixed = len(set(wrong) | {p.chapter_id for p in missing})
+    by_pk = {p.pk: chapter_id for chapter_id, p in current.items()}
+    progress_fixed = len({by_pk[pk] for pk in wrong} | {p.chapter_id for p in missing})
 
     sums: dict[int, int] = {}
     impacts = ChoiceImpact.objects.filter(choice__in=[d.choice_id for d in decisions])
@@ -751,7 +769,7 @@ def _rebuild(member_id: int, story_id: int) -> tuple[int, int]:
             sums[character_id] = sums.get(character_id, 0) + delta
     have = {
         r.character_id: r
-        for r in Relationship.objects.select_for_update()
+        for r in Relationship.objects.select_for_update(of=("self",))
         .filter(member_id=member_id, character__story_id=story_id)
         .order_by("character_id")
     }
@@ -773,13 +791,17 @@ def _rebuild(member_id: int, story_id: int) -> tuple[int, int]:
 
 
 def members_to_rebuild(story) -> list[int]:
-    """Members with decisions in `story`: whose state an edit of its impacts or paths
-    changes."""
-    return list(
-        Decision.objects.filter(story_id=_pk(story, "story"))
-        .order_by("member_id")
-        .values_list("member_id", flat=True)
-        .distinct()
+    """Members with any state in `story` (decisions, progress or relationships): whose
+    state an edit of its impacts changes, or a repair may have to fix."""
+    story_id = _pk(story, "story")
+    return sorted(
+        set(Decision.objects.filter(story_id=story_id).values_list("member_id", flat=True))
+        | set(Progress.objects.filter(story_id=story_id).values_list("member_id", flat=True))
+        | set(
+            Relationship.objects.filter(character__story_id=story_id).values_list(
+                "member_id", flat=True
+            )
+        )
     )
 
 

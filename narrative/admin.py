@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
+import events
 from ledger.admin import ReadOnlyAdmin
 from narrative import actions, graph
 from narrative.exceptions import NarrativeError
@@ -42,6 +43,16 @@ IMPACT = re.compile(r"\s*(?P<name>.+?)\s*(?P<delta>[+-]\s*\d+)\s*\Z")
 def _problems_error(problems: list[str]) -> ValidationError:
     return ValidationError(
         ["This story is published and must stay playable:", *problems], code="unplayable"
+    )
+
+
+def story_changed(story: Story, actor) -> None:
+    """An edit of a story's structure, as an event (open story maps redraw)."""
+    events.publish(
+        "narrative.story_changed",
+        {"story_id": story.pk, "title": story.title, "published": story.published},
+        actor=actor,
+        subject=f"story:{story.pk}",
     )
 
 
@@ -134,6 +145,7 @@ class StoryAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         story = form.instance
+        story_changed(story, request.user)
         if not story.published:
             found = actions.check_story(story)
             if found:
@@ -148,7 +160,10 @@ class StoryAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"{story}: playable.")
 
-    @admin.action(description="Recompute members' progress and relationships from decisions")
+    @admin.action(
+        description="Recompute members' progress and relationships from decisions",
+        permissions=["change"],
+    )
     def rebuild_members(self, request, queryset):
         for story in queryset:
             try:
@@ -272,7 +287,18 @@ class ChoiceInlineFormSet(forms.BaseInlineFormSet):
                 continue
             if data.get("DELETE"):
                 continue
-            if form.instance.pk and {"next_chapter", "ending", "impacts"} & set(form.changed_data):
+            moved = {"next_chapter", "ending"} & set(form.changed_data)
+            if (
+                form.instance.pk
+                and moved
+                and _path_changed(form.initial.get("next_chapter"), data)
+                and Decision.objects.filter(choice=form.instance).exists()
+            ):
+                raise ValidationError(
+                    f"Members made “{form.instance.text}”: where it leads stays as it is"
+                    " (their progress followed it). Add a new choice instead."
+                )
+            if form.instance.pk and "impacts" in form.changed_data:
                 changed.append(form.instance.pk)
             nxt = data.get("next_chapter")
             edges.append(
@@ -286,11 +312,12 @@ class ChoiceInlineFormSet(forms.BaseInlineFormSet):
                     impacts=data.get("impacts") or {},
                 )
             )
+        shape = graph.load(story.pk)
+        # The chapter as its form has it (a new number or title counts too).
+        shape.chapters[here] = graph.ChapterNode(here, chapter.number, chapter.title)
+        shape = shape.replace_choices(here, edges)
         if story.published:
-            shape = graph.load(story.pk)
-            if chapter.pk is None:
-                shape.chapters[here] = graph.ChapterNode(here, chapter.number, chapter.title)
-            found = graph.problems(shape.replace_choices(here, edges))
+            found = graph.problems(shape)
             if found:
                 raise _problems_error(found)
         played = Decision.objects.filter(choice__in=changed).count() if changed else 0
@@ -298,10 +325,37 @@ class ChoiceInlineFormSet(forms.BaseInlineFormSet):
             if not self.data.get("confirm_rebuild"):
                 raise ValidationError(
                     f"Members made {played} decision{'s' if played != 1 else ''} with the"
-                    " choices you changed. Tick “recompute members' state” to save and"
-                    " recompute their progress and relationships from their decisions."
+                    " choices whose impacts you changed. Tick “recompute members' state” to"
+                    " save and recompute their relationships from their decisions."
+                )
+            beyond = _members_beyond_bounds(story.pk, shape)
+            if beyond:
+                raise ValidationError(
+                    f"With these impacts {beyond} member{'s' if beyond != 1 else ''}'"
+                    f" relationships would leave {LEVEL_MIN}..{LEVEL_MAX}: change them less."
                 )
             self.rebuild = True
+
+
+def _path_changed(was: int | None, data: dict) -> bool:
+    """Whether the form points the choice elsewhere than the chapter (id) it led to, or
+    between ending and chapter (an ending's title may change)."""
+    target = data.get("next_chapter")
+    return (target.pk if target else None) != was
+
+
+def _members_beyond_bounds(story_id: int, shape: graph.StoryGraph) -> int:
+    """How many members' levels, recomputed with `shape`'s impacts over their decisions,
+    would leave the bounds (the rebuild would be refused)."""
+    impacts = {edge.id: edge.impacts for edge in shape.choices if edge.id is not None}
+    sums: dict[tuple[int, int], int] = {}
+    for member_id, choice_id in Decision.objects.filter(story_id=story_id).values_list(
+        "member_id", "choice_id"
+    ):
+        for character_id, delta in impacts.get(choice_id, {}).items():
+            key = (member_id, character_id)
+            sums[key] = sums.get(key, 0) + delta
+    return len({m for (m, _), level in sums.items() if not LEVEL_MIN <= level <= LEVEL_MAX})
 
 
 class ChoiceInline(admin.StackedInline):
@@ -346,6 +400,12 @@ class ChapterAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["story"] if obj else []
 
+    def has_delete_permission(self, request, obj=None):
+        """A published story's chapters stay (unpublish it first, or edit the chapter)."""
+        if obj is not None and obj.story.published:
+            return False
+        return super().has_delete_permission(request, obj)
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         chapter = form.instance
@@ -359,6 +419,7 @@ class ChapterAdmin(admin.ModelAdmin):
                 f"Recomputed from decisions: {done.progress_fixed} progress rows and"
                 f" {done.relationships_fixed} relationships changed.",
             )
+        story_changed(chapter.story, request.user)
         if not chapter.story.published:
             found = actions.check_story(chapter.story)
             if found:

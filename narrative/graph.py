@@ -106,27 +106,29 @@ def order(graph: StoryGraph) -> list[int] | None:
     if first is None:
         return []
     leads = graph.by_chapter()
-    seen: set[int] = set()
-    on_path: set[int] = set()
-    finished: list[int] = []
-
-    def visit(chapter_id: int) -> bool:
-        # Iterative DFS would be longer; stories have tens of chapters, not thousands.
-        seen.add(chapter_id)
-        on_path.add(chapter_id)
-        for edge in leads.get(chapter_id, []):
-            target = edge.next_chapter_id
-            if target is None or target not in graph.chapters:
-                continue
-            if target in on_path:
-                return False
-            if target not in seen and not visit(target):
-                return False
-        on_path.discard(chapter_id)
-        finished.append(chapter_id)
-        return True
-
-    return list(reversed(finished)) if visit(first.id) else None
+    # Depth-first, iteratively (a long story must not exhaust Python's stack): a chapter
+    # is finished once everything it leads to is; reaching a chapter still on the path
+    # is a loop.
+    seen, on_path, finished = {first.id}, {first.id}, []
+    stack = [(first.id, iter(leads.get(first.id, [])))]
+    while stack:
+        chapter_id, pending = stack[-1]
+        edge = next(pending, None)
+        if edge is None:
+            stack.pop()
+            on_path.discard(chapter_id)
+            finished.append(chapter_id)
+            continue
+        target = edge.next_chapter_id
+        if target is None or target not in graph.chapters:
+            continue
+        if target in on_path:
+            return None
+        if target not in seen:
+            seen.add(target)
+            on_path.add(target)
+            stack.append((target, iter(leads.get(target, []))))
+    return list(reversed(finished))
 
 
 def problems(graph: StoryGraph) -> list[str]:

@@ -51,8 +51,9 @@ def relationships_match_decisions() -> Violations:
 @check(
     "narrative.progress_matches_decisions",
     "A chapter is completed (or ended the story) exactly when the member has a decision"
-    " in it, and `ended` exactly when that decision's choice ends the story (sampled:"
-    " progress ids, or -decision ids where the progress row is missing).",
+    " in it, `ended` exactly when that decision's choice ends the story, and the chapter a"
+    " decision led to is in the member's progress (sampled: progress ids, or -decision ids"
+    " where a progress row is missing).",
 )
 def progress_matches_decisions() -> Violations:
     return _ids(
@@ -69,6 +70,13 @@ def progress_matches_decisions() -> Violations:
         SELECT -d.id FROM narrative_decision d
          WHERE NOT EXISTS (SELECT 1 FROM narrative_progress p
                             WHERE p.member_id = d.member_id AND p.chapter_id = d.chapter_id)
+        UNION
+        SELECT -d.id FROM narrative_decision d
+          JOIN narrative_choice c ON c.id = d.choice_id
+         WHERE c.next_chapter_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM narrative_progress p
+                            WHERE p.member_id = d.member_id
+                              AND p.chapter_id = c.next_chapter_id)
         ORDER BY 1
         """
     )

@@ -136,6 +136,13 @@ class Character(models.Model):
             models.CheckConstraint(
                 condition=~Q(name=""), name="narrative_character_name_not_blank"
             ),
+            # Impacts are typed as "Mira +5, Theo -3" in the admin.
+            models.CheckConstraint(
+                condition=~Q(name__contains=","),
+                name="narrative_character_name_no_comma",
+                violation_error_message="A character's name has no commas (impacts are"
+                " typed as “Mira +5, Theo -3”).",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -190,6 +197,26 @@ class Choice(models.Model):
                    IS DISTINCT FROM
                    (SELECT story_id FROM narrative_chapter WHERE id = NEW.next_chapter_id) THEN
                     {_refuse("choice %: it leads to a chapter of another story", "NEW.id")}
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+            # Where a choice members made leads is history: their progress followed it.
+            # (Its text, reward and impacts may change; impacts are then rebuilt.)
+            pgtrigger.Trigger(
+                name="narrative_choice_path_fixed_once_made",
+                when=pgtrigger.Before,
+                operation=pgtrigger.UpdateOf("chapter_id", "next_chapter_id"),
+                condition=pgtrigger.Q(old__chapter_id__df=pgtrigger.F("new__chapter_id"))
+                | pgtrigger.Q(old__next_chapter_id__df=pgtrigger.F("new__next_chapter_id")),
+                func=f"""
+                IF EXISTS (SELECT 1 FROM narrative_decision WHERE choice_id = OLD.id) THEN
+                    {
+                    _refuse(
+                        "choice %: members made it, so where it is and leads stay as they are",
+                        "OLD.id",
+                    )
+                }
                 END IF;
                 RETURN NEW;
                 """,
@@ -282,6 +309,10 @@ class Progress(models.Model):
                 | Q(status__in=DONE, completed_at__isnull=False),
                 name="narrative_progress_status_valid",
             ),
+        ]
+        indexes = [
+            # The story map's counts: who is in which chapter (queries.story_map).
+            models.Index(fields=["story", "status"], name="narrative_progress_story_idx"),
         ]
         triggers = [
             pgtrigger.Trigger(

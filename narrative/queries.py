@@ -120,12 +120,20 @@ def _locks(story_id: int) -> dict[int, list[str]]:
 
 def stories() -> list[dict]:
     """Every story with its counts, newest first (the dashboard's list)."""
+    from django.db.models import IntegerField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    from narrative.models import Chapter
+
+    def count(model):
+        rows = model.objects.filter(story=OuterRef("pk")).order_by().values("story")
+        return Coalesce(
+            Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0
+        )
+
     return list(
         Story.objects.order_by("-pk")
-        .annotate(
-            decision_count=Count("decisions", distinct=True),
-            chapter_count=Count("chapters", distinct=True),
-        )
+        .annotate(decision_count=count(Decision), chapter_count=count(Chapter))
         .values("pk", "title", "slug", "published", "decision_count", "chapter_count")[:100]
     )
 

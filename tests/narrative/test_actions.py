@@ -9,7 +9,7 @@ from django.db import transaction
 from accounts.actions import start_subscription
 from accounts.models import Member
 from events.models import Event
-from ledger.actions import spend
+from ledger.actions import award, spend
 from ledger.exceptions import InvalidRequest as LedgerInvalidRequest
 from ledger.models import Account, Transfer
 from narrative.actions import make_choice, reward_key, start_story
@@ -23,6 +23,7 @@ from narrative.exceptions import (
     StoryNotPublished,
 )
 from narrative.models import Choice, Decision, Progress, Relationship, Story
+from tests.factories import MemberFactory
 from tests.helpers import table_contents
 
 pytestmark = pytest.mark.django_db
@@ -128,35 +129,44 @@ def test_a_choice_before_starting_or_off_the_path_is_refused(story, reader, choi
     assert before["narrative_relationship"] == []
 
 
-def test_a_minimum_balance_chapter_stays_locked_until_the_member_has_it(story, reader, choice):
+def test_a_minimum_balance_chapter_cannot_be_entered_without_the_balance(story, reader, choice):
     start_story(reader, story)
-    make_choice(reader, choice("Keep the lamp burning"))  # 105 points
-    make_choice(reader, choice("Climb to the lamp room"))  # 110, now in chapter 4
-    spend(reader, 70, sink="reading", reason="A reading", idempotency_key="r1")  # 40 left
+    make_choice(reader, choice("Keep the lamp burning"))  # 105 points, in chapter 3
+    spend(reader, 70, sink="reading", reason="A reading", idempotency_key="r1")  # 35 left
     before = table_contents("narrative", "ledger", "events")
 
     with pytest.raises(ChapterLocked) as locked:
-        make_choice(reader, choice("Trust him"))
+        make_choice(reader, choice("Climb to the lamp room"))  # to chapter 4: 50 points
 
     assert locked.value.rule == "min_balance"
+    assert "chapter 4" in str(locked.value)
     assert "at least 50 points" in str(locked.value)
     assert table_contents("narrative", "ledger", "events") == before
+    assert where(reader, story) == [(1, "completed"), (3, "started")]  # still choosing
+    award(reader, 15, reason="quiz", idempotency_key="q1")  # 50 now
+    assert make_choice(reader, choice("Climb to the lamp room")).created
+    assert where(reader, story)[-1] == (4, "started")
 
 
-def test_a_vip_chapter_is_locked_to_others_and_opens_for_a_vip(story, reader, choice):
+def test_a_vip_chapter_is_closed_to_others_and_opens_for_a_vip(story, reader, choice):
     start_story(reader, story)
     make_choice(reader, choice("Keep the lamp burning"))
-    make_choice(reader, choice("Signal the harbour"))
-    make_choice(reader, choice("Say nothing"))  # chapter 6, VIP only
+    make_choice(reader, choice("Signal the harbour"))  # chapter 5
 
     with pytest.raises(ChapterLocked) as locked:
-        make_choice(reader, choice("Open the door"))
+        make_choice(reader, choice("Say nothing"))  # to chapter 6, VIP only
     assert locked.value.rule == "vip"
+    # Another way on is open to them: the story never strands a member in a chapter.
+    assert make_choice(reader, choice("Confess everything")).created
 
-    Member.objects.filter(pk=reader.pk).update(is_premium=True)
-    decision = make_choice(reader, choice("Open the door"))
-    assert decision.created
-    assert where(reader, story)[-1] == (6, "ended")
+    vip = MemberFactory()
+    Member.objects.filter(pk=vip.pk).update(is_premium=True)
+    start_story(vip, story)
+    make_choice(vip, choice("Keep the lamp burning"))
+    make_choice(vip, choice("Signal the harbour"))
+    make_choice(vip, choice("Say nothing"))
+    assert make_choice(vip, choice("Open the door")).created
+    assert where(vip, story)[-1] == (6, "ended")
 
 
 def test_a_subscription_chapter_needs_an_active_premium_subscription(story, reader, choice):
@@ -164,19 +174,28 @@ def test_a_subscription_chapter_needs_an_active_premium_subscription(story, read
 
     Chapter.objects.filter(story=story, number=3).update(unlock_rule="subscription")
     start_story(reader, story)
-    make_choice(reader, choice("Keep the lamp burning"))
 
     with pytest.raises(ChapterLocked) as locked:
-        make_choice(reader, choice("Signal the harbour"))
+        make_choice(reader, choice("Keep the lamp burning"))  # to chapter 3
     assert locked.value.rule == "subscription"
     assert "premium subscription" in str(locked.value)
 
     start_subscription(reader, tier="basic")
     with pytest.raises(ChapterLocked):
-        make_choice(reader, choice("Signal the harbour"))
+        make_choice(reader, choice("Keep the lamp burning"))
     reader.subscriptions.update(status="cancelled")
     start_subscription(reader, tier="premium")
-    assert make_choice(reader, choice("Signal the harbour")).created
+    assert make_choice(reader, choice("Keep the lamp burning")).created
+
+
+def test_a_locked_first_chapter_keeps_the_member_out_of_the_story(story, reader):
+    from narrative.models import Chapter
+
+    Chapter.objects.filter(story=story, number=1).update(vip_only=True)
+    with pytest.raises(ChapterLocked) as locked:
+        start_story(reader, story)
+    assert locked.value.rule == "vip"
+    assert not Progress.objects.exists()
 
 
 def test_an_ending_marks_the_chapter_ended_and_starts_nothing(story, reader, choice):

@@ -162,3 +162,85 @@ def test_decisions_progress_and_relationships_are_read_only(admin_client, story,
     for model in ("decision", "progress", "relationship"):
         assert admin_client.get(f"/admin/narrative/{model}/").status_code == 200
         assert admin_client.get(f"/admin/narrative/{model}/add/").status_code == 403
+
+
+def test_renumbering_chapter_one_of_a_published_story_is_refused(admin_client, story):
+    first = Chapter.objects.get(story=story, number=1)
+    url, response = chapter_page(admin_client, first)
+    data = posted(response)
+    data["number"] = 9
+
+    refused = admin_client.post(url, data)
+
+    assert refused.status_code == 200
+    assert "the story has no chapter 1" in refused.content.decode()
+    assert Chapter.objects.get(pk=first.pk).number == 1
+
+
+def test_a_published_storys_chapters_cannot_be_deleted(admin_client, story):
+    first = Chapter.objects.get(story=story, number=1)
+    response = admin_client.post(f"/admin/narrative/chapter/{first.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert Chapter.objects.filter(pk=first.pk).exists()
+
+
+def test_where_a_played_choice_leads_cannot_change_in_admin(admin_client, story, reader, choice):
+    start_story(reader, story)
+    row_out = choice("Row out to the wreck")
+    make_choice(reader, row_out)
+    url, response = chapter_page(admin_client, row_out.chapter)
+    data = posted(response)
+    data[f"{choice_prefix(response, row_out)}-next_chapter"] = Chapter.objects.get(
+        story=story, number=3
+    ).pk
+    data["confirm_rebuild"] = "on"
+
+    refused = admin_client.post(url, data)
+
+    assert refused.status_code == 200
+    assert "where it leads stays as it is" in refused.content.decode()
+    assert Choice.objects.get(pk=row_out.pk).next_chapter.number == 2
+
+
+def test_impacts_that_would_take_players_out_of_range_are_refused_not_a_500(
+    admin_client, story, reader, choice
+):
+    start_story(reader, story)
+    row_out = choice("Row out to the wreck")
+    make_choice(reader, row_out)
+    Story.objects.filter(pk=story.pk).update(published=False)  # past the graph check
+    url, response = chapter_page(admin_client, row_out.chapter)
+    data = posted(response)
+    data[f"{choice_prefix(response, row_out)}-impacts"] = "Mira +150"
+    data["confirm_rebuild"] = "on"
+
+    refused = admin_client.post(url, data)
+
+    assert refused.status_code == 200
+    assert "relationships would leave -100..100" in refused.content.decode()
+    assert Relationship.objects.get(member=reader).level == 10
+
+
+def test_a_character_name_with_a_comma_is_refused_in_admin(admin_client, story):
+    url = f"/admin/narrative/story/{story.pk}/change/"
+    response = admin_client.get(url)
+    data = posted(response)
+    prefix = response.context["inline_admin_formsets"][0].formset.prefix
+    extra = int(data[f"{prefix}-INITIAL_FORMS"])
+    data[f"{prefix}-{extra}-name"] = "Smith, John"
+
+    refused = admin_client.post(url, data)
+
+    assert refused.status_code == 200
+    assert "has no commas" in refused.content.decode()
+
+
+def test_saving_a_story_in_admin_tells_open_maps(admin_client, story):
+    from events.models import Event
+
+    url = f"/admin/narrative/story/{story.pk}/change/"
+    data = posted(admin_client.get(url))
+    data["description"] = "Retold."
+    assert admin_client.post(url, data).status_code == 302
+    changed = Event.objects.get(kind="narrative.story_changed")
+    assert changed.data["story_id"] == story.pk

@@ -318,3 +318,26 @@ def test_played_chapters_and_choices_cannot_be_deleted(played):
     with pytest.raises((ProtectedError, RestrictedError)):
         Choice.objects.get(pk=played.choice_id).delete()
     assert Decision.objects.filter(pk=played.pk).exists()
+
+
+@pytest.mark.postgres
+def test_where_a_made_choice_leads_is_fixed(played, story, choice):
+    refused(
+        "UPDATE narrative_choice SET next_chapter_id = %s WHERE id = %s",
+        [Chapter.objects.get(story=story, number=3).pk, played.choice_id],
+        says="members made it",  # narrative_choice_path_fixed_once_made
+    )
+    # An unmade choice may still be pointed elsewhere; a made one keeps its text editable.
+    sql(
+        "UPDATE narrative_choice SET next_chapter_id = %s WHERE id = %s",
+        [Chapter.objects.get(story=story, number=4).pk, choice("Keep the lamp burning").pk],
+    )
+    sql("UPDATE narrative_choice SET text = 'Row, row' WHERE id = %s", [played.choice_id])
+
+
+def test_character_names_have_no_commas(story):
+    refused(
+        "UPDATE narrative_character SET name = 'Smith, John' WHERE story_id = %s AND name = 'Mira'",
+        [story.pk],
+        name="narrative_character_name_no_comma",
+    )

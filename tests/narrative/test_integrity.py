@@ -85,7 +85,11 @@ def test_corrupted_progress_is_found_then_rebuilt_clean(midway, story):
         ],
     )
     found = findings()
-    assert found == {"narrative.no_locked_chapter_started": 1}
+    # Chapter 3 was never reached; chapter 4, where the last decision led, is missing.
+    assert found == {
+        "narrative.no_locked_chapter_started": 1,
+        "narrative.progress_matches_decisions": 1,
+    }
 
     rebuild_member_state(midway, story=story)
 
@@ -159,3 +163,29 @@ def test_rebuild_command_refuses_bad_arguments_in_one_line(argv, says):
 
     with pytest.raises(CommandError, match=says):
         call_command("rebuild_story_state", *argv)
+
+
+def test_a_lost_current_chapter_is_found_start_story_says_so_and_rebuild_restores_it(midway, story):
+    from narrative.exceptions import NotCurrentChapter
+
+    sql(
+        "DELETE FROM narrative_progress WHERE member_id = %s AND status = 'started'",
+        [midway.pk],
+    )
+    assert findings() == {"narrative.progress_matches_decisions": 1}
+    with pytest.raises(NotCurrentChapter, match="rebuild_member_state"):
+        start_story(midway, story)
+
+    assert rebuild_member_state(midway).progress_fixed == 1
+    assert findings() == {}
+    assert start_story(midway, story).chapter.number == 4
+
+
+def test_rebuild_counts_each_fixed_chapter_once(midway, story):
+    sql(
+        "UPDATE narrative_progress SET completed_at = started_at WHERE member_id = %s"
+        " AND chapter_id = (SELECT id FROM narrative_chapter WHERE story_id = %s"
+        " AND number = 1)",
+        [midway.pk, story.pk],
+    )
+    assert rebuild_member_state(midway).progress_fixed == 1

@@ -72,7 +72,11 @@ class StoryMachine(RuleBasedStateMachine):
     def points(member_id: int) -> int:
         return Account.objects.get(member_id=member_id, currency__code="points").balance
 
-    def locked(self, member_id: int, chapter: Chapter) -> bool:
+    def locked(self, member_id: int, choice: Choice) -> bool:
+        """Whether the chapter `choice` leads to shuts the member out (an ending: never)."""
+        chapter = choice.next_chapter
+        if chapter is None:
+            return False
         if chapter.vip_only and not self.vip[member_id]:
             return True
         return chapter.unlock_rule == "min_balance" and (
@@ -109,7 +113,7 @@ class StoryMachine(RuleBasedStateMachine):
             return
         except ChapterLocked:
             assert self.current.get(member_id) == chapter.pk
-            assert self.locked(member_id, chapter)
+            assert self.locked(member_id, choice)
             return
         key = (member_id, chapter.pk)
         if not decision.created:
@@ -117,7 +121,7 @@ class StoryMachine(RuleBasedStateMachine):
             return
         assert key not in self.decided
         assert self.current.get(member_id) == chapter.pk
-        assert not self.locked(member_id, chapter)
+        assert not self.locked(member_id, choice)
         self.decided[key] = choice.pk
         self.current[member_id] = choice.next_chapter_id
         self.balance[member_id] += choice.reward

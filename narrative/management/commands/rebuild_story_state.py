@@ -12,7 +12,7 @@ from django.db import DatabaseError
 from accounts.models import Member
 from narrative.actions import members_to_rebuild, rebuild_member_state
 from narrative.exceptions import NarrativeError
-from narrative.models import Decision, Progress, Story
+from narrative.models import Decision, Progress, Relationship, Story
 
 
 class Command(BaseCommand):
@@ -58,6 +58,7 @@ class Command(BaseCommand):
                 else sorted(
                     set(Decision.objects.values_list("member_id", flat=True))
                     | set(Progress.objects.values_list("member_id", flat=True))
+                    | set(Relationship.objects.values_list("member_id", flat=True))
                 )
             )
         elif not member:
