@@ -227,3 +227,42 @@ def machine_cpu() -> tuple[int, int]:
     with open("/proc/stat") as stat:
         values = [int(v) for v in stat.readline().split()[1:]]
     return sum(values[:8]) - values[3] - values[4], sum(values[:8])
+
+
+def run_workers(target, args_of, workers: int, timeout: float) -> tuple[list, float, tuple]:
+    """Fork `workers` processes running `target(*args_of(w), barrier, results)`, release
+    them together by one barrier, and collect what each put on `results` as
+    `(index, report, error)`. Returns (reports, the release time by perf_counter, (busy,
+    total) jiffies of the machine while they ran); BenchFailed naming every failure."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    barrier, results = ctx.Barrier(workers + 1), ctx.Queue()
+    before_fork()
+    procs = [
+        ctx.Process(target=target, args=(*args_of(w), barrier, results)) for w in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    errors, reports = [], []
+    try:
+        barrier.wait(timeout=timeout)
+    except Exception:
+        errors.append("start barrier broken (a worker failed before starting)")
+    start = time.perf_counter()
+    cpu_before = machine_cpu()
+    for _ in procs:
+        _index, report, error = results.get(timeout=timeout)
+        if error:
+            errors.append(error)
+        else:
+            reports.append(report)
+    cpu_after = machine_cpu()
+    for proc in procs:
+        proc.join(timeout=timeout)
+        if proc.exitcode != 0:
+            errors.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
+    if errors:
+        raise BenchFailed("benchmark failed:\n" + "\n".join(errors))
+    busy, jiffies = (a - b for a, b in zip(cpu_after, cpu_before, strict=True))
+    return reports, start, (busy, jiffies)

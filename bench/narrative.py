@@ -23,7 +23,6 @@ check found something; 2: bad arguments or environment (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import random
 import statistics
@@ -37,12 +36,11 @@ from common import (
     MAX_WORKERS,
     BenchFailed,
     Unusable,
-    before_fork,
     fmt,
-    machine_cpu,
     positive,
     postgres_url,
     process_cpu,
+    run_workers,
     set_up_django,
 )
 
@@ -155,44 +153,16 @@ def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
 
 
 def play(args, story_id: int, seed: int) -> dict:
-    ctx = mp.get_context("fork")
-    barrier = ctx.Barrier(args.workers + 1)
-    results = ctx.Queue()
-    before_fork()
-    procs = [
-        ctx.Process(
-            target=worker,
-            args=(story_id, w, args.workers, args.local, seed, barrier, results),
-        )
-        for w in range(args.workers)
-    ]
-    for proc in procs:
-        proc.start()
-    errors, reports = [], []
-    try:
-        barrier.wait(timeout=TIMEOUT)
-    except Exception:
-        errors.append("start barrier broken (a worker failed before starting)")
-    start = time.perf_counter()
-    cpu_before = machine_cpu()
-    for _ in procs:
-        _index, report, error = results.get(timeout=TIMEOUT)
-        if error:
-            errors.append(error)
-        else:
-            reports.append(report)
-    cpu_after = machine_cpu()
-    for proc in procs:
-        proc.join(timeout=TIMEOUT)
-        if proc.exitcode != 0:
-            errors.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
-    if errors:
-        raise BenchFailed("benchmark failed:\n" + "\n".join(errors))
+    reports, start, (busy, jiffies) = run_workers(
+        worker,
+        lambda w: (story_id, w, args.workers, args.local, seed),
+        args.workers,
+        TIMEOUT,
+    )
     wall = max(r[0] for r in reports) - start
     latencies = [lat for r in reports for lat in r[1]]
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     servers = [r[3] for r in reports]
-    busy, jiffies = (a - b for a, b in zip(cpu_after, cpu_before, strict=True))
     return {
         "decisions": len(latencies),
         "rate": len(latencies) / wall,

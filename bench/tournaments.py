@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import multiprocessing as mp
 import os
 import random
 import statistics
@@ -46,12 +45,11 @@ from common import (
     MAX_WORKERS,
     BenchFailed,
     Unusable,
-    before_fork,
     fmt,
-    machine_cpu,
     positive,
     postgres_url,
     process_cpu,
+    run_workers,
     set_up_django,
 )
 
@@ -186,44 +184,20 @@ def new_tournament(name: str, capacity: int, fee: int, waitlist_limit=None):
 def rush(args, run_id: str, round_: int) -> dict:
 
     tournament = new_tournament(f"Rush {run_id}/{round_}", args.capacity, args.fee)
-    ctx = mp.get_context("fork")
-    barrier = ctx.Barrier(args.workers + 1)
-    results = ctx.Queue()
-    before_fork()
-    procs = [
-        ctx.Process(
-            target=worker, args=(tournament.pk, w, args.workers, args.local, barrier, results)
-        )
-        for w in range(args.workers)
-    ]
-    for proc in procs:
-        proc.start()
-    errors, reports = [], []
     try:
-        barrier.wait(timeout=TIMEOUT)
-    except Exception:
-        errors.append("start barrier broken (a worker failed before starting)")
-    start = time.perf_counter()
-    cpu_before = machine_cpu()
-    for _ in procs:
-        _index, report, error = results.get(timeout=TIMEOUT)
-        if error:
-            errors.append(error)
-        else:
-            reports.append(report)
-    cpu_after = machine_cpu()
-    for proc in procs:
-        proc.join(timeout=TIMEOUT)
-        if proc.exitcode != 0:
-            errors.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
-    if errors:
-        print("benchmark failed:\n" + "\n".join(errors), file=sys.stderr)
+        reports, start, (busy, jiffies) = run_workers(
+            worker,
+            lambda w: (tournament.pk, w, args.workers, args.local),
+            args.workers,
+            TIMEOUT,
+        )
+    except BenchFailed as failed:
+        print(failed, file=sys.stderr)
         sys.exit(1)
     wall = max(r[0] for r in reports) - start
     latencies = [lat for r in reports for lat in r[1]]
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     servers = [r[3] for r in reports]
-    busy, jiffies = (a - b for a, b in zip(cpu_after, cpu_before, strict=True))
     verify_rush(tournament.pk, args)
     return {
         "tournament": tournament.pk,
