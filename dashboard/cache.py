@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from django.core.cache import cache
 
+from events import live
+from events.actions import batched
 from events.models import Event
 from events.scopes import TRANSFER_POSTED
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT = 300  # a value's lifetime, a backstop only: versions make it stale, not time
+BUMP_WAIT = 1.0  # seconds a read waits for this process's queued bumps (then: database)
 LEADERBOARD_DEPTH = 50
 _last_warning = 0.0
 
@@ -41,7 +45,13 @@ def _version(name: str) -> int:
 
 
 def get_or_compute(name: str, compute):
-    """The cached value of `name`, or `compute()` stored at the current version."""
+    """The cached value of `name`, or `compute()` stored at the current version.
+
+    This process's own commits bump versions in the publisher thread: a read waits for
+    those still queued (at once when none is), so a read after a write sees it; if they
+    are late, the value comes from the database."""
+    if not live.publisher.wait_handled(BUMP_WAIT):
+        return compute()
     try:
         version = _version(name)
         key = f"{name}:v{version}"
@@ -180,9 +190,18 @@ def names_touched(event: Event) -> list[str]:
     return names
 
 
-def invalidate(event: Event) -> None:
-    """The post-commit handler: bump what `event` touched (raises if the cache is away,
-    so the event stays unpublished and the relay retries)."""
-    names = names_touched(event)
+def invalidate_many(events: Sequence[Event]) -> None:
+    """Bump what `events` touched, each name once, in one round trip (raises if the cache
+    is away, so the events stay unpublished and the relay retries)."""
+    names: dict[str, None] = {}
+    for event in events:
+        names.update(dict.fromkeys(names_touched(event)))
     if names:
-        bump(*dict.fromkeys(names))
+        bump(*names)
+
+
+@batched(invalidate_many)
+def invalidate(event: Event) -> None:
+    """The post-commit handler: bump what `event` touched. With the live layer on it runs
+    as `invalidate_many`, in the publisher thread, once per batch before the broadcast."""
+    invalidate_many([event])

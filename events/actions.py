@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -18,13 +18,16 @@ from events.models import Event
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Event], None]
+BatchHandler = Callable[[Sequence[Event]], None]
 _handlers: list[Handler] = []
 
 
 def register_handler(handler: Handler) -> Handler:
     """Run `handler(event)` after each event's transaction commits. Usable as a decorator.
 
-    Register in an AppConfig.ready(), so that every process has the same handlers."""
+    Register in an AppConfig.ready(), so that every process has the same handlers. A
+    handler marked with `batched` runs in the live layer's publisher thread instead, once
+    per batch and before the batch is broadcast."""
     if handler not in _handlers:
         _handlers.append(handler)
     return handler
@@ -84,11 +87,29 @@ def adopt(*, seq: int, kind: str, actor_id, subject: str, data, created_at, publ
     return event
 
 
-def run_handlers(event: Event) -> bool:
-    """Run every handler for a committed event; one failing stops none of the others.
-    False if any failed."""
+def batched(many: BatchHandler) -> Callable[[Handler], Handler]:
+    """Mark a handler as able to run once over a batch of committed events, as `many(events)`
+    (seq order). With the live layer on, the publisher thread runs `many` on each batch it
+    is about to broadcast, and the writing process only queues the event: what cost a
+    round trip per event after every commit costs one per batch, off the writer's path.
+    Where events are not broadcast (`CONCORD_LIVE=0`) and in the relay, the handler runs
+    per event as any other. Raising from `many` leaves the whole batch unpublished."""
+
+    def mark(handler: Handler) -> Handler:
+        handler.many = many
+        return handler
+
+    return mark
+
+
+def run_handlers(event: Event, *, deferred: bool = False) -> bool:
+    """Run every handler for a committed event (with `deferred`, only those that do not
+    run per batch in the publisher); one failing stops none of the others. False if any
+    failed."""
     ok = True
     for handler in list(_handlers):
+        if deferred and hasattr(handler, "many"):
+            continue
         try:
             handler(event)
         except Exception:
@@ -97,15 +118,41 @@ def run_handlers(event: Event) -> bool:
     return ok
 
 
+def run_batch_handlers(events: Sequence[Event]) -> bool:
+    """The publisher thread's part: every `batched` handler's `many` over `events`. False
+    if any failed (the batch is then not broadcast, and the relay delivers it later)."""
+    ok = True
+    for handler in list(_handlers):
+        many = getattr(handler, "many", None)
+        if many is None:
+            continue
+        try:
+            many(events)
+        except Exception:
+            ok = False
+            logger.exception(
+                "event handler %r failed for events %s..%s",
+                handler,
+                events[0].seq,
+                events[-1].seq,
+            )
+    return ok
+
+
 def dispatch(event: Event) -> bool:
     """After commit: run the handlers, then broadcast the event (the live layer marks it
     published once it is sent). If a handler failed the event stays unpublished, for the
-    relay to deliver again (handlers must tolerate a repeat: clients dedupe by seq)."""
-    if not run_handlers(event):
-        return False
+    relay to deliver again (handlers must tolerate a repeat: clients dedupe by seq).
+
+    With the live layer on, `batched` handlers run in the publisher thread, over the
+    batch, before it is sent: the writer only queues the event."""
     if live.enabled():
+        if not run_handlers(event, deferred=True):
+            return False
         live.broadcast(event)
         return True
+    if not run_handlers(event):
+        return False
     try:
         live.mark_published([event.seq])
     except Exception:
