@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from tests.factories import MemberFactory
 
@@ -41,6 +43,22 @@ def alice(db):
 def bob(db):
     """A Discord member without email."""
     return MemberFactory(platform="discord", external_id="2002", username="bob")
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Django's clock, moved forward with `clock.advance(hours=2)`."""
+
+    class Clock:
+        offset = timedelta()
+
+        def advance(self, **delta):
+            self.offset += timedelta(**delta)
+
+    moved = Clock()
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + moved.offset)
+    return moved
 
 
 @pytest.fixture

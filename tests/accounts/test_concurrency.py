@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,6 +13,7 @@ from accounts.exceptions import EmailAlreadyRegistered
 from accounts.models import Identity, Member, Profile
 from events.models import Event
 from ledger.models import Transfer
+from tests.helpers import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,30 +41,8 @@ def _in_threads(calls: list[dict]) -> list[tuple]:
         return list(pool.map(run, calls))
 
 
-def _process_main(kwargs, barrier, results):
-    try:
-        barrier.wait()
-        results.put(_outcome(kwargs))
-    except BaseException:
-        import traceback
-
-        results.put(("crashed", traceback.format_exc(), None))
-
-
 def _in_processes(calls: list[dict]) -> list[tuple]:
-    ctx = multiprocessing.get_context("fork")
-    connections.close_all()  # children must open their own connections, not share ours
-    barrier, results = ctx.Barrier(len(calls)), ctx.Queue()
-    procs = [ctx.Process(target=_process_main, args=(kw, barrier, results)) for kw in calls]
-    for proc in procs:
-        proc.start()
-    outcomes = [results.get(timeout=60) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=60)
-        assert proc.exitcode == 0
-    crashed = [o[1] for o in outcomes if o[0] == "crashed"]
-    assert not crashed, crashed[0]
-    return outcomes
+    return at_once(_outcome, calls)
 
 
 def _assert_one_member_for_one_identity(outcomes):

@@ -129,22 +129,6 @@ def place_hold(member, amount: int = 30, key: str = "hold-1", **kwargs) -> Hold:
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Django's clock, moved forward with `clock.advance(hours=2)`."""
-
-    class Clock:
-        offset = timedelta()
-
-        def advance(self, **delta):
-            self.offset += timedelta(**delta)
-
-    moved = Clock()
-    real_now = timezone.now
-    monkeypatch.setattr(timezone, "now", lambda: real_now() + moved.offset)
-    return moved
-
-
-@pytest.fixture
 def seen():
     """Events as the post-commit handlers receive them."""
     received: list[Event] = []

@@ -3,11 +3,8 @@ PostgreSQL defers to COMMIT."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from tests.factories import MemberFactory, TournamentFactory
 from tests.tournaments.helpers import settle
@@ -26,22 +23,6 @@ def _deferred_checks_pass(request):
     yield
     if not connection.needs_rollback:
         settle()
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Django's clock, moved with `clock.advance(hours=2)`."""
-
-    class Clock:
-        offset = timedelta()
-
-        def advance(self, **delta):
-            self.offset += timedelta(**delta)
-
-    moved = Clock()
-    real_now = timezone.now
-    monkeypatch.setattr(timezone, "now", lambda: real_now() + moved.offset)
-    return moved
 
 
 @pytest.fixture
