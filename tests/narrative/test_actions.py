@@ -233,11 +233,10 @@ def test_a_refused_choice_inside_a_callers_transaction_leaves_that_transaction_u
     assert Decision.objects.get().pk == decision.pk
 
 
-def test_bots_cannot_use_the_reward_keys():
-    from ledger.actions import award
-
-    with pytest.raises(LedgerInvalidRequest):
-        award(None, 5, reason="x", idempotency_key="narrative:1:2")
+def test_bots_cannot_use_the_reward_keys(reader):
+    with pytest.raises(LedgerInvalidRequest, match="are Concord's own"):
+        award(reader, 5, reason="x", idempotency_key="narrative:1:2")
+    assert not Transfer.objects.filter(idempotency_key="narrative:1:2").exists()
 
 
 @pytest.mark.parametrize("bad", [None, "7", 3.0, object()])
