@@ -27,7 +27,7 @@ from accounts.exceptions import AccountsError
 from accounts.models import Identity, Member
 from ledger.models import Account
 from ledger.posting import Ref
-from tournaments.actions import closed_because, register_many, without_ignore_lookups
+from tournaments.actions import closed_because, register_many
 from tournaments.exceptions import InvalidRequest, RegistrationClosed, TournamentsError
 from tournaments.models import ACTIVE, Registration, RegistrationStatus, Tournament
 
@@ -353,7 +353,6 @@ def run(
         report.seconds = time.perf_counter() - began
         return report
     with transaction.atomic():
-        without_ignore_lookups()  # thousands of deferred trigger events at commit
         _create_members(rows, skip_invalid=skip_invalid, actor=actor, progress=progress)
         report.stages["members"] = time.perf_counter() - began - report.stages["plan"]
         _register(found, rows, skip_invalid=skip_invalid, actor=actor, progress=progress)
