@@ -22,17 +22,11 @@ from django.db import models
 from django.db.models import F, Q
 
 from accounts.models import Member
+from events.sql import refuse as _refuse
 from ledger.models import Currency, Transfer
 from ledger.posting import MAX_AMOUNT
 
 LEVEL_MIN, LEVEL_MAX = -100, 100
-
-
-def _refuse(message: str, *args: str) -> str:
-    arguments = "".join(f", {arg}" for arg in args)
-    return (
-        f"RAISE EXCEPTION '{message}'{arguments} USING ERRCODE = 'integrity_constraint_violation';"
-    )
 
 
 class Story(models.Model):

@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from accounts.models import Member
+from events.sql import refuse as _refuse
 from ledger.models import Currency, Transfer
 
 
@@ -96,13 +97,6 @@ def _legal(transitions: dict[str, tuple[str, ...]]) -> str:
     return " OR ".join(
         f"(OLD.status = '{source}' AND NEW.status IN ({_sql_list(targets)}))"
         for source, targets in transitions.items()
-    )
-
-
-def _refuse(message: str, *args: str) -> str:
-    arguments = "".join(f", {arg}" for arg in args)
-    return (
-        f"RAISE EXCEPTION '{message}'{arguments} USING ERRCODE = 'integrity_constraint_violation';"
     )
 
 
