@@ -828,6 +828,22 @@ def check_story(story) -> list[str]:
     return graph.problems(graph.load(_pk(story, "story")))
 
 
+def record_story_change(story, *, actor=None) -> None:
+    """Record an edit of `story`'s structure (the admin's saves) as `narrative.story_changed`,
+    in the caller's transaction: open story maps redraw after it commits."""
+    story_id = _pk(story, "story")
+    found = Story.objects.filter(pk=story_id).values_list("title", "published").first()
+    if found is None:
+        raise InvalidRequest(f"no story {story_id}")
+    with transaction.atomic():
+        events.publish(
+            "narrative.story_changed",
+            {"story_id": story_id, "title": found[0], "published": found[1]},
+            actor=actor,
+            subject=f"story:{story_id}",
+        )
+
+
 @transaction.atomic
 def publish_story(story, *, actor=None) -> Story:
     """Publish `story` if it is playable (`InvalidStory` lists what is not)."""

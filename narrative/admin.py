@@ -20,7 +20,6 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-import events
 from ledger.admin import ReadOnlyAdmin
 from narrative import actions, graph
 from narrative.exceptions import NarrativeError
@@ -43,16 +42,6 @@ IMPACT = re.compile(r"\s*(?P<name>.+?)\s*(?P<delta>[+-]\s*\d+)\s*\Z")
 def _problems_error(problems: list[str]) -> ValidationError:
     return ValidationError(
         ["This story is published and must stay playable:", *problems], code="unplayable"
-    )
-
-
-def story_changed(story: Story, actor) -> None:
-    """An edit of a story's structure, as an event (open story maps redraw)."""
-    events.publish(
-        "narrative.story_changed",
-        {"story_id": story.pk, "title": story.title, "published": story.published},
-        actor=actor,
-        subject=f"story:{story.pk}",
     )
 
 
@@ -145,7 +134,7 @@ class StoryAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         story = form.instance
-        story_changed(story, request.user)
+        actions.record_story_change(story, actor=request.user)
         if not story.published:
             found = actions.check_story(story)
             if found:
@@ -419,7 +408,7 @@ class ChapterAdmin(admin.ModelAdmin):
                 f"Recomputed from decisions: {done.progress_fixed} progress rows and"
                 f" {done.relationships_fixed} relationships changed.",
             )
-        story_changed(chapter.story, request.user)
+        actions.record_story_change(chapter.story, actor=request.user)
         if not chapter.story.published:
             found = actions.check_story(chapter.story)
             if found:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from django.db.models import F
+
 from narrative.models import LEVEL_MAX, LEVEL_MIN, Chapter, Character, Choice, ChoiceImpact
 
 
@@ -27,6 +29,18 @@ class ChapterNode:
     title: str
     vip_only: bool = False
     unlock_rule: str = "previous"
+    unlock_amount: int | None = None
+    unlock_currency_code: str | None = None
+
+    def locks(self) -> list[str]:
+        """What entering it takes besides a choice leading here: "VIP", "50 points",
+        "premium"."""
+        found = ["VIP"] if self.vip_only else []
+        if self.unlock_rule == "min_balance":
+            found.append(f"{self.unlock_amount} {self.unlock_currency_code}")
+        elif self.unlock_rule == "subscription":
+            found.append("premium")
+        return found
 
 
 @dataclass
@@ -67,7 +81,15 @@ def load(story_id: int) -> StoryGraph:
         row["id"]: ChapterNode(**row)
         for row in Chapter.objects.filter(story_id=story_id)
         .order_by("number")
-        .values("id", "number", "title", "vip_only", "unlock_rule")
+        .values(
+            "id",
+            "number",
+            "title",
+            "vip_only",
+            "unlock_rule",
+            "unlock_amount",
+            unlock_currency_code=F("unlock_currency__code"),
+        )
     }
     impacts: dict[int, dict[int, int]] = {}
     for choice_id, character_id, delta in ChoiceImpact.objects.filter(

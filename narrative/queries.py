@@ -67,7 +67,6 @@ def story_map(story_id: int) -> StoryMap | None:
         .values_list("chapter_id", "n")
     )
     progress = Progress.objects.filter(story_id=story_id)
-    locks = _locks(story_id)
     return StoryMap(
         story_id=story.pk,
         title=story.title,
@@ -80,7 +79,7 @@ def story_map(story_id: int) -> StoryMap | None:
                 title=node.title,
                 column=placed[node.id].column,
                 row=placed[node.id].row,
-                locks=locks.get(node.id, []),
+                locks=node.locks(),
                 reading=reading.get(node.id, 0),
             )
             for node in shape.chapters.values()
@@ -102,20 +101,6 @@ def story_map(story_id: int) -> StoryMap | None:
         finished=progress.filter(status=ProgressStatus.ENDED).count(),
         problems=graph.problems(shape),
     )
-
-
-def _locks(story_id: int) -> dict[int, list[str]]:
-    from narrative.models import Chapter, UnlockRule
-
-    out: dict[int, list[str]] = {}
-    for chapter in Chapter.objects.filter(story_id=story_id).select_related("unlock_currency"):
-        found = ["VIP"] if chapter.vip_only else []
-        if chapter.unlock_rule == UnlockRule.MIN_BALANCE:
-            found.append(f"{chapter.unlock_amount} {chapter.unlock_currency.code}")
-        elif chapter.unlock_rule == UnlockRule.SUBSCRIPTION:
-            found.append("premium")
-        out[chapter.pk] = found
-    return out
 
 
 def stories() -> list[dict]:

@@ -39,6 +39,8 @@ def test_the_story_map_draws_every_chapter_ending_and_choice_with_counts(staff_c
     assert f'data-choice="{row_out.pk}" data-taken="1"' in page
     assert 'data-decisions="1"' in page
     assert "1 here" in page  # the reader is in chapter 2
+    assert "50 points" in page  # chapter 4's minimum balance
+    assert ">VIP<" in page  # chapter 6
     assert f'ws-connect="/ws/dashboard/?story={story.pk}"' in page
     assert "The Lighthouse Keeper" in staff_client.get("/dashboard/stories/").content.decode()
 
