@@ -222,18 +222,23 @@ def register_members(
     return members
 
 
-def machine_cpu() -> tuple[int, int]:
-    """(busy, total) jiffies over all cores, from /proc/stat."""
+def machine_cpu() -> tuple[int, int, int]:
+    """(busy, iowait, total) jiffies over all cores, from /proc/stat."""
     with open("/proc/stat") as stat:
         values = [int(v) for v in stat.readline().split()[1:]]
-    return sum(values[:8]) - values[3] - values[4], sum(values[:8])
+    idle, iowait = values[3], values[4]
+    total = sum(values[:8])  # guest time is already counted in user
+    return total - idle - iowait, iowait, total
 
 
-def run_workers(target, args_of, workers: int, timeout: float) -> tuple[list, float, tuple]:
+def run_workers(
+    target, args_of, workers: int, timeout: float, *, collect_timeout: float | None = None
+) -> tuple[list, float, tuple]:
     """Fork `workers` processes running `target(*args_of(w), barrier, results)`, release
     them together by one barrier, and collect what each put on `results` as
-    `(index, report, error)`. Returns (reports, the release time by perf_counter, (busy,
-    total) jiffies of the machine while they ran); BenchFailed naming every failure."""
+    `(index, report, error)` (waiting up to `collect_timeout`, default `timeout`, for
+    each). Returns (reports, the release time by perf_counter, (busy, iowait, total)
+    jiffies of the machine while they ran); BenchFailed naming every failure."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
@@ -252,7 +257,7 @@ def run_workers(target, args_of, workers: int, timeout: float) -> tuple[list, fl
     start = time.perf_counter()
     cpu_before = machine_cpu()
     for _ in procs:
-        _index, report, error = results.get(timeout=timeout)
+        _index, report, error = results.get(timeout=collect_timeout or timeout)
         if error:
             errors.append(error)
         else:
@@ -264,5 +269,4 @@ def run_workers(target, args_of, workers: int, timeout: float) -> tuple[list, fl
             errors.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
     if errors:
         raise BenchFailed("benchmark failed:\n" + "\n".join(errors))
-    busy, jiffies = (a - b for a, b in zip(cpu_after, cpu_before, strict=True))
-    return reports, start, (busy, jiffies)
+    return reports, start, tuple(a - b for a, b in zip(cpu_after, cpu_before, strict=True))

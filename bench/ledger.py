@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing as mp
 import os
 import random
 import statistics
@@ -43,12 +42,12 @@ import uuid
 from common import (
     BenchFailed,
     Unusable,
-    before_fork,
     fmt,
     positive,
     postgres_url,
     process_cpu,
     register_members,
+    run_workers,
     set_up_django,
     worker_counts,
 )
@@ -151,15 +150,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 # --- measuring ------------------------------------------------------------------------
 
 
-def machine_cpu() -> tuple[int, int, int]:
-    """(busy, iowait, total) jiffies over all cores, from /proc/stat."""
-    with open("/proc/stat") as stat:
-        values = [int(v) for v in stat.readline().split()[1:]]
-    idle, iowait = values[3], values[4]
-    total = sum(values[:8])  # guest time is already counted in user
-    return total - idle - iowait, iowait, total
-
-
 # --- workers --------------------------------------------------------------------------
 
 
@@ -233,39 +223,21 @@ def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
         "batch": args.batch,
         "local": args.local,
     }
-    ctx = mp.get_context("fork")
-    barrier = ctx.Barrier(workers + 1)
-    results = ctx.Queue()
-    before_fork()
-    procs = [ctx.Process(target=worker, args=(phase, w, barrier, results)) for w in range(workers)]
-    for proc in procs:
-        proc.start()
-    errors: list[str] = []
-    reports = []
     try:
-        barrier.wait(timeout=TIMEOUT)
-    except Exception:
-        errors.append("start barrier broken (a worker failed before starting)")
-    cpu_before = machine_cpu()
-    for _ in procs:
-        _index, report, error = results.get(timeout=TIMEOUT + (args.duration or 0))
-        if error:
-            errors.append(error)
-        else:
-            reports.append(report)
-    cpu_after = machine_cpu()
-    for proc in procs:
-        proc.join(timeout=TIMEOUT)
-        if proc.exitcode != 0:
-            errors.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
-    if errors:
-        print("benchmark failed:\n" + "\n".join(errors), file=sys.stderr)
+        reports, _start, (busy, iowait, jiffies) = run_workers(
+            worker,
+            lambda w: (phase, w),
+            workers,
+            TIMEOUT,
+            collect_timeout=TIMEOUT + (args.duration or 0),
+        )
+    except BenchFailed as failed:
+        print(failed, file=sys.stderr)
         sys.exit(1)
     latencies = [lat for report in reports for lat in report[2]]
     calls = len(latencies)
     wall = max(r[1] for r in reports) - min(r[0] for r in reports)
     servers = [r[4] for r in reports]
-    busy, iowait, jiffies = (a - b for a, b in zip(cpu_after, cpu_before, strict=True))
     q = statistics.quantiles(latencies, n=100, method="inclusive") if calls > 1 else [0] * 99
     stored = None if args.no_verify else verify(key, calls, args.batch if mode == "many" else 1)
     return {

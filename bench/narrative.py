@@ -153,7 +153,7 @@ def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
 
 
 def play(args, story_id: int, seed: int) -> dict:
-    reports, start, (busy, jiffies) = run_workers(
+    reports, start, (busy, _iowait, jiffies) = run_workers(
         worker,
         lambda w: (story_id, w, args.workers, args.local, seed),
         args.workers,

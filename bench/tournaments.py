@@ -185,7 +185,7 @@ def rush(args, run_id: str, round_: int) -> dict:
 
     tournament = new_tournament(f"Rush {run_id}/{round_}", args.capacity, args.fee)
     try:
-        reports, start, (busy, jiffies) = run_workers(
+        reports, start, (busy, _iowait, jiffies) = run_workers(
             worker,
             lambda w: (tournament.pk, w, args.workers, args.local),
             args.workers,
