@@ -85,6 +85,25 @@ def _confirm(modeladmin, request, queryset, *, title, action, form, objects):
     )
 
 
+def _acting(name: str, description: str, done: str):
+    """The admin action `name`: `tournaments.actions.<name>(obj, actor=<the staff user>)`
+    for each selected object in id order, as `_each` does."""
+    action = getattr(actions, name)
+
+    @admin.action(description=description)
+    def run(modeladmin, request, queryset):
+        _each(
+            modeladmin,
+            request,
+            queryset.order_by("pk"),
+            lambda obj: action(obj, actor=request.user),
+            done,
+        )
+
+    run.__name__ = name
+    return run
+
+
 def _each(modeladmin, request, objects, run, done: str) -> None:
     """Run `run(obj)` for each object; refusals become error messages, not a 500."""
     count = 0
@@ -153,55 +172,35 @@ class TournamentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Open registration")
-    def open_registration(self, request, queryset):
-        _each(
-            self,
-            request,
-            queryset,
-            lambda t: actions.open_registration(t, actor=request.user),
-            "Opened registration of {count} tournament(s).",
-        )
+    open_registration = _acting(
+        "open_registration",
+        "Open registration",
+        "Opened registration of {count} tournament(s).",
+    )
 
-    @admin.action(description="Open check-in (ends registration)")
-    def open_check_in(self, request, queryset):
-        _each(
-            self,
-            request,
-            queryset,
-            lambda t: actions.open_check_in(t, actor=request.user),
-            "Opened check-in of {count} tournament(s).",
-        )
+    open_check_in = _acting(
+        "open_check_in",
+        "Open check-in (ends registration)",
+        "Opened check-in of {count} tournament(s).",
+    )
 
-    @admin.action(description="Close check-in (no-shows out, waitlist in; starts the tournament)")
-    def close_check_in(self, request, queryset):
-        _each(
-            self,
-            request,
-            queryset,
-            lambda t: actions.close_check_in(t, actor=request.user),
-            "Closed check-in of {count} tournament(s).",
-        )
+    close_check_in = _acting(
+        "close_check_in",
+        "Close check-in (no-shows out, waitlist in; starts the tournament)",
+        "Closed check-in of {count} tournament(s).",
+    )
 
-    @admin.action(description="Generate the bracket")
-    def generate_bracket(self, request, queryset):
-        _each(
-            self,
-            request,
-            queryset,
-            lambda t: actions.generate_bracket(t, actor=request.user),
-            "Generated the bracket of {count} tournament(s).",
-        )
+    generate_bracket = _acting(
+        "generate_bracket",
+        "Generate the bracket",
+        "Generated the bracket of {count} tournament(s).",
+    )
 
-    @admin.action(description="Finalize (pay the prizes, complete)")
-    def finalize(self, request, queryset):
-        _each(
-            self,
-            request,
-            queryset,
-            lambda t: actions.finalize(t, actor=request.user),
-            "Finalized {count} tournament(s).",
-        )
+    finalize = _acting(
+        "finalize",
+        "Finalize (pay the prizes, complete)",
+        "Finalized {count} tournament(s).",
+    )
 
     @admin.action(description="Cancel (refunds every fee)…")
     def cancel(self, request, queryset):
@@ -252,25 +251,17 @@ class RegistrationAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     actions = ["check_in", "withdraw", "disqualify"]
 
-    @admin.action(description="Check in")
-    def check_in(self, request, queryset):
-        _each(
-            self,
-            request,
-            queryset.order_by("pk"),
-            lambda r: actions.check_in(r, actor=request.user),
-            "Checked in {count} registration(s).",
-        )
+    check_in = _acting(
+        "check_in",
+        "Check in",
+        "Checked in {count} registration(s).",
+    )
 
-    @admin.action(description="Withdraw (refunds the fee, promotes the waitlist)")
-    def withdraw(self, request, queryset):
-        _each(
-            self,
-            request,
-            queryset.order_by("pk"),
-            lambda r: actions.withdraw(r, actor=request.user),
-            "Withdrew {count} registration(s).",
-        )
+    withdraw = _acting(
+        "withdraw",
+        "Withdraw (refunds the fee, promotes the waitlist)",
+        "Withdrew {count} registration(s).",
+    )
 
     @admin.action(description="Disqualify (no refund, promotes the waitlist)…")
     def disqualify(self, request, queryset):
