@@ -1018,22 +1018,31 @@ def _fill_slots(locked: Tournament, *, promote_to: str, actor, now) -> list[Regi
     return promoted
 
 
+def _leaving(registration, leaving_as: str, from_statuses) -> tuple:
+    """Lock `registration` and its tournament for it to leave as `leaving_as` (withdrawn,
+    disqualified): (None, the registration with no promotions) if it has left so already;
+    `NotRegistered` unless it is in `from_statuses`; `TournamentStarted` once the field is
+    final."""
+    locked, current = _locked_registration(registration)
+    if current.status == leaving_as:
+        current.promoted = []
+        return None, current
+    if current.status not in from_statuses:
+        raise NotRegistered(f"registration {current.pk} is {current.status}")
+    if locked.status not in (Status.REGISTRATION, Status.CHECK_IN):
+        raise TournamentStarted(f"tournament {locked.pk} is {locked.status}: the field is final")
+    return locked, current
+
+
 def withdraw(registration, *, actor=None) -> Registration:
     """Leave the tournament: a slot's fee is refunded (the reversal of the fee transfer),
     the slot goes to the waitlist in order (`_fill_slots`); leaving the waitlist closes
     its gap. All in one transaction. Withdrawing again returns the registration as it is.
     After the tournament has started: `TournamentStarted`."""
     with transaction.atomic():
-        locked, current = _locked_registration(registration)
-        if current.status == RegistrationStatus.WITHDRAWN:
-            current.promoted = []
+        locked, current = _leaving(registration, RegistrationStatus.WITHDRAWN, ACTIVE)
+        if locked is None:
             return current
-        if current.status not in ACTIVE:
-            raise NotRegistered(f"registration {current.pk} is {current.status}")
-        if locked.status not in (Status.REGISTRATION, Status.CHECK_IN):
-            raise TournamentStarted(
-                f"tournament {locked.pk} is {locked.status}: the field is final"
-            )
         now = timezone.now()
         was, position = current.status, current.waitlist_position
         refund = None
@@ -1086,16 +1095,9 @@ def disqualify(registration, *, reason: str = "", actor=None) -> Registration:
     waitlist. Before the tournament starts only (`TournamentStarted`)."""
     reason = _text(reason or "", "reason", 255, blank=True, error=InvalidRequest)
     with transaction.atomic():
-        locked, current = _locked_registration(registration)
-        if current.status == RegistrationStatus.DISQUALIFIED:
-            current.promoted = []
+        locked, current = _leaving(registration, RegistrationStatus.DISQUALIFIED, SEATED)
+        if locked is None:
             return current
-        if current.status not in SEATED:
-            raise NotRegistered(f"registration {current.pk} is {current.status}")
-        if locked.status not in (Status.REGISTRATION, Status.CHECK_IN):
-            raise TournamentStarted(
-                f"tournament {locked.pk} is {locked.status}: the field is final"
-            )
         now = timezone.now()
         Registration.objects.filter(pk=current.pk).update(
             status=RegistrationStatus.DISQUALIFIED, status_changed_at=now
