@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import traceback
 from collections.abc import Callable
+from datetime import datetime
 
 from django.apps import apps
 
@@ -47,3 +48,27 @@ def at_once(call: Callable[[tuple], tuple], jobs: list[tuple]) -> list[tuple]:
     crashed = [o[1] for o in outcomes if o[0] == "crashed"]
     assert not crashed, crashed[0]
     return outcomes
+
+
+def sql(statement: str, params=()) -> list[tuple] | None:
+    """Run raw SQL on the test's connection (bypassing the ORM and the actions); its rows,
+    if it returns any."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else None
+
+
+def insert(table: str, returning: str = "", **values) -> tuple[str, list]:
+    """An INSERT of `values` (datetimes adapted as the ORM would) and its parameters."""
+    from django.db import connection
+
+    params = [
+        connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+        for value in values.values()
+    ]
+    statement = (
+        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(['%s'] * len(values))})"
+    )
+    return statement + (f" RETURNING {returning}" if returning else ""), params

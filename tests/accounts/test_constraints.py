@@ -10,14 +10,9 @@ from accounts.actions import register_member, start_subscription
 from accounts.models import Member
 from ledger.models import Currency
 from tests.factories import MemberFactory
-from tests.helpers import table_contents
+from tests.helpers import sql, table_contents
 
 pytestmark = pytest.mark.django_db
-
-
-def sql(statement: str, params=()) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
 
 
 def refused(statement: str, params=(), *, constraint: str = "") -> None:

@@ -4,7 +4,7 @@ rows, balanced transfers, holds that settle once) on PostgreSQL only."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, ProgrammingError, connection, transaction
@@ -23,29 +23,11 @@ from ledger.models import (
     Transfer,
     TransferKind,
 )
-from tests.helpers import table_contents
+from tests.helpers import insert, sql, table_contents
 
 pytestmark = pytest.mark.django_db
 
 APPS = ("accounts", "events", "ledger")
-
-
-def sql(statement: str, params=()) -> list[tuple] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.description else None
-
-
-def insert(table: str, returning: str = "", **values) -> tuple[str, list]:
-    """An INSERT of `values` (datetimes adapted as the ORM would) and its parameters."""
-    params = [
-        connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
-        for value in values.values()
-    ]
-    statement = (
-        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(['%s'] * len(values))})"
-    )
-    return statement + (f" RETURNING {returning}" if returning else ""), params
 
 
 def refused(statement: str, params=(), *, constraint: str, unique: bool = False) -> None:

@@ -10,13 +10,9 @@ from django.utils import timezone
 
 from narrative.actions import make_choice, start_story
 from narrative.models import Chapter, Character, Choice, Decision, Progress, Relationship
+from tests.helpers import sql
 
 pytestmark = pytest.mark.django_db
-
-
-def sql(statement: str, params=()) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
 
 
 def refused(statement: str, params=(), *, name: str = "", says: str = "") -> None:

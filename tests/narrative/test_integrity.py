@@ -11,6 +11,7 @@ from integrity.registry import all_checks
 from integrity.runner import run_checks
 from narrative.actions import make_choice, rebuild_member_state, rebuild_story, start_story
 from narrative.models import Chapter, ChoiceImpact, Progress, Relationship
+from tests.helpers import sql
 
 pytestmark = pytest.mark.django_db
 
@@ -21,11 +22,6 @@ def findings() -> dict[str, int]:
     report = run_checks(NARRATIVE)
     assert all(r.status != "error" for r in report.checks), report.checks
     return {r.name: r.violations for r in report.checks if r.violations}
-
-
-def sql(statement: str, params=()) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
 
 
 @pytest.fixture

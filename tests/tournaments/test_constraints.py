@@ -5,14 +5,14 @@ slots, decided matches) on PostgreSQL only."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from tests.factories import MemberFactory, TournamentFactory
-from tests.helpers import table_contents
+from tests.helpers import insert, sql, table_contents
 from tournaments.actions import (
     check_in,
     close_check_in,
@@ -27,23 +27,6 @@ pytestmark = pytest.mark.django_db
 
 APPS = ("accounts", "events", "ledger", "tournaments")
 NOW = timezone.now()
-
-
-def sql(statement: str, params=()) -> list[tuple] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.description else None
-
-
-def insert(table: str, returning: str = "", **values) -> tuple[str, list]:
-    params = [
-        connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
-        for value in values.values()
-    ]
-    statement = (
-        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(['%s'] * len(values))})"
-    )
-    return statement + (f" RETURNING {returning}" if returning else ""), params
 
 
 def without_triggers() -> None:
