@@ -101,24 +101,28 @@ class _Plan:
     impacts: tuple[tuple[int, int], ...]  # (character id, delta), by character id
 
 
+# What a choice does, in `_Plan`'s order: read by itself on SQLite, and as the first part
+# of the PostgreSQL claim (`_CLAIM`).
 _PLAN = """
-SELECT c.id, c.text, ch.id, ch.number, s.id, s.title, s.published, s.currency_id, cur.code,
-       COALESCE(nx.vip_only, FALSE), COALESCE(nx.unlock_rule, 'previous'),
-       nx.unlock_currency_id, uc.code, nx.unlock_amount,
-       c.next_chapter_id, c.ending, c.reward, nx.number
+SELECT c.id AS choice_id, c.text, ch.id AS chapter_id, ch.number, s.id AS story_id,
+       s.title, s.published, s.currency_id, cur.code AS currency,
+       COALESCE(nx.vip_only, FALSE) AS vip_only,
+       COALESCE(nx.unlock_rule, 'previous') AS unlock_rule, nx.unlock_currency_id,
+       uc.code AS unlock_currency, nx.unlock_amount, c.next_chapter_id, c.ending,
+       c.reward, nx.number AS next_number
   FROM narrative_choice c
   JOIN narrative_chapter ch ON ch.id = c.chapter_id
   JOIN narrative_story s ON s.id = ch.story_id
   JOIN ledger_currency cur ON cur.id = s.currency_id
   LEFT JOIN narrative_chapter nx ON nx.id = c.next_chapter_id
   LEFT JOIN ledger_currency uc ON uc.id = nx.unlock_currency_id
- WHERE c.id = %s
+ WHERE c.id = %(choice)s
 """
 
 
 def _plan(choice_id: int) -> _Plan:
     with connection.cursor() as cursor:
-        cursor.execute(_PLAN, [choice_id])
+        cursor.execute(_PLAN, {"choice": choice_id})
         row = cursor.fetchone()
         if row is None:
             raise InvalidRequest(f"no choice {choice_id}")
@@ -487,22 +491,8 @@ _E = Event._meta.db_table
 # Reads the choice, the member and what the chapter's rules ask of them, and claims the
 # chapter (its `started` progress row, locked to commit) if every rule is met. A submit
 # racing ours waits on that row lock, then finds the row decided and claims nothing.
-_CLAIM = """
-WITH plan AS (
-    SELECT c.id AS choice_id, c.text, ch.id AS chapter_id, ch.number, s.id AS story_id,
-           s.title, s.published, s.currency_id, cur.code AS currency,
-           COALESCE(nx.vip_only, FALSE) AS vip_only,
-           COALESCE(nx.unlock_rule, 'previous') AS unlock_rule, nx.unlock_currency_id,
-           uc.code AS unlock_currency, nx.unlock_amount, c.next_chapter_id, c.ending,
-           c.reward, nx.number AS next_number
-      FROM narrative_choice c
-      JOIN narrative_chapter ch ON ch.id = c.chapter_id
-      JOIN narrative_story s ON s.id = ch.story_id
-      JOIN ledger_currency cur ON cur.id = s.currency_id
-      LEFT JOIN narrative_chapter nx ON nx.id = c.next_chapter_id
-      LEFT JOIN ledger_currency uc ON uc.id = nx.unlock_currency_id
-     WHERE c.id = %(choice)s::bigint
-), state AS (
+_CLAIM = f"""
+WITH plan AS ({_PLAN}), state AS (
     SELECT m.is_premium,
            (SELECT status FROM narrative_progress
              WHERE member_id = m.id AND chapter_id = plan.chapter_id) AS progress,
