@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -100,6 +101,37 @@ def process_cpu(pid: int | None) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@contextlib.contextmanager
+def host_publisher(wanted: bool = True):
+    """Run `manage.py run_publisher` (events.host) while the block runs, for the benchmark's
+    processes to hand their committed events to, as a deployment would (one per host).
+    Yields its pid, or None where it was not wanted or there is nothing for it to serve
+    (no Redis, live layer off). ServerDown if it does not start."""
+    from events.host import address
+
+    if not wanted or address() is None:
+        yield None
+        return
+    root = Path(__file__).resolve().parent.parent
+    # Its log goes to a file: a pipe nobody reads would fill and block it.
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(root / "manage.py"), "run_publisher"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        try:
+            line = proc.stdout.readline()  # its first line says it serves, then nothing
+            if "serving" not in line:
+                proc.wait(timeout=10)
+                log.seek(0)
+                raise ServerDown(f"run_publisher did not start: {log.read().strip()[-500:]}")
+            yield proc.pid
+        finally:
+            stop_popen(proc)
 
 
 def before_fork() -> None:

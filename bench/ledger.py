@@ -41,8 +41,10 @@ import uuid
 
 from common import (
     BenchFailed,
+    ServerDown,
     Unusable,
     fmt,
+    host_publisher,
     positive,
     postgres_url,
     process_cpu,
@@ -119,6 +121,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
+    )
+    parser.add_argument(
+        "--no-host-publisher",
+        action="store_true",
+        help="each worker broadcasts its own events (no manage.py run_publisher)",
     )
     args = parser.parse_args(argv)
     if args.count is None and args.duration is None:
@@ -223,6 +230,7 @@ def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
         "batch": args.batch,
         "local": args.local,
     }
+    publisher_before = process_cpu(args.publisher)
     try:
         reports, _start, (busy, iowait, jiffies) = run_workers(
             worker,
@@ -234,6 +242,8 @@ def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
     except BenchFailed as failed:
         print(failed, file=sys.stderr)
         sys.exit(1)
+    publisher_cpu = process_cpu(args.publisher)
+    publisher_cpu = 0.0 if publisher_cpu is None else publisher_cpu - publisher_before
     latencies = [lat for report in reports for lat in report[2]]
     calls = len(latencies)
     wall = max(r[1] for r in reports) - min(r[0] for r in reports)
@@ -248,6 +258,7 @@ def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
         "p99": q[98] * 1000,
         "client_ms": sum(r[3] for r in reports) / calls * 1000,
         "server_ms": None if None in servers else sum(servers) / calls * 1000,
+        "publisher_ms": publisher_cpu / calls * 1000 if args.publisher else None,
         "busy": 100 * busy / jiffies if jiffies else 0.0,
         # CPU the machine spent on anything but these workers and their backends.
         "others": None
@@ -255,7 +266,9 @@ def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
         else max(
             0.0,
             100 * busy / jiffies
-            - 100 * (sum(r[3] for r in reports) + sum(servers)) / (jiffies / CLOCK_TICKS),
+            - 100
+            * (sum(r[3] for r in reports) + sum(servers) + publisher_cpu)
+            / (jiffies / CLOCK_TICKS),
         ),
         "iowait": 100 * iowait / jiffies if jiffies else 0.0,
         "stored": stored,
@@ -377,6 +390,46 @@ def integrity() -> int:
 # --- main -----------------------------------------------------------------------------
 
 
+def phases(args, run_id: str, hot_count: int) -> dict:
+    """Every award and award_many phase, printed as each finishes."""
+    header = (
+        f"{'workers':>7} {'awards/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'client':>7}"
+        f" {'server':>7} {'pub':>5} {'busy%':>6} {'others%':>7} {'iowait%':>7} {'awards':>8}"
+    )
+    figures: dict = {}
+    for name, mode, title in (
+        ("uniform", "uniform", "award, members chosen uniformly"),
+        ("hot", "hot", f"award, {HOT_SHARE:.0%} of awards to {hot_count} members (1%)"),
+    ):
+        print(f"\n{title}\n{header}")
+        for n in args.workers:
+            r = run_phase(name, mode, n, args, run_id)
+            figures[(name, n)] = r
+            print(
+                f"{n:>7} {r['rate']:>9.1f} {r['p50']:>7.2f} {r['p99']:>7.2f}"
+                f" {fmt(r['client_ms'], 7)} {fmt(r['server_ms'], 7)}"
+                f" {fmt(r['publisher_ms'], 5)} {r['busy']:>6.0f}"
+                f" {fmt(r['others'], 7, 0)} {r['iowait']:>7.0f} {r['calls']:>8}"
+            )
+
+    print(
+        f"\naward_many, {args.batch} members per call (each worker its own members)\n"
+        f"{'workers':>7} {'postings/s':>10} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'client':>7} {'server':>7} {'pub':>5} {'busy%':>6} {'others%':>7} {'iowait%':>7}"
+        f" {'postings':>9}"
+    )
+    for n in args.batch_workers:
+        r = run_phase("many", "many", n, args, run_id)
+        figures[("many", n)] = r
+        print(
+            f"{n:>7} {r['rate'] * args.batch:>10.0f} {r['rate']:>8.1f} {r['p50']:>7.2f}"
+            f" {r['p99']:>7.2f} {fmt(r['client_ms'], 7)} {fmt(r['server_ms'], 7)}"
+            f" {fmt(r['publisher_ms'], 5)} {r['busy']:>6.0f} {fmt(r['others'], 7, 0)}"
+            f" {r['iowait']:>7.0f} {r['calls'] * args.batch:>9}"
+        )
+    return figures
+
+
 def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
@@ -414,42 +467,17 @@ def main(argv: list[str]) -> int:
     print(maintained)
     print(
         "cpu ms/op: client = the worker processes, server = their PostgreSQL backends;"
-        " busy/iowait = % of all cores; others = busy with anything else (other load)"
+        " pub = the host publisher; busy/iowait = % of all cores; others = busy with anything"
+        " else (other load)"
     )
 
-    header = (
-        f"{'workers':>7} {'awards/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'client':>7}"
-        f" {'server':>7} {'busy%':>6} {'others%':>7} {'iowait%':>7} {'awards':>8}"
-    )
-    figures: dict = {}
-    for name, mode, title in (
-        ("uniform", "uniform", "award, members chosen uniformly"),
-        ("hot", "hot", f"award, {HOT_SHARE:.0%} of awards to {hot_count} members (1%)"),
-    ):
-        print(f"\n{title}\n{header}")
-        for n in args.workers:
-            r = run_phase(name, mode, n, args, run_id)
-            figures[(name, n)] = r
-            print(
-                f"{n:>7} {r['rate']:>9.1f} {r['p50']:>7.2f} {r['p99']:>7.2f}"
-                f" {fmt(r['client_ms'], 7)} {fmt(r['server_ms'], 7)} {r['busy']:>6.0f}"
-                f" {fmt(r['others'], 7, 0)} {r['iowait']:>7.0f} {r['calls']:>8}"
-            )
-
-    print(
-        f"\naward_many, {args.batch} members per call (each worker its own members)\n"
-        f"{'workers':>7} {'postings/s':>10} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
-        f" {'client':>7} {'server':>7} {'busy%':>6} {'others%':>7} {'iowait%':>7} {'postings':>9}"
-    )
-    for n in args.batch_workers:
-        r = run_phase("many", "many", n, args, run_id)
-        figures[("many", n)] = r
-        print(
-            f"{n:>7} {r['rate'] * args.batch:>10.0f} {r['rate']:>8.1f} {r['p50']:>7.2f}"
-            f" {r['p99']:>7.2f} {fmt(r['client_ms'], 7)} {fmt(r['server_ms'], 7)}"
-            f" {r['busy']:>6.0f} {fmt(r['others'], 7, 0)} {r['iowait']:>7.0f}"
-            f" {r['calls'] * args.batch:>9}"
-        )
+    try:
+        with host_publisher(not args.no_host_publisher) as args.publisher:
+            print(f"host publisher: {'run_publisher' if args.publisher else 'none'}")
+            figures = phases(args, run_id, hot_count)
+    except ServerDown as failed:
+        print(failed, file=sys.stderr)
+        return 1
     print("(postings/s counts member postings; each call also posts one issuance leg)")
     print(account_churn() + "\n")
 

@@ -35,8 +35,10 @@ import common
 from common import (
     MAX_WORKERS,
     BenchFailed,
+    ServerDown,
     Unusable,
     fmt,
+    host_publisher,
     positive,
     postgres_url,
     process_cpu,
@@ -71,6 +73,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=positive, default=3, help="rounds, new readers each")
     parser.add_argument(
         "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
+    )
+    parser.add_argument(
+        "--no-host-publisher",
+        action="store_true",
+        help="each worker broadcasts its own events (no manage.py run_publisher)",
     )
     args = parser.parse_args(argv)
     if args.workers > MAX_WORKERS:
@@ -152,13 +159,15 @@ def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
     return members
 
 
-def play(args, story_id: int, seed: int) -> dict:
+def play(args, story_id: int, seed: int, publisher: int | None) -> dict:
+    publisher_before = process_cpu(publisher)
     reports, start, (busy, _iowait, jiffies) = run_workers(
         worker,
         lambda w: (story_id, w, args.workers, args.local, seed),
         args.workers,
         TIMEOUT,
     )
+    publisher_cpu = process_cpu(publisher)
     wall = max(r[0] for r in reports) - start
     latencies = [lat for r in reports for lat in r[1]]
     q = statistics.quantiles(latencies, n=100, method="inclusive")
@@ -171,6 +180,9 @@ def play(args, story_id: int, seed: int) -> dict:
         "p99": q[98] * 1000,
         "client_ms": sum(r[2] for r in reports) / len(latencies) * 1000,
         "server_ms": None if None in servers else sum(servers) / len(latencies) * 1000,
+        "publisher_ms": None
+        if publisher_cpu is None
+        else (publisher_cpu - publisher_before) / len(latencies) * 1000,
         "busy": 100 * busy / jiffies if jiffies else 0.0,
     }
 
@@ -255,25 +267,30 @@ def main(argv: list[str]) -> int:
     story = load_demo_story()
     print(
         f"\n{'round':>5} {'readers':>7} {'decisions':>9} {'dec/s':>8} {'p50 ms':>7}"
-        f" {'p99 ms':>7} {'client':>7} {'server':>7} {'busy%':>6} {'wall s':>7}"
+        f" {'p99 ms':>7} {'client':>7} {'server':>7} {'pub':>5} {'busy%':>6} {'wall s':>7}"
     )
     figures = []
     try:
-        for round_ in range(1, args.rounds + 1):
-            READERS = prepare(run_id, round_, args.readers, story.pk)
-            note = maintain(not args.no_vacuum)
-            r = play(args, story.pk, round_)
-            verify(READERS, r["decisions"])
-            figures.append(r)
-            print(
-                f"{round_:>5} {len(READERS):>7} {r['decisions']:>9} {r['rate']:>8.1f}"
-                f" {r['p50']:>7.2f} {r['p99']:>7.2f} {fmt(r['client_ms'], 7)}"
-                f" {fmt(r['server_ms'], 7)} {r['busy']:>6.0f} {r['wall']:>7.2f}"
-            )
-    except BenchFailed as failed:
+        with host_publisher(not args.no_host_publisher) as publisher:
+            for round_ in range(1, args.rounds + 1):
+                READERS = prepare(run_id, round_, args.readers, story.pk)
+                note = maintain(not args.no_vacuum)
+                r = play(args, story.pk, round_, publisher)
+                verify(READERS, r["decisions"])
+                figures.append(r)
+                print(
+                    f"{round_:>5} {len(READERS):>7} {r['decisions']:>9} {r['rate']:>8.1f}"
+                    f" {r['p50']:>7.2f} {r['p99']:>7.2f} {fmt(r['client_ms'], 7)}"
+                    f" {fmt(r['server_ms'], 7)} {fmt(r['publisher_ms'], 5)} {r['busy']:>6.0f}"
+                    f" {r['wall']:>7.2f}"
+                )
+    except (BenchFailed, ServerDown) as failed:
         print(failed, file=sys.stderr)
         return 1
-    print(f"({note}; cpu ms per decision: client = workers, server = their backends)")
+    print(
+        f"({note}; cpu ms per decision: client = workers, server = their backends,"
+        f" pub = the host publisher, {'not run' if publisher is None else 'run_publisher'})"
+    )
     print("\nintegrity:")
     problems = integrity()
     rates = sorted(f["rate"] for f in figures)

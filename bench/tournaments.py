@@ -44,8 +44,10 @@ import common
 from common import (
     MAX_WORKERS,
     BenchFailed,
+    ServerDown,
     Unusable,
     fmt,
+    host_publisher,
     positive,
     postgres_url,
     process_cpu,
@@ -91,6 +93,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
+    )
+    parser.add_argument(
+        "--no-host-publisher",
+        action="store_true",
+        help="each worker broadcasts its own events (no manage.py run_publisher)",
     )
     args = parser.parse_args(argv)
     if args.workers > MAX_WORKERS:
@@ -181,9 +188,9 @@ def new_tournament(name: str, capacity: int, fee: int, waitlist_limit=None):
     return tournament
 
 
-def rush(args, run_id: str, round_: int) -> dict:
-
+def rush(args, run_id: str, round_: int, publisher: int | None) -> dict:
     tournament = new_tournament(f"Rush {run_id}/{round_}", args.capacity, args.fee)
+    publisher_before = process_cpu(publisher)
     try:
         reports, start, (busy, _iowait, jiffies) = run_workers(
             worker,
@@ -194,6 +201,8 @@ def rush(args, run_id: str, round_: int) -> dict:
     except BenchFailed as failed:
         print(failed, file=sys.stderr)
         sys.exit(1)
+    publisher_cpu = process_cpu(publisher)
+    publisher_cpu = 0.0 if publisher_cpu is None else publisher_cpu - publisher_before
     wall = max(r[0] for r in reports) - start
     latencies = [lat for r in reports for lat in r[1]]
     q = statistics.quantiles(latencies, n=100, method="inclusive")
@@ -207,6 +216,7 @@ def rush(args, run_id: str, round_: int) -> dict:
         "p99": q[98] * 1000,
         "client_ms": sum(r[2] for r in reports) / len(latencies) * 1000,
         "server_ms": None if None in servers else sum(servers) / len(latencies) * 1000,
+        "publisher_ms": publisher_cpu / len(latencies) * 1000 if publisher else None,
         "busy": 100 * busy / jiffies if jiffies else 0.0,
         # CPU the machine spent on anything but these workers and their backends.
         "others": None
@@ -214,7 +224,9 @@ def rush(args, run_id: str, round_: int) -> dict:
         else max(
             0.0,
             100 * busy / jiffies
-            - 100 * (sum(r[2] for r in reports) + sum(servers)) / (jiffies / CLOCK_TICKS),
+            - 100
+            * (sum(r[2] for r in reports) + sum(servers) + publisher_cpu)
+            / (jiffies / CLOCK_TICKS),
         ),
     }
 
@@ -424,6 +436,44 @@ def integrity() -> int:
 # --- main -----------------------------------------------------------------------------
 
 
+def measure(args, run_id: str, publisher: int | None) -> tuple[list[dict], dict | None]:
+    """The rushes, then the import; printed as they finish."""
+    figures = []
+    for round_ in range(1, args.rounds + 1):
+        r = rush(args, run_id, round_, publisher)
+        figures.append(r)
+        print(
+            f"{round_:>5} {r['tournament']:>5} {r['rate']:>8.1f} {r['p50']:>7.2f}"
+            f" {r['p99']:>7.2f} {fmt(r['client_ms'], 7)} {fmt(r['server_ms'], 7)}"
+            f" {fmt(r['publisher_ms'], 5)} {r['busy']:>6.0f} {fmt(r['others'], 7, 0)}"
+            f" {r['wall']:>7.2f}"
+        )
+    print(
+        "(cpu ms per registration: client = the worker processes, server = their backends,"
+        f" pub = the host publisher ({'not run' if publisher is None else 'run_publisher'});"
+        " busy = % of all cores; others = busy with anything else, e.g. other load)"
+    )
+
+    imported = None
+    if args.rows:
+        print(f"\nimport: {args.rows} rows into a new cup ({IMPORT_CAPACITY} slots)")
+        imported = run_import(args, run_id)
+        mix = imported["mix"]
+        print(
+            f"  sheet: {mix['identity']} known by identity, {mix['email']} by email,"
+            f" {mix['new']} new, {mix['repeat']} repeated rows, {mix['bad']} bad rows"
+            f" ({imported['members']} members registered first in {imported['setup']:.1f} s)"
+        )
+        print(
+            f"  dry run {imported['dry']:.2f} s; import {imported['seconds']:.2f} s"
+            f" ({args.rows / imported['seconds']:.0f} rows/s): {imported['registered']}"
+            f" registered, {imported['waitlisted']} waitlisted"
+        )
+        print(f"  import stages: {imported['stages']} (members: new people registered)")
+
+    return figures, imported
+
+
 def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
@@ -452,38 +502,14 @@ def main(argv: list[str]) -> int:
     )
     print(
         f"{'round':>5} {'cup':>5} {'reg/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'client':>7}"
-        f" {'server':>7} {'busy%':>6} {'others%':>7} {'wall s':>7}"
+        f" {'server':>7} {'pub':>5} {'busy%':>6} {'others%':>7} {'wall s':>7}"
     )
-    figures = []
-    for round_ in range(1, args.rounds + 1):
-        r = rush(args, run_id, round_)
-        figures.append(r)
-        print(
-            f"{round_:>5} {r['tournament']:>5} {r['rate']:>8.1f} {r['p50']:>7.2f}"
-            f" {r['p99']:>7.2f} {fmt(r['client_ms'], 7)} {fmt(r['server_ms'], 7)}"
-            f" {r['busy']:>6.0f} {fmt(r['others'], 7, 0)} {r['wall']:>7.2f}"
-        )
-    print(
-        "(cpu ms per registration: client = the worker processes, server = their backends;"
-        " busy = % of all cores; others = busy with anything else, e.g. other load)"
-    )
-
-    imported = None
-    if args.rows:
-        print(f"\nimport: {args.rows} rows into a new cup ({IMPORT_CAPACITY} slots)")
-        imported = run_import(args, run_id)
-        mix = imported["mix"]
-        print(
-            f"  sheet: {mix['identity']} known by identity, {mix['email']} by email,"
-            f" {mix['new']} new, {mix['repeat']} repeated rows, {mix['bad']} bad rows"
-            f" ({imported['members']} members registered first in {imported['setup']:.1f} s)"
-        )
-        print(
-            f"  dry run {imported['dry']:.2f} s; import {imported['seconds']:.2f} s"
-            f" ({args.rows / imported['seconds']:.0f} rows/s): {imported['registered']}"
-            f" registered, {imported['waitlisted']} waitlisted"
-        )
-        print(f"  import stages: {imported['stages']} (members: new people registered)")
+    try:
+        with host_publisher(not args.no_host_publisher) as publisher:
+            figures, imported = measure(args, run_id, publisher)
+    except ServerDown as failed:
+        print(failed, file=sys.stderr)
+        return 1
 
     print()
     problems = integrity()

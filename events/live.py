@@ -46,6 +46,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from events import host
 from events.models import Event
 
 logger = logging.getLogger(__name__)
@@ -285,6 +286,9 @@ class Publisher:
         self._submitted = 0
         self._handled = 0
         self._idle = threading.Condition(self._lock)
+        # The host publisher (`events.host.HostPublisher`) in its own process: told which
+        # events were handled and which done, to answer the processes that sent them.
+        self.observer = None
 
     def submit(self, event: Event) -> None:
         with self._lock:
@@ -304,7 +308,8 @@ class Publisher:
         self._queue.put(event)
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until everything submitted so far has been sent (or given up on)."""
+        """Wait until everything submitted so far has been sent (or given up on), here
+        and by the host publisher."""
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._pending and self._pid == os.getpid():
@@ -312,13 +317,20 @@ class Publisher:
                 if left <= 0:
                     return False
                 self._idle.wait(left)
-        return True
+        return host.link.wait("d", max(0.0, deadline - time.monotonic()))
 
     def wait_handled(self, timeout: float = 1.0) -> bool:
         """Wait until the batch handlers (`events.actions.batched`: the cache bumps) have run
         for every event this process submitted so far, so that a read after this process's
         own write sees it. At once when nothing is waiting (the usual case: one comparison).
-        False if they had not run after `timeout` seconds."""
+        False if they had not run after `timeout` seconds. Events handed to the host
+        publisher are asked after (`events.host.Link.wait`)."""
+        deadline = time.monotonic() + timeout
+        if not self._wait_handled_here(timeout):
+            return False
+        return host.link.wait("h", max(0.0, deadline - time.monotonic()))
+
+    def _wait_handled_here(self, timeout: float) -> bool:
         if self._handled >= self._submitted or self._pid != os.getpid():
             return True
         thread = self._thread
@@ -352,7 +364,7 @@ class Publisher:
             direct = DirectPubSub.for_layer(layer, loop)
         except Exception:
             logger.exception("events: sending through the channel layer's group_send instead")
-        sent: list[int] = []  # broadcast, not marked published yet
+        sent: list[Event] = []  # broadcast, not marked published yet
         mark_at = 0.0
         # Taken from the queue and handled (bumped) while a batch waited for running
         # transactions: sent with the next batch. A stuck transaction delays broadcasts
@@ -366,7 +378,7 @@ class Publisher:
                 if self._handle(fresh, close_on_failure=False):
                     ahead.extend(fresh)
                 else:
-                    self._done(len(fresh))  # unpublished: the relay runs the handlers again
+                    self._done(fresh)  # unpublished: the relay runs the handlers again
 
         while True:
             batch: list[Event] = []
@@ -398,7 +410,7 @@ class Publisher:
                 if self._handle(fresh):
                     batch.extend(fresh)
                 else:
-                    self._done(len(fresh))  # unpublished: the relay runs the handlers again
+                    self._done(fresh)  # unpublished: the relay runs the handlers again
             if not batch:
                 continue
             batch.sort(key=lambda e: e.seq)
@@ -412,11 +424,11 @@ class Publisher:
                     batch[-1].seq,
                 )
                 connection.close()  # a fresh connection next time
-                self._done(len(batch))
+                self._done(batch)
                 continue
             if not sent:
                 mark_at = time.monotonic() + MARK_EVERY
-            sent.extend(e.seq for e in batch)
+            sent.extend(batch)
             if len(sent) >= BATCH_LIMIT or time.monotonic() >= mark_at:
                 self._mark(sent)
                 sent = []
@@ -450,23 +462,28 @@ class Publisher:
             with self._idle:
                 self._handled += len(batch)
                 self._idle.notify_all()
+            if self.observer is not None:
+                self.observer.handled(batch)
 
-    def _mark(self, seqs: list[int]) -> None:
+    def _mark(self, events: list[Event]) -> None:
         """Mark broadcast events published: one UPDATE for everything sent in the last
         MARK_EVERY seconds (one per batch was a tenth of a writer's CPU). If it fails the
         relay sends them again later, and hubs drop the repeats."""
         try:
-            mark_published(seqs)
+            mark_published([e.seq for e in events])
         except Exception:
-            logger.exception("events: could not mark %d event(s) published", len(seqs))
+            logger.exception("events: could not mark %d event(s) published", len(events))
             connection.close()
         finally:
-            self._done(len(seqs))
+            self._done(events)
 
-    def _done(self, count: int) -> None:
+    def _done(self, events: list[Event]) -> None:
+        """`events` are sent and marked, or given up on (the relay sends them)."""
         with self._idle:
-            self._pending -= count
+            self._pending -= len(events)
             self._idle.notify_all()
+        if self.observer is not None:
+            self.observer.done(events)
 
 
 publisher = Publisher()
@@ -474,10 +491,12 @@ atexit.register(publisher.flush, 3.0)
 
 
 def broadcast(event: Event) -> None:
-    """Post-commit: queue `event` for the publisher thread, which sends it and marks it
-    published. Never raises: the relay covers a failure."""
+    """Post-commit: hand `event` to the host publisher (`events.host`), or else queue it
+    for this process's publisher thread; either sends it and marks it published. Never
+    raises: the relay covers a failure."""
     try:
-        publisher.submit(event)
+        if not host.link.send(event):
+            publisher.submit(event)
     except Exception:
         logger.exception("events: could not broadcast event %s; the relay will retry", event.seq)
 
