@@ -71,7 +71,8 @@ INSERT_COLUMNS = "kind, actor_id, subject, data, created_at, published_at"
 def adopt(*, seq: int, kind: str, actor_id, subject: str, data, created_at, published) -> Event:
     """The `Event` for a row an action's statement inserted (in the current transaction);
     dispatched after commit like any published event."""
-    event = Event(
+    event = Event.written(
+        using=transaction.get_connection().alias,
         seq=seq,
         kind=kind,
         actor_id=actor_id,
@@ -80,8 +81,6 @@ def adopt(*, seq: int, kind: str, actor_id, subject: str, data, created_at, publ
         created_at=created_at,
         published_at=created_at if published else None,
     )
-    event._state.adding = False
-    event._state.db = transaction.get_connection().alias
     if not published:
         transaction.on_commit(lambda: dispatch(event), robust=True)
     return event

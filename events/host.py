@@ -407,17 +407,15 @@ class HostPublisher:
     def _act(self, peer: _Peer, message: list) -> None:
         if message[0] == "e":
             _tag, n, seq, kind, actor_id, subject, created_at, data = message
-            event = Event(
+            event = Event.written(
+                using="default",
                 seq=seq,
                 kind=kind,
                 actor_id=actor_id,
                 subject=subject,
                 data=data,
                 created_at=datetime.fromisoformat(created_at) if created_at else None,
-                published_at=None,
             )
-            event._state.adding = False
-            event._state.db = "default"
             event._origin = (peer, n)
             with self._lock:
                 peer.taken = n

@@ -74,3 +74,12 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind}"
+
+    @classmethod
+    def written(cls, *, using: str, published_at=None, **fields) -> Event:
+        """The `Event` for a row already in the log (inserted by a statement of our own, or
+        received from another process), as if loaded from database `using`."""
+        event = cls(published_at=published_at, **fields)
+        event._state.adding = False
+        event._state.db = using
+        return event

@@ -6,10 +6,11 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+
+from config.commands import ConcordCommand
 
 
-class Command(BaseCommand):
+class Command(ConcordCommand):
     help = "Create the demo admin user, give it a fresh random password, print the login."
 
     def add_arguments(self, parser):

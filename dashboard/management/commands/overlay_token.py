@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from config.commands import ConcordCommand
 from dashboard import actions
 from dashboard.exceptions import DashboardError
 from dashboard.models import OverlayToken
 
 
-class Command(BaseCommand):
+class Command(ConcordCommand):
     help = "Create, list and revoke overlay tokens (signed, read-only stream links)."
 
     def add_arguments(self, parser):

@@ -8,13 +8,14 @@ from __future__ import annotations
 import signal
 import threading
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection
 
+from config.commands import ConcordCommand
 from events.host import HostPublisher, HostPublisherError
 
 
-class Command(BaseCommand):
+class Command(ConcordCommand):
     help = "Broadcast the committed events of every writing process on this host."
 
     def handle(self, *args, **options):

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DatabaseError, connection
 from rich.console import Console
 from rich.table import Table
 
+from config.commands import ConcordCommand
 from integrity.registry import all_checks
 from integrity.runner import Report, UnknownCheck, run_checks
 
 STYLE = {"ok": "green", "failed": "bold red", "error": "bold yellow"}
 
 
-class Command(BaseCommand):
+class Command(ConcordCommand):
     help = "Run the integrity checks and report violations."
 
     def add_arguments(self, parser):

@@ -4,32 +4,18 @@ narrative integrity checks find)."""
 
 from __future__ import annotations
 
-import sys
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DatabaseError
 
 from accounts.models import Member
+from config.commands import ConcordCommand
 from narrative.actions import members_to_rebuild, rebuild_member_state
 from narrative.exceptions import NarrativeError
 from narrative.models import Decision, Progress, Relationship, Story
 
 
-class Command(BaseCommand):
+class Command(ConcordCommand):
     help = "Recompute members' story progress and relationships from their decisions."
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        """Bad arguments are one line on stderr and exit 2, not the usage block."""
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-
-        def error(message: str):
-            if not parser.called_from_command_line:
-                raise CommandError(message)
-            sys.stderr.write(f"{subcommand}: {message}\n")
-            sys.exit(2)
-
-        parser.error = error
-        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("--member", type=int, action="append", default=[], help="Member id.")

@@ -11,12 +11,13 @@ import contextlib
 import random
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from rich.progress import Progress
 
 from accounts.actions import register_member, start_subscription
 from accounts.models import Identity, Member, Platform, Tier
+from config.commands import ConcordCommand
 from ledger import actions as ledger
 from ledger.exceptions import InsufficientFunds
 from ledger.models import Achievement, AchievementRule, Currency
@@ -74,7 +75,7 @@ LAST = [
 DOMAINS = ["gmail.com", "outlook.com", "proton.me", "example.org", "fastmail.com"]
 
 
-class Command(BaseCommand):
+class Command(ConcordCommand):
     help = "Create demo members through the actions (safe to run again)."
 
     def add_arguments(self, parser):

@@ -9,12 +9,13 @@ from __future__ import annotations
 import csv
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DatabaseError, connection
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from config.commands import ConcordCommand
 from tournaments import imports
 from tournaments.exceptions import TournamentsError
 
@@ -62,7 +63,7 @@ class BarProgress(imports.Progress):
         self.progress.advance(self.task, steps)
 
 
-class Command(BaseCommand):
+class Command(ConcordCommand):
     help = "Register the players of an organiser's CSV sheet in a tournament."
     PROGRESS_FROM = 500  # rows
     ALREADY_SHOWN = 50
