@@ -279,8 +279,14 @@ DONE = (ProgressStatus.COMPLETED, ProgressStatus.ENDED)
 
 
 class Progress(models.Model):
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="story_progress")
-    story = models.ForeignKey(Story, on_delete=models.PROTECT, related_name="progress")
+    # No index of their own: once_per_chapter (member, chapter) and story_idx (story,
+    # status) lead with them, and every index is one more write per row.
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="story_progress", db_index=False
+    )
+    story = models.ForeignKey(
+        Story, on_delete=models.PROTECT, related_name="progress", db_index=False
+    )
     chapter = models.ForeignKey(Chapter, on_delete=models.PROTECT, related_name="progress")
     status = models.CharField(max_length=16, choices=ProgressStatus.choices)
     started_at = models.DateTimeField()
@@ -337,8 +343,13 @@ class Progress(models.Model):
 class Decision(models.Model):
     """What a member chose in a chapter: recorded once, never changed."""
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="decisions")
-    story = models.ForeignKey(Story, on_delete=models.PROTECT, related_name="decisions")
+    # Covered by once_per_chapter (member, chapter) and story_idx (story, choice).
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="decisions", db_index=False
+    )
+    story = models.ForeignKey(
+        Story, on_delete=models.PROTECT, related_name="decisions", db_index=False
+    )
     chapter = models.ForeignKey(Chapter, on_delete=models.PROTECT, related_name="decisions")
     choice = models.ForeignKey(Choice, on_delete=models.PROTECT, related_name="decisions")
     reward = models.BigIntegerField(default=0, help_text="As the choice paid it.")
