@@ -55,7 +55,12 @@ logger = logging.getLogger(__name__)
 
 RETRY_AFTER = 1.0  # seconds a process sends to its own publisher after a failed connect
 STUCK_RETRY = 10.0  # ... and after the host publisher did not answer a wait in time
+STUCK_AFTER = 0.5  # seconds without an answer to a wait that mean it is stuck
+# Seconds after dropping a link with unconfirmed events during which this process's reads
+# skip the cache: their bumps come from the relay (every 2 s, for events over 1 s old).
+UNSURE_FOR = 5.0
 MAX_PENDING = 20_000  # events the host publisher holds before it stops reading (backpressure)
+STOP_FLUSH = 60.0  # seconds a stopping host publisher may take to send what it holds
 PROTOCOL = 1  # in the socket's name: writers and a host publisher of another version never meet
 MAX_MESSAGE = 64_000  # bytes; a bigger event goes through the process's own publisher
 _HANDLED, _DONE = "h", "d"
@@ -104,6 +109,7 @@ class Link:
         self._sock: socket.socket | None = None
         self._pid = os.getpid()
         self._retry_at = 0.0
+        self._unsure_until = 0.0
         self._sent = 0  # events this process's link handed over
         self._acked = {_HANDLED: 0, _DONE: 0}
 
@@ -147,19 +153,30 @@ class Link:
     def wait(self, kind: str, timeout: float) -> bool:
         """Wait until the host publisher has handled (`h`) or finished (`d`) every event
         this process handed it; True at once if there are none outstanding. False after
-        `timeout` seconds, or if the host publisher went away or did not answer in time:
-        the link is then dropped (this process's own publisher sends its next events, and
-        later reads do not wait), and tried again after STUCK_RETRY seconds."""
-        target = self._sent
-        if self._pid != os.getpid() or self._acked[kind] >= target:
+        `timeout` seconds, or if the host publisher went away or did not answer within
+        STUCK_AFTER seconds: the link is then dropped (this process's own publisher sends
+        its next events) and tried again after STUCK_RETRY seconds. Events it held
+        unconfirmed may still be waiting for their cache bumps (a stuck host publisher, or
+        the relay), so for UNSURE_FOR seconds after such a drop waits answer False at once:
+        reads come from the database (a flush, `d`, counts them given up on: True)."""
+        if self._pid != os.getpid():
             return True
-        deadline = time.monotonic() + timeout
-        if not self._read_lock.acquire(timeout=max(0.0, timeout)):
+        if kind == _HANDLED and time.monotonic() < self._unsure_until:
+            return False
+        sock, target = self._sock, self._sent
+        if sock is None or self._acked[kind] >= target:
+            return True
+        if timeout <= 0:
+            return False
+        began = time.monotonic()
+        deadline = began + timeout
+        if not self._read_lock.acquire(timeout=timeout):
             return False
         try:
-            sock = self._sock
-            if self._acked[kind] >= target or sock is None:
-                return self._acked[kind] >= target
+            if self._sock is not sock:  # dropped meanwhile: see above
+                return kind == _DONE
+            if self._acked[kind] >= target:
+                return True
             poller = select.poll()
             poller.register(sock, select.POLLIN)
             with self._send_lock:
@@ -167,7 +184,9 @@ class Link:
             while self._acked[kind] < target:
                 left = deadline - time.monotonic()
                 if left <= 0 or not poller.poll(left * 1000):
-                    raise TimeoutError
+                    if time.monotonic() - began >= STUCK_AFTER:
+                        raise TimeoutError  # it is stuck, not just slower than our caller
+                    return False
                 try:
                     data = sock.recv(MAX_MESSAGE)
                 except BlockingIOError:
@@ -178,9 +197,11 @@ class Link:
                 self._acked[which] = max(self._acked[which], value)
             return True
         except (OSError, ValueError) as exc:
+            # Not answering, or not even reading (its buffer full): stuck. Else: gone.
+            stuck = isinstance(exc, (TimeoutError, BlockingIOError))
             with self._send_lock:
                 if self._sock is sock:
-                    self._drop(STUCK_RETRY if isinstance(exc, TimeoutError) else RETRY_AFTER)
+                    self._drop(STUCK_RETRY if stuck else RETRY_AFTER)
             return False
         finally:
             self._read_lock.release()
@@ -203,9 +224,11 @@ class Link:
                 raise PermissionError("the socket belongs to another user")
         except OSError as exc:
             sock.close()
+            retry = RETRY_AFTER
             if isinstance(exc, PermissionError):
                 logger.warning("events: not handing events to %r: %s", where, exc)
-            self._retry_at = time.monotonic() + RETRY_AFTER
+                retry = STUCK_RETRY
+            self._retry_at = time.monotonic() + retry
             return None
         self._sock = sock
         self._sent = 0
@@ -219,9 +242,11 @@ class Link:
             self._retry_at = float("inf")
 
     def _drop(self, retry_after: float) -> None:
-        """The host publisher went away or is stuck: what it had not sent is the relay's
-        now, so nothing is outstanding (waits return at once, as after a failed local
-        send). Caller holds the send lock."""
+        """The host publisher went away or is stuck. What it had not confirmed is the
+        relay's now (or its own, if it wakes): until that has had time to happen, waits
+        answer False, so reads go to the database. Caller holds the send lock."""
+        if self._acked[_HANDLED] < self._sent:
+            self._unsure_until = time.monotonic() + UNSURE_FOR
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.close()
@@ -239,6 +264,7 @@ class Link:
         self._sock = None
         self._pid = os.getpid()
         self._retry_at = 0.0
+        self._unsure_until = 0.0
         self._sent = 0
         self._acked = {_HANDLED: 0, _DONE: 0}
         self._send_lock = threading.Lock()
@@ -344,7 +370,7 @@ class HostPublisher:
                 peers, self._peers = list(self._peers.values()), {}
             for peer in peers:
                 self._last_read(peer)
-            self.publisher.flush()
+            self.publisher.flush(STOP_FLUSH)
             self.publisher.observer = None
             for peer in peers:
                 with contextlib.suppress(OSError):
@@ -356,7 +382,11 @@ class HostPublisher:
                 sock, _ = self.listener.accept()
             except BlockingIOError:
                 return
-            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+            try:
+                creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+            except OSError:
+                sock.close()
+                continue
             _pid, uid, _gid = _PEERCRED.unpack(creds)
             if uid != os.geteuid():
                 logger.warning("events: refused a connection from uid %d", uid)

@@ -305,6 +305,10 @@ def test_a_stuck_host_publisher_costs_one_wait_then_writers_publish_their_own(
     # Its bump cannot be confirmed: after BUMP_WAIT the read comes from the database.
     assert cached.balance(alice.pk, "points") == 105
     assert 0.9 < time.monotonic() - began < 3
+    # The bump is still not done (the cache holds 100): the next read must not trust it.
+    began = time.monotonic()
+    assert cached.balance(alice.pk, "points") == 105
+    assert time.monotonic() - began < 0.5, "and it does not wait again"
     # The link is dropped: the next write is broadcast here, and its read does not wait.
     submitted = live.publisher._submitted
     ledger.award(alice, 5, reason="quiz", idempotency_key="host-stuck-2")
