@@ -28,6 +28,15 @@ if os.environ["DJANGO_DEBUG"] == "0":
 MAX_WORKERS = 64
 
 
+class Refused(Exception):
+    """A bad argument or environment: one line on stderr, exit 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one readable line, not the usage block
+        raise Refused(message)
+
+
 def positive(text: str) -> int:
     try:
         value = int(text)
@@ -174,6 +183,33 @@ def set_up_django() -> tuple[str, str]:
         cursor.execute("SELECT version(), current_setting('synchronous_commit')")
         version, sync = cursor.fetchone()
     return version, sync
+
+
+def start(prog: str, parse_args, argv: list[str]):
+    """Parse `argv` and set Django up (migrating the database): (args, PostgreSQL version,
+    synchronous_commit), or None after one line on stderr (the caller exits 2)."""
+    try:
+        args = parse_args(argv)
+        version, sync = set_up_django()
+    except (Refused, Unusable) as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return None
+    return args, version, sync
+
+
+def vacuum(tables: list[str], run: bool) -> str:
+    """VACUUM (ANALYZE) `tables` before timing, as autovacuum would between runs (without
+    statistics the planner picks plans no maintained server would, and dead row versions
+    left by earlier runs slow the next); says what it did."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('autovacuum')")
+        autovacuum = cursor.fetchone()[0]
+        if not run:
+            return f"autovacuum={autovacuum}; no VACUUM before timing (--no-vacuum)"
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+    return f"autovacuum={autovacuum}; VACUUM (ANALYZE) of {len(tables)} tables before timing"
 
 
 def fmt(value: float | None, width: int, digits: int = 2) -> str:

@@ -41,8 +41,9 @@ import uuid
 
 from common import (
     BenchFailed,
+    Parser,
+    Refused,
     ServerDown,
-    Unusable,
     fmt,
     host_publisher,
     positive,
@@ -50,7 +51,8 @@ from common import (
     process_cpu,
     register_members,
     run_workers,
-    set_up_django,
+    start,
+    vacuum,
     worker_counts,
 )
 
@@ -68,16 +70,7 @@ HOT: list = []
 COLD: list = []
 
 
-class Refused(Exception):
-    """A bad argument or environment: one line on stderr, exit 2."""
-
-
 # --- arguments ------------------------------------------------------------------------
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one readable line, not the usage block
-        raise Refused(message)
 
 
 def seconds(text: str) -> float:
@@ -308,25 +301,15 @@ def warm_up(run_id: str) -> None:
         award(rng.choice(MEMBERS), 1, reason="bench warm-up", idempotency_key=f"warm:{run_id}:{i}")
 
 
-def maintain(vacuum: bool) -> str:
-    """VACUUM (ANALYZE) the tables awards write, as autovacuum would between runs; says
-    what it did. Without statistics the planner picks plans no maintained server would
-    (the balance trigger's query scans every account), and dead row versions left by
-    earlier runs would slow this one."""
-    from django.db import connection
-
+def maintain(run: bool) -> str:
+    """The tables awards write (without statistics the balance trigger's query scans
+    every account)."""
     from accounts.models import Identity, Member
     from events.models import Event
     from ledger.models import Account, Posting, Transfer
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('autovacuum')")
-        autovacuum = cursor.fetchone()[0]
-        if not vacuum:
-            return f"autovacuum={autovacuum}; no VACUUM before timing (--no-vacuum)"
-        tables = [m._meta.db_table for m in (Account, Posting, Transfer, Event, Member, Identity)]
-        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
-    return f"autovacuum={autovacuum}; ran VACUUM (ANALYZE) on {', '.join(tables)} before timing"
+    models = (Account, Posting, Transfer, Event, Member, Identity)
+    return vacuum([m._meta.db_table for m in models], run)
 
 
 def account_churn() -> str:
@@ -431,17 +414,10 @@ def phases(args, run_id: str, hot_count: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args = parse_args(argv)
-    except Refused as refused:
-        print(f"bench/ledger.py: {refused}", file=sys.stderr)
+    started = start("bench/ledger.py", parse_args, argv)
+    if started is None:
         return 2
-
-    try:
-        version, sync = set_up_django()
-    except Unusable as error:
-        print(f"bench/ledger.py: {error}", file=sys.stderr)
-        return 2
+    args, version, sync = started
     from django.conf import settings
 
     global MEMBERS, HOT, COLD

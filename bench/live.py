@@ -76,6 +76,8 @@ from urllib.parse import urlsplit
 
 from common import (
     BenchFailed,
+    Parser,
+    Refused,
     ServerDown,
     before_fork,
     positive,
@@ -96,20 +98,11 @@ TARGET_CLIENTS, TARGET_RATE, TARGET_P50_MS, TARGET_P99_MS = 1000, 100, 50.0, 150
 MEMBERS: list = []  # set in the parent before forking; the poster inherits it
 
 
-class Refused(Exception):
-    """A bad argument or environment: one line on stderr, exit 2."""
-
-
 class Failed(Exception):
     """The run failed: printed on stderr, exit 1."""
 
 
 # --- arguments ------------------------------------------------------------------------
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one readable line, not the usage block
-        raise Refused(message)
 
 
 def number(low: float, high: float, what: str):

@@ -35,15 +35,17 @@ import common
 from common import (
     MAX_WORKERS,
     BenchFailed,
+    Parser,
+    Refused,
     ServerDown,
-    Unusable,
     fmt,
     host_publisher,
     positive,
     postgres_url,
     process_cpu,
     run_workers,
-    set_up_django,
+    start,
+    vacuum,
 )
 
 TIMEOUT = 600
@@ -51,15 +53,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_RATE, TARGET_WORKERS = 600, 8
 
 READERS: list[int] = []  # set in the parent before forking; the workers inherit it
-
-
-class Refused(Exception):
-    """A bad argument or environment: one line on stderr, exit 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise Refused(message)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -209,22 +202,17 @@ def verify(members: list[int], decisions: int) -> None:
         raise BenchFailed("verification failed: " + "; ".join(problems))
 
 
-def maintain(vacuum: bool) -> str:
+def maintain(run: bool) -> str:
     from django.apps import apps
-    from django.db import connection
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('autovacuum')")
-        autovacuum = cursor.fetchone()[0]
-        if not vacuum:
-            return f"autovacuum={autovacuum}; no VACUUM before timing (--no-vacuum)"
-        tables = [
+    return vacuum(
+        [
             model._meta.db_table
             for label in ("narrative", "ledger", "events")
             for model in apps.get_app_config(label).get_models()
-        ]
-        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
-    return f"autovacuum={autovacuum}; VACUUM (ANALYZE) of {len(tables)} tables before each round"
+        ],
+        run,
+    )
 
 
 def integrity() -> int:
@@ -242,16 +230,10 @@ def integrity() -> int:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args = parse_args(argv)
-    except Refused as refused:
-        print(f"bench/narrative.py: {refused}", file=sys.stderr)
+    started = start("bench/narrative.py", parse_args, argv)
+    if started is None:
         return 2
-    try:
-        version, sync = set_up_django()
-    except Unusable as error:
-        print(f"bench/narrative.py: {error}", file=sys.stderr)
-        return 2
+    args, version, sync = started
     from django.conf import settings
 
     from narrative.demo import load_demo_story

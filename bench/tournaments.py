@@ -44,15 +44,17 @@ import common
 from common import (
     MAX_WORKERS,
     BenchFailed,
+    Parser,
+    Refused,
     ServerDown,
-    Unusable,
     fmt,
     host_publisher,
     positive,
     postgres_url,
     process_cpu,
     run_workers,
-    set_up_django,
+    start,
+    vacuum,
 )
 
 TIMEOUT = 600
@@ -62,15 +64,6 @@ IMPORT_CAPACITY = 1024
 
 # Set in the parent before forking; the workers inherit them.
 PLAYERS: list[int] = []
-
-
-class Refused(Exception):
-    """A bad argument or environment: one line on stderr, exit 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one readable line, not the usage block
-        raise Refused(message)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -276,16 +269,11 @@ def register_members(prefix: str, count: int, *, emails: bool = False) -> list[i
     return [member.pk for member in members]
 
 
-def maintain(vacuum: bool) -> str:
+def maintain(run: bool) -> str:
     from django.apps import apps
-    from django.db import connection
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('autovacuum')")
-        autovacuum = cursor.fetchone()[0]
-        if not vacuum:
-            return f"autovacuum={autovacuum}; no VACUUM before timing (--no-vacuum)"
-        tables = [
+    return vacuum(
+        [
             apps.get_model(label)._meta.db_table
             for label in (
                 "accounts.Member",
@@ -297,9 +285,9 @@ def maintain(vacuum: bool) -> str:
                 "tournaments.Tournament",
                 "tournaments.Registration",
             )
-        ]
-        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
-    return f"autovacuum={autovacuum}; ran VACUUM (ANALYZE) on {len(tables)} tables before timing"
+        ],
+        run,
+    )
 
 
 # --- the import -----------------------------------------------------------------------
@@ -475,17 +463,10 @@ def measure(args, run_id: str, publisher: int | None) -> tuple[list[dict], dict 
 
 
 def main(argv: list[str]) -> int:
-    try:
-        args = parse_args(argv)
-    except Refused as refused:
-        print(f"bench/tournaments.py: {refused}", file=sys.stderr)
+    started = start("bench/tournaments.py", parse_args, argv)
+    if started is None:
         return 2
-
-    try:
-        version, sync = set_up_django()
-    except Unusable as error:
-        print(f"bench/tournaments.py: {error}", file=sys.stderr)
-        return 2
+    args, version, sync = started
     from django.conf import settings
 
     global PLAYERS
