@@ -287,12 +287,16 @@ def test_a_second_host_publisher_for_the_same_configuration_refuses_in_one_line(
 
 def test_processes_of_another_database_never_meet_the_host_publisher(host_publisher):
     mine = host.address()
+    assert host.link._connected() is not None, "this database's writers find it"
     name = connection.settings_dict["NAME"]
     connection.settings_dict["NAME"] = name + "_other"
+    host.link.reset()
     try:
         assert host.address() not in (None, mine)
+        assert host.link._connected() is None, "another database's writers do not"
     finally:
         connection.settings_dict["NAME"] = name
+        host.link.reset()
 
 
 def test_a_stuck_host_publisher_costs_one_wait_then_writers_publish_their_own(
