@@ -11,8 +11,18 @@ from accounts import actions
 from accounts.emails import normalize_email
 from accounts.exceptions import AccountsError
 from accounts.models import Identity, Member, Platform, Profile, Subscription, User
+from config.admin import requires
 
 admin.site.register(User, UserAdmin)
+
+# What only a role that needs it may see: emails, and the platform identities (external
+# ids and usernames) that tie a member to a person elsewhere.
+PII = "accounts.view_member_pii"
+PII_FIELDS = {"email", "email_normalized"}
+
+
+def sees_pii(request) -> bool:
+    return request.user.has_perm(PII)
 
 
 class ReadOnlyInline:
@@ -123,7 +133,9 @@ class MemberAdmin(admin.ModelAdmin):
         "identities__username",
         "identities__external_id",
     ]
-    search_help_text = "Name, username, external id, email or referral code."
+    search_help_text = (
+        "Name or referral code; with access to personal data also username, external id or email."
+    )
     readonly_fields = [
         "email_normalized",
         "referral_code",
@@ -137,7 +149,19 @@ class MemberAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = MemberChangeForm if obj is not None else RegisterMemberForm
+        if obj is not None and not sees_pii(request):
+            kwargs["fields"] = [f for f in actions.MEMBER_EDITABLE if f not in PII_FIELDS]
+            kwargs["exclude"] = sorted(PII_FIELDS)
         return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        return shown if sees_pii(request) else [f for f in shown if f not in PII_FIELDS]
+
+    def get_search_fields(self, request):
+        if sees_pii(request):
+            return self.search_fields
+        return ["display_name", "referral_code"]
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -155,16 +179,22 @@ class MemberAdmin(admin.ModelAdmin):
                     },
                 )
             ]
+        hidden = set() if sees_pii(request) else PII_FIELDS
         return [
-            (None, {"fields": list(actions.MEMBER_EDITABLE)}),
-            ("Recorded", {"fields": self.readonly_fields}),
+            (None, {"fields": [f for f in actions.MEMBER_EDITABLE if f not in hidden]}),
+            ("Recorded", {"fields": [f for f in self.readonly_fields if f not in hidden]}),
         ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.readonly_fields
+        if obj is None:
+            return []
+        hidden = set() if sees_pii(request) else PII_FIELDS
+        return [f for f in self.readonly_fields if f not in hidden]
 
     def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else []
+        if obj is None:
+            return []
+        return self.inlines if sees_pii(request) else [ProfileInline, SubscriptionInline]
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -204,8 +234,19 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ["tier", "status"]
     search_fields = ["member__display_name", "member__email"]
     raw_id_fields = ["member"]
+
+    def get_search_fields(self, request):
+        return self.search_fields if sees_pii(request) else ["member__display_name"]
+
     fields = ["member", "tier", "starts_at", "expires_at"]
     actions = ["cancel"]
+    has_manage_subscription_permission = requires("accounts.manage_subscription")
+
+    def has_add_permission(self, request):
+        # Adding is starting one (an action that may grant premium chapters).
+        return super().has_add_permission(request) and self.has_manage_subscription_permission(
+            request
+        )
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
@@ -237,7 +278,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
         return StartSubscriptionForm
 
-    @admin.action(description="Cancel the selected subscriptions")
+    @admin.action(
+        description="Cancel the selected subscriptions", permissions=["manage_subscription"]
+    )
     def cancel(self, request, queryset):
         for subscription in queryset.filter(status="active"):
             actions.cancel_subscription(subscription, actor=request.user)

@@ -59,6 +59,10 @@ class Member(models.Model):
     objects = MemberManager()
 
     class Meta:
+        permissions = [
+            ("view_member_pii", "Can see members' emails, external ids and usernames"),
+            ("erase_member", "Can erase a member's personal data"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["email_normalized"],
@@ -230,6 +234,9 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        permissions = [
+            ("manage_subscription", "Can start and cancel subscriptions"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["member"],

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from config.admin import requires
 from dashboard import actions
 from dashboard.models import OverlayToken
 
@@ -15,6 +16,7 @@ class OverlayTokenAdmin(admin.ModelAdmin):
     search_fields = ["key", "label", "scope"]
     readonly_fields = ["key", "scope", "label", "created_at", "created_by", "revoked_at"]
     actions = ["revoke_tokens"]
+    has_manage_overlays_permission = requires("dashboard.manage_overlays")
 
     def has_add_permission(self, request):
         return False
@@ -22,7 +24,10 @@ class OverlayTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke the selected tokens (closes their overlays)")
+    @admin.action(
+        description="Revoke the selected tokens (closes their overlays)",
+        permissions=["manage_overlays"],
+    )
     def revoke_tokens(self, request, queryset):
         for token in queryset:
             actions.revoke(token, actor=request.user)

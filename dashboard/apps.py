@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class DashboardConfig(AppConfig):
@@ -13,3 +14,15 @@ class DashboardConfig(AppConfig):
 
         # Before the broadcast: a screen that re-renders on the event reads fresh values.
         register_handler(invalidate)
+        post_migrate.connect(_sync_roles, dispatch_uid="dashboard.sync_roles")
+
+
+def _sync_roles(sender, using="default", **kwargs) -> None:
+    """After every `migrate` (and a test database flush), once the last app has had its
+    permissions made: the role groups hold exactly what dashboard.roles says."""
+    if sender.label != "dashboard":
+        return
+    from dashboard.roles import create_all_permissions, sync_roles
+
+    create_all_permissions(using=using)
+    sync_roles(using=using)

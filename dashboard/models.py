@@ -28,6 +28,10 @@ class OverlayToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [
+            ("view_dashboard", "Can open the live dashboard"),
+            ("manage_overlays", "Can create, revoke and reload overlay links"),
+        ]
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(

@@ -1,6 +1,12 @@
-"""Staff dashboard pages and the overlay pages (which use no cookies)."""
+"""Staff dashboard pages and the overlay pages (which use no cookies).
+
+Every staff page asks for a permission (`@permitted`), not just `is_staff`: the roles in
+dashboard/roles.py say who holds which. A staff user without the permission gets a page
+that says what is missing (403), and a POST without it changes nothing."""
 
 from __future__ import annotations
+
+from functools import wraps
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -18,9 +24,39 @@ from dashboard.hub import read_fleet
 from dashboard.models import OverlayToken
 
 SEARCH_PAGE = 50
+VIEW = "dashboard.view_dashboard"
+OVERLAYS = "dashboard.manage_overlays"
+PII = "accounts.view_member_pii"
 
 
-@staff_member_required
+def permitted(permission: str):
+    """Staff login first (else the login page), then `permission` (else a 403 page that
+    names the user's roles, or says they have none)."""
+
+    def decorate(view):
+        @staff_member_required
+        @wraps(view)
+        def checked(request, *args, **kwargs):
+            if not request.user.has_perm(permission):
+                return forbidden(request, permission)
+            return view(request, *args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+def forbidden(request, permission: str) -> HttpResponse:
+    roles = list(request.user.groups.order_by("name").values_list("name", flat=True))
+    return render(
+        request,
+        "dashboard/forbidden.html",
+        {"roles": roles, "permission": permission, "superuser": request.user.is_superuser},
+        status=403,
+    )
+
+
+@permitted(VIEW)
 @require_GET
 def home(request):
     currencies = renders.currencies()
@@ -37,28 +73,31 @@ def home(request):
     )
 
 
-@staff_member_required
+@permitted(VIEW)
 @require_GET
 def members(request):
     from accounts.models import Member
 
-    query = request.GET.get("q", "").strip()[:100]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
+    pii = request.user.has_perm(PII)
     found = Member.objects.order_by("-pk")
     if query:
-        match = Q(display_name__icontains=query) | Q(email_normalized=query.lower())
-        match |= Q(identities__external_id=query) | Q(referral_code=query.upper())
-        if query.isdigit():
-            match |= Q(pk=int(query))
+        match = Q(display_name__icontains=query) | Q(referral_code=query.upper())
+        if pii:  # a search by email or platform id is a lookup of personal data
+            match |= Q(email_normalized=query.lower()) | Q(identities__external_id=query)
+        number = query.removeprefix("#")
+        if number.isascii() and number.isdigit() and len(number) <= 18:
+            match |= Q(pk=int(number))
         found = found.filter(match).distinct()
     page = Paginator(found.only("pk", "display_name", "email", "created_at"), SEARCH_PAGE)
     return render(
         request,
         "dashboard/members.html",
-        {"query": query, "page": page.get_page(request.GET.get("page"))},
+        {"query": query, "page": page.get_page(request.GET.get("page")), "pii": pii},
     )
 
 
-@staff_member_required
+@permitted(VIEW)
 @require_GET
 def member(request, member_id: int):
     from accounts.models import Member
@@ -87,6 +126,7 @@ def member(request, member_id: int):
         {
             "member": found,
             "card": card,
+            "pii": request.user.has_perm(PII),
             "identities": found.identities.order_by("platform", "external_id"),
             "stories": member_stories(found.pk),
             "currency": currency,
@@ -99,13 +139,13 @@ def member(request, member_id: int):
     )
 
 
-@staff_member_required
+@permitted(VIEW)
 @require_GET
 def tournaments(request):
     return render(request, "dashboard/tournaments.html", {"tournaments": boards.tournaments_list()})
 
 
-@staff_member_required
+@permitted(VIEW)
 @require_GET
 def tournament(request, tournament_id: int):
     board = boards.tournament_board(tournament_id)
@@ -114,13 +154,13 @@ def tournament(request, tournament_id: int):
     return render(request, "dashboard/tournament.html", {"board": board})
 
 
-@staff_member_required
+@permitted(VIEW)
 @require_GET
 def stories(request):
     return render(request, "dashboard/stories.html", {"stories": boards.stories_list()})
 
 
-@staff_member_required
+@permitted(VIEW)
 @require_GET
 def story(request, story_id: int):
     found = boards.story_board(story_id)
@@ -129,7 +169,7 @@ def story(request, story_id: int):
     return render(request, "dashboard/story.html", {"map": found})
 
 
-@staff_member_required
+@permitted(OVERLAYS)
 @require_GET
 def overlays(request):
     return render(
@@ -144,7 +184,7 @@ def overlays(request):
     )
 
 
-@staff_member_required
+@permitted(OVERLAYS)
 @require_POST
 def overlay_create(request):
     try:
@@ -158,7 +198,7 @@ def overlay_create(request):
     return redirect("dashboard:overlays")
 
 
-@staff_member_required
+@permitted(OVERLAYS)
 @require_POST
 def overlay_revoke(request, token_id: int):
     actions.revoke(get_object_or_404(OverlayToken, pk=token_id), actor=request.user)
@@ -166,7 +206,7 @@ def overlay_revoke(request, token_id: int):
     return redirect("dashboard:overlays")
 
 
-@staff_member_required
+@permitted(OVERLAYS)
 @require_POST
 def overlay_reload(request, connection_id: str):
     actions.reload_connection(connection_id)
@@ -174,7 +214,7 @@ def overlay_reload(request, connection_id: str):
     return redirect("dashboard:overlays")
 
 
-@staff_member_required
+@permitted(OVERLAYS)
 @require_GET
 def fleet(request):
     """The fleet table alone (the overlays page refreshes it every few seconds)."""

@@ -13,6 +13,9 @@ class IntegrityRun(models.Model):
     report = models.JSONField()
 
     class Meta:
+        permissions = [
+            ("run_report", "Can run the integrity report"),
+        ]
         ordering = ["-started_at"]
         get_latest_by = "started_at"
         constraints = [

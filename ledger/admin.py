@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from accounts.admin import ReadOnlyInline
+from config.admin import requires
 from ledger import actions
 from ledger.exceptions import LedgerError
 from ledger.models import (
@@ -83,8 +84,9 @@ class AccountAdmin(ReadOnlyAdmin):
     search_fields = ["name", "member__display_name", "member__referral_code", "=member__id"]
     list_select_related = ["currency", "member"]
     actions = ["adjust_balance"]
+    has_adjust_balance_permission = requires("ledger.adjust_balance")
 
-    @admin.action(description="Adjust balance…")
+    @admin.action(description="Adjust balance…", permissions=["adjust_balance"])
     def adjust_balance(self, request, queryset):
         wallets = list(queryset.filter(member__isnull=False).select_related("currency", "member"))
         if not wallets:
@@ -149,8 +151,9 @@ class TransferAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     inlines = [PostingInline]
     actions = ["reverse_transfers"]
+    has_reverse_transfer_permission = requires("ledger.reverse_transfer")
 
-    @admin.action(description="Reverse…")
+    @admin.action(description="Reverse…", permissions=["reverse_transfer"])
     def reverse_transfers(self, request, queryset):
         transfers = list(queryset.order_by("pk"))
         if "apply" in request.POST:
@@ -204,8 +207,9 @@ class HoldAdmin(ReadOnlyAdmin):
     list_display = ["id", "account", "amount", "sink", "status", "expires_at", "transfer"]
     list_filter = ["status"]
     actions = ["release_holds"]
+    has_release_hold_permission = requires("ledger.release_hold")
 
-    @admin.action(description="Release selected pending holds")
+    @admin.action(description="Release selected pending holds", permissions=["release_hold"])
     def release_holds(self, request, queryset):
         released = 0
         for pending in queryset.filter(status="pending"):

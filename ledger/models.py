@@ -80,6 +80,9 @@ class Account(models.Model):
     objects = AccountQuerySet.as_manager()
 
     class Meta:
+        permissions = [
+            ("adjust_balance", "Can award or deduct points and credits by hand"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["member", "currency"],
@@ -196,6 +199,9 @@ class Transfer(models.Model):
     )
 
     class Meta:
+        permissions = [
+            ("reverse_transfer", "Can reverse a transfer"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["reverses"],
@@ -348,6 +354,9 @@ class Hold(models.Model):
     )
 
     class Meta:
+        permissions = [
+            ("release_hold", "Can release a pending hold"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_hold_amount_positive"),
             models.CheckConstraint(
@@ -470,6 +479,9 @@ class MemberAchievement(models.Model):
     )
 
     class Meta:
+        permissions = [
+            ("grant_achievement", "Can grant an achievement by hand"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["member", "achievement"], name="ledger_memberachievement_once"

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
+from config.admin import requires
 from ledger.admin import ReadOnlyAdmin
 from narrative import actions, graph
 from narrative.exceptions import NarrativeError
@@ -116,6 +117,7 @@ class StoryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     inlines = [CharacterInline, ChapterInline]
     actions = ["check_playable", "rebuild_members"]
+    has_rebuild_state_permission = requires("narrative.rebuild_state")
 
     @admin.display(description="chapters")
     def chapter_count(self, story: Story) -> int:
@@ -151,7 +153,7 @@ class StoryAdmin(admin.ModelAdmin):
 
     @admin.action(
         description="Recompute members' progress and relationships from decisions",
-        permissions=["change"],
+        permissions=["rebuild_state"],
     )
     def rebuild_members(self, request, queryset):
         for story in queryset:

@@ -45,6 +45,9 @@ class Story(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        permissions = [
+            ("rebuild_state", "Can rebuild members' story state from their decisions"),
+        ]
         verbose_name_plural = "stories"
         constraints = [
             models.CheckConstraint(condition=~Q(title=""), name="narrative_story_title_not_blank"),

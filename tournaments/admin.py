@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
+from config.admin import requires
 from ledger.admin import ReadOnlyAdmin
 from ledger.exceptions import LedgerError
 from tournaments import actions
@@ -87,10 +88,10 @@ def _confirm(modeladmin, request, queryset, *, title, action, form, objects):
 
 def _acting(name: str, description: str, done: str):
     """The admin action `name`: `tournaments.actions.<name>(obj, actor=<the staff user>)`
-    for each selected object in id order, as `_each` does."""
+    for each selected object in id order, as `_each` does; it needs run_tournament."""
     action = getattr(actions, name)
 
-    @admin.action(description=description)
+    @admin.action(description=description, permissions=["run_tournament"])
     def run(modeladmin, request, queryset):
         _each(
             modeladmin,
@@ -144,6 +145,7 @@ class TournamentAdmin(admin.ModelAdmin):
         "finalize",
         "cancel",
     ]
+    has_run_tournament_permission = requires("tournaments.run_tournament")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -202,7 +204,7 @@ class TournamentAdmin(admin.ModelAdmin):
         "Finalized {count} tournament(s).",
     )
 
-    @admin.action(description="Cancel (refunds every fee)…")
+    @admin.action(description="Cancel (refunds every fee)…", permissions=["run_tournament"])
     def cancel(self, request, queryset):
         tournaments = list(queryset.order_by("pk"))
         if "apply" in request.POST:
@@ -250,6 +252,7 @@ class RegistrationAdmin(ReadOnlyAdmin):
     ordering = ["tournament", "waitlist_position", "created_at"]
     show_full_result_count = False
     actions = ["check_in", "withdraw", "disqualify"]
+    has_run_tournament_permission = requires("tournaments.run_tournament")
 
     check_in = _acting(
         "check_in",
@@ -263,7 +266,9 @@ class RegistrationAdmin(ReadOnlyAdmin):
         "Withdrew {count} registration(s).",
     )
 
-    @admin.action(description="Disqualify (no refund, promotes the waitlist)…")
+    @admin.action(
+        description="Disqualify (no refund, promotes the waitlist)…", permissions=["run_tournament"]
+    )
     def disqualify(self, request, queryset):
         registrations = list(queryset.order_by("pk").select_related("member", "tournament"))
         if "apply" in request.POST:
@@ -308,8 +313,9 @@ class MatchAdmin(ReadOnlyAdmin):
     list_select_related = ["tournament", "home__member", "away__member", "winner__member"]
     ordering = ["tournament", "round", "slot"]
     actions = ["record_result"]
+    has_record_result_permission = requires("tournaments.record_result")
 
-    @admin.action(description="Record result…")
+    @admin.action(description="Record result…", permissions=["record_result"])
     def record_result(self, request, queryset):
         matches = list(queryset[:2])
         if len(matches) != 1 or matches[0].status != MatchStatus.READY:

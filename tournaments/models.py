@@ -182,6 +182,12 @@ class Tournament(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
+        permissions = [
+            (
+                "run_tournament",
+                "Can run a tournament (registration, check-in, bracket, finalize, cancel)",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=Status.values), name="tournaments_tournament_status_valid"
@@ -466,6 +472,9 @@ class Match(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [
+            ("record_result", "Can record a match result"),
+        ]
         verbose_name_plural = "matches"
         constraints = [
             models.UniqueConstraint(
