@@ -149,10 +149,20 @@ class MemberAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = MemberChangeForm if obj is not None else RegisterMemberForm
-        if obj is not None and not sees_pii(request):
-            kwargs["fields"] = [f for f in actions.MEMBER_EDITABLE if f not in PII_FIELDS]
-            kwargs["exclude"] = sorted(PII_FIELDS)
+        if obj is not None:
+            hidden = self._hidden(request)
+            kwargs["fields"] = [f for f in actions.MEMBER_EDITABLE if f not in hidden]
+            kwargs["exclude"] = sorted(hidden)
         return super().get_form(request, obj, change=change, **kwargs)
+
+    @staticmethod
+    def _hidden(request) -> set[str]:
+        """Fields the user may not change: personal data without the permission to see it,
+        and premium (what a subscription grants) without the permission to grant it."""
+        hidden = set() if sees_pii(request) else set(PII_FIELDS)
+        if not request.user.has_perm("accounts.manage_subscription"):
+            hidden.add("is_premium")
+        return hidden
 
     def get_list_display(self, request):
         shown = super().get_list_display(request)
@@ -162,6 +172,12 @@ class MemberAdmin(admin.ModelAdmin):
         if sees_pii(request):
             return self.search_fields
         return ["display_name", "referral_code"]
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # `?email__startswith=a` would read an email a letter at a time.
+        if lookup.split("__")[0] in PII_FIELDS and not (request and sees_pii(request)):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -179,17 +195,27 @@ class MemberAdmin(admin.ModelAdmin):
                     },
                 )
             ]
-        hidden = set() if sees_pii(request) else PII_FIELDS
+        hidden = self._hidden(request)
+        shown = set() if sees_pii(request) else PII_FIELDS
         return [
             (None, {"fields": [f for f in actions.MEMBER_EDITABLE if f not in hidden]}),
-            ("Recorded", {"fields": [f for f in self.readonly_fields if f not in hidden]}),
+            (
+                "Recorded",
+                {
+                    "fields": [
+                        *[f for f in self.readonly_fields if f not in shown],
+                        *(["is_premium"] if "is_premium" in hidden else []),
+                    ]
+                },
+            ),
         ]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        hidden = set() if sees_pii(request) else PII_FIELDS
-        return [f for f in self.readonly_fields if f not in hidden]
+        shown = set() if sees_pii(request) else PII_FIELDS
+        premium = ["is_premium"] if "is_premium" in self._hidden(request) else []
+        return [*(f for f in self.readonly_fields if f not in shown), *premium]
 
     def get_inlines(self, request, obj):
         if obj is None:

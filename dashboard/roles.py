@@ -88,11 +88,13 @@ def permission_names(role: str, every: Iterable[str]) -> set[str]:
     return set(every) if held == ALL else set(held)
 
 
-def sync_roles(apps=None, *, using: str = "default") -> None:
+def sync_roles(apps=None, *, using: str = "default", strict: bool = True) -> None:
     """Create the role groups and give each exactly its permissions. `apps` is the
-    migration state's registry in a migration, the live one otherwise. Raises
-    LookupError naming a permission the table mentions and the database lacks (a typo,
-    or a model that was removed), so a wrong table fails `migrate`, not a request."""
+    migration state's registry in a migration, the live one otherwise. Strict (after
+    every migrate, when every model exists): raises LookupError naming a permission the
+    table mentions and the database lacks (a typo, or a removed model), so a wrong table
+    fails `migrate`, not a request. Not strict (the data migration, which runs before
+    later migrations make the models a newer table names): what exists now."""
     if apps is None:
         from django.apps import apps
     Group = apps.get_model("auth", "Group")
@@ -106,8 +108,9 @@ def sync_roles(apps=None, *, using: str = "default") -> None:
     for role in ROLES:
         wanted = permission_names(role, by_name)
         missing = sorted(wanted - by_name.keys())
-        if missing:
+        if missing and strict:
             raise LookupError(f"role {role}: no such permission {', '.join(missing)}")
+        wanted -= set(missing)
         group, _ = Group.objects.using(using).get_or_create(name=role)
         group.permissions.set([by_name[name] for name in wanted])
 

@@ -16,7 +16,7 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -401,6 +401,8 @@ class ChapterAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         chapter = form.instance
         if any(getattr(f, "rebuild", False) for f in formsets):
+            if not request.user.has_perm("narrative.rebuild_state"):
+                raise PermissionDenied("recomputing members' state needs narrative.rebuild_state")
             try:
                 done = actions.rebuild_story(chapter.story, actor=request.user)
             except NarrativeError as error:
