@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from config.commands import ConcordCommand
+from config.text import printable
 from events.host import HostPublisher, HostPublisherError
 
 
@@ -29,7 +30,10 @@ class Command(ConcordCommand):
             signal.signal(signum, lambda *_: stop.set())
         name = connection.settings_dict.get("NAME")
         self.stdout.write(
-            f"run_publisher: serving the writers of {name} on this host (@{where[1:].decode()})"
+            printable(
+                f"run_publisher: serving the writers of {name} on this host"
+                f" (@{where[1:].decode(errors='replace')})"
+            )
         )
         self.stdout.flush()
         server.serve(stop)
