@@ -78,7 +78,9 @@ def test_pages_and_writes_survive_redis_going_away_and_live_updates_resume(tmp_p
                     f"""
                     from django.contrib.auth import get_user_model
                     from django.test import Client
-                    staff = get_user_model().objects.create_user("outage-staff", is_staff=True)
+                    staff = get_user_model().objects.create_user(
+                        "outage-staff", is_staff=True, is_superuser=True
+                    )
                     client = Client(HTTP_HOST="127.0.0.1")
                     client.force_login(staff)
                     home = client.get("/dashboard/")

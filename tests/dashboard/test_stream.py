@@ -23,10 +23,11 @@ from ledger import actions as ledger
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")  # a page of the dashboard's own origin: Origin matches Host
 
 
 def communicator(path: str, *headers) -> WebsocketCommunicator:
-    return WebsocketCommunicator(application, path, headers=[ORIGIN, *headers])
+    return WebsocketCommunicator(application, path, headers=[ORIGIN, HOST, *headers])
 
 
 async def receive(comm: WebsocketCommunicator, timeout: float = 5.0) -> dict:
@@ -130,10 +131,11 @@ async def test_a_connection_failing_after_it_subscribed_leaves_no_subscriber(mon
     assert get_hub().subscribers == {}
 
 
-async def test_a_foreign_origin_is_refused_at_the_handshake():
-    token = await create_token("events")
+async def test_a_foreign_origin_is_refused_at_the_dashboard_handshake(staff):
+    # The stream accepts any Origin (its token is the credential): test_stream_abuse.py.
+    cookie = await database_sync_to_async(session_cookie)(staff)
     comm = WebsocketCommunicator(
-        application, f"/ws/stream/?token={token.token}", headers=[(b"origin", b"http://evil.test")]
+        application, "/ws/dashboard/", headers=[(b"origin", b"http://evil.test"), HOST, cookie]
     )
     connected, _ = await comm.connect()
     assert not connected
@@ -327,9 +329,13 @@ async def test_an_event_whose_broadcast_never_ran_is_delivered_by_the_relay(memb
     bool(settings.REDIS_URL),
     reason="embedded defaults only: the in-memory layer's hub reads other processes' events",
 )
-async def test_on_embedded_defaults_events_written_by_another_process_arrive(member):
+async def test_on_embedded_defaults_events_written_by_another_process_arrive(member, monkeypatch):
     from django.db import connection as db
 
+    from dashboard import public
+
+    # Token streams get only kinds with a public projection: make this one, as written.
+    monkeypatch.setitem(public.PROJECTORS, "elsewhere.happened", lambda data: data)
     token = await create_token("events")
     comm = communicator(f"/ws/stream/?token={token.token}")
     await comm.connect()
