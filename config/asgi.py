@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 
@@ -16,10 +17,22 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from dashboard.hub import EmbeddedRelay  # noqa: E402
+
+_EMBEDDED = EmbeddedRelay.wanted()
+
+
+async def http(scope, receive, send):
+    """Django, with the embedded relay started by the first request on embedded defaults:
+    from then on this process's local caches hear about other processes' writes."""
+    if _EMBEDDED and not EmbeddedRelay.running():
+        await asyncio.to_thread(EmbeddedRelay.ensure)
+    await django_asgi_app(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http,
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -402,7 +402,7 @@ WITH cur AS (
                        'amount', legs.delta, 'balance', wallets.balance,
                        'version', wallets.version) ORDER BY legs.ord)
                      FROM legs LEFT JOIN wallets ON wallets.id = legs.account_id)),
-           %(now)s::timestamptz, CASE WHEN %(published)s::boolean THEN %(now)s::timestamptz END
+           %(now)s::timestamptz
       FROM transfer, covered WHERE covered.ok
     RETURNING seq, data
 )
@@ -428,7 +428,6 @@ _POST_SQL = " ".join(_POST_SQL.split())
 
 def _write_postgresql(plan: Plan, digest: str) -> Outcome:
     now = timezone.now()
-    published = not events.handlers_registered()
     params = {
         "currency": plan.currency,
         "members": [leg.member_id for leg in plan.legs],
@@ -446,7 +445,6 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
         "now": now,
         "reverses": plan.reverses_id,
         "event_kind": EVENT_KIND,
-        "published": published,
     }
     if len(plan.legs) <= PREPARED_LEGS:
         # Prepared, with a generic plan (the connection sets plan_cache_mode, see
@@ -479,7 +477,6 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
             subject=_event_subject(transfer_id),
             data=json.loads(data),
             created_at=now,
-            published=published,
         )
     return Outcome(
         currency_id=currency_id,

@@ -561,7 +561,7 @@ WITH decision AS (
                'currency', %(currency)s::text, 'transfer_id', %(transfer)s::bigint,
                'levels', COALESCE((SELECT jsonb_object_agg(character_id::text, level)
                                      FROM levels), '{{}}'::jsonb)),
-           %(now)s, CASE WHEN %(published)s::boolean THEN %(now)s END
+           %(now)s
       FROM decision d
     RETURNING seq, data::text
 )
@@ -587,7 +587,6 @@ def _make_choice_postgresql(member_id: int, choice_id: int, actor) -> Decision:
                 raise _refusal(member_id, plan, state) or _Raced()
             if claimed is not None:
                 transfer = _pay(member_id, plan, actor)
-                published = not event_log.handlers_registered()
                 decision_id, seq, data = prepared_row(
                     _RECORD,
                     {
@@ -601,7 +600,6 @@ def _make_choice_postgresql(member_id: int, choice_id: int, actor) -> Decision:
                         "ending": plan.ending,
                         "currency": plan.currency,
                         "actor": actor.pk if actor is not None else None,
-                        "published": published,
                         "now": now,
                     },
                 )
@@ -612,7 +610,6 @@ def _make_choice_postgresql(member_id: int, choice_id: int, actor) -> Decision:
                     subject=f"story:{plan.story_id}",
                     data=json.loads(data),
                     created_at=now,
-                    published=published,
                 )
                 return _made(decision_id, member_id, plan, transfer, now, event)
     except _Raced:

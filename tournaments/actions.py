@@ -645,8 +645,7 @@ WITH t AS (
                'fee', CASE WHEN r.fee_transfer_id IS NOT NULL THEN c.entry_fee ELSE 0 END,
                'active_count', c.active_count, 'waitlist_count', c.waitlist_count,
                'capacity', c.capacity),
-           %(now)s::timestamptz,
-           CASE WHEN %(published)s::boolean THEN %(now)s::timestamptz END
+           %(now)s::timestamptz
       FROM registration r, counters c
     RETURNING seq, data::text
 )
@@ -663,7 +662,6 @@ def _place(tournament_id: int, member_id: int, registration_id: int, paid, actor
     paid_id = paid.pk if paid is not None else None
     actor_id = actor.pk if actor is not None else None
     if connection.vendor == "postgresql":
-        published = not event_log.handlers_registered()
         outcome, row_id, position, seq, data = _prepared(
             _PLACE,
             {
@@ -673,7 +671,6 @@ def _place(tournament_id: int, member_id: int, registration_id: int, paid, actor
                 "paid": paid_id,
                 "now": now,
                 "actor": actor_id,
-                "published": published,
             },
         )
         if row_id is None:
@@ -686,7 +683,6 @@ def _place(tournament_id: int, member_id: int, registration_id: int, paid, actor
             subject=_subject(tournament_id),
             data=data,
             created_at=now,
-            published=published,
         )
     else:
         t = Tournament.objects.get(pk=tournament_id)  # immediate transactions: serial
