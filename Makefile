@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate worker beat publisher bench bench-ledger bench-live bench-tournaments bench-narrative bench-fresh clean
+.PHONY: venv run test lint format migrate worker beat relay bench bench-ledger bench-live bench-tournaments bench-narrative bench-fresh clean
 
 # Developing and testing: DEBUG on unless the environment says otherwise. (Pointed at a
 # real database with nothing said, Concord runs as production: DEBUG off.)
@@ -48,9 +48,9 @@ worker: $(STAMP)
 beat: $(STAMP)
 	$(VENV)/bin/celery -A config beat --loglevel=INFO
 
-# One per host next to the writing processes (PostgreSQL + Redis; see docs/OPERATIONS.md)
-publisher: $(STAMP)
-	$(PY) manage.py run_publisher
+# The relay: one works per database, more wait as standbys (see docs/OPERATIONS.md)
+relay: $(STAMP)
+	$(PY) manage.py run_relay
 
 bench: $(STAMP)
 	$(PY) bench/registrations.py
