@@ -24,9 +24,11 @@ import events
 from accounts.models import Member, SubscriptionStatus, Tier
 from events import actions as event_log
 from events.models import Event
+from events.payloads import sql_object
 from ledger import actions as ledger
 from ledger.models import TransferKind
 from ledger.posting import Ref, SystemKey, prepared_row
+from narrative import payloads
 from narrative.exceptions import (
     ChapterAlreadyDecided,
     ChapterLocked,
@@ -251,7 +253,7 @@ def start_story(member, story, *, actor=None) -> Progress:
             return where
         events.publish(
             "narrative.story_started",
-            {"story_id": story_id, "member_id": member_id, "chapter_id": first.pk},
+            payloads.story_started(story_id=story_id, member_id=member_id, chapter_id=first.pk),
             actor=actor,
             subject=f"story:{story_id}",
         )
@@ -449,19 +451,19 @@ def _decide(member_id: int, plan: _Plan, actor) -> Decision:
             levels = dict(cursor.fetchall())
     event = events.publish(
         "narrative.decision_made",
-        {
-            "story_id": plan.story_id,
-            "chapter_id": plan.chapter_id,
-            "choice_id": plan.choice_id,
-            "decision_id": decision_id,
-            "member_id": member_id,
-            "next_chapter_id": plan.next_chapter_id,
-            "ending": plan.ending,
-            "reward": plan.reward,
-            "currency": plan.currency,
-            "transfer_id": transfer.pk if transfer else None,
-            "levels": {str(k): v for k, v in sorted(levels.items())},
-        },
+        payloads.decision_made(
+            story_id=plan.story_id,
+            chapter_id=plan.chapter_id,
+            choice_id=plan.choice_id,
+            decision_id=decision_id,
+            member_id=member_id,
+            next_chapter_id=plan.next_chapter_id,
+            ending=plan.ending,
+            reward=plan.reward,
+            currency=plan.currency,
+            transfer_id=transfer.pk if transfer else None,
+            levels=levels,
+        ),
         actor=actor,
         subject=f"story:{plan.story_id}",
     )
@@ -527,6 +529,24 @@ SELECT plan.*, state.is_premium IS NOT NULL, state.is_premium, state.progress,
 """
 _CLAIM = " ".join(_CLAIM.split())
 
+# The event's data (`narrative.payloads.DecisionMade`), from `_RECORD`'s parameters, its
+# `decision` (d) and `levels`: the same keys as `payloads.decision_made` gives SQLite.
+_DECISION_MADE = sql_object(
+    payloads.DecisionMade,
+    story_id="%(story)s::bigint",
+    chapter_id="%(chapter)s::bigint",
+    choice_id="%(choice)s::bigint",
+    decision_id="d.id",
+    member_id="%(member)s::bigint",
+    next_chapter_id="%(next)s::bigint",
+    ending="%(ending)s::text",
+    reward="%(reward)s::bigint",
+    currency="%(currency)s::text",
+    transfer_id="%(transfer)s::bigint",
+    levels="COALESCE((SELECT jsonb_object_agg(character_id::text, level) FROM levels),"
+    " '{}'::jsonb)",
+)
+
 # Records the decision, starts the next chapter, applies the impacts (in character order:
 # concurrent writers lock relationship rows in one order) and writes the event row.
 _RECORD = f"""
@@ -553,14 +573,7 @@ WITH decision AS (
 ), event AS (
     INSERT INTO {_E} ({event_log.INSERT_COLUMNS})
     SELECT 'narrative.decision_made', %(actor)s::bigint, 'story:' || %(story)s::bigint,
-           jsonb_build_object(
-               'story_id', %(story)s::bigint, 'chapter_id', %(chapter)s::bigint,
-               'choice_id', %(choice)s::bigint, 'decision_id', d.id,
-               'member_id', %(member)s::bigint, 'next_chapter_id', %(next)s::bigint,
-               'ending', %(ending)s::text, 'reward', %(reward)s::bigint,
-               'currency', %(currency)s::text, 'transfer_id', %(transfer)s::bigint,
-               'levels', COALESCE((SELECT jsonb_object_agg(character_id::text, level)
-                                     FROM levels), '{{}}'::jsonb)),
+           {_DECISION_MADE},
            %(now)s
       FROM decision d
     RETURNING seq, data::text
@@ -667,12 +680,12 @@ def rebuild_member_state(member, *, story=None, actor=None) -> Rebuilt:
                 if progress or relationships:
                     events.publish(
                         "narrative.member_rebuilt",
-                        {
-                            "story_id": story_id,
-                            "member_id": member_id,
-                            "progress_fixed": progress,
-                            "relationships_fixed": relationships,
-                        },
+                        payloads.member_rebuilt(
+                            story_id=story_id,
+                            member_id=member_id,
+                            progress_fixed=progress,
+                            relationships_fixed=relationships,
+                        ),
                         actor=actor,
                         subject=f"story:{story_id}",
                     )
@@ -825,7 +838,7 @@ def record_story_change(story, *, actor=None) -> None:
     with transaction.atomic():
         events.publish(
             "narrative.story_changed",
-            {"story_id": story_id, "title": found[0], "published": found[1]},
+            payloads.story_changed(story_id=story_id, title=found[0], published=found[1]),
             actor=actor,
             subject=f"story:{story_id}",
         )
@@ -844,7 +857,7 @@ def publish_story(story, *, actor=None) -> Story:
     locked.save(update_fields=["published"])
     events.publish(
         "narrative.story_published",
-        {"story_id": locked.pk, "title": locked.title},
+        payloads.story_published(story_id=locked.pk, title=locked.title),
         actor=actor,
         subject=f"story:{locked.pk}",
     )
