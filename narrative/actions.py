@@ -154,7 +154,8 @@ def _member_state(member_id: int, *, story_id: int, chapter_id: int, rule: _Plan
     sql = [
         "SELECT m.is_premium,",
         " (SELECT status FROM narrative_progress WHERE member_id = m.id AND chapter_id = %s),",
-        " EXISTS (SELECT 1 FROM narrative_progress WHERE member_id = m.id AND story_id = %s),",
+        # `+ 0`: see _CLAIM (found through the member's rows, whatever the statistics say).
+        " EXISTS (SELECT 1 FROM narrative_progress WHERE member_id = m.id AND story_id + 0 = %s),",
     ]
     params: list = [chapter_id, story_id]
     if rule.unlock_rule == UnlockRule.MIN_BALANCE:
@@ -493,13 +494,16 @@ _E = Event._meta.db_table
 # Reads the choice, the member and what the chapter's rules ask of them, and claims the
 # chapter (its `started` progress row, locked to commit) if every rule is met. A submit
 # racing ours waits on that row lock, then finds the row decided and claims nothing.
+# `in_story` reads the member's own rows (narrative_progress_once_per_chapter leads with
+# the member): `story_id + 0` keeps the story's index out of it, which the planner took on
+# tables never analyzed and which holds a row for every reader of the story.
 _CLAIM = f"""
 WITH plan AS ({_PLAN}), state AS (
     SELECT m.is_premium,
            (SELECT status FROM narrative_progress
              WHERE member_id = m.id AND chapter_id = plan.chapter_id) AS progress,
            EXISTS (SELECT 1 FROM narrative_progress
-                    WHERE member_id = m.id AND story_id = plan.story_id) AS in_story,
+                    WHERE member_id = m.id AND story_id + 0 = plan.story_id) AS in_story,
            (SELECT balance FROM ledger_account
              WHERE member_id = m.id AND currency_id = plan.unlock_currency_id) AS balance,
            plan.unlock_rule = 'subscription' AND EXISTS (
