@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -18,12 +19,14 @@ from accounts.exceptions import (
     AccountsError,
     EmailAlreadyRegistered,
     IdentityAlreadyLinked,
+    InvalidDisplayName,
     InvalidIdentity,
     InvalidSubscription,
     SubscriptionAlreadyActive,
     UnknownReferralCode,
 )
 from accounts.models import (
+    HIDDEN_CHARACTERS_PATTERN,
     REFERRAL_ALPHABET,
     REFERRAL_CODE_LENGTH,
     REFERRAL_CODE_PATTERN,
@@ -40,6 +43,12 @@ from accounts.signals import member_registered
 REFERRAL_CODE_ATTEMPTS = 8
 EXTERNAL_ID_MAX = Identity._meta.get_field("external_id").max_length
 USERNAME_MAX = Identity._meta.get_field("username").max_length
+DISPLAY_NAME_MAX = Member._meta.get_field("display_name").max_length
+# External ids this long or longer must not appear in a display name (accounts.integrity
+# reports one that does). Telegram's and Discord's ids are far longer; a shorter id turns
+# up in ordinary names by chance ("Agent 007").
+EXTERNAL_ID_IN_NAME_MIN = 5
+DEFAULT_NAME_SUFFIX = 4
 
 
 class Registration(NamedTuple):
@@ -64,10 +73,36 @@ def new_referral_code() -> str:
 
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
+_HIDDEN_CHARACTERS = re.compile(HIDDEN_CHARACTERS_PATTERN)  # Cc, Cf, Zl, Zp: see the model
 
 
 def _has_control_characters(text: str) -> bool:
     return _CONTROL_CHARACTERS.search(text) is not None
+
+
+def hidden_character(text: str) -> str | None:
+    """The first control, format or separator character in `text` ("U+202E RIGHT-TO-LEFT
+    OVERRIDE"), or None if it has none (what the `..._printable` constraints refuse)."""
+    found = _HIDDEN_CHARACTERS.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    return f"U+{ord(char):04X} {unicodedata.name(char, '')}".rstrip()
+
+
+def default_display_name() -> str:
+    """The name of a member who gave none: "Member 7KQF". Neutral on purpose: never the
+    external id or platform (overlays show it), and not derived from anything of theirs."""
+    suffix = "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(DEFAULT_NAME_SUFFIX))
+    return f"Member {suffix}"
+
+
+def names_an_external_id(name: str, external_ids) -> bool:
+    """Whether `name` contains one of `external_ids` long enough to matter."""
+    return any(
+        len(external_id) >= EXTERNAL_ID_IN_NAME_MIN and external_id in name
+        for external_id in external_ids
+    )
 
 
 def validate_identity(platform: str, external_id) -> tuple[str, str]:
@@ -87,9 +122,33 @@ def validate_identity(platform: str, external_id) -> tuple[str, str]:
 
 def validate_username(username: str | None) -> str:
     username = (username or "").strip()[:USERNAME_MAX]
-    if _has_control_characters(username):
-        raise InvalidIdentity("username contains control characters")
+    found = hidden_character(username)
+    if found:
+        raise InvalidIdentity(
+            f"username contains {found}, a control or format character (invisible, or"
+            " reordering the text around it)"
+        )
     return username
+
+
+def validate_display_name(name, external_ids=()) -> str:
+    """`name` if it can be a display name: text of at most 150 characters, without control
+    or format characters, not containing one of the member's `external_ids`."""
+    if not isinstance(name, str):
+        raise InvalidDisplayName(f"a display name is text, not {type(name).__name__}")
+    if len(name) > DISPLAY_NAME_MAX:
+        raise InvalidDisplayName(f"a display name has at most {DISPLAY_NAME_MAX} characters")
+    found = hidden_character(name)
+    if found:
+        raise InvalidDisplayName(
+            f"display name contains {found}, a control or format character (invisible, or"
+            " reordering the text around it)"
+        )
+    if names_an_external_id(name, external_ids):
+        raise InvalidDisplayName(
+            "a display name cannot contain the member's external id (it is shown on streams)"
+        )
+    return name
 
 
 def validate_registration(
@@ -237,8 +296,14 @@ _INSERT_PROFILE = (
 @transaction.atomic
 def _create_member(request: RegistrationRequest, *, actor) -> Member:
     now = timezone.now()
+    # A username is the member's public name already; an absent one (or one holding the
+    # external id, "user7770001796535308") gives a neutral name, never the external id.
+    if request.username and not names_an_external_id(request.username, [request.external_id]):
+        display_name = request.username
+    else:
+        display_name = default_display_name()
     member = Member(
-        display_name=request.username or f"{request.platform}:{request.external_id}",
+        display_name=display_name,
         email=request.email,
         email_normalized=request.email_normalized,
         referred_by=request.referrer,
@@ -329,6 +394,9 @@ def update_member(member: Member, *, actor=None, **changes) -> Member:
     for name, value in changes.items():
         if name == "email":
             value = (value or "").strip()
+        if name == "display_name" and value != locked.display_name:
+            external_ids = locked.identities.values_list("external_id", flat=True)
+            value = validate_display_name(value, list(external_ids))
         if getattr(locked, name) != value:
             changed[name] = value
             setattr(locked, name, value)

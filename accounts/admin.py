@@ -97,6 +97,14 @@ class MemberChangeForm(forms.ModelForm):
         model = Member
         fields = list(actions.MEMBER_EDITABLE)
 
+    def clean_display_name(self):
+        name = self.cleaned_data["display_name"]
+        external_ids = self.instance.identities.values_list("external_id", flat=True)
+        try:
+            return actions.validate_display_name(name, list(external_ids))
+        except AccountsError as exc:
+            raise ValidationError(str(exc)) from None
+
     def clean_email(self):
         email = self.cleaned_data["email"].strip()
         if email:

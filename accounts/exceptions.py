@@ -10,7 +10,13 @@ class InvalidEmail(AccountsError, ValueError):
 
 
 class InvalidIdentity(AccountsError, ValueError):
-    """Unknown platform, or a blank or over-long external id."""
+    """Unknown platform, a blank or over-long external id, or a username with a control
+    or format character."""
+
+
+class InvalidDisplayName(AccountsError, ValueError):
+    """A display name too long, with a control or format character, or containing one of
+    the member's external ids."""
 
 
 class EmailAlreadyRegistered(AccountsError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models.functions import Length
 
+from accounts.actions import EXTERNAL_ID_IN_NAME_MIN
 from accounts.emails import normalize_email
 from accounts.exceptions import InvalidEmail
 from accounts.models import (
@@ -92,3 +94,19 @@ def one_active_subscription() -> Violations:
         .filter(n__gt=1),
         field_name="member_id",
     )
+
+
+@check(
+    "accounts.display_name_without_external_id",
+    f"No display name contains one of its member's external ids"
+    f" ({EXTERNAL_ID_IN_NAME_MIN}+ characters): overlays and streams show display names.",
+)
+def display_name_without_external_id() -> Violations:
+    # LIKE with the id escaped (Django escapes % and _ in a column's value); on SQLite
+    # LIKE ignores ASCII case, which only widens what is reported.
+    named = Identity.objects.annotate(length=Length("external_id")).filter(
+        member=OuterRef("pk"),
+        length__gte=EXTERNAL_ID_IN_NAME_MIN,
+        member__display_name__contains=F("external_id"),
+    )
+    return Violations.from_queryset(Member.objects.filter(Exists(named)))

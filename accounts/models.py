@@ -13,6 +13,20 @@ REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read alo
 REFERRAL_CODE_LENGTH = 8
 # \Z, not $: in Python's re (SQLite's REGEXP) $ also matches before a final newline.
 REFERRAL_CODE_PATTERN = rf"^[{REFERRAL_ALPHABET}]{{{REFERRAL_CODE_LENGTH}}}\Z"
+# What a display name or username must not hold: control characters (Unicode Cc: NUL,
+# ESC, newlines), line and paragraph separators (Zl, Zp) and format characters (Cf: bidi
+# overrides and isolates, zero-width spaces and joiners, word joiner, soft hyphen, BOM,
+# tags...). They render as nothing or reorder the text around them, so a name can pass
+# for another on a stream or in the admin ("alice\u202egpj.exe" reads "aliceexe.jpg").
+# A fixed list (Unicode 15's Cf), written with escapes that Python's re (SQLite's REGEXP)
+# and PostgreSQL's regular expressions read alike; the constraints below hold it.
+# tests/accounts/test_display_names.py fails if this Python knows a character it misses.
+HIDDEN_CHARACTERS_PATTERN = (
+    r"[\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891"
+    r"\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+    r"\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    r"\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
 
 
 class User(AbstractUser):
@@ -81,6 +95,10 @@ class Member(models.Model):
             models.CheckConstraint(
                 condition=~Q(referred_by=F("id")), name="accounts_member_no_self_referral"
             ),
+            models.CheckConstraint(
+                condition=~Q(display_name__regex=HIDDEN_CHARACTERS_PATTERN),
+                name="accounts_member_display_name_printable",
+            ),
         ]
         triggers = [
             # Registration writes member, identity and profile in one transaction; at
@@ -140,6 +158,10 @@ class Identity(models.Model):
             models.CheckConstraint(
                 condition=Exact(F("external_id"), Trim("external_id")),
                 name="accounts_identity_external_id_trimmed",
+            ),
+            models.CheckConstraint(
+                condition=~Q(username__regex=HIDDEN_CHARACTERS_PATTERN),
+                name="accounts_identity_username_printable",
             ),
         ]
         triggers = [

@@ -1,8 +1,10 @@
-"""The data of the events accounts publishes (`member.*`, `subscription.*`), defined once.
+"""The data of the events accounts publishes (`member.*`, `subscription.*`,
+`staff.login_locked`), defined once.
 
 Each kind is a `TypedDict` registered with `events.payloads.schema` and a builder the
 action calls; `events.payloads` says why. Readers: the dashboard's feed and caches
-(`member.registered`, `member.updated`), the ticker overlay, bots on /ws/stream/.
+(`member.registered`, `member.updated`), the ticker overlay, bots on /ws/stream/ (never a
+`staff.*` kind: `dashboard.public`), the integrity report and staff reading the log.
 """
 
 from __future__ import annotations
@@ -110,3 +112,35 @@ def subscription_cancelled(
     *, member_id: int, subscription_id: int, tier: str
 ) -> SubscriptionCancelled:
     return {"member_id": member_id, "subscription_id": subscription_id, "tier": tier}
+
+
+@schema("staff.login_locked")
+class LoginLocked(TypedDict):
+    """A staff login lock (`accounts.logins.record_lock`): never a password, never the
+    user agent."""
+
+    username: str | None  # only when it names an account
+    address: str | None  # the address counted (an IPv6 client's /64)
+    locked_by: list[str]  # "username", "address": which counters reached the limit
+    failures: int  # the limit reached
+    seconds: int  # the cool-off
+    until: str  # ISO time the lock ends (events.payloads.instant)
+
+
+def login_locked(
+    *,
+    username: str | None,
+    address: str | None,
+    locked_by: list[str],
+    failures: int,
+    seconds: int,
+    until: datetime,
+) -> LoginLocked:
+    return {
+        "username": username,
+        "address": address,
+        "locked_by": locked_by,
+        "failures": failures,
+        "seconds": seconds,
+        "until": instant(until),
+    }

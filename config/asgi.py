@@ -14,7 +14,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 from dashboard.hub import EmbeddedRelay  # noqa: E402
@@ -33,7 +32,9 @@ async def http(scope, receive, send):
 application = ProtocolTypeRouter(
     {
         "http": http,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # Each route checks what its credential needs (config.routing): the dashboard's
+        # cookie needs the Origin to be its own; a stream's token needs none.
+        "websocket": URLRouter(websocket_urlpatterns),
     }
 )
 

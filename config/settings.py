@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -56,6 +58,34 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_origins(name: str, default: list[str], *, source: str | None = None) -> list[str]:
+    """Full origins (`scheme://host[:port]`, http or https; `*.` before the host for
+    its subdomains, as CSRF_TRUSTED_ORIGINS allows), comma-separated in `name`; `source`
+    names where the default came from, for the error."""
+    origins = env_list(name, default)
+    for origin in origins:
+        parts = urlsplit(origin)
+        try:
+            parts.port  # noqa: B018  (parses the port: raises on a malformed one)
+        except ValueError:
+            parts = None
+        if (
+            parts is None
+            or parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.username is not None
+            or parts.path
+            or parts.query
+            or parts.fragment
+        ):
+            where = name if name in os.environ else (source or name)
+            raise ImproperlyConfigured(
+                f"{where}: {origin!r} is not an origin (use scheme://host[:port], e.g."
+                " https://ops.example.org)"
+            )
+    return [origin.lower() for origin in origins]
 
 
 def database_from_url(url: str) -> dict:
@@ -184,6 +214,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "pgtrigger",
+    "axes",  # brute-force lock on the staff login (accounts/logins.py)
     "events",
     "accounts",
     "ledger",
@@ -195,9 +226,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     # daphne serves no files itself: static files come from here, with or without a
     # front server (collectstatic, then any CDN or proxy may cache them).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL in a query or form, or a number past 64 bits, is a 400 before any query runs.
+    "config.middleware.RefuseOddInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -205,6 +240,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes asks: turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -324,11 +361,85 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+    # Off unless the owner of the whole domain opts in: includeSubDomains forces HTTPS on
+    # every subdomain (a plain-HTTP service beside Concord goes dark for a year), and
+    # preload asks browsers to ship that in their code, which takes months to undo.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+    if SECURE_HSTS_PRELOAD and (
+        not SECURE_HSTS_INCLUDE_SUBDOMAINS or SECURE_HSTS_SECONDS < 31_536_000
+    ):
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_HSTS_PRELOAD=1 needs DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS=1 and"
+            " DJANGO_SECURE_HSTS_SECONDS of at least 31536000 (the preload list requires both)"
+        )
     if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = env_list("DJANGO_SILENCED_SYSTEM_CHECKS", [])
+if not DEBUG:
+    # `check --deploy` warns while includeSubDomains (W005) or preload (W021) is off. Off
+    # is the deliberate default above, so only then are those two warnings silenced.
+    if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W005"]
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]
+
+# Content-Security-Policy (django-csp): every page's scripts, styles, images and fonts
+# come from this origin, and nothing inline runs or applies: no `<script>` block, no
+# `on...=` handler, no eval, no `<style>` block, no `style="..."` attribute. Pages keep
+# their scripts and styles in static/, so an injected tag has nothing to run with.
+# - style-src 'self' without 'unsafe-inline': what varies per row is set from script
+#   through the CSSOM (`el.style.x = ...`), which CSP allows; htmx's own indicator
+#   `<style>` is turned off by the htmx-config meta in templates/dashboard/base.html.
+# - connect-src 'self': htmx's requests and the same-origin websockets (CSP3's 'self'
+#   matches ws:/wss: of this host: Chromium 71+ and so OBS's browser source, Firefox,
+#   Safari 16+).
+# - frame-ancestors 'none': no page may be framed (as X-Frame-Options DENY says). OBS
+#   shows an overlay as a top-level page, not in a frame, so overlays are unaffected.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# --- Logins: brute-force lock (django-axes, counted in the cache; accounts/logins.py) --
+
+# The throttle refuses a locked username or address before any password is checked;
+# ModelBackend then authenticates.
+AUTHENTICATION_BACKENDS = [
+    "accounts.logins.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# Behind our TLS proxy the client's address is the last X-Forwarded-For entry (the one
+# the proxy appended); anywhere else that header is the client's to write: ignored.
+LOGIN_ADDRESS_FROM_PROXY = env_bool("DJANGO_BEHIND_TLS_PROXY", False)
+# axes' cache handler (no table on the login path), open while the cache is down.
+AXES_HANDLER = "accounts.logins.CacheHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+AXES_RESET_ON_SUCCESS = True
+# A lock lasts the cool-off from the failure that set it; refused attempts do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "accounts.logins.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.logins.lockout_response"
+AXES_ENABLE_ADMIN = False  # its tables stay empty with the cache handler
+AXES_VERBOSE = False  # no start-up banner: every command's stderr stays one line
+if not REDIS_URL:
+    # axes warns that local memory is not shared between processes; embedded defaults
+    # serve from one process, whose memory sees every attempt. Production uses Redis.
+    SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "axes.W001"]
 
 # --- Logging ------------------------------------------------------------------------
 
@@ -349,3 +460,18 @@ CONCORD_SITE_URL = env_str("CONCORD_SITE_URL", "http://127.0.0.1:8000")
 CONCORD_LIVE = env_bool("CONCORD_LIVE", True)
 # /healthz answers 503 (naming "relay") when the relay's oldest unsent event is older.
 RELAY_MAX_LAG_SECONDS = env_int("RELAY_MAX_LAG_SECONDS", 30, minimum=1)
+
+# --- Websockets (dashboard/consumers.py; docs/SECURITY.md, "Websockets") -------------
+
+# Pages that may open /ws/dashboard/ besides the dashboard's own origin (the scheme the
+# handshake came in on and its Host, port included). The stream has no such list: its
+# token is the credential.
+DASHBOARD_ORIGINS = env_origins(
+    "DJANGO_DASHBOARD_ORIGINS", CSRF_TRUSTED_ORIGINS, source="DJANGO_CSRF_TRUSTED_ORIGINS"
+)
+# Concurrent /ws/stream/ connections per overlay token, across every daphne process;
+# the next one is closed with 4429.
+STREAM_MAX_PER_TOKEN = env_int("CONCORD_STREAM_MAX_PER_TOKEN", 20, minimum=1)
+# Events of history one /ws/stream/ connection replays; beyond, it is closed with 4206
+# and the client reconnects with the last seq it received.
+STREAM_REPLAY_MAX = env_int("CONCORD_STREAM_REPLAY_MAX", 10_000, minimum=1)

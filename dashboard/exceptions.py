@@ -17,3 +17,7 @@ class TokenRevoked(DashboardError):
 
 class InvalidOverlayScope(DashboardError):
     """The scope is not one an overlay can show."""
+
+
+class StreamLimitReached(DashboardError):
+    """The token has STREAM_MAX_PER_TOKEN stream connections open already."""

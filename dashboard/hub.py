@@ -19,9 +19,20 @@ are coalesced: an event marks them dirty and a render loop renders each at most 
 `RENDER_EVERY` seconds, once for all of the process's clients.
 
 A heartbeat re-joins the group (Redis may have restarted and forgotten it), delivers
-from the log any event the relay has sent that the layer lost, closes
-connections whose token was revoked, pings stream clients every 15 s and writes the
-overlay fleet (this process's connections) to the cache for the dashboard.
+from the log any event the relay has sent that the layer lost, closes connections whose
+token was revoked, pings stream clients every 15 s, renews the stream leases that count
+connections per token across processes (dashboard.leases), and writes the overlay fleet
+(this process's connections) to the cache for the dashboard.
+
+Subscribers whose connection is gone are dropped whatever ended it (the consumer also
+unsubscribes itself on every way out): each flush and each heartbeat skip and drop a
+subscriber that says it is `gone()`, so a connection that died without telling the hub
+is neither fed nor listed in the fleet.
+
+Every RECHECK_EVERY seconds the hub rechecks the users of all its dashboard sockets in
+one batch of queries (dashboard.socket_auth) and closes those no longer allowed: one
+batch per process, whatever the number of staff tabs, where a task per socket would run
+the same queries once per tab through the process's one database thread.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -44,6 +56,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from dashboard import public
+from dashboard.exceptions import StreamLimitReached
+from dashboard.leases import Leases
 from dashboard.wire import Batch, Outgoing
 from events import live
 from events.models import Event, RelayPosition
@@ -63,6 +78,21 @@ HEARTBEAT_EVERY = 5.0
 RECENT = 20_000  # seqs remembered to drop a repeat
 CATCH_UP_PAGE = 500  # events read from the log at a time when catching up
 FLEET_TTL = 30
+RECHECK_EVERY = 4.0  # dashboard sockets' users, rechecked (the issue: at least every 5 s)
+RECHECK_STALE = 15.0  # a dashboard socket not confirmed for this long is closed
+CLOSE_TRY_AGAIN = 4503  # its user could not be rechecked (the database is down)
+# Replays (dashboard.consumers) read and send a page at a time holding one of these
+# slots: the others wait their turn, live deliveries and HTTP requests go in between ...
+REPLAY_SLOTS = 2
+# ... and all of them together take at most this share of the event loop's time (as
+# FLUSH_SHARE for live batches): fifty clients replaying from 0 slow down each other,
+# not the process.
+REPLAY_SHARE = 0.5
+# Stream connections read the database (their token, replay pages) in the hub's own
+# threads, not in the one thread where Channels runs every other database call and
+# Django runs each HTTP request's sync middleware (WhiteNoise holds that thread for a
+# whole request): a connection storm or fifty replays do not queue before /healthz.
+STREAM_THREADS = REPLAY_SLOTS + 2
 PROCESS_ID = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
@@ -70,14 +100,20 @@ def iso(moment) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def stream_text(msg: dict) -> str:
+def stream_text(msg: dict) -> str | None:
+    """The frame token streams get for one event, live and replayed alike: its public
+    projection (`dashboard.public`); None when it has none, and then no token stream
+    gets it. Built once per event, for every connection."""
+    data = public.project(msg["kind"], msg["data"])
+    if data is None:
+        return None
     return json.dumps(
         {
             "type": "event",
             "seq": msg["seq"],
             "kind": msg["kind"],
             "at": msg["at"],
-            "data": msg["data"],
+            "data": data,
         },
         separators=(",", ":"),
     )
@@ -106,13 +142,29 @@ class Hub:
         self._ordering = asyncio.Lock()  # one arrival at a time (receive loop, heartbeat)
         self._tasks: list[asyncio.Task] = []
         self._wake = asyncio.Event()
+        self.leases: Leases | None = None
+        self._release_task: asyncio.Task | None = None
+        self.refused: dict[int, int] = {}  # stream connections refused, by token, lately
+        self.replay_slot = asyncio.Semaphore(REPLAY_SLOTS)
+        self._replay_next = 0.0
+        self.threads = ThreadPoolExecutor(STREAM_THREADS, thread_name_prefix="stream")
 
     # --- subscribers -------------------------------------------------------------------
 
     async def subscribe(self, subscriber) -> int:
         """Add a subscriber; returns the seq up to which it must replay from the log.
-        Every event above it reaches the subscriber's `push`."""
+        Every event above it reaches the subscriber's `push`. A stream connection takes
+        a place on its token first: StreamLimitReached when the token has
+        STREAM_MAX_PER_TOKEN connections already (on any process)."""
         await self.start()
+        token_id = getattr(subscriber, "token_id", None)
+        if token_id and not await self.leases.claim(
+            token_id, subscriber.connection_id, settings.STREAM_MAX_PER_TOKEN
+        ):
+            self.refused[token_id] = self.refused.get(token_id, 0) + 1
+            raise StreamLimitReached(
+                f"token {token_id} has {settings.STREAM_MAX_PER_TOKEN} connections already"
+            )
         # Events already in the outbox are at or below the returned seq: the subscriber
         # replays them from the log (or, replaying nothing, did not ask for the past).
         if self.outbox:
@@ -121,8 +173,36 @@ class Hub:
         return self.last or 0
 
     def unsubscribe(self, subscriber) -> None:
+        """Forget a subscriber (again is harmless) and give its token's place back."""
         self.subscribers.pop(subscriber.connection_id, None)
         self._skip.pop(subscriber.connection_id, None)
+        token_id = getattr(subscriber, "token_id", None)
+        released = (
+            token_id
+            and self.leases is not None
+            and self.leases.release(token_id, subscriber.connection_id)
+        )
+        if released and (self._release_task is None or self._release_task.done()):
+            self._release_task = asyncio.get_running_loop().create_task(self.leases.flush())
+
+    def sweep(self) -> None:
+        """Drop the subscribers whose connection is gone, whatever closed it."""
+        for subscriber in list(self.subscribers.values()):
+            if _gone(subscriber):
+                self.unsubscribe(subscriber)
+
+    async def replay_paced(self, work: float) -> None:
+        """A replay spent `work` seconds of the loop: wait so that replays take at most
+        REPLAY_SHARE of it (and at least let the loop turn)."""
+        now = time.monotonic()
+        self._replay_next = max(self._replay_next, now - work) + work / REPLAY_SHARE
+        await asyncio.sleep(max(0.0, self._replay_next - now))
+
+    async def read(self, func, *args):
+        """`func(*args)` (database work) in the hub's stream threads."""
+        return await database_sync_to_async(func, thread_sensitive=False, executor=self.threads)(
+            *args
+        )
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -131,6 +211,7 @@ class Hub:
             self._started = asyncio.get_running_loop().create_future()
             try:
                 self.layer = get_channel_layer()
+                self.leases = Leases(settings.REDIS_URL or None, settings.CACHE_KEY_PREFIX)
                 embedded = self.listen and isinstance(self.layer, InMemoryChannelLayer)
                 if embedded:
                     # The relay in this process: start where it is, fed by it from then on.
@@ -151,6 +232,7 @@ class Hub:
                     self._tasks += [
                         asyncio.create_task(self._receive_loop()),
                         asyncio.create_task(self._heartbeat_loop()),
+                        asyncio.create_task(self._recheck_loop()),
                     ]
                 self._started.set_result(True)
             except BaseException as exc:
@@ -233,8 +315,10 @@ class Hub:
         self.recent_order.append(seq)
         if len(self.recent_order) > RECENT:
             self.recent.discard(self.recent_order.popleft())
-        self.outbox.append(Outgoing(seq, stream_text(msg), msg))
-        self._outbox_ready.set()
+        text = stream_text(msg)
+        if text is not None:  # else nothing in it is public: no token stream gets it
+            self.outbox.append(Outgoing(seq, text, msg))
+            self._outbox_ready.set()
         self._mark_dirty(msg)
 
     async def _flush_loop(self) -> None:
@@ -265,6 +349,9 @@ class Hub:
         skips, self._skip = self._skip, {}
         wanted_by_filter: dict = {}
         for subscriber in list(self.subscribers.values()):
+            if _gone(subscriber):
+                self.unsubscribe(subscriber)  # nobody to send to: not fed, not listed
+                continue
             key = getattr(subscriber, "filter_key", None)
             wanted = wanted_by_filter.get(key) if key is not None else None
             if wanted is None:
@@ -360,19 +447,88 @@ class Hub:
                     for subscriber in list(self.subscribers.values()):
                         if subscriber.token_id in revoked:
                             await subscriber.revoked()
+                self.sweep()
+                await self.leases.renew()
+                if self.refused:
+                    refused, self.refused = self.refused, {}
+                    logger.warning(
+                        "hub: refused %s stream connections over STREAM_MAX_PER_TOKEN=%s"
+                        " (by token: %s)",
+                        sum(refused.values()),
+                        settings.STREAM_MAX_PER_TOKEN,
+                        refused,
+                    )
                 if time.monotonic() - last_ping >= PING_EVERY - 0.5:
                     last_ping = time.monotonic()
-                    ping = json.dumps({"type": "ping", "at": iso(timezone.now())})
-                    for subscriber in list(self.subscribers.values()):
+                    # One frame for every connection, and turns for the loop between.
+                    text = json.dumps({"type": "ping", "at": iso(timezone.now())})
+                    ping = Batch([Outgoing(0, text, {})])
+                    for index, subscriber in enumerate(list(self.subscribers.values())):
                         await subscriber.ping(ping)
+                        if index % 200 == 199:
+                            await asyncio.sleep(0)
                 await database_sync_to_async(write_fleet)(self.fleet())
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("hub: heartbeat failed")
 
+    async def _recheck_loop(self) -> None:
+        """Every RECHECK_EVERY seconds: are the dashboard sockets' users still allowed?
+        One batch of queries for all of them (dashboard.socket_auth)."""
+        while True:
+            await asyncio.sleep(RECHECK_EVERY)
+            try:
+                await self.recheck()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub: rechecking the dashboard sockets failed")
+
+    async def recheck(self) -> None:
+        from dashboard.socket_auth import verdicts
+
+        sockets = {
+            connection_id: subscriber.staff_session
+            for connection_id, subscriber in list(self.subscribers.items())
+            if getattr(subscriber, "staff_session", None)
+        }
+        if not sockets:
+            return
+        try:
+            found = await database_sync_to_async(verdicts)(sockets)
+        except Exception:
+            # The database did not answer: keep the sockets for a moment (a blip should
+            # not drop every staff screen), but none unconfirmed for RECHECK_STALE.
+            logger.exception("hub: could not recheck the dashboard sockets' users")
+            stale = time.monotonic() - RECHECK_STALE
+            found = {
+                connection_id: CLOSE_TRY_AGAIN
+                for connection_id in sockets
+                if getattr(self.subscribers.get(connection_id), "checked_at", 0) < stale
+            }
+        now = time.monotonic()
+        for connection_id, code in found.items():
+            subscriber = self.subscribers.get(connection_id)
+            if subscriber is None:
+                continue
+            if code is None:
+                subscriber.checked_at = now
+                continue
+            self.unsubscribe(subscriber)
+            try:
+                await subscriber.close(code=code)
+            except Exception:
+                logger.exception("hub: could not close dashboard socket %s", connection_id)
+
     def fleet(self) -> list[dict]:
-        return [s.describe() for s in self.subscribers.values() if s.token_id]
+        return [s.describe() for s in self.subscribers.values() if s.token_id and not _gone(s)]
+
+
+def _gone(subscriber) -> bool:
+    """Whether a subscriber's connection has ended (one that cannot tell is present)."""
+    gone = getattr(subscriber, "gone", None)
+    return bool(gone is not None and gone())
 
 
 def _latest_seq() -> int:
@@ -438,6 +594,10 @@ def get_hub() -> Hub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(id(loop))
     if hub is None or getattr(hub, "_loop", None) is not loop:
+        for key, old in list(_hubs.items()):  # hubs of loops that ended (tests): their threads
+            if old._loop.is_closed():
+                old.threads.shutdown(wait=False)
+                del _hubs[key]
         hub = Hub()
         hub._loop = loop
         _hubs[id(loop)] = hub

@@ -1,5 +1,11 @@
 """What the hub renders once for all of a process's clients: leaderboard and ticker
-snapshots (JSON, for overlays) and the dashboard's fragments (HTML, out-of-band swaps)."""
+snapshots (JSON, for overlays) and the dashboard's fragments (HTML, out-of-band swaps).
+
+The ticker is shown on stream: its lines are written from each event's public projection
+(`dashboard.public`: no staff's reasons, no external ids). The staff feed may say more
+(a transfer's reason, whoever wrote it) but names members by display name only, never by
+email or external id: it is shown to every staff role. (A role allowed to see personal
+data sees it on the member's page, not in the feed.)"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from django.db.models import Count, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from dashboard import boards
+from dashboard import boards, public
 from dashboard import cache as cached
 from events.models import Event
 from events.scopes import TICKER_KINDS, TRANSFER_POSTED
@@ -38,16 +44,19 @@ def _names(member_ids) -> dict[int, str]:
     return dict(Member.objects.filter(pk__in=ids).values_list("pk", "display_name")) if ids else {}
 
 
-def _member_ids(event: Event) -> list[int]:
-    data = event.data if isinstance(event.data, dict) else {}
-    ids = [p.get("member_id") for p in data.get("postings") or [] if isinstance(p, dict)]
+def _member_ids(data) -> list[int]:
+    data = data if isinstance(data, dict) else {}
+    postings = data.get("postings")
+    ids = [p.get("member_id") for p in postings or [] if isinstance(p, dict)]
     ids.append(data.get("member_id"))
     return [i for i in ids if isinstance(i, int)]
 
 
-def describe(event: Event, names: dict[int, str]) -> str:
-    """One line a person reads, for the feed and the ticker."""
-    data = event.data if isinstance(event.data, dict) else {}
+def describe(event: Event, names: dict[int, str], data=None) -> str:
+    """One line a person reads, for the feed and the ticker, from `data` (the event's own
+    data unless given: the ticker gives its public projection)."""
+    data = event.data if data is None else data
+    data = data if isinstance(data, dict) else {}
 
     def who(member_id) -> str:
         return names.get(member_id, f"member {member_id}")
@@ -72,13 +81,18 @@ def describe(event: Event, names: dict[int, str]) -> str:
     return label
 
 
-def feed(limit: int = FEED_SIZE, kinds=None) -> list[FeedItem]:
+def feed(limit: int = FEED_SIZE, kinds=None, *, public_only: bool = False) -> list[FeedItem]:
+    """The latest events as lines. `public_only` (what overlays show): kinds with a public
+    projection only, each line written from it."""
     rows = Event.objects.order_by("-seq")
+    if public_only:
+        kinds = set(kinds or public.PROJECTORS) & set(public.PROJECTORS)
     if kinds:
         rows = rows.filter(kind__in=sorted(kinds))
-    rows = list(rows[:limit])
-    names = _names(m for e in rows for m in _member_ids(e))
-    return [FeedItem(e.seq, e.created_at, e.kind, describe(e, names)) for e in rows]
+    shown = [(e, public.project(e.kind, e.data) if public_only else e.data) for e in rows[:limit]]
+    shown = [(e, data) for e, data in shown if data is not None]
+    names = _names(m for _, data in shown for m in _member_ids(data))
+    return [FeedItem(e.seq, e.created_at, e.kind, describe(e, names, data)) for e, data in shown]
 
 
 COUNTERS_TTL = 1.0  # seconds: aggregates over the day, shared by every process and page
@@ -179,7 +193,7 @@ def render_view(view: str, seq: int) -> str:
             separators=(",", ":"),
         )
     if view == "ticker":
-        items = feed(TICKER_SIZE, TICKER_KINDS)
+        items = feed(TICKER_SIZE, TICKER_KINDS, public_only=True)
         return json.dumps(
             {
                 "type": "ticker",

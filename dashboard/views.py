@@ -112,14 +112,11 @@ def member(request, member_id: int):
     if currency not in balances:
         # The wallet with the most in it (its statement is the one most likely wanted).
         currency = max(balances, key=lambda code: (balances[code], code), default=None)
-    before = request.GET.get("before")
-    lines = (
-        statement(
-            found, currency, limit=25, before=int(before) if before and before.isdigit() else None
-        )
-        if currency
-        else []
+    before = request.GET.get("before", "")
+    before_version = (
+        int(before) if before.isascii() and before.isdigit() and len(before) <= 18 else None
     )
+    lines = statement(found, currency, limit=25, before=before_version) if currency else []
     return render(
         request,
         "dashboard/member.html",

@@ -4,6 +4,9 @@ A scope is a string: `events` (everything), `ticker` (what a ticker shows),
 `leaderboard:<currency>` (transfers in one currency) or `tournament:<id>` (events whose
 data names the tournament). The same rule filters the live stream (`matches`) and the
 replay from the log (`q`), so a reconnecting client gets exactly what it would have seen.
+A scope filters on the event's full data; what a stream is then sent of each event is
+its public projection, and nothing of a kind without one (`dashboard.public`): `events`
+means every public event, not every event.
 """
 
 from __future__ import annotations

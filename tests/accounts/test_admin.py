@@ -122,3 +122,15 @@ def test_starting_a_subscription_in_admin_publishes_it(admin_client, alice):
     )
     assert again.status_code == 200
     assert "already has an active subscription" in again.content.decode()
+
+
+def test_a_display_name_with_a_bidi_override_is_a_form_error_not_a_500(admin_client, alice):
+    url = f"/admin/accounts/member/{alice.pk}/change/"
+    form = hidden_inputs(admin_client.get(url).content.decode())
+    form.update({"display_name": "evil\u202egnp.exe", "language": "en", "is_active": "on"})
+    form["email"] = alice.email
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    assert "RIGHT-TO-LEFT OVERRIDE" in response.content.decode()
+    alice.refresh_from_db()
+    assert "\u202e" not in alice.display_name

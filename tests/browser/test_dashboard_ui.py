@@ -559,7 +559,7 @@ def test_leaderboard_overlay_for_obs(site, browser):
         screenshot(page, "overlay-leaderboard-long-name")
 
         # --- an award from another process: only that row changes -------------------------
-        page.wait_for_function("!document.querySelector('#stage .lb-row.enter')")
+        page.wait_for_function("() => !document.querySelector('#stage .lb-row.enter')")
         page.evaluate(
             """() => {
               document.querySelectorAll("#stage .lb-row").forEach(li => {
@@ -696,7 +696,9 @@ def test_ticker_brings_a_new_award_into_view_soon(site, browser):
             timeout=LIVE
         )
         try:
-            page.wait_for_function(f"({TICKER_ETA})({award['seq']}) === 0", timeout=LIVE)
+            page.wait_for_function(
+                f"seq => ({TICKER_ETA})(seq) === 0", arg=award["seq"], timeout=LIVE
+            )
         except PlaywrightTimeout:
             eta = page.evaluate(TICKER_ETA, award["seq"])
             raise AssertionError(

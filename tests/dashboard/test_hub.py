@@ -19,6 +19,15 @@ from events.scopes import Scope
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 
+@pytest.fixture(autouse=True)
+def _ordered_events_are_public(monkeypatch):
+    """The hub hands subscribers only events with a public projection
+    (`dashboard.public`): make this file's test kind one, shown as written."""
+    from dashboard import public
+
+    monkeypatch.setitem(public.PROJECTORS, "test.ordered", lambda data: data)
+
+
 class Recorder:
     """A subscriber that records what the hub pushes (the consumers' interface)."""
 

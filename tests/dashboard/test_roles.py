@@ -60,17 +60,23 @@ def changed(before: dict, after: dict) -> list[str]:
     return sorted(table for table in before if before[table] != after.get(table))
 
 
+def make_user(role: str, prefix: str = "user"):
+    """A staff user holding `role` (a group, no group, or every model's view permission)."""
+    user = UserFactory(username=f"{prefix}-{role.strip('()').replace(' ', '-').lower()}")
+    if role == VIEW_ONLY:
+        models = Permission.objects.filter(codename__startswith="view_").exclude(
+            codename__in=["view_dashboard", "view_member_pii"]  # not a model's view
+        )
+        user.user_permissions.set(models)
+    elif role != NONE:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
 @pytest.fixture
 def login(client):
     def as_role(role: str):
-        user = UserFactory(username=f"user-{role.strip('()').replace(' ', '-').lower()}")
-        if role == VIEW_ONLY:
-            models = Permission.objects.filter(codename__startswith="view_").exclude(
-                codename__in=["view_dashboard", "view_member_pii"]  # not a model's view
-            )
-            user.user_permissions.set(models)
-        elif role != NONE:
-            user.groups.add(Group.objects.get(name=role))
+        user = make_user(role)
         client.force_login(user)
         return user
 

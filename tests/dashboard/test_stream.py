@@ -20,6 +20,7 @@ from config.asgi import application
 from dashboard import actions as overlay
 from events.models import Event
 from ledger import actions as ledger
+from tests.helpers import relay_caught_up
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -28,10 +29,11 @@ pytestmark = [
 ]
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")  # a page of the dashboard's own origin: Origin matches Host
 
 
 def communicator(path: str, *headers) -> WebsocketCommunicator:
-    return WebsocketCommunicator(application, path, headers=[ORIGIN, *headers])
+    return WebsocketCommunicator(application, path, headers=[ORIGIN, HOST, *headers])
 
 
 async def receive(comm: WebsocketCommunicator, timeout: float = 5.0) -> dict:
@@ -135,28 +137,14 @@ async def test_a_connection_failing_after_it_subscribed_leaves_no_subscriber(mon
     assert get_hub().subscribers == {}
 
 
-async def test_a_foreign_origin_is_refused_at_the_handshake():
-    token = await create_token("events")
+async def test_a_foreign_origin_is_refused_at_the_dashboard_handshake(staff):
+    # The stream accepts any Origin (its token is the credential): test_stream_abuse.py.
+    cookie = await database_sync_to_async(session_cookie)(staff)
     comm = WebsocketCommunicator(
-        application, f"/ws/stream/?token={token.token}", headers=[(b"origin", b"http://evil.test")]
+        application, "/ws/dashboard/", headers=[(b"origin", b"http://evil.test"), HOST, cookie]
     )
     connected, _ = await comm.connect()
     assert not connected
-
-
-async def relay_caught_up(timeout: float = 5.0) -> None:
-    """Until the relay has sent everything committed so far (the hub's hello names what
-    it has delivered). Embedded defaults: the hub's relay starts at the newest seq."""
-    from dashboard.hub import EmbeddedRelay
-    from events.relay import lag
-
-    if EmbeddedRelay.wanted():
-        return
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (await database_sync_to_async(lag)()).behind_events:
-        assert asyncio.get_running_loop().time() < deadline, "the relay did not catch up"
-        await asyncio.sleep(0.02)
 
 
 async def test_hello_carries_the_latest_seq_and_live_events_follow(member):
@@ -329,9 +317,13 @@ async def test_an_event_whose_writer_died_right_after_commit_reaches_a_client_on
     bool(settings.REDIS_URL),
     reason="embedded defaults only: the serving process's own relay reads other processes' events",
 )
-async def test_on_embedded_defaults_events_written_by_another_process_arrive(member):
+async def test_on_embedded_defaults_events_written_by_another_process_arrive(member, monkeypatch):
     from django.db import connection as db
 
+    from dashboard import public
+
+    # Token streams get only kinds with a public projection: make this one, as written.
+    monkeypatch.setitem(public.PROJECTORS, "elsewhere.happened", lambda data: data)
     token = await create_token("events")
     comm = communicator(f"/ws/stream/?token={token.token}")
     await comm.connect()

@@ -19,7 +19,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from accounts.actions import (
@@ -349,8 +351,28 @@ def dashboard(staff) -> None:
     revoke(token, actor=staff)
 
 
+def logins(staff) -> None:
+    """Staff logins locked (accounts.logins) through the admin's login view: a username
+    (the event names it) and an address tried with usernames that name nobody (it does
+    not)."""
+
+    def fail(username: str, address: str) -> None:
+        response = Client().post(
+            "/admin/login/", {"username": username, "password": "wrong"}, REMOTE_ADDR=address
+        )
+        assert response.status_code in (200, 429)
+
+    # MD5: each attempt hashes a password; what is counted does not depend on the hasher.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        for _ in range(settings.LOGIN_FAILURE_LIMIT):
+            fail(staff.get_username(), "192.0.2.1")
+        for n in range(settings.LOGIN_FAILURE_LIMIT):
+            fail(f"nobody-{n}", "198.51.100.2")
+
+
 SCENARIOS = {
     "accounts": accounts,
+    "logins": logins,
     "ledger": ledger,
     "tournaments": tournaments,
     "narrative": narrative,

@@ -125,7 +125,7 @@ def big_sheet(tmp_path, cup) -> Sheet:
         (["telegram", "   ", "blank", ""], "needs an external id"),
         (["web", "y" * 65, "long", ""], "longer than 64"),
         (["web", "z1", "z", "not-an-email"], "not an email address"),
-        (["web", "z2", "tab\tname", ""], "control characters"),
+        (["web", "z2", "tab\tname", ""], "username contains"),
     ]
     for n in range(10_000 - len(rows)):
         if n % 7 == 0:
@@ -344,3 +344,151 @@ def test_from_the_shell_a_bad_argument_is_one_line_without_traceback():
     assert done.stderr.strip().splitlines() == [
         "CommandError: tournament must be an id (a whole number), not 'abc'"
     ]
+
+
+# Spreadsheet formulas and terminal markup (issue 14): what a sheet says is data, never
+# a formula in the --report file or markup, a hyperlink or a control sequence on screen.
+
+FORMULA = '=HYPERLINK("http://evil","x")'
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_report_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(tmp_path, cup):
+    path = write(
+        tmp_path / "s.csv",
+        [
+            ["web", FORMULA, FORMULA, ""],  # registered: its external id is in the report
+            ["web", "+1+1", "plus", ""],
+            ["web", "-2+3", "minus", ""],
+            ["web", "@SUM(A1)", "at", ""],
+            [FORMULA, "p1", "x", ""],  # rejected: its platform cell is in the report
+            ["nope", "\t=1+1", "tab", ""],  # rejected: its raw external id is in the report
+            ["nope", "\r=1+1", "cr", ""],
+        ],
+    )
+    report = tmp_path / "out.csv"
+    code, out, _ = run(cup.pk, path, "--skip-invalid", "--report", report)
+    assert code == 0, out
+    with open(report, encoding="utf-8", newline="") as written:
+        cells = [cell for row in csv.reader(written) for cell in row]
+    assert [cell for cell in cells if cell.startswith(TRIGGERS)] == []
+    with open(report, encoding="utf-8", newline="") as written:
+        lines = {int(row["line"]): row for row in csv.DictReader(written)}
+    assert lines[2]["external_id"] == "'" + FORMULA
+    assert lines[4]["external_id"] == "'-2+3"
+    assert lines[6]["platform"] == "'" + FORMULA
+    assert lines[7]["external_id"] == "'\t=1+1"
+    assert "'\r=1+1" in {row["external_id"] for row in lines.values()}
+    # The numbers Concord writes stay numbers; the database keeps what the sheet said.
+    assert int(lines[2]["member_id"]) == Member.objects.get(identities__external_id=FORMULA).pk
+    assert Member.objects.filter(identities__external_id="-2+3").exists()
+
+
+MARKUP = "[/bold]"
+LINK = "[link=http://e]x[/link]"  # short enough to be printed whole
+UNPRINTABLE = ("\x1b", "\x00", "\u202e", "\x9b")
+
+
+def assert_plain(text: str) -> None:
+    """Nothing a terminal would act on, and no hyperlink (OSC 8)."""
+    assert not [c for c in UNPRINTABLE if c in text], repr(text)
+    assert "]8;" not in text
+
+
+def test_markup_and_control_characters_print_as_text_and_the_import_commits(tmp_path, db):
+    cup = TournamentFactory(name=f"{MARKUP} x", capacity=10, entry_fee=0)
+    path = write(
+        tmp_path / "s.csv",
+        [
+            ["web", MARKUP, MARKUP, ""],  # line 2: registered
+            ["web", LINK, "[link=http://evil]x[/link]", ""],  # line 3: registered
+            ["web", MARKUP, "again", ""],  # line 4: already registered (printed)
+            ["web", LINK, "", ""],  # line 5: already registered (printed)
+            ["web", "esc\x1b[31m", "", ""],  # line 6: rejected (printed)
+            ["web", "nul\x00", "", ""],  # line 7: rejected (printed)
+            ["web\u202e\x9b", "b", "", ""],  # line 8: rejected, unknown platform (printed)
+        ],
+    )
+    report = tmp_path / "out.csv"
+    code, out, err = run(cup.pk, path, "--skip-invalid", "--report", report)
+    assert code == 0, err
+    assert Registration.objects.filter(tournament=cup).count() == 2
+    assert report.exists()
+    assert_plain(out + err)
+    text = flat(out)
+    assert f"Import into tournament {cup.pk} ({MARKUP} x)" in text
+    assert f"4 web {MARKUP} same player as line 2" in text
+    assert f"5 web {LINK} same player as line 3" in text
+    assert "6 web esc[31m external id contains control characters" in text
+    assert "7 web nul external id contains control characters" in text
+    assert "imported in" in text
+
+
+def test_a_rejected_sheet_with_markup_exits_1_and_writes_nothing(tmp_path, db):
+    cup = TournamentFactory(name=f"{MARKUP} x", capacity=10, entry_fee=0)
+    path = write(
+        tmp_path / "s.csv",
+        [
+            ["web", "fine", MARKUP, ""],
+            ["web", "esc\x1b[31m", "[link=http://evil]x[/link]", ""],
+            ["web", "nul\x00", "", ""],
+            ["web", "m", "", f"{MARKUP}"],
+        ],
+    )
+    report = tmp_path / "out.csv"
+    before = table_contents(*APPS)
+    code, out, err = run(cup.pk, path, "--report", report)
+    assert code == 1, err
+    assert table_contents(*APPS) == before
+    assert_plain(out + err)
+    text = flat(out)
+    assert f"({MARKUP} x)" in text
+    assert f"5 web m {MARKUP} " in text  # the email column
+    assert "nothing imported: 3 rows rejected" in text
+    with open(report, encoding="utf-8", newline="") as written:
+        assert [row["outcome"] for row in csv.DictReader(written)] == [
+            "registered",
+            "rejected",
+            "rejected",
+            "rejected",
+        ]
+
+
+class BrokenPipe(StringIO):
+    """A terminal that went away (`... | head -1`)."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_failure_to_print_never_turns_a_committed_import_into_nothing_imported(tmp_path, cup):
+    path = write(tmp_path / "s.csv", [["web", "w1", "", ""], ["web", "w2", "", ""]])
+    report = tmp_path / "out.csv"
+    err = StringIO()
+    try:
+        call_command(
+            "import_registrations", str(cup.pk), str(path), "--report", str(report),
+            stdout=BrokenPipe(), stderr=err,
+        )  # fmt: skip
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 0
+    assert Registration.objects.filter(tournament=cup).count() == 2
+    with open(report, encoding="utf-8", newline="") as written:
+        assert len(list(csv.DictReader(written))) == 2
+    assert err.getvalue().strip().splitlines() == [
+        "could not print the summary: [Errno 32] Broken pipe (the import was written)"
+    ]
+
+
+def test_an_unwritable_report_is_refused_before_anything_is_imported(tmp_path, cup):
+    path = write(tmp_path / "s.csv", [["web", "w1", "", ""]])
+    before = table_contents(*APPS)
+    with pytest.raises(CommandError, match="cannot write") as raised:
+        call_command(
+            "import_registrations", str(cup.pk), str(path),
+            "--report", str(tmp_path / "no" / "such" / "dir.csv"), stdout=StringIO(),
+        )  # fmt: skip
+    assert raised.value.returncode == 2
+    assert table_contents(*APPS) == before

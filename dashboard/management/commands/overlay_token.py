@@ -1,4 +1,7 @@
-"""`manage.py overlay_token create --scope SCOPE [--label L] | list | revoke TOKEN`."""
+"""`manage.py overlay_token create --scope SCOPE [--label L] | list | revoke TOKEN`.
+
+Labels are typed by staff in the dashboard too: every value is printed through
+`config.text.printable` (no control or bidi characters reach the terminal)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from config.commands import ConcordCommand
+from config.text import printable
 from dashboard import actions
 from dashboard.exceptions import DashboardError
 from dashboard.models import OverlayToken
@@ -37,9 +41,9 @@ class Command(ConcordCommand):
     def _create(self, options):
         token = actions.create_token(options["scope"], label=options["label"])
         site = settings.CONCORD_SITE_URL.rstrip("/")
-        self.stdout.write(f"url:   {site}{token.path}")
-        self.stdout.write(f"token: {token.token}")
-        self.stdout.write(f"scope: {token.scope}")
+        self.stdout.write(printable(f"url:   {site}{token.path}"))
+        self.stdout.write(printable(f"token: {token.token}"))
+        self.stdout.write(printable(f"scope: {token.scope}"))
 
     def _list(self, options):
         tokens = OverlayToken.objects.all()
@@ -52,9 +56,14 @@ class Command(ConcordCommand):
         for token in rows:
             state = "active" if token.active else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
             self.stdout.write(
-                f"{token.key:<24} {token.scope:<24} {state:<26} {token.label or '-'}  {token.token}"
+                printable(
+                    f"{token.key:<24} {token.scope:<24} {state:<26} {token.label or '-'}"
+                    f"  {token.token}"
+                )
             )
 
     def _revoke(self, options):
         token = actions.revoke(actions.find(options["token"]))
-        self.stdout.write(f"revoked {token.key} ({token.scope}); its overlays are being closed")
+        self.stdout.write(
+            printable(f"revoked {token.key} ({token.scope}); its overlays are being closed")
+        )

@@ -10,6 +10,7 @@ import threading
 from django.db import connection
 
 from config.commands import ConcordCommand
+from config.text import printable
 from events.relay import Relay
 
 
@@ -24,6 +25,6 @@ class Command(ConcordCommand):
         name = connection.settings_dict.get("NAME")
         if not relay.wait_to_lead(stop):
             return
-        self.stdout.write(f"relay: leading for {name}")
+        self.stdout.write(printable(f"relay: leading for {name}"))
         self.stdout.flush()
         relay.run(stop)

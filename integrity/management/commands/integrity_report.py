@@ -1,4 +1,8 @@
-"""`manage.py integrity_report`: exit 0 clean, 1 violations found, 2 could not run."""
+"""`manage.py integrity_report`: exit 0 clean, 1 violations found, 2 could not run.
+
+The exit code comes from the report, never from the printing: samples and error messages
+can quote stored data, so they are printed as plain text (`config.text.rich_literal`)
+and a report that cannot be printed is one line on stderr."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from config.commands import ConcordCommand
+from config.text import printable, rich_literal
 from integrity.registry import all_checks
 from integrity.runner import Report, UnknownCheck, run_checks
 
@@ -34,7 +39,7 @@ class Command(ConcordCommand):
     def handle(self, *args, format: str, checks: list[str] | None, list: bool, **options):
         if list:
             for check in all_checks():
-                self.stdout.write(f"{check.name}\t{check.description}")
+                self.stdout.write(f"{printable(check.name)}\t{printable(check.description)}")
             return
         try:
             connection.ensure_connection()
@@ -46,15 +51,14 @@ class Command(ConcordCommand):
             raise CommandError(f"{exc} (see --list)", returncode=2) from None
         except DatabaseError as exc:
             raise CommandError(f"could not run: {exc}".splitlines()[0], returncode=2) from None
-        if format == "json":
+        if format == "json":  # json.dumps escapes every control and non-ASCII character
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:
-            self.render_text(report)
+            self.show(lambda console: self.render_text(console, report))
         if report.exit_code:
             sys.exit(report.exit_code)
 
-    def render_text(self, report: Report) -> None:
-        console = Console(file=self.stdout, width=120, highlight=False)
+    def render_text(self, console: Console, report: Report) -> None:
         table = Table(title="Concord integrity report", title_justify="left")
         table.add_column("check")
         table.add_column("status")
@@ -63,10 +67,10 @@ class Command(ConcordCommand):
         table.add_column("ms", justify="right")
         for result in report.checks:
             table.add_row(
-                result.name,
+                rich_literal(result.name),
                 f"[{STYLE[result.status]}]{result.status}[/]",
                 str(result.violations),
-                result.error or ", ".join(map(str, result.sample)),
+                rich_literal(result.error or ", ".join(map(str, result.sample))),
                 f"{result.duration_ms:.1f}",
             )
         console.print(table)

@@ -1,12 +1,20 @@
-"""`manage.py import_registrations TOURNAMENT FILE.csv [--dry-run] [--skip-invalid]`.
+"""`manage.py import_registrations TOURNAMENT FILE.csv [--dry-run] [--skip-invalid]
+[--report OUT.csv]`.
 
 Exit 0: imported (or a clean dry run); 1: rows were rejected and nothing was imported
 (or a dry run found rejected rows); 2: could not run (bad arguments, unreadable file,
-tournament missing or not taking registrations, database unreachable)."""
+unwritable report, tournament missing or not taking registrations, database unreachable).
+
+The exit code is decided by what the import did to the database, never by the printing:
+the report file is checked before the import and written right after it, then the
+summary is rendered; a summary that cannot be printed (a closed pipe) is one line on
+stderr. Every cell of the sheet is data: printed through `config.text.rich_literal`,
+written to the report through `config.text.csv_writer` (no formulas).
+"""
 
 from __future__ import annotations
 
-import csv
+import os
 import sys
 
 from django.core.management.base import CommandError
@@ -14,8 +22,10 @@ from django.db import DatabaseError, connection
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from config.commands import ConcordCommand
+from config.text import csv_writer, rich_literal
 from tournaments import imports
 from tournaments.exceptions import TournamentsError
 
@@ -42,9 +52,10 @@ def line_ranges(lines: list[int], limit: int = MAX_RANGES) -> str:
     return ", ".join(text)
 
 
-def short(text: str, limit: int = 24) -> str:
-    """A cell's text cut to `limit` characters (the --report file has it whole)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def short(text: str, limit: int = 24) -> Text:
+    """A cell's text as printed: cut to `limit` characters (the --report file has it
+    whole), as plain text (`config.text.rich_literal`)."""
+    return rich_literal(text, limit=limit)
 
 
 class BarProgress(imports.Progress):
@@ -92,6 +103,8 @@ class Command(ConcordCommand):
             connection.ensure_connection()
         except DatabaseError as exc:
             raise CommandError(f"could not run: {exc}".splitlines()[0], returncode=2) from None
+        if report:
+            self.check_writable(report)
         try:
             rows = imports.read_sheet(file)
             with self.progress(len(rows)) as progress:
@@ -106,16 +119,22 @@ class Command(ConcordCommand):
             raise CommandError(f"import aborted: {exc}", returncode=1) from None
         except TournamentsError as exc:
             raise CommandError(str(exc), returncode=2) from None
-        self.render(result, file)
-        if options["verbosity"] >= 2:
-            self.stdout.write(
-                "stages: "
-                + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.stages.items())
-            )
-        if report:
-            self.write_report(result, report)
-        if result.rejected and not (skip_invalid or result.applied):
-            sys.exit(1)
+        # From here on the database holds what it will hold: the report and the exit
+        # code say so whatever happens to the printing.
+        unwritten = self.write_report(result, report) if report else None
+        if result.applied:
+            code, outcome = 0, "the import was written"
+        else:
+            code = 1 if result.rejected and not skip_invalid else 0
+            outcome = "nothing was written"
+        self.show(
+            lambda console: self.render(console, result, file, verbose=options["verbosity"] >= 2),
+            outcome=f" ({outcome})",
+        )
+        if unwritten:
+            self.warn(f"cannot write {report}: {unwritten} ({outcome})")
+        if code:
+            sys.exit(code)
 
     def progress(self, rows: int):
         if rows < self.PROGRESS_FROM:
@@ -125,16 +144,20 @@ class Command(ConcordCommand):
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=Console(file=self.stderr, width=100),
+            console=self.status_console(),
             transient=True,
         )
         return _Bar(bar)
 
-    def render(self, result: imports.Report, file: str) -> None:
-        console = Console(file=self.stdout, width=120, highlight=False)
+    def render(self, console: Console, result: imports.Report, file: str, verbose=False) -> None:
         console.print(
-            f"Import into tournament {result.tournament_id} ({result.tournament_name})"
-            f" from {file}: {len(result.rows)} rows"
+            Text.assemble(
+                f"Import into tournament {result.tournament_id} (",
+                rich_literal(result.tournament_name),
+                ") from ",
+                rich_literal(file),
+                f": {len(result.rows)} rows",
+            )
         )
         table = Table()
         table.add_column("rows")
@@ -164,7 +187,12 @@ class Command(ConcordCommand):
             detail.add_column("external id")
             detail.add_column("reason")
             for row in shown:
-                detail.add_row(str(row.line), row.platform, short(row.external_id), row.reason)
+                detail.add_row(
+                    str(row.line),
+                    rich_literal(row.platform),
+                    short(row.external_id),
+                    rich_literal(row.reason),
+                )
             console.print(detail)
         rejected = result.where(imports.REJECTED)
         if rejected:
@@ -174,10 +202,10 @@ class Command(ConcordCommand):
             for row in rejected:
                 bad.add_row(
                     str(row.line),
-                    row.platform[:16],
+                    short(row.platform, 16),
                     short(row.external_id),
                     short(row.email),
-                    row.reason,
+                    rich_literal(row.reason),
                 )
             console.print(bad)
         counts = result.counts
@@ -202,11 +230,34 @@ class Command(ConcordCommand):
                 f"[bold red]nothing imported[/]: {len(rejected)} rows rejected"
                 " (fix them, or use --skip-invalid to import the rest)"
             )
+        if verbose:  # one line, never wrapped: bench/tournaments.py reads it
+            console.print(
+                "stages: "
+                + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.stages.items()),
+                soft_wrap=True,
+            )
 
-    def write_report(self, result: imports.Report, path: str) -> None:
+    def check_writable(self, path: str) -> None:
+        """Refuse an unwritable --report before anything is imported (an existing file is
+        left as it is until the report replaces it; one made for the check is removed)."""
+        existed = os.path.lexists(path)
+        try:
+            with open(path, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise CommandError(
+                f"cannot write {path}: {exc.strerror or exc}", returncode=2
+            ) from None
+        if not existed:
+            os.remove(path)
+
+    def write_report(self, result: imports.Report, path: str) -> str | None:
+        """Every row's outcome, one CSV row each (cells neutralised for spreadsheets by
+        `csv_writer`). Returns why it could not be written, if it could not (the import
+        stands: `check_writable` made this unlikely, a full disk can still do it)."""
         try:
             with open(path, "w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out)
+                writer = csv_writer(out)
                 writer.writerow(
                     [
                         "line",
@@ -235,9 +286,8 @@ class Command(ConcordCommand):
                         ]
                     )
         except OSError as exc:
-            raise CommandError(
-                f"cannot write {path}: {exc.strerror or exc}", returncode=2
-            ) from None
+            return str(exc.strerror or exc)
+        return None
 
 
 class _Quiet:
