@@ -19,6 +19,7 @@ from accounts import actions as accounts
 from config.asgi import application
 from dashboard import actions as overlay
 from dashboard import public
+from events import payloads
 from ledger import actions as ledger
 from ledger.models import TransferKind
 from tests.helpers import relay_caught_up
@@ -287,7 +288,13 @@ WRITTEN = {
         "reverses": None,
         "postings": [
             {"member_id": 1, "system": None, "amount": 5, "balance": 105, "version": 2},
-            {"member_id": None, "system": "issuance", "amount": -5, "balance": None},
+            {
+                "member_id": None,
+                "system": "issuance",
+                "amount": -5,
+                "balance": None,
+                "version": None,
+            },
         ],
     },
     "ledger.achievement_granted": {
@@ -428,6 +435,13 @@ NEVER_PUBLIC = [
 
 def test_every_public_kind_has_a_written_example():
     assert set(public.PROJECTORS) == set(WRITTEN)
+
+
+@pytest.mark.parametrize("kind", sorted(WRITTEN))
+def test_each_written_example_is_what_its_action_writes(kind):
+    """The examples hold to the payload contract (`events.payloads`, which every action's
+    events are held to): the projectors are tested on the data the log really holds."""
+    assert payloads.problems(payloads.schema_of(kind), WRITTEN[kind]) == []
 
 
 @pytest.mark.parametrize("kind", sorted(WRITTEN))
