@@ -38,6 +38,19 @@ def publish(count: int, kind: str = "test.relayed") -> list[int]:
     return seqs
 
 
+def publish_public(count: int) -> list[int]:
+    """`count` events that token streams are sent (a kind with a public projection,
+    `dashboard.public`: a story published, as narrative.actions writes it)."""
+    from narrative import payloads as narrative
+
+    seqs = []
+    for n in range(count):
+        with transaction.atomic():
+            data = narrative.story_published(story_id=n + 1, title=f"Relayed {n}")
+            seqs.append(events.publish("narrative.story_published", data).seq)
+    return seqs
+
+
 class Collected:
     """What a relay delivered, as the embedded hub would receive it."""
 
@@ -429,7 +442,7 @@ def test_killing_the_leader_hands_over_within_5s_with_nothing_lost_or_doubled_at
 
             def writer():
                 while writing.is_set():
-                    written.extend(publish(1))
+                    written.extend(publish_public(1))
                     time.sleep(0.02)
                 connection.close()
 
@@ -469,15 +482,15 @@ def test_a_client_reconnecting_with_after_across_a_failover_misses_nothing(servi
         with daphne(env) as base:
             with stream_client(base, made["token"]) as ws:
                 assert json.loads(ws.recv(timeout=10))["type"] == "hello"
-                first = publish(5)
+                first = publish_public(5)
                 assert collect_events(ws, set(first), timeout=10) == first
-            missed = publish(3)  # while the client is away ...
+            missed = publish_public(3)  # while the client is away ...
             kill_and_time_takeover(leader, tmp_path / "standby.log", standby)
-            missed += publish(3)  # ... and the relay fails over
+            missed += publish_public(3)  # ... and the relay fails over
             with stream_client(base, made["token"], after=first[-1]) as ws:
                 got = collect_events(ws, set(missed), timeout=15)
                 assert got == missed
-                live_one = publish(1)
+                live_one = publish_public(1)
                 assert collect_events(ws, set(live_one), timeout=10) == live_one
     finally:
         stop(leader)
