@@ -197,6 +197,7 @@ async def test_reconnecting_with_the_last_seq_misses_nothing_and_repeats_nothing
     await database_sync_to_async(ledger.award)(
         member, 3, currency="credits", reason="other scope", idempotency_key="replay-c"
     )
+    await relay_caught_up()  # what was written while away is in the past, not live
     again = communicator(f"/ws/stream/?token={token.token}&after={last}")
     await again.connect()
     replayed, hello = await receive_until(again, "hello")
