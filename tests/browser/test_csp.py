@@ -9,7 +9,8 @@ a bare expression string with the page's `eval` on every poll, which the policy 
 A violation is what the browser refuses and reports: the `securitypolicyviolation` event
 (recorded from before any page script runs) and Chromium's "Refused to ..." console
 line. On PostgreSQL the servers use a private Redis and `manage.py run_relay`; on
-embedded defaults daphne shares the SQLite test database and runs its own relay.
+embedded defaults daphne shares the SQLite test database, and only the tests without a
+live update run.
 """
 
 from __future__ import annotations
