@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate worker beat publisher bench bench-ledger bench-live bench-tournaments bench-narrative clean
+.PHONY: venv run test lint format migrate worker beat relay bench bench-ledger bench-live bench-tournaments bench-narrative bench-fresh clean
 
 # Developing and testing: DEBUG on unless the environment says otherwise. (Pointed at a
 # real database with nothing said, Concord runs as production: DEBUG off.)
@@ -48,9 +48,9 @@ worker: $(STAMP)
 beat: $(STAMP)
 	$(VENV)/bin/celery -A config beat --loglevel=INFO
 
-# One per host next to the writing processes (PostgreSQL + Redis; see docs/OPERATIONS.md)
-publisher: $(STAMP)
-	$(PY) manage.py run_publisher
+# The relay: one works per database, more wait as standbys (see docs/OPERATIONS.md)
+relay: $(STAMP)
+	$(PY) manage.py run_relay
 
 bench: $(STAMP)
 	$(PY) bench/registrations.py
@@ -70,6 +70,11 @@ bench-tournaments: $(STAMP)
 # DATABASE_URL=postgres://... (BENCH_ARGS="--readers 1500 --workers 8 --rounds 3")
 bench-narrative: $(STAMP)
 	$(PY) bench/narrative.py $(BENCH_ARGS)
+
+# DATABASE_URL=postgres://.../concord_fresh, a scratch database: dropped and created again
+# (BENCH_ARGS="--members 50 --duration 5 --recreate")
+bench-fresh: $(STAMP)
+	$(PY) bench/fresh.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import events
+from accounts import payloads
 from accounts.emails import normalize_email
 from accounts.exceptions import (
     AccountsError,
@@ -322,14 +323,14 @@ def _create_member(request: RegistrationRequest, *, actor) -> Member:
             cursor.execute(_INSERT_PROFILE, [member.pk, db_now])
     events.publish(
         "member.registered",
-        {
-            "member_id": member.pk,
-            "display_name": member.display_name,
-            "platform": request.platform,
-            "external_id": request.external_id,
-            "username": request.username,
-            "referred_by": request.referrer.pk if request.referrer else None,
-        },
+        payloads.member_registered(
+            member_id=member.pk,
+            display_name=member.display_name,
+            platform=request.platform,
+            external_id=request.external_id,
+            username=request.username,
+            referred_by=request.referrer.pk if request.referrer else None,
+        ),
         actor=actor,
         subject=f"member:{member.pk}",
     )
@@ -420,7 +421,7 @@ def update_member(member: Member, *, actor=None, **changes) -> Member:
         raise
     events.publish(
         "member.updated",
-        {"member_id": locked.pk, "changed": changed},
+        payloads.member_updated(member_id=locked.pk, changed=changed),
         actor=actor,
         subject=f"member:{locked.pk}",
     )
@@ -448,7 +449,7 @@ def link_identity(member: Member, *, platform: str, external_id, username: str =
         raise IdentityAlreadyLinked(f"{platform}:{external_id} was just linked elsewhere") from None
     events.publish(
         "member.identity_linked",
-        {"member_id": member.pk, "platform": platform, "external_id": external_id},
+        payloads.identity_linked(member_id=member.pk, platform=platform, external_id=external_id),
         actor=actor,
         subject=f"member:{member.pk}",
     )
@@ -481,13 +482,13 @@ def start_subscription(
     )
     events.publish(
         "subscription.started",
-        {
-            "member_id": member.pk,
-            "subscription_id": subscription.pk,
-            "tier": tier,
-            "starts_at": starts_at,
-            "expires_at": expires_at,
-        },
+        payloads.subscription_started(
+            member_id=member.pk,
+            subscription_id=subscription.pk,
+            tier=tier,
+            starts_at=starts_at,
+            expires_at=expires_at,
+        ),
         actor=actor,
         subject=f"member:{member.pk}",
     )
@@ -503,7 +504,9 @@ def cancel_subscription(subscription: Subscription, *, actor=None) -> Subscripti
     locked.save(update_fields=["status"])
     events.publish(
         "subscription.cancelled",
-        {"member_id": locked.member_id, "subscription_id": locked.pk, "tier": locked.tier},
+        payloads.subscription_cancelled(
+            member_id=locked.member_id, subscription_id=locked.pk, tier=locked.tier
+        ),
         actor=actor,
         subject=f"member:{locked.member_id}",
     )

@@ -43,6 +43,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from accounts import payloads
 from events.actions import publish
 
 logger = logging.getLogger(__name__)
@@ -174,10 +175,11 @@ def record_lock(sender, request, username, ip_address, **kwargs) -> None:
     failure whose count reached the limit is the lock (that count is reached once per
     counter: attempts refused during the lock are not counted).
 
-    The data: the address, what was locked, and the username only when it names an
-    account (a string that names none may be a password typed into the wrong field, and
-    the event log keeps it). Never a password or the user agent. A failure to write the
-    event is logged and does not lift the lock, which lives in the cache."""
+    The data (`accounts.payloads.LoginLocked`): the address, what was locked, and the
+    username only when it names an account (a string that names none may be a password
+    typed into the wrong field, and the event log keeps it). Never a password or the
+    user agent. A failure to write the event is logged and does not lift the lock, which
+    lives in the cache."""
     credentials = getattr(request, "axes_credentials", None)
     limit = get_failure_limit(request, credentials)
     if getattr(request, "axes_failures_since_start", None) != limit:
@@ -192,17 +194,21 @@ def record_lock(sender, request, username, ip_address, **kwargs) -> None:
     ]
     user = _account(username)
     cool_off = get_cool_off(request) or timedelta()
-    data = {
-        "username": user.get_username() if user else None,
-        "address": ip_address,
-        "locked_by": locked_by,
-        "failures": limit,
-        "seconds": int(cool_off.total_seconds()),
-        "until": timezone.now() + cool_off,
-    }
     try:
         with transaction.atomic():
-            publish(LOCKED, data, actor=None, subject=f"user:{user.pk}" if user else "")
+            publish(
+                LOCKED,
+                payloads.login_locked(
+                    username=user.get_username() if user else None,
+                    address=ip_address,
+                    locked_by=locked_by,
+                    failures=limit,
+                    seconds=int(cool_off.total_seconds()),
+                    until=timezone.now() + cool_off,
+                ),
+                actor=None,
+                subject=f"user:{user.pk}" if user else "",
+            )
     except DatabaseError:
         logger.exception("could not record %s for %s", LOCKED, ip_address)
 

@@ -11,8 +11,9 @@ DATABASE_URL must name a scratch PostgreSQL database (the script migrates it and
 What it does, in order:
   1. makes a member and an `events` overlay token, and fills the event log to --log
      events (copies of a transfer event, as a long-running install would have);
-  2. starts one daphne (production settings; STREAM_MAX_PER_TOKEN raised above what
-     the run opens on the token);
+  2. starts the relay (`manage.py run_relay`, from the log's top) and one daphne
+     (production settings; STREAM_MAX_PER_TOKEN raised above what the run opens on the
+     token);
   3. opens --clients stream connections (no Origin header, as bots connect) and waits
      for every `hello`;
   4. with them open, starts a /healthz sampler in a process of its own (one GET every
@@ -65,9 +66,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def prepare(log_size: int) -> tuple[str, int, int]:
     """A member and an events token (token, token pk, member pk); the log filled up."""
     from django.db import connection
+    from django.utils import timezone
 
     from accounts.actions import register_member
     from dashboard.actions import create_token
+    from events.models import Event, RelayPosition
 
     member = register_member(
         platform="web", external_id=f"abuse-{uuid.uuid4().hex[:8]}", username="Abuse bench"
@@ -77,12 +80,17 @@ def prepare(log_size: int) -> tuple[str, int, int]:
         cursor.execute("SELECT count(*) FROM events_event")
         missing = max(0, log_size - cursor.fetchone()[0])
         cursor.execute(
-            "INSERT INTO events_event (kind, subject, data, created_at, published_at)"
-            " SELECT e.kind, e.subject, e.data, e.created_at, e.published_at"
+            "INSERT INTO events_event (kind, subject, data, created_at)"
+            " SELECT e.kind, e.subject, e.data, e.created_at"
             " FROM generate_series(1, %s), (SELECT * FROM events_event"
             "  WHERE kind = 'ledger.transfer_posted' ORDER BY seq DESC LIMIT 1) e",
             [missing],
         )
+    # The relay starts here: the copies, as a long-running install's log, went out long ago.
+    after = Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    RelayPosition.objects.update_or_create(
+        name="default", defaults={"seq": after, "moved_at": timezone.now()}
+    )
     connection.close()
     return token.token, token.pk, member.pk
 
@@ -290,7 +298,6 @@ def main(argv: list[str]) -> int:
 
     def award() -> int:
         from accounts.models import Member
-        from events import live
         from ledger.actions import award as pay
 
         transfer = pay(
@@ -299,24 +306,24 @@ def main(argv: list[str]) -> int:
             reason="abuse bench",
             idempotency_key=uuid.uuid4().hex,
         )
-        live.publisher.flush(10)
-        return transfer.pk
+        return transfer.pk  # the relay broadcasts it
 
     common.before_fork()
     load_before = os.getloadavg()
-    proc = spawn_daphne(env, port, stderr=subprocess.DEVNULL)
-    sampler = HealthzSampler(base)
-    try:
-        cpu_before = process_cpu(proc.pid)
-        outcome = asyncio.run(scenario(url, args, award, sampler))
-        cpu = (process_cpu(proc.pid) or 0) - (cpu_before or 0)
-        ghosts = ghosts_after_close(token_pk)
-        if proc.poll() is not None:
-            raise BenchFailed(f"daphne exited with {proc.returncode}")
-    finally:
-        if sampler.proc is not None and sampler.proc.poll() is None:
-            sampler.proc.kill()
-        stop(proc)
+    with common.relay():
+        proc = spawn_daphne(env, port, stderr=subprocess.DEVNULL)
+        sampler = HealthzSampler(base)
+        try:
+            cpu_before = process_cpu(proc.pid)
+            outcome = asyncio.run(scenario(url, args, award, sampler))
+            cpu = (process_cpu(proc.pid) or 0) - (cpu_before or 0)
+            ghosts = ghosts_after_close(token_pk)
+            if proc.poll() is not None:
+                raise BenchFailed(f"daphne exited with {proc.returncode}")
+        finally:
+            if sampler.proc is not None and sampler.proc.poll() is None:
+                sampler.proc.kill()
+            stop(proc)
     load_after = os.getloadavg()
     samples, errors = outcome["samples"], outcome["errors"]
 

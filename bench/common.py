@@ -113,47 +113,39 @@ def process_cpu(pid: int | None) -> float | None:
 
 
 @contextlib.contextmanager
-def host_publisher(wanted: bool = True):
-    """Run `manage.py run_publisher` (events.host) while the block runs, for the benchmark's
-    processes to hand their committed events to, as a deployment would (one per host).
-    Yields its pid, or None where it was not wanted or there is nothing for it to serve
-    (no Redis, live layer off). ServerDown if it does not start."""
-    from events.host import address
-
-    if not wanted or address() is None:
+def relay(wanted: bool = True):
+    """Run `manage.py run_relay` while the block runs, as a deployment would (one per
+    database): it broadcasts the benchmark's committed events and bumps the caches they
+    touch. Yields its pid, or None where it was not wanted. ServerDown if it does not
+    lead (another relay holds this database's lock: stop it first)."""
+    if not wanted:
         yield None
         return
     root = Path(__file__).resolve().parent.parent
     # Its log goes to a file: a pipe nobody reads would fill and block it.
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(root / "manage.py"), "run_publisher"],
+            [sys.executable, str(root / "manage.py"), "run_relay"],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
         )
         try:
-            line = proc.stdout.readline()  # its first line says it serves, then nothing
-            if "serving" not in line:
-                proc.wait(timeout=10)
+            line = proc.stdout.readline()  # "relay: leading ..." or the standby line
+            if "leading" not in line:
+                stop_popen(proc)
                 log.seek(0)
-                raise ServerDown(f"run_publisher did not start: {log.read().strip()[-500:]}")
+                raise ServerDown(f"run_relay did not lead: {line.strip()} {log.read()[-500:]}")
             yield proc.pid
         finally:
             stop_popen(proc)
 
 
 def before_fork() -> None:
-    """Make this process safe to fork: send what the live layer's publisher thread holds
-    and end the thread (a thread caught mid-import or holding a lock at fork leaves the
-    child deadlocked; each child starts its own publisher), and close the database
-    connections (children must never share the parent's sockets)."""
+    """Make this process safe to fork: close the database connections (children must
+    never share the parent's sockets)."""
     from django.db import connections
 
-    from events import live
-
-    live.publisher.flush()
-    live.publisher.stop()
     connections.close_all()
 
 

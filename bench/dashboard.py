@@ -129,11 +129,11 @@ def load(members: int) -> None:
                 copy.write_row([tbase + i, issuance_id, -amounts[i], None, None])
                 copy.write_row([tbase + i, abase + 2 * i - 1, amounts[i], amounts[i], 1])
         with raw.cursor().copy(
-            "COPY events_event (kind, subject, data, created_at, published_at) FROM STDIN"
+            "COPY events_event (kind, subject, data, created_at) FROM STDIN"
         ) as copy:
             for i in range(1, members + 1):
                 data = json.dumps({"member_id": base + i, "platform": "telegram"})
-                copy.write_row(["member.registered", f"member:{base + i}", data, now, now])
+                copy.write_row(["member.registered", f"member:{base + i}", data, now])
         for table, column in [
             ("accounts_member", "id"),
             ("ledger_account", "id"),

@@ -45,11 +45,11 @@ from common import (
     Refused,
     ServerDown,
     fmt,
-    host_publisher,
     positive,
     postgres_url,
     process_cpu,
     register_members,
+    relay,
     run_workers,
     start,
     vacuum,
@@ -116,9 +116,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
     )
     parser.add_argument(
-        "--no-host-publisher",
+        "--no-relay",
         action="store_true",
-        help="each worker broadcasts its own events (no manage.py run_publisher)",
+        help="run no manage.py run_relay (events wait in the log; the writers alone)",
     )
     args = parser.parse_args(argv)
     if args.count is None and args.duration is None:
@@ -443,13 +443,13 @@ def main(argv: list[str]) -> int:
     print(maintained)
     print(
         "cpu ms/op: client = the worker processes, server = their PostgreSQL backends;"
-        " pub = the host publisher; busy/iowait = % of all cores; others = busy with anything"
+        " pub = the relay (run_relay); busy/iowait = % of all cores; others = busy with anything"
         " else (other load)"
     )
 
     try:
-        with host_publisher(not args.no_host_publisher) as args.publisher:
-            print(f"host publisher: {'run_publisher' if args.publisher else 'none'}")
+        with relay(not args.no_relay) as args.publisher:
+            print(f"relay: {'run_relay' if args.publisher else 'none'}")
             figures = phases(args, run_id, hot_count)
     except ServerDown as failed:
         print(failed, file=sys.stderr)

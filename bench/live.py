@@ -964,7 +964,6 @@ def poster_process(run_id: str, rate: float, duration: float, conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from django.db import connections
 
-    from events.live import publisher
     from ledger.actions import award
 
     dropped = OverCapacity()  # channels_redis (core) logs each group send it drops
@@ -978,7 +977,6 @@ def poster_process(run_id: str, rate: float, duration: float, conn) -> None:
                 reason="bench live warm-up",
                 idempotency_key=f"lw:{run_id}:{i}",
             )
-        publisher.flush()
         time.sleep(1.0)
         conn.send(("warm", None))
         conn.recv()  # go
@@ -1023,7 +1021,6 @@ def poster_process(run_id: str, rate: float, duration: float, conn) -> None:
                 },
             )
         )
-        publisher.flush(10.0)  # what is still queued goes out before the process ends
     except BaseException:
         with contextlib.suppress(Exception):
             conn.send(("error", traceback.format_exc()))
@@ -1277,9 +1274,10 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
     from django.conf import settings
     from django.core.management import call_command
     from django.db import OperationalError, connection
+    from django.utils import timezone
 
     from dashboard.actions import create_token
-    from events.models import Event
+    from events.models import Event, RelayPosition
 
     try:
         call_command("migrate", verbosity=0)
@@ -1316,6 +1314,10 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
     maintain()
     token = create_token("events", label=f"bench live {run_id}").token
     after = Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    # The relay starts here: what a scratch database's earlier runs left is not this run's.
+    RelayPosition.objects.update_or_create(
+        name="default", defaults={"seq": after, "moved_at": timezone.now()}
+    )
     print(
         f"members: {len(MEMBERS)} registered in {time.perf_counter() - began:.1f} s (untimed);"
         f" token scope events; clients subscribe with after={after}"
@@ -1345,6 +1347,20 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
             )
             started(proc)
             daphnes.append(proc)
+        # the relay, as a deployment runs it (one per database): it broadcasts the poster's
+        # events; its line "relay: leading ..." says it works
+        relay = subprocess.Popen(
+            [sys.executable, "manage.py", "run_relay"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            preexec_fn=die_with_parent,
+        )
+        started(relay)
+        if "leading" not in (relay.stdout.readline() or ""):
+            raise Failed("run_relay did not lead (another relay holds this database's lock?)")
     listener.close()
     try:
         for proc in daphnes:
@@ -1406,6 +1422,7 @@ def run(args, run_id: str, procs: list, stderr_path: Path, started, kept: dict) 
         "daphne": [d.pid for d in daphnes],
         "clients": [p.pid for p, _ in clients],
         "poster": [poster.pid],
+        "relay": [relay.pid],
         "redis": [redis_pid],
         "postgres": backend_pids() if local_database(connection) else [],
     }

@@ -39,10 +39,10 @@ from common import (
     Refused,
     ServerDown,
     fmt,
-    host_publisher,
     positive,
     postgres_url,
     process_cpu,
+    relay,
     run_workers,
     start,
     vacuum,
@@ -68,9 +68,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
     )
     parser.add_argument(
-        "--no-host-publisher",
+        "--no-relay",
         action="store_true",
-        help="each worker broadcasts its own events (no manage.py run_publisher)",
+        help="run no manage.py run_relay (events wait in the log; the writers alone)",
     )
     args = parser.parse_args(argv)
     if args.workers > MAX_WORKERS:
@@ -253,7 +253,7 @@ def main(argv: list[str]) -> int:
     )
     figures = []
     try:
-        with host_publisher(not args.no_host_publisher) as publisher:
+        with relay(not args.no_relay) as publisher:
             for round_ in range(1, args.rounds + 1):
                 READERS = prepare(run_id, round_, args.readers, story.pk)
                 note = maintain(not args.no_vacuum)
@@ -271,7 +271,7 @@ def main(argv: list[str]) -> int:
         return 1
     print(
         f"({note}; cpu ms per decision: client = workers, server = their backends,"
-        f" pub = the host publisher, {'not run' if publisher is None else 'run_publisher'})"
+        f" pub = the relay, {'not run' if publisher is None else 'run_relay'})"
     )
     print("\nintegrity:")
     problems = integrity()

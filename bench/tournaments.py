@@ -48,10 +48,10 @@ from common import (
     Refused,
     ServerDown,
     fmt,
-    host_publisher,
     positive,
     postgres_url,
     process_cpu,
+    relay,
     run_workers,
     start,
     vacuum,
@@ -88,9 +88,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
     )
     parser.add_argument(
-        "--no-host-publisher",
+        "--no-relay",
         action="store_true",
-        help="each worker broadcasts its own events (no manage.py run_publisher)",
+        help="run no manage.py run_relay (events wait in the log; the writers alone)",
     )
     args = parser.parse_args(argv)
     if args.workers > MAX_WORKERS:
@@ -438,7 +438,7 @@ def measure(args, run_id: str, publisher: int | None) -> tuple[list[dict], dict 
         )
     print(
         "(cpu ms per registration: client = the worker processes, server = their backends,"
-        f" pub = the host publisher ({'not run' if publisher is None else 'run_publisher'});"
+        f" pub = the relay ({'not run' if publisher is None else 'run_relay'});"
         " busy = % of all cores; others = busy with anything else, e.g. other load)"
     )
 
@@ -486,7 +486,7 @@ def main(argv: list[str]) -> int:
         f" {'server':>7} {'pub':>5} {'busy%':>6} {'others%':>7} {'wall s':>7}"
     )
     try:
-        with host_publisher(not args.no_host_publisher) as publisher:
+        with relay(not args.no_relay) as publisher:
             figures, imported = measure(args, run_id, publisher)
     except ServerDown as failed:
         print(failed, file=sys.stderr)

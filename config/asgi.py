@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 
@@ -15,10 +16,22 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from dashboard.hub import EmbeddedRelay  # noqa: E402
+
+_EMBEDDED = EmbeddedRelay.wanted()
+
+
+async def http(scope, receive, send):
+    """Django, with the embedded relay started by the first request on embedded defaults:
+    from then on this process's local caches hear about other processes' writes."""
+    if _EMBEDDED and not EmbeddedRelay.running():
+        await asyncio.to_thread(EmbeddedRelay.ensure)
+    await django_asgi_app(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http,
         # Each route checks what its credential needs (config.routing): the dashboard's
         # cookie needs the Origin to be its own; a stream's token needs none.
         "websocket": URLRouter(websocket_urlpatterns),

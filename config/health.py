@@ -85,6 +85,28 @@ def _broker() -> str:
         return conn.transport.driver_type
 
 
+class Behind(Exception):
+    """The relay is further behind than RELAY_MAX_LAG_SECONDS."""
+
+    def __init__(self, lag: dict) -> None:
+        super().__init__(f"behind by {lag['behind_seconds']}s")
+        self.lag = lag
+
+
+def _relay() -> dict:
+    """How far the relay (`manage.py run_relay`; embedded: the serving process's thread)
+    is behind the log: down past RELAY_MAX_LAG_SECONDS."""
+    from events.relay import lag
+
+    try:
+        behind = lag().as_dict()
+    finally:
+        connection.close()
+    if behind["behind_seconds"] > settings.RELAY_MAX_LAG_SECONDS:
+        raise Behind(behind)
+    return behind
+
+
 async def _timed(name: str, check) -> tuple[str, dict]:
     started = time.perf_counter()
     try:
@@ -98,6 +120,8 @@ async def _timed(name: str, check) -> tuple[str, dict]:
         state = {"ok": True, "detail": detail}
     except TimeoutError:
         state = {"ok": False, "error": f"no answer within {CHECK_TIMEOUT:g}s"}
+    except Behind as behind:
+        state = {"ok": False, "error": str(behind), "detail": behind.lag}
     except Exception as exc:  # any failure is the answer, not an error of the endpoint
         # The body is public: name the failure, keep hosts and credentials for the log.
         logger.warning("healthz: %s is down: %s", name, exc)
@@ -111,6 +135,7 @@ CHECKS = {
     "cache": _cache,
     "channel_layer": _channel_layer,
     "broker": _broker,
+    "relay": _relay,
 }
 
 
@@ -120,4 +145,5 @@ async def healthz(request):
     results = dict(await asyncio.gather(*(_timed(name, fn) for name, fn in CHECKS.items())))
     down = [name for name, state in results.items() if not state["ok"]]
     body = {"status": "ok" if not down else "down", "down": down, "services": results}
+    body["relay"] = results["relay"].get("detail")  # behind_events, behind_seconds, position
     return JsonResponse(body, status=503 if down else 200)

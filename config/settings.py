@@ -338,10 +338,6 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
-    "relay-events": {
-        "task": "events.tasks.relay",
-        "schedule": float(env_int("RELAY_EVERY_SECONDS", 2, minimum=1)),
-    },
     "expire-holds": {
         "task": "ledger.tasks.expire_holds",
         "schedule": float(env_int("EXPIRE_HOLDS_EVERY_SECONDS", 60, minimum=1)),
@@ -459,9 +455,11 @@ LOGGING = {
 # --- Concord ------------------------------------------------------------------------
 
 CONCORD_SITE_URL = env_str("CONCORD_SITE_URL", "http://127.0.0.1:8000")
-# Broadcast committed events to the channel layer (websockets, overlays). Off: events are
-# written already published and never broadcast (screens then update only on reload).
+# Broadcast committed events to the channel layer (websockets, overlays). Off: the relay
+# still bumps the caches but broadcasts nothing (screens then update only on reload).
 CONCORD_LIVE = env_bool("CONCORD_LIVE", True)
+# /healthz answers 503 (naming "relay") when the relay's oldest unsent event is older.
+RELAY_MAX_LAG_SECONDS = env_int("RELAY_MAX_LAG_SECONDS", 30, minimum=1)
 
 # --- Websockets (dashboard/consumers.py; docs/SECURITY.md, "Websockets") -------------
 

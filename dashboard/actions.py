@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import events
+from dashboard import payloads
 from dashboard.exceptions import InvalidOverlayScope, InvalidToken, TokenRevoked
 from dashboard.models import SIGNING_SALT, OverlayToken
 from events import live
@@ -35,7 +36,7 @@ def create_token(scope: str, *, label: str = "", actor=None) -> OverlayToken:
         )
         events.publish(
             "overlay.token_created",
-            {"token_id": token.pk, "scope": token.scope, "label": token.label},
+            payloads.token_created(token_id=token.pk, scope=token.scope, label=token.label),
             actor=actor,
             subject=f"overlay:{token.pk}",
         )
@@ -87,7 +88,7 @@ def revoke(token: OverlayToken, *, actor=None) -> OverlayToken:
             locked.save(update_fields=["revoked_at"])
             events.publish(
                 "overlay.token_revoked",
-                {"token_id": locked.pk, "scope": locked.scope},
+                payloads.token_revoked(token_id=locked.pk, scope=locked.scope),
                 actor=actor,
                 subject=f"overlay:{locked.pk}",
             )

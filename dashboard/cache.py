@@ -1,12 +1,14 @@
 """Cache-aside for what screens read most: leaderboards, balances, member cards.
 
 Each cached thing has a version key; its value is stored under `<name>:v<version>`. A
-committed event bumps the versions it touches (a post-commit handler, before the event
-is broadcast), so the next read misses and recomputes from the database. A reader that
+committed event bumps the versions it touches, twice: in the writing process right
+after commit (one pipelined INCR round trip, so its own next read sees the write), and
+in the relay once per batch before the batch is broadcast (so a screen that re-reads on
+the event reads fresh values, and a writer that died before its bump is covered). On
+embedded defaults the relay runs in the serving process, so the second bump is what
+tells its local-memory cache about writes made by other processes. A reader that
 computed a value from data older than a bump stores it under the old version, which no
-one reads again: no stale value survives a commit by more than the moment the handler
-takes. If the bump fails (Redis away), the handler fails, the event stays unpublished and
-the relay bumps again once Redis is back.
+one reads again. If the relay's bump fails (Redis away), it tries the batch again.
 
 Reads never depend on the cache: if it cannot be reached the value comes from the
 database (and a warning is logged once a minute)."""
@@ -20,7 +22,6 @@ from dataclasses import asdict
 
 from django.core.cache import cache
 
-from events import live
 from events.actions import batched
 from events.models import Event
 from events.scopes import TRANSFER_POSTED
@@ -28,7 +29,6 @@ from events.scopes import TRANSFER_POSTED
 logger = logging.getLogger(__name__)
 
 TIMEOUT = 300  # a value's lifetime, a backstop only: versions make it stale, not time
-BUMP_WAIT = 1.0  # seconds a read waits for this process's queued bumps (then: database)
 LEADERBOARD_DEPTH = 50
 _last_warning = 0.0
 
@@ -45,13 +45,7 @@ def _version(name: str) -> int:
 
 
 def get_or_compute(name: str, compute):
-    """The cached value of `name`, or `compute()` stored at the current version.
-
-    This process's own commits bump versions in the publisher thread: a read waits for
-    those still queued (at once when none is), so a read after a write sees it; if they
-    are late, the value comes from the database."""
-    if not live.publisher.wait_handled(BUMP_WAIT):
-        return compute()
+    """The cached value of `name`, or `compute()` stored at the current version."""
     try:
         version = _version(name)
         key = f"{name}:v{version}"
@@ -192,7 +186,7 @@ def names_touched(event: Event) -> list[str]:
 
 def invalidate_many(events: Sequence[Event]) -> None:
     """Bump what `events` touched, each name once, in one round trip (raises if the cache
-    is away, so the events stay unpublished and the relay retries)."""
+    is away: the relay then tries the batch again)."""
     names: dict[str, None] = {}
     for event in events:
         names.update(dict.fromkeys(names_touched(event)))
@@ -202,6 +196,6 @@ def invalidate_many(events: Sequence[Event]) -> None:
 
 @batched(invalidate_many)
 def invalidate(event: Event) -> None:
-    """The post-commit handler: bump what `event` touched. With the live layer on it runs
-    as `invalidate_many`, in the publisher thread, once per batch before the broadcast."""
+    """The post-commit handler: bump what `event` touched (in the writing process); the
+    relay runs it as `invalidate_many`, once per batch before the broadcast."""
     invalidate_many([event])

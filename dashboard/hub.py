@@ -3,20 +3,26 @@ process's websockets.
 
 It holds one channel-layer channel in the events group (`events.live.GROUP`), so an
 event costs one channel-layer message per process however many clients are connected,
-and it serializes each event once. It delivers events in seq order: the publisher sends
-an event only after every transaction that could commit a lower seq has ended, so when a
-seq is missing the hub waits a moment for it and then reads the gap from the log (a
-missing seq not in the log was rolled back). Receivers get each seq once.
+and it serializes each event once. It delivers events in seq order, each once: the relay
+sends them in seq order, each message naming the seq sent before it (`prev`). When the
+hub has not delivered that one, something was lost on the way (Redis restarted, the hub
+started mid-stream) and it reads what it missed from the log, as a reconnecting client
+replays (`_catch_up`); a seq not in the log was rolled back. That is its only log read
+for new events, besides the heartbeat's check of the relay's position (what a quiet
+spell after a lost message would otherwise hide).
+
+On embedded defaults (the in-memory channel layer) the relay runs in a thread of this
+process (`EmbeddedRelay`) and hands its messages straight to the hubs here.
 
 Re-rendered views (leaderboards, the ticker, the dashboard's counters and leaderboards)
 are coalesced: an event marks them dirty and a render loop renders each at most every
 `RENDER_EVERY` seconds, once for all of the process's clients.
 
 A heartbeat re-joins the group (Redis may have restarted and forgotten it), delivers
-from the log any event the layer lost (older than the publisher's settle bound), closes
-connections whose token was revoked, pings stream clients every 15 s, renews the stream
-leases that count connections per token across processes (dashboard.leases), and writes
-the overlay fleet (this process's connections) to the cache for the dashboard.
+from the log any event the relay has sent that the layer lost, closes connections whose
+token was revoked, pings stream clients every 15 s, renews the stream leases that count
+connections per token across processes (dashboard.leases), and writes the overlay fleet
+(this process's connections) to the cache for the dashboard.
 
 Subscribers whose connection is gone are dropped whatever ended it (the consumer also
 unsubscribes itself on every way out): each flush and each heartbeat skip and drop a
@@ -32,20 +38,22 @@ the same queries once per tab through the process's one database thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from dashboard import public
@@ -53,11 +61,12 @@ from dashboard.exceptions import StreamLimitReached
 from dashboard.leases import Leases
 from dashboard.wire import Batch, Outgoing
 from events import live
-from events.models import Event
+from events.models import Event, RelayPosition
+from events.relay import NAME as RELAY_NAME
+from events.relay import Relay
 
 logger = logging.getLogger(__name__)
 
-GAP_WAIT = 0.05  # seconds to wait for a missing seq before reading it from the log
 FLUSH_EVERY = 0.05  # events go out in batches at most this often (one write per connection)
 # ... and a batch's writes take at most this share of the process's time: with many
 # connections the batches grow instead of the writes crowding out everything else.
@@ -66,9 +75,8 @@ RENDER_EVERY = 0.1  # at most 10 renders per second per view
 COUNTERS_EVERY = 1.0  # counters are aggregate queries: at most one per second
 PING_EVERY = 15.0
 HEARTBEAT_EVERY = 5.0
-CATCH_UP_AFTER = live.SETTLE_TIMEOUT  # seconds: what the heartbeat reads from the log
-TAIL_EVERY = 0.5  # embedded defaults only: how often to read other processes' events
 RECENT = 20_000  # seqs remembered to drop a repeat
+CATCH_UP_PAGE = 500  # events read from the log at a time when catching up
 FLEET_TTL = 30
 RECHECK_EVERY = 4.0  # dashboard sockets' users, rechecked (the issue: at least every 5 s)
 RECHECK_STALE = 15.0  # a dashboard socket not confirmed for this long is closed
@@ -120,7 +128,7 @@ class Hub:
         self.last: int | None = None
         self.channel: str | None = None
         self.layer = None
-        self.buffer: dict[int, dict] = {}
+        self.fed = False  # by the embedded relay (in-memory layer), not the channel layer
         self.recent: set[int] = set()
         self.recent_order: deque[int] = deque()
         self.outbox: list[Outgoing] = []
@@ -131,7 +139,7 @@ class Hub:
         self.rendered_at: dict[str, float] = {}
         self.snapshots: dict[str, str] = {}
         self._started: asyncio.Future | None = None
-        self._gap_task: asyncio.Task | None = None
+        self._ordering = asyncio.Lock()  # one arrival at a time (receive loop, heartbeat)
         self._tasks: list[asyncio.Task] = []
         self._wake = asyncio.Event()
         self.leases: Leases | None = None
@@ -204,7 +212,16 @@ class Hub:
             try:
                 self.layer = get_channel_layer()
                 self.leases = Leases(settings.REDIS_URL or None, settings.CACHE_KEY_PREFIX)
-                self.last = await database_sync_to_async(_latest_seq)()
+                embedded = self.listen and isinstance(self.layer, InMemoryChannelLayer)
+                if embedded:
+                    # The relay in this process: start where it is, fed by it from then on.
+                    relay = await asyncio.to_thread(EmbeddedRelay.ensure)
+                    with relay.lock:
+                        self.last = relay.position
+                        self.fed = True
+                else:
+                    start = _start_seq if self.listen else _latest_seq
+                    self.last = await database_sync_to_async(start)()
                 self._tasks = [
                     asyncio.create_task(self._flush_loop()),
                     asyncio.create_task(self._render_loop()),
@@ -217,11 +234,6 @@ class Hub:
                         asyncio.create_task(self._heartbeat_loop()),
                         asyncio.create_task(self._recheck_loop()),
                     ]
-                    live.local_loop = asyncio.get_running_loop()
-                if self.listen and isinstance(self.layer, InMemoryChannelLayer):
-                    # Embedded defaults: the in-memory layer only carries this process's
-                    # events; read other processes' (a second manage.py) from the log.
-                    self._tasks.append(asyncio.create_task(self._tail_loop()))
                 self._started.set_result(True)
             except BaseException as exc:
                 self._started.set_exception(exc)
@@ -251,17 +263,6 @@ class Hub:
             except Exception:
                 logger.exception("hub: could not handle %s", message.get("type"))
 
-    async def _tail_loop(self) -> None:
-        while True:
-            await asyncio.sleep(TAIL_EVERY)
-            try:
-                for msg in await database_sync_to_async(_events_after)(self.last or 0):
-                    await self._incoming(msg)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("hub: reading new events from the log failed")
-
     async def _join(self) -> None:
         try:
             await self.layer.group_add(live.GROUP, self.channel)
@@ -271,36 +272,42 @@ class Hub:
     # --- ordering ----------------------------------------------------------------------
 
     async def _incoming(self, msg: dict) -> None:
-        seq = msg["seq"]
-        if seq in self.recent:
-            return
-        if self.last is None or seq <= self.last:
-            await self._deliver(msg)  # late (committed after a higher seq was sent)
-            return
-        self.buffer[seq] = msg
-        await self._drain()
-        if self.buffer and (self._gap_task is None or self._gap_task.done()):
-            self._gap_task = asyncio.create_task(self._fill_gap())
-
-    async def _drain(self) -> None:
-        while self.last + 1 in self.buffer:
-            msg = self.buffer.pop(self.last + 1)
-            self.last += 1
+        """One message from the relay. Its `prev` is the seq the relay sent before it
+        (without one, as from a test, the seq just below is assumed): if this hub has not
+        delivered up to there, the missing part is read from the log first."""
+        async with self._ordering:
+            seq = msg["seq"]
+            if seq in self.recent:
+                return
+            if self.last is None or seq <= self.last:
+                # Late: it committed after a higher seq was sent (a transaction that
+                # outlived the relay's settle wait), or the layer reordered it.
+                await self._deliver(msg)
+                return
+            prev = msg.get("prev", seq - 1)
+            if prev > self.last:
+                await self._catch_up(min(prev, seq - 1))
+            self.last = seq
             await self._deliver(msg)
 
-    async def _fill_gap(self) -> None:
-        await asyncio.sleep(GAP_WAIT)
-        while self.buffer:
-            top = max(self.buffer)
-            found = await database_sync_to_async(_events_between)(self.last, top)
+    async def _catch_up(self, upto: int) -> None:
+        """Deliver from the log what this hub missed up to `upto`, as a reconnecting
+        client replays: a lost message is read the same way (what is not there was
+        rolled back)."""
+        while self.last < upto:
+            found = await database_sync_to_async(_events_between)(self.last, upto)
             for msg in found:
-                self.buffer.setdefault(msg["seq"], msg)
-            for seq in sorted(s for s in self.buffer if s <= top):
-                msg = self.buffer.pop(seq)
-                self.last = max(self.last, seq)
-                await self._deliver(msg)
-            self.last = max(self.last, top)
-            await self._drain()
+                if msg["seq"] not in self.recent:
+                    await self._deliver(msg)
+            self.last = found[-1]["seq"] if len(found) == CATCH_UP_PAGE else upto
+
+    async def _take(self, messages: list[dict]) -> None:
+        """From the embedded relay, in seq order."""
+        for msg in messages:
+            try:
+                await self._incoming(msg)
+            except Exception:
+                logger.exception("hub: could not handle event %s", msg.get("seq"))
 
     async def _deliver(self, msg: dict) -> None:
         seq = msg["seq"]
@@ -426,13 +433,14 @@ class Hub:
             await asyncio.sleep(HEARTBEAT_EVERY)
             try:
                 await self._join()
-                # Anything the layer lost (Redis restarted and forgot the group; pub/sub
-                # delivers at most once) is read from the log: events older than the
-                # publisher's settle bound, above what this hub has delivered.
-                for msg in await database_sync_to_async(_events_after)(
-                    self.last or 0, older_than=CATCH_UP_AFTER
-                ):
-                    await self._incoming(msg)
+                # What the relay sent and the layer lost (Redis restarted and forgot the
+                # group; pub/sub delivers at most once) with nothing after it to show the
+                # gap: up to the relay's position, from the log.
+                if not self.fed:
+                    position = await database_sync_to_async(_relay_position)()
+                    if position is not None and self.last is not None and position > self.last:
+                        async with self._ordering:
+                            await self._catch_up(position)
                 tokens = {s.token_id for s in self.subscribers.values() if s.token_id}
                 if tokens:
                     revoked = await database_sync_to_async(_revoked)(tokens)
@@ -527,16 +535,21 @@ def _latest_seq() -> int:
     return Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
 
 
-def _events_after(low: int, limit: int = 500, older_than: float | None = None) -> list[dict]:
-    rows = Event.objects.filter(seq__gt=low).order_by("seq")
-    if older_than is not None:
-        rows = rows.filter(created_at__lt=timezone.now() - timedelta(seconds=older_than))
-    rows = rows[:limit]
-    return [live.message_for(event) for event in rows]
+def _relay_position() -> int | None:
+    return RelayPosition.objects.filter(name=RELAY_NAME).values_list("seq", flat=True).first()
+
+
+def _start_seq() -> int:
+    """Where a hub fed by the relay through the channel layer starts: the relay's position
+    (everything above it is still to come from the relay), or the newest seq if no relay
+    has run yet."""
+    position = _relay_position()
+    return position if position is not None else _latest_seq()
 
 
 def _events_between(low: int, high: int) -> list[dict]:
-    rows = Event.objects.filter(seq__gt=low, seq__lt=high).order_by("seq")
+    """Events in (low, high], a page at most."""
+    rows = Event.objects.filter(seq__gt=low, seq__lte=high).order_by("seq")[:CATCH_UP_PAGE]
     return [live.message_for(event) for event in rows]
 
 
@@ -589,3 +602,89 @@ def get_hub() -> Hub:
         hub._loop = loop
         _hubs[id(loop)] = hub
     return hub
+
+
+class EmbeddedRelay:
+    """Embedded defaults (the in-memory channel layer): the relay loop (`events.relay`) in
+    a thread of the serving process. It hands each batch to this process's hubs, and its
+    batch handlers bump this process's local-memory cache for writes made by other
+    processes (a shell, a bot): every screen is right within a moment. Started by the
+    first HTTP request (`config.asgi`) or the first hub; no advisory lock (one serving
+    process per database on these defaults)."""
+
+    _current: EmbeddedRelay | None = None
+    _guard = threading.Lock()
+
+    def __init__(self) -> None:
+        self.relay = Relay(deliver=self._deliver, embedded=True)
+        self.lock = self.relay.lock
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="concord-relay", daemon=True)
+
+    @property
+    def position(self) -> int:
+        return self.relay.position or 0
+
+    @classmethod
+    def wanted(cls) -> bool:
+        return "InMemory" in settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+
+    @classmethod
+    def running(cls) -> bool:
+        current = cls._current
+        return current is not None and current.ready.is_set() and current.thread.is_alive()
+
+    @classmethod
+    def ensure(cls, timeout: float = 5.0) -> EmbeddedRelay:
+        """This process's embedded relay, started if need be, once it knows its position."""
+        with cls._guard:
+            if cls._current is None or not cls._current.thread.is_alive():
+                cls._current = cls()
+                cls._current.thread.start()
+            current = cls._current
+        current.ready.wait(timeout)
+        return current
+
+    @classmethod
+    def shut(cls, timeout: float = 5.0) -> None:
+        """Stop this process's embedded relay (tests, before the database goes)."""
+        with cls._guard:
+            current, cls._current = cls._current, None
+        if current is not None:
+            current.stop.set()
+            current.thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set() and self.relay.position is None:
+                try:
+                    self.relay.start()
+                except Exception:
+                    logger.exception("relay: could not read its position; retrying")
+                    connection.close()
+                    self.stop.wait(1.0)
+            self.ready.set()
+            while not self.stop.is_set():
+                try:
+                    self.relay.serve(self.stop)
+                except Exception:
+                    logger.exception("relay: reading the log failed; retrying")
+                    connection.close()
+                    self.stop.wait(1.0)
+        finally:
+            self.ready.set()
+            self.relay.close()
+
+    def _deliver(self, messages: list[dict]) -> None:
+        futures = []
+        with self.lock:
+            for hub in list(_hubs.values()):
+                loop = getattr(hub, "_loop", None)
+                if not hub.fed or loop is None or loop.is_closed():
+                    continue
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    futures.append(asyncio.run_coroutine_threadsafe(hub._take(messages), loop))
+        for future in futures:
+            with contextlib.suppress(Exception):  # a loop shutting down: nobody listens
+                future.result(live.SEND_TIMEOUT)

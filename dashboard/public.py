@@ -31,6 +31,8 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 
 from accounts.actions import names_an_external_id
+from narrative import payloads as narrative
+from tournaments import payloads as tournaments
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,10 @@ PUBLIC_REASON_KINDS = frozenset({"award", "bonus", "achievement", "prize"})
 
 
 # --- shapes -------------------------------------------------------------------------------
+# What a token may see of each public kind. Where all of an event's data is public, the
+# shape is its payload's own TypedDict (`<app>.payloads`, what the action writes):
+# `tournament.created` (not drafts), `tournament.updated`, `tournament.bracket_generated`
+# and `narrative.story_published`. The others keep a part of it, declared here.
 
 
 class PublicMember(TypedDict):
@@ -77,23 +83,6 @@ class PublicAchievement(TypedDict):
     name: str
     reward: int | None
     currency: str | None
-
-
-class PublicTournament(TypedDict):
-    """`tournament.created` (not while it is a draft)."""
-
-    tournament_id: int
-    name: str
-    game: str
-    status: str
-    format: str
-    capacity: int
-    entry_fee: int
-
-
-class PublicTournamentUpdated(TypedDict):
-    tournament_id: int
-    changed: list[str]
 
 
 # "from" is a keyword: the functional syntax. No `reason` (a cancellation's is staff's).
@@ -144,21 +133,6 @@ class PublicNoShow(PublicCounts, total=False):
     member_ids: list[int]
 
 
-class PublicSeed(TypedDict):
-    registration_id: int
-    member_id: int
-    seed: int
-
-
-class PublicBracket(TypedDict):
-    tournament_id: int
-    format: str
-    players: int
-    rounds: int
-    matches: int
-    seeds: list[PublicSeed]
-
-
 class PublicMatch(TypedDict):
     tournament_id: int
     match_id: int
@@ -170,21 +144,11 @@ class PublicMatch(TypedDict):
     next_match_id: int | None
 
 
-class PublicPlacement(TypedDict):
-    registration_id: int
-    member_id: int
-    placement: int
-    prize: int
-
-
 class PublicFinal(TypedDict):
+    """`tournament.finalized` without the prizes' transfer."""
+
     tournament_id: int
-    placements: list[PublicPlacement]
-
-
-class PublicStory(TypedDict):
-    story_id: int
-    title: str
+    placements: list[tournaments.Placement]
 
 
 # --- projectors -------------------------------------------------------------------------
@@ -265,7 +229,7 @@ COUNTS = ("active_count", "waitlist_count", "capacity")
 ENTRY = ("registration_id", "member_id")
 
 
-def _tournament_created(data: dict) -> PublicTournament | None:
+def _tournament_created(data: dict) -> tournaments.Created | None:
     if data.get("status") == "draft":
         return None  # not announced yet: staff's draft
     return _tournament(("name", "game", "status", "format", "capacity", "entry_fee"))(data)
@@ -277,7 +241,7 @@ def _list_of(items, keys: tuple[str, ...]) -> list[dict]:
     return [_pick(item, keys) for item in items if isinstance(item, dict)]
 
 
-def _bracket_generated(data: dict) -> PublicBracket | None:
+def _bracket_generated(data: dict) -> tournaments.BracketGenerated | None:
     projected = _tournament(("format", "players", "rounds", "matches"))(data)
     if projected is not None:
         projected["seeds"] = _list_of(data.get("seeds"), ("registration_id", "member_id", "seed"))
@@ -292,7 +256,7 @@ def _finalized(data: dict) -> PublicFinal | None:
     return projected
 
 
-def _story_published(data: dict) -> PublicStory | None:
+def _story_published(data: dict) -> narrative.StoryPublished | None:
     if _id(data.get("story_id")) is None:
         return None
     return {"story_id": data["story_id"], "title": data.get("title")}
@@ -307,8 +271,8 @@ _TABLE: dict[str, tuple[Projector, type]] = {
     "member.updated": (_member_updated, PublicMember),
     "ledger.transfer_posted": (_transfer_posted, PublicTransfer),
     "ledger.achievement_granted": (_achievement_granted, PublicAchievement),
-    "tournament.created": (_tournament_created, PublicTournament),
-    "tournament.updated": (_tournament(("changed",)), PublicTournamentUpdated),
+    "tournament.created": (_tournament_created, tournaments.Created),
+    "tournament.updated": (_tournament(("changed",)), tournaments.Updated),
     "tournament.status_changed": (
         _tournament(("from", "to", "no_shows", "promoted", "checked_in", "refunded")),
         PublicStatusChange,
@@ -339,7 +303,7 @@ _TABLE: dict[str, tuple[Projector, type]] = {
         _tournament(("registration_ids", "member_ids", *COUNTS)),
         PublicNoShow,
     ),
-    "tournament.bracket_generated": (_bracket_generated, PublicBracket),
+    "tournament.bracket_generated": (_bracket_generated, tournaments.BracketGenerated),
     "tournament.match_recorded": (
         _tournament(
             (
@@ -355,7 +319,7 @@ _TABLE: dict[str, tuple[Projector, type]] = {
         PublicMatch,
     ),
     "tournament.finalized": (_finalized, PublicFinal),
-    "narrative.story_published": (_story_published, PublicStory),
+    "narrative.story_published": (_story_published, narrative.StoryPublished),
 }
 assert not any(kind.startswith("staff.") for kind in _TABLE), "staff.* kinds are never public"
 

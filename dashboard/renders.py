@@ -114,6 +114,17 @@ def counters() -> dict:
     return found
 
 
+def _relay() -> dict:
+    """How far the relay is behind (as /healthz says), and whether past the bound."""
+    from django.conf import settings
+
+    from events.relay import lag
+
+    behind = lag()
+    late = behind.behind_seconds > settings.RELAY_MAX_LAG_SECONDS
+    return {**behind.as_dict(), "late": late}
+
+
 def _counters() -> dict:
     from accounts.models import Member
     from integrity.models import IntegrityRun
@@ -146,6 +157,7 @@ def _counters() -> dict:
         ],
         "open_holds": Hold.objects.filter(status="pending").count(),
         "integrity": run,
+        "relay": _relay(),
     }
 
 

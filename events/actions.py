@@ -1,4 +1,7 @@
-"""Writing events: inside the caller's transaction; broadcasting only after commit."""
+"""Writing events: inside the caller's transaction. After commit the writer runs the
+registered handlers (the cache bumps: what a read in the same process needs to see its
+own write) and nothing else; the relay (`events.relay`) broadcasts and runs the handlers
+again over its batches."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from events import live
 from events.exceptions import EventsError, NotInTransaction
 from events.models import Event
 
@@ -25,9 +27,11 @@ _handlers: list[Handler] = []
 def register_handler(handler: Handler) -> Handler:
     """Run `handler(event)` after each event's transaction commits. Usable as a decorator.
 
-    Register in an AppConfig.ready(), so that every process has the same handlers. A
-    handler marked with `batched` runs in the live layer's publisher thread instead, once
-    per batch and before the batch is broadcast."""
+    Register in an AppConfig.ready(), so that every process has the same handlers. Each
+    runs twice: in the writing process right after commit (read-your-writes; lost if the
+    process dies), and in the relay before the event is broadcast (at least once: a
+    relay that dies repeats its last batch). Handlers must tolerate a repeat. One marked
+    `batched` runs in the relay once per batch."""
     if handler not in _handlers:
         _handlers.append(handler)
     return handler
@@ -49,28 +53,18 @@ def publish(kind: str, data: dict[str, Any], *, actor=None, subject: str = "") -
     if not kind:
         raise EventsError("an event needs a kind")
     actor_id = getattr(actor, "pk", None) if actor is not None else None
-    # `published_at` means "every post-commit handler has run". With none registered that
-    # is true the moment the row commits, so it is written with the row and no second
-    # write follows the commit. Handlers are registered in AppConfig.ready(), so every
-    # process (web, worker, bot) has the same list.
-    return _insert(kind, actor_id, subject[:100], data, published=not handlers_registered())
-
-
-def handlers_registered() -> bool:
-    """Whether committed events have work after commit (else they are written published):
-    handlers, or the live layer's broadcast (`CONCORD_LIVE`, on by default)."""
-    return bool(_handlers) or live.enabled()
+    return _insert(kind, actor_id, subject[:100], data)
 
 
 # For actions whose own statement writes their event row (one round trip instead of
 # two): `INSERT_COLUMNS` is the column list their INSERT ... SELECT fills, in order, and
 # `adopt` takes the inserted row over exactly as `publish` would have made it.
-INSERT_COLUMNS = "kind, actor_id, subject, data, created_at, published_at"
+INSERT_COLUMNS = "kind, actor_id, subject, data, created_at"
 
 
-def adopt(*, seq: int, kind: str, actor_id, subject: str, data, created_at, published) -> Event:
+def adopt(*, seq: int, kind: str, actor_id, subject: str, data, created_at) -> Event:
     """The `Event` for a row an action's statement inserted (in the current transaction);
-    dispatched after commit like any published event."""
+    its handlers run after commit like any published event's."""
     event = Event.written(
         using=transaction.get_connection().alias,
         seq=seq,
@@ -79,20 +73,17 @@ def adopt(*, seq: int, kind: str, actor_id, subject: str, data, created_at, publ
         subject=subject,
         data=data,
         created_at=created_at,
-        published_at=created_at if published else None,
     )
-    if not published:
-        transaction.on_commit(lambda: dispatch(event), robust=True)
+    if _handlers:
+        transaction.on_commit(lambda: run_handlers(event), robust=True)
     return event
 
 
 def batched(many: BatchHandler) -> Callable[[Handler], Handler]:
     """Mark a handler as able to run once over a batch of committed events, as `many(events)`
-    (seq order). With the live layer on, the publisher thread runs `many` on each batch it
-    is about to broadcast, and the writing process only queues the event: what cost a
-    round trip per event after every commit costs one per batch, off the writer's path.
-    Where events are not broadcast (`CONCORD_LIVE=0`) and in the relay, the handler runs
-    per event as any other. Raising from `many` leaves the whole batch unpublished."""
+    (seq order): the relay runs `many` on each batch before broadcasting it (one round
+    trip per batch); the writing process runs the handler for its own event. Raising from
+    `many` makes the relay try the batch again."""
 
     def mark(handler: Handler) -> Handler:
         handler.many = many
@@ -101,14 +92,11 @@ def batched(many: BatchHandler) -> Callable[[Handler], Handler]:
     return mark
 
 
-def run_handlers(event: Event, *, deferred: bool = False) -> bool:
-    """Run every handler for a committed event (with `deferred`, only those that do not
-    run per batch in the publisher); one failing stops none of the others. False if any
-    failed."""
+def run_handlers(event: Event) -> bool:
+    """After commit, in the writing process: every handler for `event`; one failing stops
+    none of the others (the relay runs them again). False if any failed."""
     ok = True
     for handler in list(_handlers):
-        if deferred and hasattr(handler, "many"):
-            continue
         try:
             handler(event)
         except Exception:
@@ -118,15 +106,18 @@ def run_handlers(event: Event, *, deferred: bool = False) -> bool:
 
 
 def run_batch_handlers(events: Sequence[Event]) -> bool:
-    """The publisher thread's part: every `batched` handler's `many` over `events`. False
-    if any failed (the batch is then not broadcast, and the relay delivers it later)."""
+    """The relay's part: every handler over `events` (seq order), a `batched` one once as
+    `many(events)`, any other per event. False if any failed (the relay then tries the
+    batch again before broadcasting it)."""
     ok = True
     for handler in list(_handlers):
         many = getattr(handler, "many", None)
-        if many is None:
-            continue
         try:
-            many(events)
+            if many is not None:
+                many(events)
+            else:
+                for event in events:
+                    handler(event)
         except Exception:
             ok = False
             logger.exception(
@@ -138,35 +129,13 @@ def run_batch_handlers(events: Sequence[Event]) -> bool:
     return ok
 
 
-def dispatch(event: Event) -> bool:
-    """After commit: run the handlers, then broadcast the event (the live layer marks it
-    published once it is sent). If a handler failed the event stays unpublished, for the
-    relay to deliver again (handlers must tolerate a repeat: clients dedupe by seq).
-
-    With the live layer on, `batched` handlers run in the publisher thread, over the
-    batch, before it is sent: the writer only queues the event."""
-    if live.enabled():
-        if not run_handlers(event, deferred=True):
-            return False
-        live.broadcast(event)
-        return True
-    if not run_handlers(event):
-        return False
-    try:
-        live.mark_published([event.seq])
-    except Exception:
-        logger.exception("could not mark event %s published; the relay will retry", event.seq)
-        return False
-    return True
-
-
 _INSERT = (
     f"INSERT INTO {Event._meta.db_table} ({INSERT_COLUMNS})"
-    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING seq"
+    " VALUES (%s, %s, %s, %s, %s) RETURNING seq"
 )
 
 
-def _insert(kind: str, actor_id, subject: str, data: dict[str, Any], *, published: bool) -> Event:
+def _insert(kind: str, actor_id, subject: str, data: dict[str, Any]) -> Event:
     """One INSERT ... RETURNING: every action publishes, so this is the hottest write.
 
     The ORM's create() costs several times the CPU of the statement itself here."""
@@ -177,7 +146,7 @@ def _insert(kind: str, actor_id, subject: str, data: dict[str, Any], *, publishe
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT,
-            [kind, actor_id, subject, encoded, db_now, db_now if published else None],
+            [kind, actor_id, subject, encoded, db_now],
         )
         (seq,) = cursor.fetchone()
     # As the row reads back from the JSON column (dates, decimals, UUIDs as strings).
@@ -188,5 +157,4 @@ def _insert(kind: str, actor_id, subject: str, data: dict[str, Any], *, publishe
         subject=subject,
         data=json.loads(encoded),
         created_at=now,
-        published=published,
     )

@@ -7,7 +7,7 @@ from events.models import Event
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ["seq", "kind", "subject", "actor_id", "created_at", "published_at"]
+    list_display = ["seq", "kind", "subject", "actor_id", "created_at"]
     list_filter = ["kind"]
     search_fields = ["kind", "subject"]
     ordering = ["-seq"]

@@ -5,14 +5,15 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from events.sql import refuse
+
 
 class Event(models.Model):
     """One committed change. Append-only; `seq` increases with each insert.
 
     Written by `events.publish()` inside the action's transaction, so an event exists if
-    and only if its change committed. `published_at` is the only field that ever changes:
-    it is set once the post-commit handlers have run (the live issue's relay republishes
-    rows still unset).
+    and only if its change committed. Nothing ever changes it: how far the live layer has
+    got is the relay's position (`RelayPosition`), not a mark on each row.
     """
 
     seq = models.BigAutoField(primary_key=True)
@@ -30,18 +31,11 @@ class Event(models.Model):
     subject = models.CharField(max_length=100, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["seq"]
         indexes = [
             models.Index(fields=["subject"], name="events_event_subject"),
-            # The relay's scan for events whose post-commit handlers have not run yet.
-            models.Index(
-                fields=["seq"],
-                condition=Q(published_at__isnull=True),
-                name="events_event_unpublished",
-            ),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(kind=""), name="events_event_kind_not_blank"),
@@ -51,27 +45,7 @@ class Event(models.Model):
                 name="events_event_append_only",
                 when=pgtrigger.Before,
                 operation=pgtrigger.Update | pgtrigger.Delete,
-                func="""
-                IF TG_OP = 'DELETE' THEN
-                    RAISE EXCEPTION 'events are append-only: DELETE of event % refused', OLD.seq
-                        USING ERRCODE = 'integrity_constraint_violation';
-                END IF;
-                IF (NEW.seq, NEW.kind, NEW.actor_id, NEW.subject, NEW.data, NEW.created_at)
-                   IS DISTINCT FROM
-                   (OLD.seq, OLD.kind, OLD.actor_id, OLD.subject, OLD.data, OLD.created_at)
-                THEN
-                    RAISE EXCEPTION
-                        'events are append-only: only published_at may change (event %)',
-                        OLD.seq
-                        USING ERRCODE = 'integrity_constraint_violation';
-                END IF;
-                IF OLD.published_at IS NOT NULL
-                   AND NEW.published_at IS DISTINCT FROM OLD.published_at THEN
-                    RAISE EXCEPTION 'event % is already published', OLD.seq
-                        USING ERRCODE = 'integrity_constraint_violation';
-                END IF;
-                RETURN NEW;
-                """,
+                func=refuse("events are append-only: % of event % refused", "TG_OP", "OLD.seq"),
             ),
         ]
 
@@ -79,10 +53,32 @@ class Event(models.Model):
         return f"#{self.seq} {self.kind}"
 
     @classmethod
-    def written(cls, *, using: str, published_at=None, **fields) -> Event:
-        """The `Event` for a row already in the log (inserted by a statement of our own, or
-        received from another process), as if loaded from database `using`."""
-        event = cls(published_at=published_at, **fields)
+    def written(cls, *, using: str, **fields) -> Event:
+        """The `Event` for a row already in the log (inserted by a statement of our own),
+        as if loaded from database `using`."""
+        event = cls(**fields)
         event._state.adding = False
         event._state.db = using
         return event
+
+
+class RelayPosition(models.Model):
+    """How far the relay (`events.relay`, `manage.py run_relay`) has got: every event up to
+    `seq` has had its batch handlers run and been broadcast. One row per relay name (one
+    relay works per database). Written after each broadcast, so a relay that dies
+    re-broadcasts at most its last batch (receivers drop a seq they have delivered); its
+    lag, for /healthz and the integrity report, is the log above it."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    seq = models.BigIntegerField()
+    moved_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(seq__gte=0), name="events_relayposition_seq_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} at #{self.seq}"

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import events
+from ledger import payloads
 from ledger.exceptions import AchievementError, InvalidRequest
 from ledger.models import (
     Achievement,
@@ -71,14 +72,14 @@ def grant_achievement(member, achievement: Achievement, *, actor=None) -> Member
         return existing.get()
     events.publish(
         "ledger.achievement_granted",
-        {
-            "member_id": member_id,
-            "achievement": achievement.code,
-            "name": achievement.name,
-            "reward": achievement.reward_amount,
-            "currency": achievement.reward_currency.code if achievement.reward_currency else None,
-            "transfer_id": reward.pk if reward else None,
-        },
+        payloads.achievement_granted(
+            member_id=member_id,
+            achievement=achievement.code,
+            name=achievement.name,
+            reward=achievement.reward_amount,
+            currency=achievement.reward_currency.code if achievement.reward_currency else None,
+            transfer_id=reward.pk if reward else None,
+        ),
         actor=actor,
         subject=f"member:{member_id}",
     )
@@ -130,12 +131,9 @@ def record_activity(member, day: date | None = None, *, actor=None) -> Streak:
     streak.save()
     events.publish(
         "ledger.activity_recorded",
-        {
-            "member_id": member_id,
-            "day": day,
-            "current": streak.current,
-            "longest": streak.longest,
-        },
+        payloads.activity_recorded(
+            member_id=member_id, day=day, current=streak.current, longest=streak.longest
+        ),
         actor=actor,
         subject=f"member:{member_id}",
     )

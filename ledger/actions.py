@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 import events
+from ledger import payloads
 from ledger.exceptions import (
     HoldExpired,
     HoldNotPending,
@@ -361,17 +362,17 @@ def _publish_hold(kind: str, hold: Hold, currency: str, balance: int, held: int,
     member_id = Account.objects.filter(pk=hold.account_id).values_list("member_id", flat=True)[0]
     events.publish(
         kind,
-        {
-            "hold_id": hold.pk,
-            "member_id": member_id,
-            "currency": currency,
-            "amount": hold.amount,
-            "sink": hold.sink,
-            "status": hold.status,
-            "balance": balance,
-            "held": held,
-            "transfer_id": hold.transfer_id,
-        },
+        payloads.hold_changed(
+            hold_id=hold.pk,
+            member_id=member_id,
+            currency=currency,
+            amount=hold.amount,
+            sink=hold.sink,
+            status=hold.status,
+            balance=balance,
+            held=held,
+            transfer_id=hold.transfer_id,
+        ),
         actor=actor,
         subject=f"hold:{hold.pk}",
     )

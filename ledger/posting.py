@@ -25,6 +25,8 @@ from django.utils import timezone
 
 from events import actions as events
 from events.models import Event
+from events.payloads import sql_object
+from ledger import payloads
 from ledger.exceptions import (
     AlreadyReversed,
     IdempotencyConflict,
@@ -334,6 +336,27 @@ _P = Posting._meta.db_table
 _C = Currency._meta.db_table
 _E = Event._meta.db_table
 
+# The event's data (`ledger.payloads.TransferPosted`), from the statement's `transfer`,
+# `legs` and `wallets` below: the same keys as `payloads.transfer_posted` gives SQLite.
+_EVENT_DATA = sql_object(
+    payloads.TransferPosted,
+    transfer_id="transfer.id",
+    kind="%(kind)s::text",
+    currency="%(currency)s::text",
+    reason="%(reason)s::text",
+    reverses="%(reverses)s::bigint",
+    postings="(SELECT jsonb_agg("
+    + sql_object(
+        payloads.Posting,
+        member_id="legs.member_id",
+        system="legs.system",
+        amount="legs.delta",
+        balance="wallets.balance",
+        version="wallets.version",
+    )
+    + " ORDER BY legs.ord) FROM legs LEFT JOIN wallets ON wallets.id = legs.account_id)",
+)
+
 # One statement, one round trip, atomic by itself (it may run without BEGIN/COMMIT).
 # Each CTE feeds the next: nothing is written unless the accounts exist (ready), and
 # nothing past the transfer unless its key is new; the wallets are locked in id order
@@ -391,18 +414,8 @@ WITH cur AS (
      ORDER BY legs.ord
 ), event AS (
     INSERT INTO {_E} ({events.INSERT_COLUMNS})
-    SELECT %(event_kind)s::text, %(actor)s::bigint, 'transfer:' || transfer.id,
-           jsonb_build_object(
-               'transfer_id', transfer.id, 'kind', %(kind)s::text,
-               'currency', %(currency)s::text, 'reason', %(reason)s::text,
-               'reverses', %(reverses)s::bigint,
-               'postings', (
-                   SELECT jsonb_agg(jsonb_build_object(
-                       'member_id', legs.member_id, 'system', legs.system,
-                       'amount', legs.delta, 'balance', wallets.balance,
-                       'version', wallets.version) ORDER BY legs.ord)
-                     FROM legs LEFT JOIN wallets ON wallets.id = legs.account_id)),
-           %(now)s::timestamptz, CASE WHEN %(published)s::boolean THEN %(now)s::timestamptz END
+    SELECT %(event_kind)s::text, %(actor)s::bigint, 'transfer:' || transfer.id, {_EVENT_DATA},
+           %(now)s::timestamptz
       FROM transfer, covered WHERE covered.ok
     RETURNING seq, data
 )
@@ -428,7 +441,6 @@ _POST_SQL = " ".join(_POST_SQL.split())
 
 def _write_postgresql(plan: Plan, digest: str) -> Outcome:
     now = timezone.now()
-    published = not events.handlers_registered()
     params = {
         "currency": plan.currency,
         "members": [leg.member_id for leg in plan.legs],
@@ -446,7 +458,6 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
         "now": now,
         "reverses": plan.reverses_id,
         "event_kind": EVENT_KIND,
-        "published": published,
     }
     if len(plan.legs) <= PREPARED_LEGS:
         # Prepared, with a generic plan (the connection sets plan_cache_mode, see
@@ -479,7 +490,6 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
             subject=_event_subject(transfer_id),
             data=json.loads(data),
             created_at=now,
-            published=published,
         )
     return Outcome(
         currency_id=currency_id,
@@ -570,24 +580,24 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
     for account_id, leg in zip(account_ids, plan.legs, strict=True):
         balance, version = after.get(account_id, (None, None))
         postings.append(
-            {
-                "member_id": leg.member_id,
-                "system": leg.system,
-                "amount": leg.delta,
-                "balance": balance,
-                "version": version,
-            }
+            payloads.posting(
+                member_id=leg.member_id,
+                system=leg.system,
+                amount=leg.delta,
+                balance=balance,
+                version=version,
+            )
         )
     outcome.event = events.publish(
         EVENT_KIND,
-        {
-            "transfer_id": transfer_id,
-            "kind": plan.kind,
-            "currency": plan.currency,
-            "reason": plan.reason,
-            "reverses": plan.reverses_id,
-            "postings": postings,
-        },
+        payloads.transfer_posted(
+            transfer_id=transfer_id,
+            kind=plan.kind,
+            currency=plan.currency,
+            reason=plan.reason,
+            reverses=plan.reverses_id,
+            postings=postings,
+        ),
         actor=Ref(plan.actor_id) if plan.actor_id else None,
         subject=_event_subject(transfer_id),
     )

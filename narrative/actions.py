@@ -24,9 +24,11 @@ import events
 from accounts.models import Member, SubscriptionStatus, Tier
 from events import actions as event_log
 from events.models import Event
+from events.payloads import sql_object
 from ledger import actions as ledger
 from ledger.models import TransferKind
 from ledger.posting import Ref, SystemKey, prepared_row
+from narrative import payloads
 from narrative.exceptions import (
     ChapterAlreadyDecided,
     ChapterLocked,
@@ -152,7 +154,8 @@ def _member_state(member_id: int, *, story_id: int, chapter_id: int, rule: _Plan
     sql = [
         "SELECT m.is_premium,",
         " (SELECT status FROM narrative_progress WHERE member_id = m.id AND chapter_id = %s),",
-        " EXISTS (SELECT 1 FROM narrative_progress WHERE member_id = m.id AND story_id = %s),",
+        # `+ 0`: see _CLAIM (found through the member's rows, whatever the statistics say).
+        " EXISTS (SELECT 1 FROM narrative_progress WHERE member_id = m.id AND story_id + 0 = %s),",
     ]
     params: list = [chapter_id, story_id]
     if rule.unlock_rule == UnlockRule.MIN_BALANCE:
@@ -251,7 +254,7 @@ def start_story(member, story, *, actor=None) -> Progress:
             return where
         events.publish(
             "narrative.story_started",
-            {"story_id": story_id, "member_id": member_id, "chapter_id": first.pk},
+            payloads.story_started(story_id=story_id, member_id=member_id, chapter_id=first.pk),
             actor=actor,
             subject=f"story:{story_id}",
         )
@@ -449,19 +452,19 @@ def _decide(member_id: int, plan: _Plan, actor) -> Decision:
             levels = dict(cursor.fetchall())
     event = events.publish(
         "narrative.decision_made",
-        {
-            "story_id": plan.story_id,
-            "chapter_id": plan.chapter_id,
-            "choice_id": plan.choice_id,
-            "decision_id": decision_id,
-            "member_id": member_id,
-            "next_chapter_id": plan.next_chapter_id,
-            "ending": plan.ending,
-            "reward": plan.reward,
-            "currency": plan.currency,
-            "transfer_id": transfer.pk if transfer else None,
-            "levels": {str(k): v for k, v in sorted(levels.items())},
-        },
+        payloads.decision_made(
+            story_id=plan.story_id,
+            chapter_id=plan.chapter_id,
+            choice_id=plan.choice_id,
+            decision_id=decision_id,
+            member_id=member_id,
+            next_chapter_id=plan.next_chapter_id,
+            ending=plan.ending,
+            reward=plan.reward,
+            currency=plan.currency,
+            transfer_id=transfer.pk if transfer else None,
+            levels=levels,
+        ),
         actor=actor,
         subject=f"story:{plan.story_id}",
     )
@@ -491,13 +494,16 @@ _E = Event._meta.db_table
 # Reads the choice, the member and what the chapter's rules ask of them, and claims the
 # chapter (its `started` progress row, locked to commit) if every rule is met. A submit
 # racing ours waits on that row lock, then finds the row decided and claims nothing.
+# `in_story` reads the member's own rows (narrative_progress_once_per_chapter leads with
+# the member): `story_id + 0` keeps the story's index out of it, which the planner took on
+# tables never analyzed and which holds a row for every reader of the story.
 _CLAIM = f"""
 WITH plan AS ({_PLAN}), state AS (
     SELECT m.is_premium,
            (SELECT status FROM narrative_progress
              WHERE member_id = m.id AND chapter_id = plan.chapter_id) AS progress,
            EXISTS (SELECT 1 FROM narrative_progress
-                    WHERE member_id = m.id AND story_id = plan.story_id) AS in_story,
+                    WHERE member_id = m.id AND story_id + 0 = plan.story_id) AS in_story,
            (SELECT balance FROM ledger_account
              WHERE member_id = m.id AND currency_id = plan.unlock_currency_id) AS balance,
            plan.unlock_rule = 'subscription' AND EXISTS (
@@ -527,6 +533,24 @@ SELECT plan.*, state.is_premium IS NOT NULL, state.is_premium, state.progress,
 """
 _CLAIM = " ".join(_CLAIM.split())
 
+# The event's data (`narrative.payloads.DecisionMade`), from `_RECORD`'s parameters, its
+# `decision` (d) and `levels`: the same keys as `payloads.decision_made` gives SQLite.
+_DECISION_MADE = sql_object(
+    payloads.DecisionMade,
+    story_id="%(story)s::bigint",
+    chapter_id="%(chapter)s::bigint",
+    choice_id="%(choice)s::bigint",
+    decision_id="d.id",
+    member_id="%(member)s::bigint",
+    next_chapter_id="%(next)s::bigint",
+    ending="%(ending)s::text",
+    reward="%(reward)s::bigint",
+    currency="%(currency)s::text",
+    transfer_id="%(transfer)s::bigint",
+    levels="COALESCE((SELECT jsonb_object_agg(character_id::text, level) FROM levels),"
+    " '{}'::jsonb)",
+)
+
 # Records the decision, starts the next chapter, applies the impacts (in character order:
 # concurrent writers lock relationship rows in one order) and writes the event row.
 _RECORD = f"""
@@ -553,15 +577,8 @@ WITH decision AS (
 ), event AS (
     INSERT INTO {_E} ({event_log.INSERT_COLUMNS})
     SELECT 'narrative.decision_made', %(actor)s::bigint, 'story:' || %(story)s::bigint,
-           jsonb_build_object(
-               'story_id', %(story)s::bigint, 'chapter_id', %(chapter)s::bigint,
-               'choice_id', %(choice)s::bigint, 'decision_id', d.id,
-               'member_id', %(member)s::bigint, 'next_chapter_id', %(next)s::bigint,
-               'ending', %(ending)s::text, 'reward', %(reward)s::bigint,
-               'currency', %(currency)s::text, 'transfer_id', %(transfer)s::bigint,
-               'levels', COALESCE((SELECT jsonb_object_agg(character_id::text, level)
-                                     FROM levels), '{{}}'::jsonb)),
-           %(now)s, CASE WHEN %(published)s::boolean THEN %(now)s END
+           {_DECISION_MADE},
+           %(now)s
       FROM decision d
     RETURNING seq, data::text
 )
@@ -587,7 +604,6 @@ def _make_choice_postgresql(member_id: int, choice_id: int, actor) -> Decision:
                 raise _refusal(member_id, plan, state) or _Raced()
             if claimed is not None:
                 transfer = _pay(member_id, plan, actor)
-                published = not event_log.handlers_registered()
                 decision_id, seq, data = prepared_row(
                     _RECORD,
                     {
@@ -601,7 +617,6 @@ def _make_choice_postgresql(member_id: int, choice_id: int, actor) -> Decision:
                         "ending": plan.ending,
                         "currency": plan.currency,
                         "actor": actor.pk if actor is not None else None,
-                        "published": published,
                         "now": now,
                     },
                 )
@@ -612,7 +627,6 @@ def _make_choice_postgresql(member_id: int, choice_id: int, actor) -> Decision:
                     subject=f"story:{plan.story_id}",
                     data=json.loads(data),
                     created_at=now,
-                    published=published,
                 )
                 return _made(decision_id, member_id, plan, transfer, now, event)
     except _Raced:
@@ -670,12 +684,12 @@ def rebuild_member_state(member, *, story=None, actor=None) -> Rebuilt:
                 if progress or relationships:
                     events.publish(
                         "narrative.member_rebuilt",
-                        {
-                            "story_id": story_id,
-                            "member_id": member_id,
-                            "progress_fixed": progress,
-                            "relationships_fixed": relationships,
-                        },
+                        payloads.member_rebuilt(
+                            story_id=story_id,
+                            member_id=member_id,
+                            progress_fixed=progress,
+                            relationships_fixed=relationships,
+                        ),
                         actor=actor,
                         subject=f"story:{story_id}",
                     )
@@ -828,7 +842,7 @@ def record_story_change(story, *, actor=None) -> None:
     with transaction.atomic():
         events.publish(
             "narrative.story_changed",
-            {"story_id": story_id, "title": found[0], "published": found[1]},
+            payloads.story_changed(story_id=story_id, title=found[0], published=found[1]),
             actor=actor,
             subject=f"story:{story_id}",
         )
@@ -847,7 +861,7 @@ def publish_story(story, *, actor=None) -> Story:
     locked.save(update_fields=["published"])
     events.publish(
         "narrative.story_published",
-        {"story_id": locked.pk, "title": locked.title},
+        payloads.story_published(story_id=locked.pk, title=locked.title),
         actor=actor,
         subject=f"story:{locked.pk}",
     )

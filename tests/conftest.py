@@ -66,14 +66,42 @@ def staff(db, django_user_model):
     return django_user_model.objects.create_superuser("staff", "staff@example.org", "pw-staff-1234")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _stop_event_publisher(django_db_setup, django_db_blocker):
-    """The live layer's publisher thread holds a database connection of its own: end it
-    before the test database is dropped."""
-    yield
-    from events import live
+@pytest.fixture
+def relay(transactional_db):
+    """The relay working for this test, as `manage.py run_relay` would, in a thread of this
+    process (on embedded defaults the hub runs its own: nothing to start). Yields the
+    `events.relay.Relay`, or None on embedded defaults."""
+    import threading
 
-    live.publisher.stop()
+    from dashboard.hub import EmbeddedRelay
+    from events.relay import Relay
+
+    if EmbeddedRelay.wanted():
+        yield None
+        return
+    stop = threading.Event()
+    working = Relay()
+    thread = threading.Thread(target=working.run, args=(stop,), name="test-relay", daemon=True)
+    thread.start()
+    yield working
+    stop.set()
+    thread.join(10)
+
+
+@pytest.fixture(autouse=True)
+def _stop_embedded_relay():
+    """On embedded defaults a hub (or a request through config.asgi) starts the relay in a
+    thread of this process; each test that did gets it stopped, with its connection,
+    before the database is emptied for the next."""
+    yield
+    from dashboard.hub import EmbeddedRelay
+
+    EmbeddedRelay.shut()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connections_at_the_end(django_db_setup, django_db_blocker):
+    yield
     # Channels runs database work in a shared executor thread; its last connection can
     # outlive the tests, and PostgreSQL refuses to drop a database in use. Every child
     # process the tests started has ended by now, so what is left is this process's.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import traceback
 from collections.abc import Callable
@@ -19,6 +20,26 @@ def table_contents(*app_labels: str) -> dict[str, list[dict]]:
         for label in labels
         for model in apps.get_app_config(label).get_models()
     }
+
+
+async def relay_caught_up(timeout: float = 5.0) -> None:
+    """Until the relay has sent everything committed so far: a hub names in its hello the
+    seq it has delivered up to (one starting now: the relay's position), so a stream
+    opened after this has everything committed before in its replay, and nothing of it
+    live. Embedded defaults: the relay in this process moves its position once this
+    process's hubs have taken the batch; none running yet, the first hub starts one at
+    the newest seq, and there is nothing to wait for."""
+    from channels.db import database_sync_to_async
+
+    from dashboard.hub import EmbeddedRelay
+    from events.relay import lag
+
+    if EmbeddedRelay.wanted() and not EmbeddedRelay.running():
+        return
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await database_sync_to_async(lag)()).behind_events:
+        assert asyncio.get_running_loop().time() < deadline, "the relay did not catch up"
+        await asyncio.sleep(0.02)
 
 
 def _main(call, job, barrier, results):

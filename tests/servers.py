@@ -73,6 +73,22 @@ def database_url_for_tests(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'child.sqlite3'}"
 
 
+def migrate_child_database(env: dict[str, str]) -> None:
+    """Create the schema in a child's fresh SQLite file (the test database on PostgreSQL
+    has it already)."""
+    if not env.get("DATABASE_URL", "").startswith("sqlite"):
+        return
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"],
+        cwd=ROOT,
+        env=child_env({**env, "DJANGO_DEBUG": "1"}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def child_env(env: dict[str, str]) -> dict[str, str]:
     """Production-like settings (DEBUG off) over plain HTTP, with `env`'s services."""
     base = {
@@ -125,6 +141,45 @@ def daphne(env: dict[str, str]):
     proc = spawn_daphne(env, port)
     try:
         yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def spawn_relay(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start `manage.py run_relay` with `env`'s services, its output going to `log` (read
+    it to see whether it leads or waits); the caller stops it."""
+    handle = log.open("ab")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "run_relay"],
+            cwd=ROOT,
+            env=child_env({**env, "PYTHONUNBUFFERED": "1"}),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        handle.close()
+
+
+def wait_for_line(log: Path, text: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Wait until `text` appears in `log` (written by `proc`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    raise TimeoutError(f"{text!r} not in {log} within {timeout}s: {log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def relay(env: dict[str, str], log: Path):
+    """`manage.py run_relay` leading for `env`'s database while the block runs; yields it."""
+    proc = spawn_relay(env, log)
+    try:
+        wait_for_line(log, "relay: leading", proc)
+        yield proc
     finally:
         stop(proc)
 

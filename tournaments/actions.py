@@ -27,11 +27,12 @@ from django.utils import timezone
 import events
 from events import actions as event_log
 from events.models import Event
+from events.payloads import sql_object
 from ledger import actions as ledger
 from ledger.exceptions import InsufficientFunds
 from ledger.models import Account, Currency, Transfer, TransferKind
 from ledger.posting import MAX_AMOUNT, Leg, Ref, SystemKey, open_accounts, prepared_row
-from tournaments import brackets
+from tournaments import brackets, payloads
 from tournaments.exceptions import (
     BracketError,
     Disqualified,
@@ -91,13 +92,9 @@ def _subject(tournament_id: int) -> str:
     return f"tournament:{tournament_id}"
 
 
-def _publish(kind: str, tournament_id: int, data: dict, actor) -> None:
-    events.publish(
-        f"tournament.{kind}",
-        {"tournament_id": tournament_id, **data},
-        actor=actor,
-        subject=_subject(tournament_id),
-    )
+def _publish(kind: str, data, actor) -> None:
+    """Publish `kind` with `data` (built by `tournaments.payloads`: it names the tournament)."""
+    events.publish(kind, data, actor=actor, subject=_subject(data["tournament_id"]))
 
 
 def _pk(obj, what: str) -> int:
@@ -245,7 +242,19 @@ def create_tournament(*, actor=None, **settings) -> Tournament:
     """A new tournament, as a draft (`open_registration` opens it)."""
     terms = validate_terms(**settings)
     tournament = Tournament.objects.create(**terms.__dict__, status_changed_at=timezone.now())
-    _publish("created", tournament.pk, _describe(tournament), actor)
+    _publish(
+        "tournament.created",
+        payloads.created(
+            tournament_id=tournament.pk,
+            name=tournament.name,
+            game=tournament.game,
+            status=tournament.status,
+            format=tournament.format,
+            capacity=tournament.capacity,
+            entry_fee=tournament.entry_fee,
+        ),
+        actor,
+    )
     return tournament
 
 
@@ -269,19 +278,12 @@ def update_tournament(tournament, *, actor=None, **changes) -> Tournament:
     for name, value in changed.items():
         setattr(locked, name, value)
     locked.save(update_fields=list(changed))
-    _publish("updated", locked.pk, {"changed": sorted(changed)}, actor)
+    _publish(
+        "tournament.updated",
+        payloads.updated(tournament_id=locked.pk, changed=sorted(changed)),
+        actor,
+    )
     return locked
-
-
-def _describe(tournament: Tournament) -> dict:
-    return {
-        "name": tournament.name,
-        "game": tournament.game,
-        "status": tournament.status,
-        "format": tournament.format,
-        "capacity": tournament.capacity,
-        "entry_fee": tournament.entry_fee,
-    }
 
 
 # --- locks and status changes --------------------------------------------------------
@@ -302,9 +304,9 @@ def _lock(tournament) -> Tournament:
     return locked
 
 
-def _transition(locked: Tournament, to: str, *, actor, now=None, fields=None, **data) -> None:
+def _transition(locked: Tournament, to: str, *, actor, now=None, fields=None, **details) -> None:
     """Move the status on (and write `fields` in the same UPDATE), publish
-    `tournament.status_changed` with `data`."""
+    `tournament.status_changed` with `details` (`payloads.StatusDetails`)."""
     if to not in TRANSITIONS.get(locked.status, ()):
         raise IllegalTransition(locked.pk, locked.status, to)
     before, now = locked.status, now or timezone.now()
@@ -312,7 +314,11 @@ def _transition(locked: Tournament, to: str, *, actor, now=None, fields=None, **
     Tournament.objects.filter(pk=locked.pk).update(
         status=to, status_changed_at=now, **(fields or {})
     )
-    _publish("status_changed", locked.pk, {"from": before, "to": to, **data}, actor)
+    _publish(
+        "tournament.status_changed",
+        payloads.status_changed(tournament_id=locked.pk, before=before, to=to, details=details),
+        actor,
+    )
 
 
 @transaction.atomic
@@ -601,6 +607,22 @@ def decide(*, status, now, opens, closes, capacity, active, waitlisted, limit, f
     return "full"
 
 
+# The event's data (`tournaments.payloads.Registered`), from `_PLACE`'s `registration` (r)
+# and `counters` (c): the same keys as `payloads.registered` gives SQLite.
+_REGISTERED = sql_object(
+    payloads.Registered,
+    tournament_id="%(tournament)s::bigint",
+    registration_id="r.id",
+    member_id="%(member)s::bigint",
+    status="r.status",
+    waitlist_position="r.waitlist_position",
+    transfer_id="r.fee_transfer_id",
+    fee="CASE WHEN r.fee_transfer_id IS NOT NULL THEN c.entry_fee ELSE 0 END",
+    active_count="c.active_count",
+    waitlist_count="c.waitlist_count",
+    capacity="c.capacity",
+)
+
 # One statement (one round trip inside the lock): lock the tournament, decide, write the
 # registration, the counters and the event. The lock is the first thing it does, and the
 # decision reads the row as locked (READ COMMITTED hands a waiting lock the latest row).
@@ -638,15 +660,8 @@ WITH t AS (
 ), event AS (
     INSERT INTO {Event._meta.db_table} ({event_log.INSERT_COLUMNS})
     SELECT 'tournament.' || r.status, %(actor)s::bigint, 'tournament:' || %(tournament)s::bigint,
-           jsonb_build_object(
-               'tournament_id', %(tournament)s::bigint, 'registration_id', r.id,
-               'member_id', %(member)s::bigint, 'status', r.status,
-               'waitlist_position', r.waitlist_position, 'transfer_id', r.fee_transfer_id,
-               'fee', CASE WHEN r.fee_transfer_id IS NOT NULL THEN c.entry_fee ELSE 0 END,
-               'active_count', c.active_count, 'waitlist_count', c.waitlist_count,
-               'capacity', c.capacity),
-           %(now)s::timestamptz,
-           CASE WHEN %(published)s::boolean THEN %(now)s::timestamptz END
+           {_REGISTERED},
+           %(now)s::timestamptz
       FROM registration r, counters c
     RETURNING seq, data::text
 )
@@ -663,7 +678,6 @@ def _place(tournament_id: int, member_id: int, registration_id: int, paid, actor
     paid_id = paid.pk if paid is not None else None
     actor_id = actor.pk if actor is not None else None
     if connection.vendor == "postgresql":
-        published = not event_log.handlers_registered()
         outcome, row_id, position, seq, data = _prepared(
             _PLACE,
             {
@@ -673,7 +687,6 @@ def _place(tournament_id: int, member_id: int, registration_id: int, paid, actor
                 "paid": paid_id,
                 "now": now,
                 "actor": actor_id,
-                "published": published,
             },
         )
         if row_id is None:
@@ -686,7 +699,6 @@ def _place(tournament_id: int, member_id: int, registration_id: int, paid, actor
             subject=_subject(tournament_id),
             data=data,
             created_at=now,
-            published=published,
         )
     else:
         t = Tournament.objects.get(pk=tournament_id)  # immediate transactions: serial
@@ -723,18 +735,18 @@ def _place(tournament_id: int, member_id: int, registration_id: int, paid, actor
         )
         event = events.publish(
             f"tournament.{outcome}",
-            {
-                "tournament_id": tournament_id,
-                "registration_id": registration_id,
-                "member_id": member_id,
-                "status": outcome,
-                "waitlist_position": position,
-                "transfer_id": paid_id if seated else None,
-                "fee": t.entry_fee if seated and paid_id else 0,
-                "active_count": t.active_count,
-                "waitlist_count": t.waitlist_count,
-                "capacity": t.capacity,
-            },
+            payloads.registered(
+                tournament_id=tournament_id,
+                registration_id=registration_id,
+                member_id=member_id,
+                status=outcome,
+                waitlist_position=position,
+                transfer_id=paid_id if seated else None,
+                fee=t.entry_fee if seated and paid_id else 0,
+                active_count=t.active_count,
+                waitlist_count=t.waitlist_count,
+                capacity=t.capacity,
+            ),
             actor=actor,
             subject=_subject(tournament_id),
         )
@@ -869,15 +881,13 @@ def register_many(tournament, members, *, actor=None, skip_refused: bool = False
             registration.created, registration.event = True, None
         if rows:
             _publish(
-                "registered_many",
-                locked.pk,
-                {
-                    "registered": seated,
-                    "waitlisted": len(rows) - seated,
-                    "active_count": locked.active_count,
-                    "waitlist_count": locked.waitlist_count,
-                    "capacity": locked.capacity,
-                },
+                "tournament.registered_many",
+                payloads.registered_many(
+                    tournament_id=locked.pk,
+                    registered=seated,
+                    waitlisted=len(rows) - seated,
+                    counted=_counts(locked),
+                ),
                 actor,
             )
     return outcomes
@@ -904,12 +914,12 @@ def _save_counts(locked: Tournament) -> None:
     )
 
 
-def _counts(locked: Tournament) -> dict:
-    return {
-        "active_count": locked.active_count,
-        "waitlist_count": locked.waitlist_count,
-        "capacity": locked.capacity,
-    }
+def _counts(locked: Tournament) -> payloads.Counts:
+    return payloads.counts(
+        active_count=locked.active_count,
+        waitlist_count=locked.waitlist_count,
+        capacity=locked.capacity,
+    )
 
 
 def _close_waitlist_gaps(locked: Tournament, longest: int) -> None:
@@ -975,14 +985,14 @@ def _fill_slots(locked: Tournament, *, promote_to: str, actor, now) -> list[Regi
                     locked.waitlist_count -= 1
                     left += 1
                     _publish(
-                        "promotion_skipped",
-                        locked.pk,
-                        {
-                            "registration_id": candidate.pk,
-                            "member_id": candidate.member_id,
-                            "waitlist_position": candidate.waitlist_position,
-                            "reason": str(error),
-                        },
+                        "tournament.promotion_skipped",
+                        payloads.promotion_skipped(
+                            tournament_id=locked.pk,
+                            registration_id=candidate.pk,
+                            member_id=candidate.member_id,
+                            waitlist_position=candidate.waitlist_position,
+                            reason=str(error),
+                        ),
                         actor,
                     )
                     continue
@@ -1000,16 +1010,16 @@ def _fill_slots(locked: Tournament, *, promote_to: str, actor, now) -> list[Regi
             left += 1
             promoted.append(candidate)
             _publish(
-                "promoted",
-                locked.pk,
-                {
-                    "registration_id": candidate.pk,
-                    "member_id": candidate.member_id,
-                    "status": promote_to,
-                    "from_position": after,
-                    "transfer_id": candidate.fee_transfer_id,
-                    **_counts(locked),
-                },
+                "tournament.promoted",
+                payloads.promoted(
+                    tournament_id=locked.pk,
+                    registration_id=candidate.pk,
+                    member_id=candidate.member_id,
+                    status=promote_to,
+                    from_position=after,
+                    transfer_id=candidate.fee_transfer_id,
+                    counted=_counts(locked),
+                ),
                 actor,
             )
     if left:
@@ -1068,16 +1078,16 @@ def withdraw(registration, *, actor=None) -> Registration:
             locked.active_count -= 1
         _save_counts(locked)
         _publish(
-            "withdrawn",
-            locked.pk,
-            {
-                "registration_id": current.pk,
-                "member_id": current.member_id,
-                "was": was,
-                "waitlist_position": position,
-                "refund_transfer_id": current.refund_transfer_id,
-                **_counts(locked),
-            },
+            "tournament.withdrawn",
+            payloads.withdrawn(
+                tournament_id=locked.pk,
+                registration_id=current.pk,
+                member_id=current.member_id,
+                was=was,
+                waitlist_position=position,
+                refund_transfer_id=current.refund_transfer_id,
+                counted=_counts(locked),
+            ),
             actor,
         )
         if was == RegistrationStatus.WAITLISTED:
@@ -1106,14 +1116,14 @@ def disqualify(registration, *, reason: str = "", actor=None) -> Registration:
         locked.active_count -= 1
         _save_counts(locked)
         _publish(
-            "disqualified",
-            locked.pk,
-            {
-                "registration_id": current.pk,
-                "member_id": current.member_id,
-                "reason": reason,
-                **_counts(locked),
-            },
+            "tournament.disqualified",
+            payloads.disqualified(
+                tournament_id=locked.pk,
+                registration_id=current.pk,
+                member_id=current.member_id,
+                reason=reason,
+                counted=_counts(locked),
+            ),
             actor,
         )
         current.promoted = _fill_slots(
@@ -1162,9 +1172,10 @@ def check_in(registration, *, actor=None) -> Registration:
         )
         current.save(update_fields=["status", "checked_in_at", "status_changed_at"])
         _publish(
-            "checked_in",
-            row,
-            {"registration_id": current.pk, "member_id": current.member_id},
+            "tournament.checked_in",
+            payloads.checked_in(
+                tournament_id=row, registration_id=current.pk, member_id=current.member_id
+            ),
             actor,
         )
         return current
@@ -1199,13 +1210,13 @@ def close_check_in(tournament, *, actor=None) -> CheckInClosed:
         locked.active_count -= len(no_shows)
         _save_counts(locked)
         _publish(
-            "no_show",
-            locked.pk,
-            {
-                "registration_ids": [pk for pk, _ in no_shows],
-                "member_ids": [member for _, member in no_shows],
-                **_counts(locked),
-            },
+            "tournament.no_show",
+            payloads.no_show(
+                tournament_id=locked.pk,
+                registration_ids=[pk for pk, _ in no_shows],
+                member_ids=[member for _, member in no_shows],
+                counted=_counts(locked),
+            ),
             actor,
         )
     promoted = _fill_slots(locked, promote_to=RegistrationStatus.CHECKED_IN, actor=actor, now=now)
@@ -1321,17 +1332,18 @@ def generate_bracket(tournament, *, actor=None) -> list[Match]:
     Match.objects.bulk_create(sorted(matches.values(), key=lambda m: (m.round, m.slot)))
     created = list(Match.objects.filter(tournament=locked).order_by("round", "slot"))
     _publish(
-        "bracket_generated",
-        locked.pk,
-        {
-            "format": locked.format,
-            "players": len(players),
-            "rounds": max(m.round for m in created),
-            "matches": len(created),
-            "seeds": [
-                {"registration_id": p.pk, "member_id": p.member_id, "seed": p.seed} for p in players
+        "tournament.bracket_generated",
+        payloads.bracket_generated(
+            tournament_id=locked.pk,
+            format=locked.format,
+            players=len(players),
+            rounds=max(m.round for m in created),
+            matches=len(created),
+            seeds=[
+                payloads.seed(registration_id=p.pk, member_id=p.member_id, seed=p.seed)
+                for p in players
             ],
-        },
+        ),
         actor,
     )
     return created
@@ -1395,17 +1407,17 @@ def record_result(match, winner, score: str, *, actor=None) -> Match:
                 following.save(update_fields=["home", "away", "status"])
         loser = current.away_id if winner_pk == current.home_id else current.home_id
         _publish(
-            "match_recorded",
-            locked.pk,
-            {
-                "match_id": current.pk,
-                "round": current.round,
-                "slot": current.slot,
-                "winner_registration_id": winner_pk,
-                "loser_registration_id": loser,
-                "score": score,
-                "next_match_id": following.pk if following else None,
-            },
+            "tournament.match_recorded",
+            payloads.match_recorded(
+                tournament_id=locked.pk,
+                match_id=current.pk,
+                round=current.round,
+                slot=current.slot,
+                winner_registration_id=winner_pk,
+                loser_registration_id=loser,
+                score=score,
+                next_match_id=following.pk if following else None,
+            ),
             actor,
         )
         return current
@@ -1474,20 +1486,20 @@ def finalize(tournament, *, actor=None) -> Transfer | None:
         locked.prize_transfer = paid
         _transition(locked, Status.COMPLETED, actor=actor, fields={"prize_transfer": paid})
         _publish(
-            "finalized",
-            locked.pk,
-            {
-                "transfer_id": paid.pk if paid else None,
-                "placements": [
-                    {
-                        "registration_id": pk,
-                        "member_id": members[pk],
-                        "placement": place,
-                        "prize": locked.prize_table.get(str(place), 0),
-                    }
+            "tournament.finalized",
+            payloads.finalized(
+                tournament_id=locked.pk,
+                transfer_id=paid.pk if paid else None,
+                placements=[
+                    payloads.placement(
+                        registration_id=pk,
+                        member_id=members[pk],
+                        placement=place,
+                        prize=locked.prize_table.get(str(place), 0),
+                    )
                     for pk, place in sorted(placed.items(), key=lambda item: (item[1], item[0]))
                 ],
-            },
+            ),
             actor,
         )
         return paid

@@ -8,8 +8,9 @@ a bare expression string with the page's `eval` on every poll, which the policy 
 
 A violation is what the browser refuses and reports: the `securitypolicyviolation` event
 (recorded from before any page script runs) and Chromium's "Refused to ..." console
-line. On PostgreSQL the servers use a private Redis; on embedded defaults daphne shares
-the SQLite test database, and only the tests without a live update run.
+line. On PostgreSQL the servers use a private Redis and `manage.py run_relay`; on
+embedded defaults daphne shares the SQLite test database, and only the tests without a
+live update run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.servers import (
     database_url_for_tests,
     free_port,
     redis_server,
+    relay,
     run_django,
     spawn_daphne,
     stop,
@@ -64,6 +66,8 @@ def servers(tmp_path):
         port = free_port()
         daphne = spawn_daphne(env, port, stderr=log)
         try:
+            if connection.vendor == "postgresql":  # embedded: daphne runs its own relay
+                stack.enter_context(relay(env, ARTIFACTS / "relay.log"))
             yield f"http://127.0.0.1:{port}", env
         finally:
             stop(daphne)
@@ -95,11 +99,9 @@ def post_award(env: dict[str, str], member_id: int, amount: int) -> None:
         env,
         f"""
         from accounts.models import Member
-        from events import live
         from ledger.actions import award
         award(Member.objects.get(pk={member_id}), {amount}, currency="points", reason="csp",
               idempotency_key={uuid.uuid4().hex!r})
-        live.publisher.flush(10)
         print("{{}}")
         """,
     )

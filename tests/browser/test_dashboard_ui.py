@@ -23,6 +23,7 @@ from tests.servers import (
     database_url_for_tests,
     free_port,
     redis_server,
+    relay,
     run_django,
     spawn_daphne,
     stop,
@@ -52,18 +53,16 @@ assert len(LONG_NAME) >= 80
 
 
 def post_award(env: dict[str, str], member_id: int, amount: int, reason: str) -> dict:
-    """Award points in another process (and wait for its broadcast); the event's seq."""
+    """Award points in another process (the relay broadcasts it); the event's seq."""
     return run_django(
         env,
         f"""
         from accounts.models import Member
-        from events import live
         from events.models import Event
         from ledger.actions import award
         member = Member.objects.get(pk={member_id})
         transfer = award(member, {amount}, currency="points", reason={reason!r},
                          idempotency_key={uuid.uuid4().hex!r})
-        live.publisher.flush(10)
         print(json.dumps({{"seq": Event.objects.get(subject=f"transfer:{{transfer.id}}").seq}}))
         """,
     )
@@ -95,7 +94,8 @@ def servers(django_db_setup, tmp_path_factory):
         port = free_port()
         daphne = spawn_daphne(env, port, stderr=log)
         try:
-            yield f"http://127.0.0.1:{port}", env
+            with relay(env, ARTIFACTS / "relay.log"):
+                yield f"http://127.0.0.1:{port}", env
         finally:
             stop(daphne)
 
@@ -118,7 +118,6 @@ def site(servers):
         from accounts.actions import register_member
         from accounts.models import Member
         from dashboard.actions import create_token
-        from events import live
         from ledger.actions import award
         get_user_model().objects.create_superuser(
             {STAFF[0]!r}, "ui-ops@example.org", {STAFF[1]!r})
@@ -135,7 +134,6 @@ def site(servers):
                   reason="setup", idempotency_key=f"ui-setup-{{key}}")
         board = create_token("leaderboard:points", label="ui board")
         ticker = create_token("ticker", label="ui ticker")
-        live.publisher.flush(10)
         print(json.dumps({{"members": ids, "board": board.path, "ticker": ticker.path}}))
         """,
     )
@@ -837,7 +835,6 @@ def test_tournament_board_and_overlay_update_as_players_check_in(site, staff_sta
         from django.utils import timezone
         from accounts.models import Member
         from dashboard.actions import create_token
-        from events import live
         from tournaments.actions import (
             create_tournament, open_check_in, open_registration, register)
         now = timezone.now()
@@ -852,7 +849,6 @@ def test_tournament_board_and_overlay_update_as_players_check_in(site, staff_sta
                 for pk in ({m["ada"]}, {m["brook"]}, {m["cyd"]})]
         open_check_in(t)
         token = create_token(f"tournament:{{t.pk}}", label="ui cup")
-        live.publisher.flush(10)
         print(json.dumps({{"id": t.pk, "registrations": regs, "overlay": token.path}}))
         """,
     )
@@ -861,11 +857,9 @@ def test_tournament_board_and_overlay_update_as_players_check_in(site, staff_sta
         run_django(
             site.env,
             f"""
-            from events import live
             from tournaments.actions import check_in
             from tournaments.models import Registration
             check_in(Registration.objects.get(pk={registration_id}))
-            live.publisher.flush(10)
             print(json.dumps(True))
             """,
         )
@@ -922,14 +916,12 @@ def test_story_map_counts_grow_live_as_members_choose(site, staff_state, browser
         site.env,
         f"""
         from accounts.models import Member
-        from events import live
         from narrative.actions import start_story
         from narrative.demo import load_demo_story
         from narrative.models import Choice
         s = load_demo_story()
         for pk in ({m["ada"]}, {m["brook"]}):
             start_story(Member.objects.get(pk=pk), s)
-        live.publisher.flush(10)
         row_out = Choice.objects.get(chapter__story=s, text="Row out to the wreck").pk
         print(json.dumps({{"id": s.pk, "row_out": row_out}}))
         """,
@@ -940,12 +932,10 @@ def test_story_map_counts_grow_live_as_members_choose(site, staff_state, browser
             site.env,
             f"""
             from accounts.models import Member
-            from events import live
             from narrative.actions import make_choice
             from narrative.models import Choice
             make_choice(Member.objects.get(pk={member_id}),
                         Choice.objects.get(pk={story["row_out"]}))
-            live.publisher.flush(10)
             print(json.dumps(True))
             """,
         )

@@ -1,5 +1,5 @@
-"""End to end, on PostgreSQL and Redis: daphne and a Celery worker (with beat: the relay)
-run as real processes; the staff dashboard and a leaderboard overlay are open in headless
+"""End to end, on PostgreSQL and Redis: daphne and the relay (`manage.py run_relay`) run
+as real processes; the staff dashboard and a leaderboard overlay are open in headless
 Chromium; awards are posted from other processes and both pages follow. Then daphne is
 killed (SIGKILL), an award is posted while it is down, daphne comes back on the same port,
 and both pages recover and show it.
@@ -28,10 +28,10 @@ import pytest
 
 from tests.servers import (
     ROOT,
-    celery_worker,
     database_url_for_tests,
     free_port,
     redis_server,
+    relay,
     run_django,
     spawn_daphne,
     stop,
@@ -57,28 +57,20 @@ ROUTINE = re.compile(r"Sending due task|\] received$|succeeded in [0-9.e-]+s: 0$
 # --- processes --------------------------------------------------------------------------
 
 
-def post_award(
-    env: dict[str, str], member_id: int, amount: int, key: str, *, flush: bool = False
-) -> dict:
-    """Award points in another process; its event's seq and the wallet's balance. With
-    `flush`, wait for the process's broadcast first and say whether it marked the event
-    published."""
+def post_award(env: dict[str, str], member_id: int, amount: int, key: str) -> dict:
+    """Award points in another process; its event's seq and the wallet's balance."""
     return run_django(
         env,
         f"""
         from accounts.models import Member
-        from events import live
         from events.models import Event
         from ledger.models import Account
         from ledger.actions import award
         member = Member.objects.get(pk={member_id})
         transfer = award(member, {amount}, currency="points", reason="e2e", idempotency_key={key!r})
-        if {flush!r}:
-            live.publisher.flush(10)
         event = Event.objects.get(subject=f"transfer:{{transfer.id}}")
         print(json.dumps({{
             "seq": event.seq,
-            "published": event.published_at is not None,
             "balance": Account.objects.get(member=member, currency__code="points").balance,
         }}))
         """,
@@ -86,7 +78,7 @@ def post_award(
 
 
 class Stack:
-    """Private redis-server, daphne (restartable on its port) and a Celery worker + beat."""
+    """Private redis-server, daphne (restartable on its port) and the relay."""
 
     def __init__(self, tmp_path: Path, redis_url: str):
         self.port = free_port()
@@ -95,11 +87,10 @@ class Stack:
             "DATABASE_URL": database_url_for_tests(tmp_path),
             "REDIS_URL": redis_url,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "RELAY_EVERY_SECONDS": "1",
             "LOG_LEVEL": "INFO",
         }
         self.daphne: subprocess.Popen | None = None
-        self.worker: subprocess.Popen | None = None
+        self.relay: subprocess.Popen | None = None
         self.starts = 0
         self.logs: list[Path] = []
         self._files: list = []
@@ -132,7 +123,7 @@ class Stack:
         for path in self.logs:
             with contextlib.suppress(OSError):
                 lines = path.read_text(errors="replace").splitlines()
-                # Leave out the beat's routine (each relay run); the file keeps everything.
+                # Leave out routine lines; the file keeps everything.
                 text = "\n".join(line for line in lines if not ROUTINE.search(line))
                 parts.append(f"--- {path.name} (last 4000 chars) ---\n{text[-4000:]}")
         return "\n".join(parts)
@@ -148,13 +139,9 @@ def stack(tmp_path):
         stack = Stack(tmp_path, redis_url)
         try:
             stack.start_daphne()
-            with celery_worker(
-                stack.env,
-                "celery",  # beat sends the relay to the default queue
-                beat_schedule=tmp_path / "celerybeat-schedule",
-                output=stack.log_file("worker.log"),
-            ) as worker:
-                stack.worker = worker
+            stack.logs.append(ARTIFACTS / "relay.log")
+            with relay(stack.env, ARTIFACTS / "relay.log") as relay_proc:
+                stack.relay = relay_proc
                 yield stack
         finally:
             stack.close()
@@ -218,7 +205,7 @@ def test_dashboard_and_overlay_follow_awards_and_recover_after_daphne_is_killed(
 ):
     from playwright.sync_api import expect
 
-    from events.models import Event
+    from events.models import RelayPosition
 
     django_user_model.objects.create_superuser(STAFF[0], "ops@example.org", STAFF[1])
     made = run_django(
@@ -369,19 +356,18 @@ def test_dashboard_and_overlay_follow_awards_and_recover_after_daphne_is_killed(
         )
         expect(feed_item(third["seq"])).to_have_count(1, timeout=LIVE)
 
-        # --- an award whose process cannot reach Redis: the worker's relay delivers it -------
-        # Its post-commit handler (the cache bump) fails, so the event stays unpublished
-        # and is not broadcast; the relay runs the handler again and broadcasts it.
+        # --- an award whose process cannot reach Redis: the relay delivers it ----------------
+        # Its post-commit handler (the cache bump) fails; the relay reads the log, runs the
+        # handler again and broadcasts it.
         cut_off = {**stack.env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-        fourth = post_award(cut_off, brook, 1500, "e2e-4", flush=True)
+        fourth = post_award(cut_off, brook, 1500, "e2e-4")
         assert fourth["balance"] == 2100
-        assert fourth["published"] is False, "the award's own broadcast was not meant to work"
         both_show({brook: 2100})
         expect(feed_item(fourth["seq"])).to_have_count(1, timeout=LIVE)
         overlay.page.wait_for_function(
             "seq => window.concordOverlay.lastSeq() >= seq", arg=fourth["seq"], timeout=LIVE
         )
-        assert Event.objects.get(seq=fourth["seq"]).published_at is not None
+        assert RelayPosition.objects.get(name="default").seq >= fourth["seq"]
         expected.update({str(ada): "2100", str(brook): "2100"})
         assert dict(overlay_frame(overlay.page)) == expected
         assert dict(dashboard_frame(dashboard.page)) == expected
@@ -391,7 +377,7 @@ def test_dashboard_and_overlay_follow_awards_and_recover_after_daphne_is_killed(
             watched.screenshot("4-relayed")
         no_page_errors("at the end")
         assert stack.daphne.poll() is None, "daphne exited"
-        assert stack.worker.poll() is None, "the Celery worker exited"
+        assert stack.relay.poll() is None, "the relay exited"
     except Exception as exc:
         for watched in pages:
             with contextlib.suppress(Exception):

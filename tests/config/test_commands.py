@@ -16,7 +16,7 @@ BAD_ARGUMENTS = {
     "integrity_report": ["--format", "xml"],
     "overlay_token": ["create"],
     "rebuild_story_state": ["--member", "x"],
-    "run_publisher": ["--bogus"],
+    "run_relay": ["--bogus"],
     "seed_demo": ["--members", "x"],
 }
 

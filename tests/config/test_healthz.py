@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from tests.servers import daphne, database_url_for_tests, redis_server
+from tests.servers import daphne, database_url_for_tests, migrate_child_database, redis_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,12 +24,14 @@ def test_healthz_reports_each_service_in_process(client):
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["services"]) == {"database", "cache", "channel_layer", "broker"}
+    assert set(body["services"]) == {"database", "cache", "channel_layer", "broker", "relay"}
     assert all(state["ok"] for state in body["services"].values())
 
 
 def test_healthz_on_embedded_defaults_served_by_daphne(tmp_path):
-    with daphne({"DATABASE_URL": database_url_for_tests(tmp_path)}) as base:
+    env = {"DATABASE_URL": database_url_for_tests(tmp_path)}
+    migrate_child_database(env)  # the relay's lag is read from the log
+    with daphne(env) as base:
         status, body = get_json(f"{base}/healthz")
     assert status == 200, body
     assert body["services"]["channel_layer"]["detail"] == "InMemoryChannelLayer"
@@ -39,6 +41,7 @@ def test_healthz_on_embedded_defaults_served_by_daphne(tmp_path):
 def test_healthz_answers_503_naming_what_is_down_when_redis_stops(tmp_path):
     with redis_server() as (redis_url, redis_proc):
         env = {"DATABASE_URL": database_url_for_tests(tmp_path), "REDIS_URL": redis_url}
+        migrate_child_database(env)
         with daphne(env) as base:
             status, body = get_json(f"{base}/healthz")
             assert status == 200, body
@@ -90,3 +93,46 @@ def test_a_hung_dependency_is_reported_within_the_timeout_and_holds_up_no_other(
     assert body["services"]["broker"]["ok"] is True
     assert body["services"]["channel_layer"]["ok"] is True
     assert elapsed < health.CHECK_TIMEOUT + 1.5
+
+
+def test_healthz_reports_how_far_the_relay_is_behind(client):
+    from django.utils import timezone
+
+    from events.models import Event, RelayPosition
+
+    latest = Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    RelayPosition.objects.update_or_create(
+        name="default", defaults={"seq": latest, "moved_at": timezone.now()}
+    )
+    body = client.get("/healthz").json()
+    assert body["relay"] == {"behind_events": 0, "behind_seconds": 0.0, "position": latest}
+    assert body["services"]["relay"]["ok"] is True
+
+
+def test_healthz_answers_503_naming_the_relay_when_it_is_behind_past_the_bound(client, settings):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from events.models import RelayPosition
+
+    settings.RELAY_MAX_LAG_SECONDS = 30
+    old = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(seconds=45))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO events_event (kind, subject, data, created_at)"
+            " VALUES ('test.unsent', '', '{}', %s) RETURNING seq",
+            [old],
+        )
+        (seq,) = cursor.fetchone()
+    RelayPosition.objects.update_or_create(
+        name="default", defaults={"seq": seq - 1, "moved_at": timezone.now()}
+    )
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["down"] == ["relay"]
+    assert body["relay"]["behind_events"] == 1
+    assert body["relay"]["position"] == seq - 1
+    assert 44 <= body["relay"]["behind_seconds"] <= 60

@@ -1,5 +1,6 @@
 """The hub's ordering: events reach subscribers in seq order, once, whatever order the
-channel layer brings them in; a gap is read from the log."""
+channel layer brings them in; what the layer lost is read from the log, and a seq the
+relay says it did not send (rolled back) costs no read at all."""
 
 from __future__ import annotations
 
@@ -77,16 +78,15 @@ async def test_out_of_order_arrivals_are_delivered_in_seq_order_once():
     assert recorder.seqs == [m["seq"] for m in messages]
 
 
-async def test_a_gap_that_never_arrives_is_read_from_the_log():
+async def test_a_message_the_layer_lost_is_read_from_the_log():
     hub, recorder = await started_hub()
     rows = await database_sync_to_async(write)(3)
-    messages = [live.message_for(e) for e in rows]
-    # The middle one's broadcast is lost (its process died after COMMIT).
+    prev = [hub.last, rows[0].seq, rows[1].seq]
+    messages = [live.message_for(e, prev=p) for e, p in zip(rows, prev, strict=True)]
+    # The middle one's message is lost (Redis restarted); the next names it as its prev.
     await hub._incoming(messages[0])
     await hub._incoming(messages[2])
-    await asyncio.sleep(0.01)  # the next flush (the hub sends in batches)
-    assert recorder.seqs == [messages[0]["seq"]]
-    await asyncio.sleep(0.3)  # the hub waits a moment, then reads the gap from the log
+    await asyncio.sleep(0.3)  # the next flushes (the hub sends in batches)
     assert recorder.seqs == [m["seq"] for m in messages]
 
 
@@ -94,7 +94,14 @@ async def test_a_gap_that_never_arrives_is_read_from_the_log():
     connection.vendor != "postgresql",
     reason="SQLite hands a rolled-back rowid out again: no gap to wait for",
 )
-async def test_a_rolled_back_seq_does_not_hold_later_events_back():
+async def test_a_rolled_back_seq_does_not_hold_later_events_back(monkeypatch):
+    from dashboard import hub as hub_module
+
+    reads = []
+    real = hub_module._events_between
+    monkeypatch.setattr(
+        hub_module, "_events_between", lambda *args: reads.append(args) or real(*args)
+    )
     hub, recorder = await started_hub()
 
     def write_with_a_rollback():
@@ -106,7 +113,9 @@ async def test_a_rolled_back_seq_does_not_hold_later_events_back():
 
     first, last = await database_sync_to_async(write_with_a_rollback)()
     assert last.seq > first.seq + 1  # the rolled-back insert used a seq
-    await hub._incoming(live.message_for(first))
-    await hub._incoming(live.message_for(last))
-    await asyncio.sleep(0.3)
+    # As the relay sends them: `last` names `first` as the one sent before it.
+    await hub._incoming(live.message_for(first, prev=first.seq - 1))
+    await hub._incoming(live.message_for(last, prev=first.seq))
+    await asyncio.sleep(0.1)
     assert recorder.seqs == [first.seq, last.seq]
+    assert reads == []  # no wait, no read of the log

@@ -119,3 +119,17 @@ def test_overlay_links_are_created_and_listed_from_the_dashboard(staff_client):
     assert "not a scope" in refused.content.decode()
     assert OverlayToken.objects.count() == 1
     assert staff_client.get("/dashboard/overlays/new").status_code == 405
+
+
+def test_home_shows_how_far_the_relay_is_behind(staff_client, alice):
+    from django.utils import timezone
+
+    from events.models import Event, RelayPosition
+
+    latest = Event.objects.order_by("-seq").values_list("seq", flat=True).first()
+    RelayPosition.objects.update_or_create(
+        name="default", defaults={"seq": latest - 2, "moved_at": timezone.now()}
+    )
+    body = staff_client.get("/dashboard/").content.decode()
+    assert 'data-counter="relay_behind">2<' in body
+    assert "relay behind" in body

@@ -2,7 +2,8 @@
 (`dashboard.public`), live and replayed alike, and nothing of a kind without one.
 
 The websockets run against the real ASGI application (as tests/dashboard/test_stream.py);
-events travel the configured channel layer."""
+events come from the relay (the `relay` fixture on Redis, the hub's own on embedded
+defaults) through the configured channel layer."""
 
 from __future__ import annotations
 
@@ -18,10 +19,16 @@ from accounts import actions as accounts
 from config.asgi import application
 from dashboard import actions as overlay
 from dashboard import public
+from events import payloads
 from ledger import actions as ledger
 from ledger.models import TransferKind
+from tests.helpers import relay_caught_up
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(60),
+    pytest.mark.usefixtures("relay"),
+]
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
 TELEGRAM_ID = "7770001796535308"
@@ -59,7 +66,9 @@ async def frames_for(comm, seconds: float) -> list[str]:
 
 
 async def connect(token, query: str = "") -> tuple[WebsocketCommunicator, list[str]]:
-    """A connected stream and what it received up to its hello (the replay)."""
+    """A connected stream and what it received up to its hello (the replay: everything
+    committed before, once the relay has sent it)."""
+    await relay_caught_up()
     comm = communicator(f"/ws/stream/?token={token.token}{query}")
     await comm.connect()
     return comm, await frames_until(comm, lambda m: m["type"] == "hello")
@@ -279,7 +288,13 @@ WRITTEN = {
         "reverses": None,
         "postings": [
             {"member_id": 1, "system": None, "amount": 5, "balance": 105, "version": 2},
-            {"member_id": None, "system": "issuance", "amount": -5, "balance": None},
+            {
+                "member_id": None,
+                "system": "issuance",
+                "amount": -5,
+                "balance": None,
+                "version": None,
+            },
         ],
     },
     "ledger.achievement_granted": {
@@ -420,6 +435,13 @@ NEVER_PUBLIC = [
 
 def test_every_public_kind_has_a_written_example():
     assert set(public.PROJECTORS) == set(WRITTEN)
+
+
+@pytest.mark.parametrize("kind", sorted(WRITTEN))
+def test_each_written_example_is_what_its_action_writes(kind):
+    """The examples hold to the payload contract (`events.payloads`, which every action's
+    events are held to): the projectors are tested on the data the log really holds."""
+    assert payloads.problems(payloads.schema_of(kind), WRITTEN[kind]) == []
 
 
 @pytest.mark.parametrize("kind", sorted(WRITTEN))

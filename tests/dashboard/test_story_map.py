@@ -12,8 +12,13 @@ from narrative.demo import load_demo_story
 from narrative.models import Choice
 from tests.dashboard.test_stream import communicator, session_cookie
 from tests.factories import MemberFactory
+from tests.helpers import relay_caught_up
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(60),
+    pytest.mark.usefixtures("relay"),  # events reach the sockets through the relay
+]
 
 
 @pytest.fixture
@@ -70,6 +75,7 @@ async def test_a_decision_updates_the_open_story_map(staff):
     await database_sync_to_async(start_story)(reader, story)
     row_out = await Choice.objects.aget(chapter__story=story, text="Row out to the wreck")
     cookie = await database_sync_to_async(session_cookie)(staff)
+    await relay_caught_up()  # the setup's events are not rendered again after `first`
     comm = communicator(f"/ws/dashboard/?story={story.pk}", cookie)
     await comm.connect()
     first = await comm.receive_from(timeout=5)

@@ -41,6 +41,7 @@ from tests.servers import (
     free_port,
     member_and_stream_token,
     redis_server,
+    relay,
     run_django,
     spawn_daphne,
     stop,
@@ -486,30 +487,39 @@ SAMPLED_FOR = 20.0  # seconds of /healthz samples at least
 
 
 def live_award(member: int) -> str:
-    """Code for `run_django`: award points to `member`, broadcast, print the transfer."""
+    """Code for `run_django`: award points to `member` (the relay broadcasts it), print
+    the transfer."""
     return f"""
         from accounts.models import Member
-        from events import live
         from ledger.actions import award
         t = award(Member.objects.get(pk={member}), 5, reason="load", idempotency_key="load-live")
-        live.publisher.flush(10)
         print(t.pk)
         """
 
 
 def fill_the_log(count: int) -> None:
-    """`count` more copies of the log's latest transfer event, as if long ago."""
+    """`count` more copies of the log's latest transfer event, as if long ago (and sent
+    long ago: the relay's position is above them)."""
     from django.db import connection
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from events.models import RelayPosition
+    from events.relay import NAME
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO events_event (kind, subject, data, created_at, published_at)"
-            " SELECT e.kind, e.subject, e.data, e.created_at, e.published_at"
+            "INSERT INTO events_event (kind, subject, data, created_at)"
+            " SELECT e.kind, e.subject, e.data, e.created_at"
             " FROM generate_series(1, %s),"
             " (SELECT * FROM events_event WHERE kind = 'ledger.transfer_posted'"
             "  ORDER BY seq DESC LIMIT 1) e",
             [count],
         )
+    top = Event.objects.aggregate(top=Max("seq"))["top"]
+    RelayPosition.objects.update_or_create(
+        name=NAME, defaults={"seq": top, "moved_at": timezone.now()}
+    )
 
 
 @pytest.mark.postgres
@@ -524,7 +534,8 @@ def test_200_streams_an_abuser_and_50_replays_keep_healthz_fast_and_leave_no_gho
         }
         made = member_and_stream_token(env, "load-1")
         fill_the_log(5_000)
-        with daphne(env) as base:
+        # The relay starts above the copies: it broadcasts the live award only.
+        with daphne(env) as base, relay(env, tmp_path / "relay.log"):
             url = stream_url(base, made["token"])
 
             async def replay_from_0() -> tuple[int, int | None]:

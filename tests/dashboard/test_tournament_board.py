@@ -18,9 +18,14 @@ from tests.dashboard.test_stream import (
     session_cookie,
 )
 from tests.factories import MemberFactory, TournamentFactory
+from tests.helpers import relay_caught_up
 from tournaments import actions as cup
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(60),
+    pytest.mark.usefixtures("relay"),  # events reach the sockets through the relay
+]
 
 
 def make_cup(players: int = 3, *, capacity: int = 2, name: str = "Spring Cup"):
@@ -54,6 +59,7 @@ async def test_the_board_fragment_updates_as_players_check_in(staff):
     tournament, registrations = await database_sync_to_async(make_cup)(2, capacity=2)
     await database_sync_to_async(cup.open_check_in)(tournament)
     cookie = await database_sync_to_async(session_cookie)(staff)
+    await relay_caught_up()  # the setup's events are not rendered again after `first`
     comm = communicator(f"/ws/dashboard/?tournament={tournament.pk}", cookie)
     await comm.connect()
     first = await comm.receive_from(timeout=5)
@@ -81,6 +87,7 @@ async def test_a_tournament_scope_streams_its_own_events_and_board_only():
     ours, _ = await database_sync_to_async(make_cup)(1, capacity=2, name="Ours Cup")
     other, _ = await database_sync_to_async(make_cup)(1, capacity=2, name="Other Cup")
     token = await database_sync_to_async(overlay.create_token)(f"tournament:{ours.pk}")
+    await relay_caught_up()  # the setup's events are in the past, not live
     comm = communicator(f"/ws/stream/?token={token.token}&view=tournament")
     await comm.connect()
     await receive_until(comm, "hello")

@@ -936,13 +936,10 @@ def test_every_action_publishes_its_events_in_its_transaction(
         written = Event.objects.filter(seq__gt=last).order_by("seq")
         # Written with the change, handed to the handlers only once it commits.
         assert [e.kind for e in written] == kinds
-        assert [e.published_at for e in written] == [None] * len(kinds)
         assert seen == []
     assert len(callbacks) == len(kinds)
     assert [e.kind for e in seen] == kinds
-    # Marking them published follows the broadcast, which needs the rows committed (the
-    # publisher thread has its own connection): tests/events and tests/dashboard prove
-    # it with real commits.
+    # Broadcasting them is the relay's (tests/events/test_relay.py, with real commits).
 
 
 def test_transfer_posted_lists_every_posting_with_the_new_balances(alice, bob, staff):
