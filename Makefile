@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate worker beat relay bench bench-ledger bench-live bench-tournaments bench-narrative bench-fresh clean
+.PHONY: venv run test lint format migrate worker beat relay bench bench-ledger bench-live bench-tournaments bench-narrative bench-fresh bench-failover clean
 
 # Developing and testing: DEBUG on unless the environment says otherwise. (Pointed at a
 # real database with nothing said, Concord runs as production: DEBUG off.)
@@ -75,6 +75,10 @@ bench-narrative: $(STAMP)
 # (BENCH_ARGS="--members 50 --duration 5 --recreate")
 bench-fresh: $(STAMP)
 	$(PY) bench/fresh.py $(BENCH_ARGS)
+
+# DATABASE_URL=postgres://... REDIS_URL=redis://... (BENCH_ARGS="--rounds 5")
+bench-failover: $(STAMP)
+	$(PY) bench/failover.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,14 +1,18 @@
 """Cache-aside for what screens read most: leaderboards, balances, member cards.
 
-Each cached thing has a version key; its value is stored under `<name>:v<version>`. A
-committed event bumps the versions it touches, twice: in the writing process right
-after commit (one pipelined INCR round trip, so its own next read sees the write), and
-in the relay once per batch before the batch is broadcast (so a screen that re-reads on
-the event reads fresh values, and a writer that died before its bump is covered). On
-embedded defaults the relay runs in the serving process, so the second bump is what
-tells its local-memory cache about writes made by other processes. A reader that
-computed a value from data older than a bump stores it under the old version, which no
-one reads again. If the relay's bump fails (Redis away), it tries the batch again.
+Each cached thing has a version key; its value is stored under `<name>:v<version>`. The
+relay bumps the versions a batch of committed events touches (one pipelined round trip
+per batch) before it broadcasts the batch, so a screen that re-reads on the event reads
+fresh values. On embedded defaults the relay runs in the serving process, so its bump is
+also what tells that process's local-memory cache about writes made by other processes.
+A reader that computed a value from data older than a bump stores it under the old
+version, which no one reads again. If the bump fails (Redis away), the relay tries the
+batch again.
+
+Read-your-writes costs the writer no round trip: after commit it notes, in its own
+memory, the names its event touched and the event's seq (`invalidate`). Until the relay's
+position has passed that seq, a read of such a name in this process computes from the
+database and stores nothing (the relay's position is read then, only then).
 
 Reads never depend on the cache: if it cannot be reached the value comes from the
 database (and a warning is logged once a minute)."""
@@ -16,6 +20,7 @@ database (and a warning is logged once a minute)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -44,8 +49,69 @@ def _version(name: str) -> int:
     return cache.get(f"v:{name}") or 0
 
 
+# --- read-your-writes: what this process wrote that the relay has not bumped yet --------
+
+DIRTY_MAX = 50_000  # names remembered; beyond, every name counts as written (until a seq)
+_dirty: dict[str, int] = {}  # name -> the highest seq this process wrote touching it
+_dirty_all = 0  # every name counts as written up to this seq (after an overflow)
+_relayed = 0  # the relay's position as last read (or handled here)
+_dirty_lock = threading.Lock()
+
+
+def written(names, seq: int) -> None:
+    """This process committed event `seq`, which touches `names`."""
+    global _dirty_all
+    with _dirty_lock:
+        for name in names:
+            if _dirty.get(name, 0) < seq:
+                _dirty[name] = seq
+        if len(_dirty) > DIRTY_MAX:
+            _dirty_all = max(_dirty_all, *_dirty.values())
+            _dirty.clear()
+
+
+def relayed(seq: int) -> None:
+    """Every event up to `seq` has had its bump: forget what it covers."""
+    global _relayed, _dirty, _dirty_all
+    with _dirty_lock:
+        if seq <= _relayed:
+            return
+        _relayed = seq
+        if _dirty_all <= seq:
+            _dirty_all = 0
+        if _dirty:
+            _dirty = {name: at for name, at in _dirty.items() if at > seq}
+
+
+def forget_written() -> None:
+    """Forget what this process wrote (tests: the database was emptied)."""
+    global _dirty, _dirty_all, _relayed
+    with _dirty_lock:
+        _dirty, _dirty_all, _relayed = {}, 0, 0
+
+
+def _unrelayed(name: str) -> bool:
+    """This process wrote `name` in an event the relay has not bumped yet."""
+    if not _dirty and not _dirty_all:
+        return False
+    if max(_dirty.get(name, 0), _dirty_all) <= _relayed:
+        return False
+    from events.models import RelayPosition
+    from events.relay import NAME
+
+    try:
+        position = RelayPosition.objects.filter(name=NAME).values_list("seq", flat=True).first()
+    except Exception:
+        return True
+    relayed(position or 0)
+    return max(_dirty.get(name, 0), _dirty_all) > _relayed
+
+
 def get_or_compute(name: str, compute):
-    """The cached value of `name`, or `compute()` stored at the current version."""
+    """The cached value of `name`, or `compute()` stored at the current version (but only
+    computed while this process's own write of it awaits the relay's bump)."""
+    if _unrelayed(name):
+        return compute()
     try:
         version = _version(name)
         key = f"{name}:v{version}"
@@ -185,17 +251,19 @@ def names_touched(event: Event) -> list[str]:
 
 
 def invalidate_many(events: Sequence[Event]) -> None:
-    """Bump what `events` touched, each name once, in one round trip (raises if the cache
-    is away: the relay then tries the batch again)."""
+    """The relay's handler: bump what `events` touched, each name once, in one round trip
+    (raises if the cache is away: the relay then tries the batch again)."""
     names: dict[str, None] = {}
     for event in events:
         names.update(dict.fromkeys(names_touched(event)))
     if names:
         bump(*names)
+    if events:
+        relayed(max(event.seq for event in events))
 
 
 @batched(invalidate_many)
 def invalidate(event: Event) -> None:
-    """The post-commit handler: bump what `event` touched (in the writing process); the
-    relay runs it as `invalidate_many`, once per batch before the broadcast."""
-    invalidate_many([event])
+    """The writer's post-commit handler: note what `event` touched, so that this process
+    reads it from the database until the relay has bumped it (no round trip here)."""
+    written(names_touched(event), event.seq)

@@ -154,6 +154,7 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
     """`/ws/stream/?token=T&after=SEQ[&view=leaderboard|ticker]`."""
 
     hub = None
+    floor = 0  # events up to this seq the client has already (it said so with after=)
 
     async def connect(self):
         self.connection_id = uuid.uuid4().hex[:12]
@@ -201,7 +202,11 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
             raise
 
     async def _open(self, after: int | None, watermark: int) -> None:
-        """Replay, hello, the views' snapshots, then what the hub pushed meanwhile."""
+        """Replay, hello, the views' snapshots, then what the hub pushed meanwhile. A
+        client that has seen more than this hub (`after` above its watermark: it was
+        connected to a process ahead of this one) is not sent those events again."""
+        if after is not None and after > watermark:
+            self.floor = after
         if after is not None and after < watermark and not await self._replay(after, watermark):
             return  # more history than one connection replays: closed with 4206
         await self.send(
@@ -327,6 +332,11 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
         await self._send_items(items)
 
     async def _send_items(self, items: list[Outgoing]) -> None:
+        if self.floor and items:
+            if items[-1].seq <= self.floor:
+                return
+            items = [item for item in items if item.seq > self.floor]
+            self.floor = 0
         if self.replayed:
             fresh = [item for item in items if item.seq not in self.replayed]
             if len(fresh) != len(items):

@@ -11,10 +11,12 @@ session ends, the lock goes with it, and a standby takes over from the position 
 leader last wrote. The position is written after each broadcast, so the new leader sends
 the dead one's last batch again at most (at least once; hubs drop a seq they delivered).
 
-Order: sequence values are taken at INSERT but commits land in any order, so before
-sending a batch the relay waits until every transaction of this database that was running
-has ended (`events.live.wait_settled`) and reads the range again: what committed meanwhile
-goes in the batch, and a seq still missing was rolled back. If a transaction outlives the
+Order: sequence values are taken at INSERT but commits land in any order. A batch with no
+gap (every seq from the position up to its top) goes at once: nothing below its top is
+left to commit. A batch with a gap may have a transaction still running below its top, so
+the relay waits until every transaction of this database that was running has ended
+(`events.live.wait_settled`) and reads the gaps again: what committed meanwhile goes in
+the batch, and a seq still missing was rolled back. If a transaction outlives the
 wait (SETTLE_TIMEOUT) the relay sends anyway and remembers the seqs missing below the
 batch's top as holes, to send any that commits later (for HOLE_TTL seconds).
 
@@ -47,6 +49,8 @@ NAME = "default"  # the position's row: one relay per database
 # pg_try_advisory_lock key (advisory locks are per database): "concord" in ASCII.
 LOCK_KEY = 0x636F6E636F7264
 BATCH = 500
+WINDOW = 4 * BATCH  # seqs one read looks ahead (bounded: a stable plan on fresh tables)
+FILL_MAX = 200  # missing seqs read by value after a settle; more: the range again
 IDLE_FIRST = 0.005  # seconds: the first sleep when the log has nothing new
 IDLE_MAX = 0.05  # ... doubling up to this (the added latency when quiet)
 STANDBY_RETRY = 0.5  # seconds between a standby's tries for the lock
@@ -142,11 +146,14 @@ class Relay:
         position has not moved then, and the same batch is tried again."""
         assert self.position is not None, "start() first"
         late = self._late() if self.holes else []
-        batch = self._read(self.position, limit=BATCH)
-        if batch:
+        batch = self._next(self.position)
+        if batch and batch[-1].seq - self.position != len(batch):
+            # A gap: a seq below the top may belong to a transaction still running.
+            # Wait for those to end, then read what filled the gap (a dense batch has
+            # nothing below its top left to commit: it goes at once).
             settled = live.wait_settled(self.settle_timeout)
             top = batch[-1].seq
-            batch = self._read(self.position, upto=top)  # what committed meanwhile too
+            batch = self._fill(batch)
             if not settled:
                 self._watch_holes(batch, top)
         if not batch and not late:
@@ -213,6 +220,30 @@ class Relay:
             self._loop = None
 
     # --- pieces ----------------------------------------------------------------------
+
+    def _next(self, after: int) -> list[Event]:
+        """The first BATCH committed events above `after`. The read is bounded to WINDOW
+        seqs (so its plan is an index range scan even on a table the planner thinks is
+        empty); past a longer run of rolled-back seqs, the newest seq says where to go."""
+        batch = self._read(after, limit=BATCH, upto=after + WINDOW)
+        if batch:
+            return batch
+        newest = Event.objects.aggregate(top=Max("seq"))["top"] or 0
+        if newest <= after + WINDOW:
+            return []
+        return self._read(after, limit=BATCH)
+
+    def _fill(self, batch: list[Event]) -> list[Event]:
+        """`batch` with the events that have committed in its gaps since it was read."""
+        top = batch[-1].seq
+        present = {event.seq for event in batch}
+        missing = [seq for seq in range(self.position + 1, top) if seq not in present]
+        if len(missing) > FILL_MAX:
+            return self._read(self.position, upto=top)
+        found = list(Event.objects.filter(seq__in=missing))
+        if not found:
+            return batch
+        return sorted(batch + found, key=lambda event: event.seq)
 
     def _read(self, after: int, *, limit: int | None = None, upto: int | None = None):
         rows = Event.objects.filter(seq__gt=after).order_by("seq")

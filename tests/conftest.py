@@ -122,7 +122,10 @@ def _empty_cache():
     the cache is not). Only Concord's own keys: Redis may be shared."""
     from django.core.cache import cache
 
+    from dashboard import cache as cached
+
     if hasattr(cache, "delete_pattern"):
         cache.delete_pattern("*")
     else:
         cache.clear()
+    cached.forget_written()  # and this process's notes of what it wrote

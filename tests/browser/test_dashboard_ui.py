@@ -789,14 +789,20 @@ def test_overlays_page_creates_watches_reloads_and_revokes(site, staff_state, br
         expect(revoked_row.get_by_role("button", name="Revoke")).to_have_count(0)
 
         wait_connected(overlay, False, timeout=LIVE)
-        # It keeps retrying; the server closes each attempt with 4403 (revoked).
+        # It keeps retrying; the server closes each attempt with 4403 (revoked). On a busy
+        # machine an attempt can end in 1006 instead: daphne's websocket library waits 1 s
+        # for the browser's answer to its close frame, then aborts the TCP connection, and
+        # a reset can drop the unread close frame. Never anything else, never a hello.
         overlay.wait_for_function(
-            "() => window.__ws.closes.length - window.__ws.closesBefore >= 4", timeout=20_000
+            "() => window.__ws.closes.slice(window.__ws.closesBefore)"
+            ".filter(code => code === 4403).length >= 4",
+            timeout=30_000,
         )
         probe = overlay.evaluate("window.__ws")
         after_revoke = probe["closes"][probe["closesBefore"] :]
         assert after_revoke[0] == 4403, probe
-        assert set(after_revoke) == {4403}, probe
+        assert set(after_revoke) <= {4403, 1006}, probe
+        assert probe["hellos"] == [second_id], f"an attempt after the revoke was let in: {probe}"
         assert probe["statuses"][0] is False, probe
         assert True not in probe["statuses"], f"the overlay claimed to be connected: {probe}"
         assert overlay.evaluate("window.concordOverlay.connected()") is False

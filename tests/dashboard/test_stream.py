@@ -13,6 +13,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -74,6 +75,18 @@ create_token = database_sync_to_async(overlay.create_token)
 @pytest.fixture
 def member(alice):
     return alice
+
+
+@database_sync_to_async
+def pay_public(title: str) -> Event:
+    """A story published (an event every token stream is sent), committed."""
+    import events
+    from narrative import payloads as narrative
+
+    with transaction.atomic():
+        return events.publish(
+            "narrative.story_published", narrative.story_published(story_id=2, title=title)
+        )
 
 
 async def pay(member, amount: int, key: str, currency: str = "points"):
@@ -209,6 +222,47 @@ async def test_reconnecting_with_the_last_seq_misses_nothing_and_repeats_nothing
     assert event["seq"] > hello["seq"]
     assert await again.receive_nothing(timeout=0.3)
     await again.disconnect()
+
+
+@pytest.mark.postgres
+async def test_a_client_ahead_of_its_hub_is_not_sent_again_what_it_said_it_has():
+    """A client that moves from a daphne ahead to one behind (its hub has not yet had
+    the relay's batch) reconnects with after= above that hub's watermark: the hub's
+    next batch brings what the client has, and only what is newer goes out."""
+    from narrative import payloads as narrative
+    from tests.events.test_settled import open_writing_transaction
+
+    token = await create_token("events")
+    comm = communicator(f"/ws/stream/?token={token.token}")
+    await comm.connect()
+    await receive_until(comm, "hello")
+    data = json.dumps(narrative.story_published(story_id=1, title="Held back"))
+    other = await database_sync_to_async(open_writing_transaction)(
+        settings.DATABASES["default"]["NAME"]
+    )
+    try:
+        # A transaction holds the lower seq: the relay waits for it (up to 2 s) before
+        # sending the one committed above it, so the hub stays behind.
+        (held,) = other.execute(
+            "INSERT INTO events_event (kind, actor_id, subject, data, created_at)"
+            " VALUES ('narrative.story_published', NULL, '', %s, now()) RETURNING seq",
+            [data],
+        ).fetchone()
+        above = (await pay_public("Above")).seq
+        ahead = communicator(f"/ws/stream/?token={token.token}&after={above}")
+        await ahead.connect()
+        _, ahead_hello = await receive_until(ahead, "hello")
+        assert ahead_hello["seq"] < held  # its hub is behind the client
+        other.commit()
+    finally:
+        other.close()
+    newer = (await pay_public("Newer")).seq
+    assert [e["seq"] for e in await events_of(comm, 3)] == [held, above, newer]
+    (event,) = await events_of(ahead, 1)
+    assert event["seq"] == newer
+    assert await ahead.receive_nothing(timeout=0.3)
+    await comm.disconnect()
+    await ahead.disconnect()
 
 
 async def test_revoking_a_token_closes_its_connected_overlays():

@@ -168,6 +168,65 @@ def test_a_seq_still_uncommitted_after_the_settle_wait_is_sent_when_it_commits()
 
 
 @pytest.mark.postgres
+def test_a_seq_that_commits_in_a_gap_during_the_settle_wait_goes_in_the_same_batch_in_order():
+    delivered = Collected()
+    relay = Relay(deliver=delivered)
+    relay.settle_timeout = 10
+    relay.start()
+    other = open_writing_transaction(connection.settings_dict["NAME"])
+    try:
+        (held,) = other.execute(
+            "INSERT INTO events_event (kind, actor_id, subject, data, created_at)"
+            " VALUES ('test.held', NULL, '', '{}', now()) RETURNING seq"
+        ).fetchone()
+        (after,) = publish(1)
+        committer = threading.Timer(0.3, other.commit)
+        committer.start()
+        assert relay.step() == 2  # waited for the gap's transaction, then read it
+        committer.join()
+    finally:
+        other.close()
+    assert delivered.seqs == [held, after]
+    assert relay.holes == {}
+
+
+@pytest.mark.postgres
+def test_a_batch_without_a_gap_is_sent_without_waiting_for_running_transactions():
+    delivered = Collected()
+    relay = Relay(deliver=delivered)
+    relay.settle_timeout = 5
+    publish(1)  # the position starts at it (seqs of emptied tables are not reused)
+    relay.start()
+    # A transaction that wrote, still running, but holding no event: nothing to wait for.
+    other = open_writing_transaction(connection.settings_dict["NAME"])
+    try:
+        seqs = publish(3)
+        started = time.monotonic()
+        assert relay.step() == 3
+        assert time.monotonic() - started < 2.0
+    finally:
+        other.close()
+    assert delivered.seqs == seqs
+    assert relay.holes == {}
+
+
+def test_a_long_run_of_rolled_back_seqs_does_not_stop_the_relay():
+    delivered = Collected()
+    relay = Relay(deliver=delivered)
+    start = relay.start()
+    far = start + relay_module.WINDOW + 1_000  # past what one read looks ahead
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO events_event (seq, kind, actor_id, subject, data, created_at)"
+            " VALUES (%s, 'test.far', NULL, '', '{}', %s)",
+            [far, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+    assert relay.step() == 1
+    assert delivered.seqs == [far]
+    assert relay.position == far
+
+
+@pytest.mark.postgres
 def test_one_relay_leads_per_database_and_a_standby_takes_over_when_it_lets_go():
     first = Relay()
     assert first.lead()
