@@ -144,7 +144,7 @@ def bump(*names: str) -> None:
         # integers as plain numbers, so `cache.get` reads them back.
         pipe = client.pipeline(transaction=False)
         for key in keys:
-            pipe.incr(cache.make_and_validate_key(key))
+            pipe.incr(cache.make_key(key))
         pipe.execute()
         return
     for key in keys:

@@ -1,15 +1,17 @@
 """The relay: the one way a committed event reaches the screens.
 
-    commit ─> (writer: its own cache bumps, for read-your-writes; nothing else)
-    relay: read events above its position ─> wait until lower seqs settled ─> batch
-           handlers (cache bumps) ─> broadcast ─> write its position
+    commit ─> (writer: notes what it wrote, for read-your-writes; nothing else)
+    relay: read events above its position ─> a gap? wait until lower seqs settled ─>
+           batch handlers (cache bumps) ─> broadcast ─> write its position
 
 One relay works per database (`manage.py run_relay`, on any host): it holds a PostgreSQL
 advisory lock on its own session, and any other relay started on the same database waits
 for that lock as a standby, trying every STANDBY_RETRY seconds. When the leader dies its
 session ends, the lock goes with it, and a standby takes over from the position the
-leader last wrote. The position is written after each broadcast, so the new leader sends
-the dead one's last batch again at most (at least once; hubs drop a seq they delivered).
+leader last wrote. The position is written after a broadcast at most every SAVE_EVERY
+seconds, and whenever the relay goes idle or stops, so the new leader sends again at most
+the dead one's batches of its last SAVE_EVERY seconds (at least once; hubs drop a seq
+they delivered).
 
 Order: sequence values are taken at INSERT but commits land in any order. A batch with no
 gap (every seq from the position up to its top) goes at once: nothing below its top is
@@ -51,6 +53,10 @@ LOCK_KEY = 0x636F6E636F7264
 BATCH = 500
 WINDOW = 4 * BATCH  # seqs one read looks ahead (bounded: a stable plan on fresh tables)
 FILL_MAX = 200  # missing seqs read by value after a settle; more: the range again
+SAVE_EVERY = 0.2  # seconds: the position is written at most this often while busy (and
+# whenever the relay goes idle or stops): a relay killed meanwhile is followed by one
+# that sends those batches again, and hubs drop the seqs they delivered
+BUSY_PAUSE = 0.005  # seconds between batches while events keep coming (fewer, fuller ones)
 IDLE_FIRST = 0.005  # seconds: the first sleep when the log has nothing new
 IDLE_MAX = 0.05  # ... doubling up to this (the added latency when quiet)
 STANDBY_RETRY = 0.5  # seconds between a standby's tries for the lock
@@ -78,6 +84,8 @@ class Relay:
         self.holes: dict[int, float] = {}  # seq -> monotonic time to stop watching it
         self.lock = threading.Lock()  # held while a batch is handed over (embedded hubs)
         self._said_standby = False
+        self._saved = None  # the position as last written
+        self._saved_at = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._direct: live.DirectPubSub | None = None
         self._layer = None
@@ -136,8 +144,8 @@ class Relay:
             name=NAME, defaults={"seq": latest, "moved_at": timezone.now()}
         )
         self.position = max(stored.seq, latest) if self.embedded else stored.seq
-        if self.position != stored.seq:
-            self._save(self.position)
+        self._saved = stored.seq
+        self.save_position()
         return self.position
 
     def step(self) -> int:
@@ -169,7 +177,8 @@ class Relay:
         self._send(messages)
         if batch:
             self.position = batch[-1].seq
-            self._save(self.position)
+            if time.monotonic() - self._saved_at >= SAVE_EVERY:
+                self.save_position()
         return len(events)
 
     def run(self, stop: threading.Event) -> None:
@@ -206,11 +215,19 @@ class Relay:
             failing = FAILURE_FIRST
             if sent:
                 idle = IDLE_FIRST
+                if sent < BATCH:
+                    stop.wait(BUSY_PAUSE)
                 continue
+            self.save_position()
             stop.wait(idle)
             idle = min(idle * 2, IDLE_MAX)
 
     def close(self) -> None:
+        if self.leading and self.position is not None:
+            try:
+                self.save_position()
+            except DatabaseError:
+                pass  # the next leader sends the batches since the last write again
         self.release()
         if self._direct is not None:
             self._direct.close()
@@ -288,10 +305,14 @@ class Relay:
         else:
             self._loop.run_until_complete(live.group_send(self._layer, messages))
 
-    def _save(self, seq: int) -> None:
-        RelayPosition.objects.filter(name=NAME, seq__lt=seq).update(
-            seq=seq, moved_at=timezone.now()
+    def save_position(self) -> None:
+        """Write the position if it moved since it was last written."""
+        if self.position is None or self.position == self._saved:
+            return
+        RelayPosition.objects.filter(name=NAME, seq__lt=self.position).update(
+            seq=self.position, moved_at=timezone.now()
         )
+        self._saved, self._saved_at = self.position, time.monotonic()
 
 
 class HandlerFailed(Exception):

@@ -401,8 +401,14 @@ def test_sigterm_finishes_the_batch_in_hand_then_exits_0(services, tmp_path):
         wait_for_line(log, "relay: leading", proc)
         other = open_writing_transaction(connection.settings_dict["NAME"])
         try:
+            # `other` holds a seq below the next one: the batch has a gap, and the relay
+            # holds it, waiting for `other` to end.
+            other.execute(
+                "INSERT INTO events_event (kind, actor_id, subject, data, created_at)"
+                " VALUES ('test.held', NULL, '', '{}', now())"
+            )
             (seq,) = publish(1)
-            time.sleep(0.5)  # the relay holds the batch, waiting for `other` to end
+            time.sleep(0.5)
             proc.send_signal(signal.SIGTERM)
             time.sleep(0.2)
             assert proc.poll() is None, "it left the batch in hand"
