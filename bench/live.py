@@ -1203,6 +1203,9 @@ def main(argv: list[str]) -> int:
     os.environ["CHANNEL_LAYER"] = args.layer
     os.environ["CACHE_KEY_PREFIX"] = f"bench-live-{run_id}"
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+    # Every client holds the same overlay token: the per-token limit (20 by default, a
+    # guard against a leaked link) would refuse all but a few of them.
+    os.environ.setdefault("CONCORD_STREAM_MAX_PER_TOKEN", str(args.clients + 100))
 
     import django
     from django.core.exceptions import ImproperlyConfigured
