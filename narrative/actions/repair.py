@@ -87,17 +87,20 @@ def rebuild_member_state(member, *, story=None, actor=None) -> Rebuilt:
     return result
 
 
+# Where a member's state in a story is: each model with its (member, story) fields.
+_STATE = (
+    (Progress, "member_id", "story_id"),
+    (Decision, "member_id", "story_id"),
+    (Relationship, "member_id", "character__story_id"),
+)
+
+
 def _stories_of(member_id: int) -> list[int]:
-    """The stories where the member has any state."""
-    return sorted(
-        set(Progress.objects.filter(member_id=member_id).values_list("story_id", flat=True))
-        | set(Decision.objects.filter(member_id=member_id).values_list("story_id", flat=True))
-        | set(
-            Relationship.objects.filter(member_id=member_id).values_list(
-                "character__story_id", flat=True
-            )
-        )
-    )
+    """The stories where the member has any state (progress, decisions, relationships)."""
+    found: set[int] = set()
+    for model, member, story in _STATE:
+        found |= set(model.objects.filter(**{member: member_id}).values_list(story, flat=True))
+    return sorted(found)
 
 
 def _rebuild(member_id: int, story_id: int) -> tuple[int, int]:
@@ -228,15 +231,10 @@ def members_to_rebuild(story) -> list[int]:
     """Members with any state in `story` (decisions, progress or relationships): whose
     state an edit of its impacts changes, or a repair may have to fix."""
     story_id = pk_of(story, "story")
-    return sorted(
-        set(Decision.objects.filter(story_id=story_id).values_list("member_id", flat=True))
-        | set(Progress.objects.filter(story_id=story_id).values_list("member_id", flat=True))
-        | set(
-            Relationship.objects.filter(character__story_id=story_id).values_list(
-                "member_id", flat=True
-            )
-        )
-    )
+    found: set[int] = set()
+    for model, member, in_story in _STATE:
+        found |= set(model.objects.filter(**{in_story: story_id}).values_list(member, flat=True))
+    return sorted(found)
 
 
 def rebuild_story(story, *, actor=None) -> Rebuilt:
