@@ -5,7 +5,7 @@ from __future__ import annotations
 import pgtrigger
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Trim
 from django.db.models.lookups import Exact
 
@@ -42,6 +42,11 @@ class Platform(models.TextChoices):
 class MemberQuerySet(models.QuerySet):
     def with_identities(self):
         return self.prefetch_related("identities")
+
+    def premium_subscribers(self, now):
+        """Members who are premium subscribers at `now` (see `SubscriptionQuerySet.premium`).
+        Not the `is_premium` flag: that is VIP (a chapter's `vip_only`), set by staff."""
+        return self.filter(Exists(Subscription.objects.premium(now).filter(member=OuterRef("pk"))))
 
 
 class MemberManager(models.Manager.from_queryset(MemberQuerySet)):
@@ -239,10 +244,28 @@ class Tier(models.TextChoices):
     PROFESSIONAL = "professional", "Professional"
 
 
+# Tiers that count as a premium subscription (a story chapter's `subscription` rule).
+PREMIUM_TIERS = (Tier.PREMIUM, Tier.PROFESSIONAL)
+
+
 class SubscriptionStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     CANCELLED = "cancelled", "Cancelled"
     EXPIRED = "expired", "Expired"
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def premium(self, now):
+        """What makes a member a premium subscriber at `now`: an active subscription of a
+        premium tier that has started (`starts_at <= now`) and not expired
+        (`expires_at > now`, or none). `accounts.sql.PREMIUM_SUBSCRIBER` says the same in
+        SQL; tests/accounts/test_premium.py holds the two to the same answers."""
+        return self.filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+            status=SubscriptionStatus.ACTIVE,
+            tier__in=PREMIUM_TIERS,
+            starts_at__lte=now,
+        )
 
 
 class Subscription(models.Model):
@@ -254,6 +277,8 @@ class Subscription(models.Model):
     starts_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: no expiry.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SubscriptionQuerySet.as_manager()
 
     class Meta:
         permissions = [

@@ -2,7 +2,7 @@
 
 Each kind is a `TypedDict` registered with `events.payloads.schema` and a builder;
 `events.payloads` says why. `narrative.decision_made` is written on PostgreSQL by the
-decision's statement itself (`narrative.actions._RECORD`, its JSON made by
+decision's statement itself (narrative/sql/record.pg.sql, its JSON made by
 `events.payloads.sql_object` from `DecisionMade`), on SQLite by `decision_made`.
 Readers: the story map (dashboard), the dashboard's feed, tests.
 """

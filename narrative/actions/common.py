@@ -1,0 +1,22 @@
+"""Small helpers every narrative action uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection
+
+from narrative.exceptions import InvalidRequest
+
+
+def pk_of(obj, what: str) -> int:
+    """The primary key of `obj`, a saved model instance or an id (`what` names it)."""
+    pk = obj if type(obj) is int else getattr(obj, "pk", None)
+    if type(pk) is not int:
+        raise InvalidRequest(f"{obj!r} is not a saved {what}")
+    return pk
+
+
+def db_time(moment: datetime):
+    """`moment` as a parameter of hand-written SQL (SQLite stores text)."""
+    return connection.ops.adapt_datetimefield_value(moment)
