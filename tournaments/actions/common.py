@@ -137,3 +137,14 @@ def _charge_entry(locked: Tournament, member_id: int, registration_id: int, acto
         registration_id,
         actor,
     )
+
+
+def _refund(locked: Tournament, registration: Registration, reason: str, actor) -> Transfer:
+    """The reversal of the registration's entry fee (key `tournament:<t>:refund:<r>`)."""
+    return ledger.reverse(
+        Ref(registration.fee_transfer_id),
+        reason=reason[:255],
+        idempotency_key=refund_key(locked.pk, registration.pk),
+        actor=actor,
+        context={"tournament_id": locked.pk, "registration_id": registration.pk},
+    )

@@ -6,15 +6,13 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from ledger import actions as ledger
-from ledger.posting import Ref
 from tournaments import payloads
 from tournaments.actions.common import (
     _counts,
     _locked_registration,
     _publish,
+    _refund,
     _save_counts,
-    refund_key,
 )
 from tournaments.actions.terms import _text
 from tournaments.actions.waitlist import _close_waitlist_gaps, _fill_slots
@@ -51,13 +49,7 @@ def withdraw(registration, *, actor=None) -> Registration:
         was, position = current.status, current.waitlist_position
         refund = None
         if current.fee_transfer_id is not None:
-            refund = ledger.reverse(
-                Ref(current.fee_transfer_id),
-                reason=f"Entry fee refunded: {locked.name}"[:255],
-                idempotency_key=refund_key(locked.pk, current.pk),
-                actor=actor,
-                context={"tournament_id": locked.pk, "registration_id": current.pk},
-            )
+            refund = _refund(locked, current, f"Entry fee refunded: {locked.name}", actor)
         current.status = RegistrationStatus.WITHDRAWN
         current.waitlist_position = None
         current.refund_transfer_id = refund.pk if refund else None

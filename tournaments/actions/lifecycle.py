@@ -8,9 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger import actions as ledger
-from ledger.posting import Leg, Ref, open_accounts
+from ledger.posting import Leg, open_accounts
 from tournaments import payloads
-from tournaments.actions.common import _lock, _publish, _save_counts, fee_sink, refund_key
+from tournaments.actions.common import _lock, _publish, _refund, _save_counts, fee_sink
 from tournaments.actions.terms import _text
 from tournaments.exceptions import IllegalTransition, InvalidRequest
 from tournaments.models import (
@@ -79,13 +79,7 @@ def cancel(tournament, *, reason: str = "", actor=None) -> Tournament:
     for registration in current:
         refund = None
         if registration.fee_transfer_id is not None:
-            refund = ledger.reverse(
-                Ref(registration.fee_transfer_id),
-                reason=f"Tournament cancelled: {locked.name}"[:255],
-                idempotency_key=refund_key(locked.pk, registration.pk),
-                actor=actor,
-                context={"tournament_id": locked.pk, "registration_id": registration.pk},
-            )
+            refund = _refund(locked, registration, f"Tournament cancelled: {locked.name}", actor)
             refunded += 1
         Registration.objects.filter(pk=registration.pk).update(
             status=RegistrationStatus.WITHDRAWN,

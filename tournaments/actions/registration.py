@@ -290,63 +290,69 @@ def _place(tournament_id: int, member_id: int, registration_id: int, paid, actor
     """Seat or waitlist the registration under the tournament's lock (taken here, held to
     commit), or say why not (`unpaid`: a slot is free but the fee is not paid yet)."""
     now = timezone.now()
-    paid_id = paid.pk if paid is not None else None
-    placing = _place_postgresql if connection.vendor == "postgresql" else _place_sqlite
-    outcome, position, event = placing(
-        tournament_id, member_id, registration_id, paid_id, actor, now
-    )
-    if event is None:
-        return _Placed(outcome)
     registration = Registration(
         id=registration_id,
         tournament_id=tournament_id,
         member_id=member_id,
-        status=outcome,
-        waitlist_position=position,
-        fee_transfer_id=paid_id if outcome == RegistrationStatus.REGISTERED else None,
         created_at=now,
         status_changed_at=now,
     )
-    registration._state.adding, registration._state.db = False, connection.alias
+    paid_id = paid.pk if paid is not None else None
+    placing = _place_postgresql if connection.vendor == "postgresql" else _place_sqlite
+    outcome, event = placing(registration, paid_id, actor)
+    if event is None:
+        return _Placed(outcome)
     registration.created, registration.event = True, event
     return _Placed(outcome, registration)
 
 
-def _place_postgresql(tournament_id, member_id, registration_id, paid_id, actor, now) -> tuple:
-    """(outcome, waitlist position, event; None unless placed), by `place.pg.sql`."""
+def _placed_as(registration: Registration, outcome: str, position, paid_id) -> None:
+    """Give the registration what placing it wrote (a seat holds the fee, a waitlisted
+    registration a position)."""
+    registration.status = outcome
+    registration.waitlist_position = position
+    registration.fee_transfer_id = paid_id if outcome == RegistrationStatus.REGISTERED else None
+
+
+def _place_postgresql(registration: Registration, paid_id, actor) -> tuple:
+    """(outcome, event; None unless placed), by `place.pg.sql`, which writes the row."""
     actor_id = actor.pk if actor is not None else None
+    now = registration.created_at
     outcome, row_id, position, seq, data = _prepared(
         _PLACE,
         {
-            "tournament": tournament_id,
-            "member": member_id,
-            "id": registration_id,
+            "tournament": registration.tournament_id,
+            "member": registration.member_id,
+            "id": registration.id,
             "paid": paid_id,
             "now": now,
             "actor": actor_id,
         },
     )
     if row_id is None:
-        return outcome, None, None
+        return outcome, None
+    _placed_as(registration, outcome, position, paid_id)
+    registration._state.adding, registration._state.db = False, connection.alias
     event = event_log.adopt(
         seq=seq,
         kind=f"tournament.{outcome}",
         actor_id=actor_id,
-        subject=_subject(tournament_id),
+        subject=_subject(registration.tournament_id),
         data=json.loads(data),
         created_at=now,
     )
-    return outcome, position, event
+    return outcome, event
 
 
-def _place_sqlite(tournament_id, member_id, registration_id, paid_id, actor, now) -> tuple:
-    """(outcome, waitlist position, event; None unless placed): `decide.sql`, then the
-    registration, the counters and the event through the ORM."""
+def _place_sqlite(registration: Registration, paid_id, actor) -> tuple:
+    """(outcome, event; None unless placed): `decide.sql`, then the registration, the
+    counters and the event through the ORM."""
+    tournament_id = registration.tournament_id
     row = _prepared(
         _DECIDE,
         {
             "tournament": tournament_id,
-            "now": connection.ops.adapt_datetimefield_value(now),
+            "now": connection.ops.adapt_datetimefield_value(registration.created_at),
             "paid": paid_id,
         },
     )
@@ -354,19 +360,10 @@ def _place_sqlite(tournament_id, member_id, registration_id, paid_id, actor, now
         raise Tournament.DoesNotExist("Tournament matching query does not exist.")
     outcome, capacity, active, waiting, fee = row
     if outcome not in (RegistrationStatus.REGISTERED, RegistrationStatus.WAITLISTED):
-        return outcome, None, None
+        return outcome, None
     seated = outcome == RegistrationStatus.REGISTERED
-    position = None if seated else waiting + 1
-    Registration.objects.create(
-        id=registration_id,
-        tournament_id=tournament_id,
-        member_id=member_id,
-        status=outcome,
-        waitlist_position=position,
-        fee_transfer_id=paid_id if seated else None,
-        created_at=now,
-        status_changed_at=now,
-    )
+    _placed_as(registration, outcome, None if seated else waiting + 1, paid_id)
+    registration.save(force_insert=True)
     active += int(seated)
     waiting += int(not seated)
     Tournament.objects.filter(pk=tournament_id).update(active_count=active, waitlist_count=waiting)
@@ -374,11 +371,11 @@ def _place_sqlite(tournament_id, member_id, registration_id, paid_id, actor, now
         f"tournament.{outcome}",
         payloads.registered(
             tournament_id=tournament_id,
-            registration_id=registration_id,
-            member_id=member_id,
+            registration_id=registration.id,
+            member_id=registration.member_id,
             status=outcome,
-            waitlist_position=position,
-            transfer_id=paid_id if seated else None,
+            waitlist_position=registration.waitlist_position,
+            transfer_id=registration.fee_transfer_id,
             fee=fee if seated and paid_id else 0,
             active_count=active,
             waitlist_count=waiting,
@@ -387,4 +384,4 @@ def _place_sqlite(tournament_id, member_id, registration_id, paid_id, actor, now
         actor=actor,
         subject=_subject(tournament_id),
     )
-    return outcome, position, event
+    return outcome, event
