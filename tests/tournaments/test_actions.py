@@ -17,7 +17,6 @@ from ledger.posting import Ref
 from tests.factories import MemberFactory, TournamentFactory
 from tests.helpers import table_contents
 from tests.tournaments.helpers import events_of, last_seq, reload, settle, waitlist
-from tournaments import actions
 from tournaments.actions import (
     cancel,
     check_in,
@@ -31,6 +30,7 @@ from tournaments.actions import (
     update_tournament,
     withdraw,
 )
+from tournaments.actions import registration as actions
 from tournaments.exceptions import (
     Disqualified,
     IllegalTransition,

@@ -159,6 +159,23 @@ class Command(ConcordCommand):
                 f": {len(result.rows)} rows",
             )
         )
+        console.print(self.summary(result))
+        already = result.where(imports.ALREADY)
+        if already:
+            console.print(self.already_table(already))
+        rejected = result.where(imports.REJECTED)
+        if rejected:
+            console.print(self.rejected_table(rejected))
+        console.print(self.closing_line(result, rejected))
+        if verbose:  # one line, never wrapped: bench/tournaments.py reads it
+            console.print(
+                "stages: "
+                + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.stages.items()),
+                soft_wrap=True,
+            )
+
+    def summary(self, result: imports.Report) -> Table:
+        """Rows by outcome, then the players seated by how they were found."""
         table = Table()
         table.add_column("rows")
         table.add_column("count", justify="right")
@@ -172,70 +189,63 @@ class Command(ConcordCommand):
             lines = [r.line for r in result.rows if r.found == found and r.outcome in seated]
             label = f"player {found}" + ("" if result.applied else " (planned)")
             table.add_row(label, str(len(lines)), line_ranges(lines))
-        console.print(table)
-        already = result.where(imports.ALREADY)
-        if already:
-            shown = already[: self.ALREADY_SHOWN]
-            more = len(already) - len(shown)
-            detail = Table(
-                title="Already registered"
-                + (f" (first {len(shown)}; --report lists all)" if more else ""),
-                title_justify="left",
+        return table
+
+    def already_table(self, already: list[imports.Row]) -> Table:
+        shown = already[: self.ALREADY_SHOWN]
+        more = len(already) - len(shown)
+        detail = Table(
+            title="Already registered"
+            + (f" (first {len(shown)}; --report lists all)" if more else ""),
+            title_justify="left",
+        )
+        detail.add_column("line", justify="right")
+        detail.add_column("platform")
+        detail.add_column("external id")
+        detail.add_column("reason")
+        for row in shown:
+            detail.add_row(
+                str(row.line),
+                rich_literal(row.platform),
+                short(row.external_id),
+                rich_literal(row.reason),
             )
-            detail.add_column("line", justify="right")
-            detail.add_column("platform")
-            detail.add_column("external id")
-            detail.add_column("reason")
-            for row in shown:
-                detail.add_row(
-                    str(row.line),
-                    rich_literal(row.platform),
-                    short(row.external_id),
-                    rich_literal(row.reason),
-                )
-            console.print(detail)
-        rejected = result.where(imports.REJECTED)
-        if rejected:
-            bad = Table(title="Rejected rows", title_justify="left")
-            for column in ("line", "platform", "external id", "email", "reason"):
-                bad.add_column(column, justify="right" if column == "line" else "left")
-            for row in rejected:
-                bad.add_row(
-                    str(row.line),
-                    short(row.platform, 16),
-                    short(row.external_id),
-                    short(row.email),
-                    rich_literal(row.reason),
-                )
-            console.print(bad)
+        return detail
+
+    def rejected_table(self, rejected: list[imports.Row]) -> Table:
+        bad = Table(title="Rejected rows", title_justify="left")
+        for column in ("line", "platform", "external id", "email", "reason"):
+            bad.add_column(column, justify="right" if column == "line" else "left")
+        for row in rejected:
+            bad.add_row(
+                str(row.line),
+                short(row.platform, 16),
+                short(row.external_id),
+                short(row.email),
+                rich_literal(row.reason),
+            )
+        return bad
+
+    def closing_line(self, result: imports.Report, rejected: list[imports.Row]) -> str:
+        """What was imported, or why nothing was."""
         counts = result.counts
         if result.applied:
-            console.print(
+            return (
                 f"[green]imported[/] in {result.seconds:.1f} s:"
                 f" {counts[imports.REGISTERED]} registered, {counts[imports.WAITLISTED]} waitlisted"
                 + (f", {len(rejected)} rejected rows skipped" if rejected else "")
             )
-        elif result.dry_run:
-            console.print(
-                "dry run: nothing was written"
-                + (
-                    f"; {len(rejected)} rows would be rejected"
-                    + ("" if result.skip_invalid else " and nothing imported (--skip-invalid)")
-                    if rejected
-                    else ""
-                )
+        if result.dry_run:
+            return "dry run: nothing was written" + (
+                f"; {len(rejected)} rows would be rejected"
+                + ("" if result.skip_invalid else " and nothing imported (--skip-invalid)")
+                if rejected
+                else ""
             )
-        else:
-            console.print(
-                f"[bold red]nothing imported[/]: {len(rejected)} rows rejected"
-                " (fix them, or use --skip-invalid to import the rest)"
-            )
-        if verbose:  # one line, never wrapped: bench/tournaments.py reads it
-            console.print(
-                "stages: "
-                + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result.stages.items()),
-                soft_wrap=True,
-            )
+        return (
+            f"[bold red]nothing imported[/]: {len(rejected)} rows rejected"
+            " (fix them, or use --skip-invalid to import the rest)"
+        )
 
     def check_writable(self, path: str) -> None:
         """Refuse an unwritable --report before anything is imported (an existing file is
