@@ -31,6 +31,7 @@ shell, a bot). There is no advisory lock there: one process serves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -224,10 +225,9 @@ class Relay:
 
     def close(self) -> None:
         if self.leading and self.position is not None:
-            try:
+            # Lost with the database: the next leader sends the batches since again.
+            with contextlib.suppress(DatabaseError):
                 self.save_position()
-            except DatabaseError:
-                pass  # the next leader sends the batches since the last write again
         self.release()
         if self._direct is not None:
             self._direct.close()

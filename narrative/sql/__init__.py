@@ -6,27 +6,19 @@ does), `member_state.sql` (who the member is, as a chapter's rules ask; "premium
 subscriber" comes from `accounts.sql`) and `apply_impacts.sql` (how a choice moves
 relationship levels).
 
-In a file, `{name}` is filled by `load` (another fragment, or how the caller names a
-value) and `%(name)s` is a parameter of the statement. `--` comments are for the reader:
-`load` drops them and folds the text onto one line (no literal in these files holds `--`
-or two spaces in a row).
+The file format (comments, `{name}` pieces, `%(name)s` parameters): `config.sqlfiles`.
 """
 
 from __future__ import annotations
 
-import re
-from functools import cache
 from pathlib import Path
 
-_HERE = Path(__file__).parent
-_COMMENT = re.compile(r"--[^\n]*")
+from config import sqlfiles
 
-
-@cache
-def _text(name: str) -> str:
-    return " ".join(_COMMENT.sub("", (_HERE / f"{name}.sql").read_text()).split())
+_HERE = Path(__file__).resolve().parent
 
 
 def load(name: str, **parts: str) -> str:
-    """The SQL in `<name>.sql` on one line, its `{fields}` filled from `parts`."""
-    return _text(name).format(**parts)
+    """The SQL in `<name>.sql` on one line, its `{fields}` filled from `parts`
+    (`config.sqlfiles`)."""
+    return sqlfiles.load(_HERE, name, **parts)

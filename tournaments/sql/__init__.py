@@ -7,19 +7,19 @@ rule written in SQL is read as SQL and written once for both databases.
   another file (`registration_outcome.sql`), a parameter typed for its database, a JSON
   object built from a payload schema, or a value known only at run time.
 - `.pg.sql`: PostgreSQL only; the others run on both databases.
-- Lines starting with `--` are comments, dropped on loading (a statement runs on one
-  line, the same text every time, so that PostgreSQL prepares it once per connection).
+- The file format (comments, pieces, one line once loaded): `config.sqlfiles`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from config import sqlfiles
+
 FOLDER = Path(__file__).resolve().parent
 
 
 def statement(name: str, **pieces: str) -> str:
-    """`<name>.sql` on one line, without its comments, with its `{pieces}` filled in."""
-    text = (FOLDER / f"{name}.sql").read_text(encoding="utf-8")
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    return " ".join(" ".join(lines).split()).format(**pieces)
+    """`<name>.sql` on one line, without its comments, with its `{pieces}` filled in
+    (`config.sqlfiles`)."""
+    return sqlfiles.load(FOLDER, name, **pieces)
