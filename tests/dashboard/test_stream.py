@@ -230,7 +230,7 @@ async def test_a_client_ahead_of_its_hub_is_not_sent_again_what_it_said_it_has()
     the relay's batch) reconnects with after= above that hub's watermark: the hub's
     next batch brings what the client has, and only what is newer goes out."""
     from narrative import payloads as narrative
-    from tests.events.test_settled import open_writing_transaction
+    from tests.events.test_settled import hold_event, open_writing_transaction
 
     token = await create_token("events")
     comm = communicator(f"/ws/stream/?token={token.token}")
@@ -243,11 +243,7 @@ async def test_a_client_ahead_of_its_hub_is_not_sent_again_what_it_said_it_has()
     try:
         # A transaction holds the lower seq: the relay waits for it (up to 2 s) before
         # sending the one committed above it, so the hub stays behind.
-        (held,) = other.execute(
-            "INSERT INTO events_event (kind, actor_id, subject, data, created_at)"
-            " VALUES ('narrative.story_published', NULL, '', %s, now()) RETURNING seq",
-            [data],
-        ).fetchone()
+        held = hold_event(other, "narrative.story_published", data)
         above = (await pay_public("Above")).seq
         ahead = communicator(f"/ws/stream/?token={token.token}&after={above}")
         await ahead.connect()

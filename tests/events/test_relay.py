@@ -25,7 +25,7 @@ from events import relay as relay_module
 from events.actions import batched, register_handler, unregister_handler
 from events.models import Event, RelayPosition
 from events.relay import STANDBY_LINE, Relay
-from tests.events.test_settled import open_writing_transaction
+from tests.events.test_settled import hold_event, open_writing_transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,10 +150,7 @@ def test_a_seq_still_uncommitted_after_the_settle_wait_is_sent_when_it_commits()
     relay.start()
     other = open_writing_transaction(connection.settings_dict["NAME"])
     try:
-        (held,) = other.execute(
-            "INSERT INTO events_event (kind, actor_id, subject, data, created_at)"
-            " VALUES ('test.held', NULL, '', '{}', now()) RETURNING seq"
-        ).fetchone()
+        held = hold_event(other)
         (after,) = publish(1)
         assert relay.step() == 1
         assert delivered.seqs == [after]
@@ -175,10 +172,7 @@ def test_a_seq_that_commits_in_a_gap_during_the_settle_wait_goes_in_the_same_bat
     relay.start()
     other = open_writing_transaction(connection.settings_dict["NAME"])
     try:
-        (held,) = other.execute(
-            "INSERT INTO events_event (kind, actor_id, subject, data, created_at)"
-            " VALUES ('test.held', NULL, '', '{}', now()) RETURNING seq"
-        ).fetchone()
+        held = hold_event(other)
         (after,) = publish(1)
         committer = threading.Timer(0.3, other.commit)
         committer.start()
@@ -403,10 +397,7 @@ def test_sigterm_finishes_the_batch_in_hand_then_exits_0(services, tmp_path):
         try:
             # `other` holds a seq below the next one: the batch has a gap, and the relay
             # holds it, waiting for `other` to end.
-            other.execute(
-                "INSERT INTO events_event (kind, actor_id, subject, data, created_at)"
-                " VALUES ('test.held', NULL, '', '{}', now())"
-            )
+            hold_event(other)
             (seq,) = publish(1)
             time.sleep(0.5)
             proc.send_signal(signal.SIGTERM)

@@ -28,6 +28,16 @@ def open_writing_transaction(dbname: str) -> psycopg.Connection:
     return other
 
 
+def hold_event(other: psycopg.Connection, kind: str = "test.held", data: str = "{}") -> int:
+    """Write an event in `other`'s transaction, not committed: its seq (a gap for now)."""
+    (seq,) = other.execute(
+        "INSERT INTO events_event (kind, actor_id, subject, data, created_at)"
+        " VALUES (%s, NULL, '', %s, now()) RETURNING seq",
+        [kind, data],
+    ).fetchone()
+    return seq
+
+
 def test_a_running_transaction_of_this_database_is_waited_for():
     other = open_writing_transaction(connection.settings_dict["NAME"])
     try:
