@@ -263,16 +263,13 @@ def main(argv: list[str]) -> int:
     os.environ["CACHE_KEY_PREFIX"] = f"bench-abuse-{uuid.uuid4().hex[:8]}"
     try:
         common.postgres_url()
-    except ValueError as error:
+    except common.Refused as error:
         print(f"bench/abuse.py: {error}", file=sys.stderr)
         return 2
     if not os.environ.get("REDIS_URL"):
         print("bench/abuse.py: set REDIS_URL (cache, channel layer)", file=sys.stderr)
         return 2
-    started = common.start("bench/abuse.py", parse_args, argv)
-    if started is None:
-        return 2
-    args, version, _sync = started
+    args, version, _sync = common.start("bench/abuse.py", parse_args, argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = args.clients + args.replays + 1000  # this process's sockets; daphne inherits it
     if soft < wanted:

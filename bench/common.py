@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -45,6 +49,54 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+def bounded(low: float, high: float, unit: str, *, called: str = "a number"):
+    """An argparse type: a finite number from `low` to `high` `unit` (e.g. seconds); a
+    word that is no number is refused as not `called`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {called}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} must be between {low:g} and {high:g} {unit}")
+        return value
+
+    return parse
+
+
+def bench_parser(prog: str, doc: str) -> Parser:
+    """A benchmark's parser: the first line of its docstring as description."""
+    return Parser(
+        prog=prog,
+        description=doc.split("\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+UPKEEP_OPTIONS = (
+    ("--no-vacuum", "skip VACUUM (ANALYZE) before timing"),
+    ("--no-relay", "run no manage.py run_relay (events wait in the log; the writers alone)"),
+)
+
+
+def add_upkeep_options(parser: argparse.ArgumentParser) -> None:
+    """--no-vacuum and --no-relay, for the benchmarks that time writers."""
+    for flag, explained in UPKEEP_OPTIONS:
+        parser.add_argument(flag, action="store_true", help=explained)
+
+
+def check_workers(workers: int, people: int, option: str) -> None:
+    """Refused unless 1..MAX_WORKERS workers share 1..100,000 `people` (at least one each),
+    counted by `option` (e.g. --players)."""
+    if workers > MAX_WORKERS:
+        raise Refused(f"--workers {workers}: at most {MAX_WORKERS}")
+    if people < workers:
+        raise Refused(f"{option} {people} is fewer than --workers {workers}")
+    if people > 100_000:
+        raise Refused(f"{option} {people}: at most 100000")
 
 
 def worker_counts(text: str) -> list[int]:
@@ -177,24 +229,64 @@ def set_up_django() -> tuple[str, str]:
     return version, sync
 
 
-def start(prog: str, parse_args, argv: list[str]):
+def start(prog: str, parse_args, argv: list[str]) -> tuple[argparse.Namespace, str, str]:
     """Parse `argv` and set Django up (migrating the database): (args, PostgreSQL version,
-    synchronous_commit), or None after one line on stderr (the caller exits 2)."""
+    synchronous_commit); or one line on stderr and exit 2."""
     try:
         args = parse_args(argv)
         version, sync = set_up_django()
     except (Refused, Unusable) as error:
         print(f"{prog}: {error}", file=sys.stderr)
-        return None
+        sys.exit(2)
     return args, version, sync
 
 
-def vacuum(tables: list[str], run: bool) -> str:
-    """VACUUM (ANALYZE) `tables` before timing, as autovacuum would between runs (without
-    statistics the planner picks plans no maintained server would, and dead row versions
-    left by earlier runs slow the next); says what it did."""
+def print_setup(
+    version: str, sync: str, *, workers: int | None = None, name: str = "", live: bool = False
+) -> None:
+    """A benchmark's first lines: the cores and DEBUG (and `workers`), PostgreSQL's version
+    and synchronous_commit (after the database's `name`), and with `live` whether the live
+    layer and Redis are on."""
+    from django.conf import settings
+
+    version = version.split(" on ")[0]
+    workers_note = f"  workers: {workers}" if workers else ""
+    print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}{workers_note}")
+    print(f"database: {name + ', ' if name else ''}{version}  synchronous_commit={sync}")
+    if live:
+        print(
+            f"live layer: {'on' if settings.CONCORD_LIVE else 'off'}"
+            f"  redis: {'yes' if settings.REDIS_URL else 'no'}"
+        )
+
+
+# The tables an award writes (without statistics the balance trigger's query scans every
+# account).
+AWARD_TABLES = (
+    "ledger.Account",
+    "ledger.Posting",
+    "ledger.Transfer",
+    "events.Event",
+    "accounts.Member",
+    "accounts.Identity",
+)
+
+
+def maintain(labels, run: bool = True) -> str:
+    """VACUUM (ANALYZE) the tables of `labels` ("app.Model", or "app" for all its models)
+    before timing, as autovacuum would between runs (without statistics the planner picks
+    plans no maintained server would, and dead row versions left by earlier runs slow the
+    next); says what it did. With `run` false it only says so."""
+    from django.apps import apps
     from django.db import connection
 
+    tables = [
+        model._meta.db_table
+        for label in labels
+        for model in (
+            [apps.get_model(label)] if "." in label else apps.get_app_config(label).get_models()
+        )
+    ]
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('autovacuum')")
         autovacuum = cursor.fetchone()[0]
@@ -210,13 +302,13 @@ def fmt(value: float | None, width: int, digits: int = 2) -> str:
 
 
 def postgres_url() -> tuple[str, bool]:
-    """DATABASE_URL and whether the server is on this machine; ValueError (one line) if it
-    does not name PostgreSQL."""
+    """DATABASE_URL and whether the server is on this machine; Refused if it does not name
+    PostgreSQL."""
     from urllib.parse import urlsplit
 
     url = os.environ.get("DATABASE_URL", "").strip()
     if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
-        raise ValueError(
+        raise Refused(
             f"DATABASE_URL={url or '(unset)'} is not a PostgreSQL URL (set postgres://...)"
         )
     return url, urlsplit(url).hostname in {None, "", "127.0.0.1", "localhost", "::1"}
@@ -282,30 +374,125 @@ def register_members(
     return members
 
 
-def machine_cpu() -> tuple[int, int, int]:
-    """(busy, iowait, total) jiffies over all cores, from /proc/stat."""
+# --- measuring ------------------------------------------------------------------------
+
+
+class Jiffies(NamedTuple):
+    """CPU time over all cores, in clock ticks (CLOCK_TICKS a second), from /proc/stat:
+    `busy` is neither idle nor iowait (softirq included); `total` everything."""
+
+    busy: int
+    iowait: int
+    softirq: int
+    total: int
+
+    def since(self, before: Jiffies) -> Jiffies:
+        return Jiffies(*(a - b for a, b in zip(self, before, strict=True)))
+
+
+def machine_jiffies() -> Jiffies:
+    """The machine's CPU time since boot (see Jiffies)."""
     with open("/proc/stat") as stat:
         values = [int(v) for v in stat.readline().split()[1:]]
-    idle, iowait = values[3], values[4]
+    idle, iowait, softirq = values[3], values[4], values[6]
     total = sum(values[:8])  # guest time is already counted in user
-    return total - idle - iowait, iowait, total
+    return Jiffies(total - idle - iowait, iowait, softirq, total)
+
+
+def cpu_since(pid: int | None, before: float | None) -> float | None:
+    """Seconds of CPU process `pid` used since it had used `before`; None if unreadable."""
+    after = process_cpu(pid)
+    return None if after is None or before is None else after - before
+
+
+class BackendCpu:
+    """A worker's database connection, opened before the clock starts, and the CPU this
+    process and its PostgreSQL backend (read from /proc when `local`) use once `start`ed."""
+
+    def __init__(self, local: bool) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:  # connect before the clock starts
+            cursor.execute("SELECT pg_backend_pid()")
+            self.backend = cursor.fetchone()[0]
+        self.local = local
+        self.server_before = process_cpu(self.backend) if local else None
+        self.client_before = 0.0
+
+    def start(self) -> None:
+        self.client_before = time.process_time()
+
+    def used(self) -> tuple[float, float | None]:
+        """(this process's CPU seconds since `start`, its backend's since opened or None)."""
+        client = time.process_time() - self.client_before
+        server = cpu_since(self.backend, self.server_before) if self.local else None
+        return client, server
+
+
+def figures(
+    latencies: list[float],
+    wall: float,
+    client: float,
+    servers: list[float | None],
+    relay_cpu: float | None,
+    cpu: Jiffies,
+) -> dict:
+    """What a timed phase prints: calls, rate, p50/p99 ms; CPU ms per call of the workers
+    (client), of their backends (server, None if one was unreadable) and of the relay
+    (publisher, None if not run); busy% and iowait% of all cores, and others%: busy with
+    anything but these (None if a backend's CPU was unreadable)."""
+    calls = len(latencies)
+    q = statistics.quantiles(latencies, n=100, method="inclusive") if calls > 1 else [0] * 99
+    unread = None in servers
+    ours = 0.0 if unread else client + sum(servers) + (relay_cpu or 0.0)
+    busy = 100 * cpu.busy / cpu.total if cpu.total else 0.0
+    return {
+        "calls": calls,
+        "wall": wall,
+        "rate": calls / wall,
+        "p50": q[49] * 1000,
+        "p99": q[98] * 1000,
+        "client_ms": client / calls * 1000,
+        "server_ms": None if unread else sum(servers) / calls * 1000,
+        "publisher_ms": None if relay_cpu is None else relay_cpu / calls * 1000,
+        "busy": busy,
+        "others": None
+        if unread or not cpu.total
+        else max(0.0, busy - 100 * ours / (cpu.total / CLOCK_TICKS)),
+        "iowait": 100 * cpu.iowait / cpu.total if cpu.total else 0.0,
+    }
+
+
+def _worker(target, index: int, args: tuple, barrier, results) -> None:
+    """A forked worker: put `(index, target(*args, barrier), None)` on `results`, or the
+    traceback (breaking the barrier, so that nobody waits for this worker)."""
+    from django.db import connections
+
+    try:
+        results.put((index, target(*args, barrier), None))
+    except BaseException:
+        barrier.abort()
+        results.put((index, None, traceback.format_exc()))
+    finally:
+        connections.close_all()
 
 
 def run_workers(
     target, args_of, workers: int, timeout: float, *, collect_timeout: float | None = None
-) -> tuple[list, float, tuple]:
-    """Fork `workers` processes running `target(*args_of(w), barrier, results)`, release
-    them together by one barrier, and collect what each put on `results` as
-    `(index, report, error)` (waiting up to `collect_timeout`, default `timeout`, for
-    each). Returns (reports, the release time by perf_counter, (busy, iowait, total)
-    jiffies of the machine while they ran); BenchFailed naming every failure."""
+) -> tuple[list, float, Jiffies]:
+    """Fork `workers` processes running `target(*args_of(w), barrier)`, which waits on the
+    barrier when ready and returns its report; release them together by the barrier, and
+    collect every report (waiting up to `collect_timeout`, default `timeout`, for each).
+    Returns (reports, the release time by perf_counter, the machine's CPU while they
+    ran); BenchFailed naming every failure."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
     barrier, results = ctx.Barrier(workers + 1), ctx.Queue()
     before_fork()
     procs = [
-        ctx.Process(target=target, args=(*args_of(w), barrier, results)) for w in range(workers)
+        ctx.Process(target=_worker, args=(target, w, args_of(w), barrier, results))
+        for w in range(workers)
     ]
     for proc in procs:
         proc.start()
@@ -315,18 +502,53 @@ def run_workers(
     except Exception:
         errors.append("start barrier broken (a worker failed before starting)")
     start = time.perf_counter()
-    cpu_before = machine_cpu()
+    cpu_before = machine_jiffies()
     for _ in procs:
         _index, report, error = results.get(timeout=collect_timeout or timeout)
         if error:
             errors.append(error)
         else:
             reports.append(report)
-    cpu_after = machine_cpu()
+    cpu = machine_jiffies().since(cpu_before)
     for proc in procs:
         proc.join(timeout=timeout)
         if proc.exitcode != 0:
             errors.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
     if errors:
         raise BenchFailed("benchmark failed:\n" + "\n".join(errors))
-    return reports, start, tuple(a - b for a, b in zip(cpu_after, cpu_before, strict=True))
+    return reports, start, cpu
+
+
+# --- integrity ------------------------------------------------------------------------
+
+
+def checks_named(prefix: str) -> list[str]:
+    """The registered integrity checks whose names start with `prefix` (e.g. "ledger.")."""
+    from integrity.registry import all_checks
+
+    return [check.name for check in all_checks() if check.name.startswith(prefix)]
+
+
+def findings(report) -> int:
+    """An integrity report's findings, plus one per check that could not run."""
+    return sum(r.violations for r in report.checks) + sum(
+        r.status == "error" for r in report.checks
+    )
+
+
+def print_checks(report, *, verdict: bool = False) -> int:
+    """One line per check of an integrity report, and the totals (with OK or NOT OK if
+    `verdict`); returns `findings(report)`."""
+    for result in report.checks:
+        line = f"  {result.status:<6} {result.name:<40} {result.violations:>6} found"
+        line += f" {result.duration_ms:>9.1f} ms"
+        if result.error:
+            line += f"  {result.error}"
+        elif result.sample:
+            line += f"  e.g. {result.sample[:5]}"
+        print(line)
+    found = sum(r.violations for r in report.checks)
+    errors = sum(r.status == "error" for r in report.checks)
+    ok = f" -> {'OK' if report.ok else 'NOT OK'}" if verdict else ""
+    print(f"integrity: {len(report.checks)} checks, {found} findings, {errors} errors{ok}")
+    return found + errors

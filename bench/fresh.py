@@ -31,21 +31,21 @@ verify; 2: bad arguments or environment, or a database that holds data (one line
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import statistics
 import sys
 import time
 import uuid
 
 from common import (
+    BackendCpu,
     BenchFailed,
-    Parser,
     Refused,
+    bench_parser,
+    bounded,
     fmt,
     positive,
     postgres_url,
-    process_cpu,
+    print_setup,
     start,
 )
 
@@ -68,26 +68,15 @@ HOT_TABLES = (
 # --- arguments and the scratch database -------------------------------------------------
 
 
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or not 0.5 <= value <= 600:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0.5 and 600 seconds")
-    return value
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The arguments; then the scratch database is made afresh (before Django migrates it)."""
-    parser = Parser(
-        prog="bench/fresh.py",
-        description=__doc__.split("\n", 1)[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench/fresh.py", __doc__)
     parser.add_argument("--members", type=positive, default=50, help="members (default 50)")
     parser.add_argument(
-        "--duration", type=seconds, default=5.0, help="seconds per phase (default 5)"
+        "--duration",
+        type=bounded(0.5, 600, "seconds", called="a number of seconds"),
+        default=5.0,
+        help="seconds per phase (default 5)",
     )
     parser.add_argument(
         "--recreate",
@@ -97,10 +86,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.members > 5000:
         raise Refused(f"--members {args.members}: at most 5000 (a new community)")
-    try:
-        args.url, args.local = postgres_url()
-    except ValueError as error:
-        raise Refused(str(error)) from None
+    args.url, args.local = postgres_url()
     args.database = recreate(args.url, force=args.recreate)
     return args
 
@@ -203,12 +189,9 @@ def phase(name: str, members: list, duration: float, local: bool, run_id: str) -
     from ledger.actions import award
 
     connection.close()
-    with connection.cursor() as cursor:  # connect before the clock starts
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
+    cpu = BackendCpu(local)
     key = f"fresh:{run_id}:{name}:"
-    server_before = process_cpu(backend) if local else None
-    client_before = time.process_time()
+    cpu.start()
     began = time.perf_counter()
     deadline = began + duration
     latencies = []
@@ -220,8 +203,7 @@ def phase(name: str, members: list, duration: float, local: bool, run_id: str) -
         latencies.append(time.perf_counter() - started)
         i += 1
     wall = time.perf_counter() - began
-    client = time.process_time() - client_before
-    server_after = process_cpu(backend) if local else None
+    client, server = cpu.used()
     calls = len(latencies)
     q = statistics.quantiles(latencies, n=100, method="inclusive") if calls > 1 else [0] * 99
     verify(key, calls)
@@ -231,9 +213,7 @@ def phase(name: str, members: list, duration: float, local: bool, run_id: str) -
         "p50": q[49] * 1000,
         "p99": q[98] * 1000,
         "client_ms": client / calls * 1000,
-        "server_ms": None
-        if None in (server_before, server_after)
-        else (server_after - server_before) / calls * 1000,
+        "server_ms": None if server is None else server / calls * 1000,
     }
 
 
@@ -261,20 +241,11 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def main(argv: list[str]) -> int:
     began = time.perf_counter()
-    started = start("bench/fresh.py", parse_args, argv)
-    if started is None:
-        return 2
-    args, version, sync = started
-    from django.conf import settings
+    args, version, sync = start("bench/fresh.py", parse_args, argv)
     from django.db import connection
 
     run_id = uuid.uuid4().hex[:8]
-    print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}")
-    print(f"database: {args.database}, {version.split(' on ')[0]}  synchronous_commit={sync}")
-    print(
-        f"live layer: {'on' if settings.CONCORD_LIVE else 'off'}"
-        f"  redis: {'yes' if settings.REDIS_URL else 'no'}"
-    )
+    print_setup(version, sync, name=args.database, live=True)
     print(f"created and migrated in {time.perf_counter() - began:.1f} s")
     try:
         autovacuum(enabled=False)
