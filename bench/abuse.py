@@ -46,7 +46,6 @@ import time
 import uuid
 
 import common
-from common import BenchFailed, Parser, positive, process_cpu
 
 DEEP = "[" * 100_000
 HUGE_ACK = '{"type":"ack","latency_ms":1' + "0" * 400 + "}"
@@ -55,11 +54,15 @@ TARGET_MS = 500
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = Parser(prog="bench/abuse.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=positive, default=2000, help="stream connections")
-    parser.add_argument("--replays", type=positive, default=50, help="clients replaying from 0")
-    parser.add_argument("--log", type=positive, default=50_000, help="events in the log")
-    parser.add_argument("--abuse", type=positive, default=20, help="seconds of abuse at least")
+    parser = common.Parser(prog="bench/abuse.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=common.positive, default=2000, help="stream connections")
+    parser.add_argument(
+        "--replays", type=common.positive, default=50, help="clients replaying from 0"
+    )
+    parser.add_argument("--log", type=common.positive, default=50_000, help="events in the log")
+    parser.add_argument(
+        "--abuse", type=common.positive, default=20, help="seconds of abuse at least"
+    )
     return parser.parse_args(argv)
 
 
@@ -311,12 +314,12 @@ def main(argv: list[str]) -> int:
         proc = spawn_daphne(env, port, stderr=subprocess.DEVNULL)
         sampler = HealthzSampler(base)
         try:
-            cpu_before = process_cpu(proc.pid)
+            cpu_before = common.process_cpu(proc.pid)
             outcome = asyncio.run(scenario(url, args, award, sampler))
-            cpu = (process_cpu(proc.pid) or 0) - (cpu_before or 0)
+            cpu = (common.process_cpu(proc.pid) or 0) - (cpu_before or 0)
             ghosts = ghosts_after_close(token_pk)
             if proc.poll() is not None:
-                raise BenchFailed(f"daphne exited with {proc.returncode}")
+                raise common.BenchFailed(f"daphne exited with {proc.returncode}")
         finally:
             if sampler.proc is not None and sampler.proc.poll() is None:
                 sampler.proc.kill()
@@ -366,6 +369,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
-    except BenchFailed as error:
+    except common.BenchFailed as error:
         print(f"bench/abuse.py: {error}", file=sys.stderr)
         sys.exit(1)

@@ -10,15 +10,12 @@ import contextlib
 import math
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 from pathlib import Path
-from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -88,15 +85,19 @@ def add_upkeep_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, action="store_true", help=explained)
 
 
+def at_most(option: str, value: int, limit: int, why: str = "") -> None:
+    """Refused if `option` was given a `value` above `limit` (`why`: the reason, if any)."""
+    if value > limit:
+        raise Refused(f"{option} {value}: at most {limit}" + (f" ({why})" if why else ""))
+
+
 def check_workers(workers: int, people: int, option: str) -> None:
     """Refused unless 1..MAX_WORKERS workers share 1..100,000 `people` (at least one each),
     counted by `option` (e.g. --players)."""
-    if workers > MAX_WORKERS:
-        raise Refused(f"--workers {workers}: at most {MAX_WORKERS}")
+    at_most("--workers", workers, MAX_WORKERS)
     if people < workers:
         raise Refused(f"{option} {people} is fewer than --workers {workers}")
-    if people > 100_000:
-        raise Refused(f"{option} {people}: at most 100000")
+    at_most(option, people, 100_000)
 
 
 def worker_counts(text: str) -> list[int]:
@@ -296,11 +297,6 @@ def maintain(labels, run: bool = True) -> str:
     return f"autovacuum={autovacuum}; VACUUM (ANALYZE) of {len(tables)} tables before timing"
 
 
-def fmt(value: float | None, width: int, digits: int = 2) -> str:
-    """A table cell: `value` right-aligned, or "-" when there is none."""
-    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
-
-
 def postgres_url() -> tuple[str, bool]:
     """DATABASE_URL and whether the server is on this machine; Refused if it does not name
     PostgreSQL."""
@@ -372,183 +368,3 @@ def register_members(
     if len(members) != count:
         raise BenchFailed(f"registered {len(members)} members, {count} requested")
     return members
-
-
-# --- measuring ------------------------------------------------------------------------
-
-
-class Jiffies(NamedTuple):
-    """CPU time over all cores, in clock ticks (CLOCK_TICKS a second), from /proc/stat:
-    `busy` is neither idle nor iowait (softirq included); `total` everything."""
-
-    busy: int
-    iowait: int
-    softirq: int
-    total: int
-
-    def since(self, before: Jiffies) -> Jiffies:
-        return Jiffies(*(a - b for a, b in zip(self, before, strict=True)))
-
-
-def machine_jiffies() -> Jiffies:
-    """The machine's CPU time since boot (see Jiffies)."""
-    with open("/proc/stat") as stat:
-        values = [int(v) for v in stat.readline().split()[1:]]
-    idle, iowait, softirq = values[3], values[4], values[6]
-    total = sum(values[:8])  # guest time is already counted in user
-    return Jiffies(total - idle - iowait, iowait, softirq, total)
-
-
-def cpu_since(pid: int | None, before: float | None) -> float | None:
-    """Seconds of CPU process `pid` used since it had used `before`; None if unreadable."""
-    after = process_cpu(pid)
-    return None if after is None or before is None else after - before
-
-
-class BackendCpu:
-    """A worker's database connection, opened before the clock starts, and the CPU this
-    process and its PostgreSQL backend (read from /proc when `local`) use once `start`ed."""
-
-    def __init__(self, local: bool) -> None:
-        from django.db import connection
-
-        with connection.cursor() as cursor:  # connect before the clock starts
-            cursor.execute("SELECT pg_backend_pid()")
-            self.backend = cursor.fetchone()[0]
-        self.local = local
-        self.server_before = process_cpu(self.backend) if local else None
-        self.client_before = 0.0
-
-    def start(self) -> None:
-        self.client_before = time.process_time()
-
-    def used(self) -> tuple[float, float | None]:
-        """(this process's CPU seconds since `start`, its backend's since opened or None)."""
-        client = time.process_time() - self.client_before
-        server = cpu_since(self.backend, self.server_before) if self.local else None
-        return client, server
-
-
-def figures(
-    latencies: list[float],
-    wall: float,
-    client: float,
-    servers: list[float | None],
-    relay_cpu: float | None,
-    cpu: Jiffies,
-) -> dict:
-    """What a timed phase prints: calls, rate, p50/p99 ms; CPU ms per call of the workers
-    (client), of their backends (server, None if one was unreadable) and of the relay
-    (publisher, None if not run); busy% and iowait% of all cores, and others%: busy with
-    anything but these (None if a backend's CPU was unreadable)."""
-    calls = len(latencies)
-    q = statistics.quantiles(latencies, n=100, method="inclusive") if calls > 1 else [0] * 99
-    unread = None in servers
-    ours = 0.0 if unread else client + sum(servers) + (relay_cpu or 0.0)
-    busy = 100 * cpu.busy / cpu.total if cpu.total else 0.0
-    return {
-        "calls": calls,
-        "wall": wall,
-        "rate": calls / wall,
-        "p50": q[49] * 1000,
-        "p99": q[98] * 1000,
-        "client_ms": client / calls * 1000,
-        "server_ms": None if unread else sum(servers) / calls * 1000,
-        "publisher_ms": None if relay_cpu is None else relay_cpu / calls * 1000,
-        "busy": busy,
-        "others": None
-        if unread or not cpu.total
-        else max(0.0, busy - 100 * ours / (cpu.total / CLOCK_TICKS)),
-        "iowait": 100 * cpu.iowait / cpu.total if cpu.total else 0.0,
-    }
-
-
-def _worker(target, index: int, args: tuple, barrier, results) -> None:
-    """A forked worker: put `(index, target(*args, barrier), None)` on `results`, or the
-    traceback (breaking the barrier, so that nobody waits for this worker)."""
-    from django.db import connections
-
-    try:
-        results.put((index, target(*args, barrier), None))
-    except BaseException:
-        barrier.abort()
-        results.put((index, None, traceback.format_exc()))
-    finally:
-        connections.close_all()
-
-
-def run_workers(
-    target, args_of, workers: int, timeout: float, *, collect_timeout: float | None = None
-) -> tuple[list, float, Jiffies]:
-    """Fork `workers` processes running `target(*args_of(w), barrier)`, which waits on the
-    barrier when ready and returns its report; release them together by the barrier, and
-    collect every report (waiting up to `collect_timeout`, default `timeout`, for each).
-    Returns (reports, the release time by perf_counter, the machine's CPU while they
-    ran); BenchFailed naming every failure."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork")
-    barrier, results = ctx.Barrier(workers + 1), ctx.Queue()
-    before_fork()
-    procs = [
-        ctx.Process(target=_worker, args=(target, w, args_of(w), barrier, results))
-        for w in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
-    errors, reports = [], []
-    try:
-        barrier.wait(timeout=timeout)
-    except Exception:
-        errors.append("start barrier broken (a worker failed before starting)")
-    start = time.perf_counter()
-    cpu_before = machine_jiffies()
-    for _ in procs:
-        _index, report, error = results.get(timeout=collect_timeout or timeout)
-        if error:
-            errors.append(error)
-        else:
-            reports.append(report)
-    cpu = machine_jiffies().since(cpu_before)
-    for proc in procs:
-        proc.join(timeout=timeout)
-        if proc.exitcode != 0:
-            errors.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
-    if errors:
-        raise BenchFailed("benchmark failed:\n" + "\n".join(errors))
-    return reports, start, cpu
-
-
-# --- integrity ------------------------------------------------------------------------
-
-
-def checks_named(prefix: str) -> list[str]:
-    """The registered integrity checks whose names start with `prefix` (e.g. "ledger.")."""
-    from integrity.registry import all_checks
-
-    return [check.name for check in all_checks() if check.name.startswith(prefix)]
-
-
-def findings(report) -> int:
-    """An integrity report's findings, plus one per check that could not run."""
-    return sum(r.violations for r in report.checks) + sum(
-        r.status == "error" for r in report.checks
-    )
-
-
-def print_checks(report, *, verdict: bool = False) -> int:
-    """One line per check of an integrity report, and the totals (with OK or NOT OK if
-    `verdict`); returns `findings(report)`."""
-    for result in report.checks:
-        line = f"  {result.status:<6} {result.name:<40} {result.violations:>6} found"
-        line += f" {result.duration_ms:>9.1f} ms"
-        if result.error:
-            line += f"  {result.error}"
-        elif result.sample:
-            line += f"  e.g. {result.sample[:5]}"
-        print(line)
-    found = sum(r.violations for r in report.checks)
-    errors = sum(r.status == "error" for r in report.checks)
-    ok = f" -> {'OK' if report.ok else 'NOT OK'}" if verdict else ""
-    print(f"integrity: {len(report.checks)} checks, {found} findings, {errors} errors{ok}")
-    return found + errors

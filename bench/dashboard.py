@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 
-from common import positive
+import common
 
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.servers import free_port, spawn_daphne, stop
@@ -200,8 +200,8 @@ def measure(base: str, username: str, password: str, member_id: int, loads: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=positive, default=100_000)
-    parser.add_argument("--loads", type=positive, default=5, help="warm loads per page")
+    parser.add_argument("--members", type=common.positive, default=100_000)
+    parser.add_argument("--loads", type=common.positive, default=5, help="warm loads per page")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("bench/dashboard.py: set DATABASE_URL to a scratch PostgreSQL database")

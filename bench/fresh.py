@@ -36,17 +36,10 @@ import sys
 import time
 import uuid
 
-from common import (
+import common
+from timing import (
     BackendCpu,
-    BenchFailed,
-    Refused,
-    bench_parser,
-    bounded,
     fmt,
-    positive,
-    postgres_url,
-    print_setup,
-    start,
 )
 
 # The tables an award, a registration, a tournament registration and a story decision
@@ -70,11 +63,11 @@ HOT_TABLES = (
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The arguments; then the scratch database is made afresh (before Django migrates it)."""
-    parser = bench_parser("bench/fresh.py", __doc__)
-    parser.add_argument("--members", type=positive, default=50, help="members (default 50)")
+    parser = common.bench_parser("bench/fresh.py", __doc__)
+    parser.add_argument("--members", type=common.positive, default=50, help="members (default 50)")
     parser.add_argument(
         "--duration",
-        type=bounded(0.5, 600, "seconds", called="a number of seconds"),
+        type=common.bounded(0.5, 600, "seconds", called="a number of seconds"),
         default=5.0,
         help="seconds per phase (default 5)",
     )
@@ -84,9 +77,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="drop the database named by DATABASE_URL even if it holds tables",
     )
     args = parser.parse_args(argv)
-    if args.members > 5000:
-        raise Refused(f"--members {args.members}: at most 5000 (a new community)")
-    args.url, args.local = postgres_url()
+    common.at_most("--members", args.members, 5000, "a new community")
+    args.url, args.local = common.postgres_url()
     args.database = recreate(args.url, force=args.recreate)
     return args
 
@@ -100,9 +92,9 @@ def recreate(url: str, *, force: bool) -> str:
 
     name = conninfo_to_dict(url).get("dbname")
     if not name:
-        raise Refused("DATABASE_URL names no database (postgres://user@host/NAME)")
+        raise common.Refused("DATABASE_URL names no database (postgres://user@host/NAME)")
     if name in {"postgres", "template0", "template1"}:
-        raise Refused(f"DATABASE_URL names {name!r}: name a scratch database instead")
+        raise common.Refused(f"DATABASE_URL names {name!r}: name a scratch database instead")
     try:
         tables = 0
         with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as admin:
@@ -119,7 +111,7 @@ def recreate(url: str, *, force: bool) -> str:
                         " AND n.nspname NOT LIKE 'pg_toast%%'"
                     ).fetchone()
             if tables:
-                raise Refused(
+                raise common.Refused(
                     f"database {name!r} holds {tables} tables: this benchmark drops it;"
                     " give --recreate if it is a scratch database"
                 )
@@ -127,7 +119,7 @@ def recreate(url: str, *, force: bool) -> str:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as error:
         reason = (str(error).strip().splitlines() or ["?"])[0]
-        raise Refused(f"cannot recreate database {name!r}: {reason}") from None
+        raise common.Refused(f"cannot recreate database {name!r}: {reason}") from None
     return name
 
 
@@ -222,7 +214,9 @@ def verify(key: str, calls: int) -> None:
 
     stored = Transfer.objects.filter(idempotency_key__startswith=key).count()
     if stored != calls:
-        raise BenchFailed(f"verification failed for {key}: {stored} transfers, {calls} awarded")
+        raise common.BenchFailed(
+            f"verification failed for {key}: {stored} transfers, {calls} awarded"
+        )
 
 
 def row(name: str, r: dict) -> str:
@@ -241,11 +235,11 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def main(argv: list[str]) -> int:
     began = time.perf_counter()
-    args, version, sync = start("bench/fresh.py", parse_args, argv)
+    args, version, sync = common.start("bench/fresh.py", parse_args, argv)
     from django.db import connection
 
     run_id = uuid.uuid4().hex[:8]
-    print_setup(version, sync, name=args.database, live=True)
+    common.print_setup(version, sync, name=args.database, live=True)
     print(f"created and migrated in {time.perf_counter() - began:.1f} s")
     try:
         autovacuum(enabled=False)
@@ -268,7 +262,7 @@ def main(argv: list[str]) -> int:
             cursor.execute("ANALYZE")
         after = phase("after", members, args.duration, args.local, run_id)
         print(row("after ANALYZE", after))
-    except BenchFailed as failed:
+    except common.BenchFailed as failed:
         print(failed, file=sys.stderr)
         return 1
     print(f"after: {statistics_state()}")

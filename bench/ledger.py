@@ -35,30 +35,16 @@ import sys
 import time
 import uuid
 
-from common import (
-    AWARD_TABLES,
+import common
+from timing import (
     BackendCpu,
-    BenchFailed,
-    Refused,
-    ServerDown,
-    add_upkeep_options,
-    bench_parser,
-    bounded,
+    Report,
     checks_named,
-    cpu_since,
-    figures,
     fmt,
-    maintain,
-    positive,
-    postgres_url,
+    note_others,
     print_checks,
-    print_setup,
-    process_cpu,
-    register_members,
-    relay,
-    run_workers,
-    start,
-    worker_counts,
+    time_workers,
+    verdict,
 )
 
 TIMEOUT = 600  # seconds a phase may take before the benchmark gives up
@@ -78,61 +64,62 @@ COLD: list = []
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = bench_parser("bench/ledger.py", __doc__)
+    parser = common.bench_parser("bench/ledger.py", __doc__)
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
         "--duration",
-        type=bounded(0.1, 600, "seconds", called="a number of seconds"),
+        type=common.bounded(0.1, 600, "seconds", called="a number of seconds"),
         help="seconds per phase (default 4; or give --count)",
     )
     size.add_argument(
         "--count",
-        type=positive,
+        type=common.positive,
         help="awards per single-award phase; member postings per award_many phase",
     )
     parser.add_argument(
-        "--workers", type=worker_counts, default="1,4,8,16", help="process counts (award)"
+        "--workers", type=common.worker_counts, default="1,4,8,16", help="process counts (award)"
     )
     parser.add_argument(
         "--batch-workers",
-        type=worker_counts,
+        type=common.worker_counts,
         default="1,2",
         help="process counts (award_many)",
     )
-    parser.add_argument("--members", type=positive, default=1000, help="members to pay")
-    parser.add_argument("--batch", type=positive, default=500, help="members per award_many")
+    parser.add_argument("--members", type=common.positive, default=1000, help="members to pay")
+    parser.add_argument("--batch", type=common.positive, default=500, help="members per award_many")
     parser.add_argument(
         "--no-verify", action="store_true", help="skip counting each phase's transfers"
     )
-    add_upkeep_options(parser)
+    common.add_upkeep_options(parser)
     args = parser.parse_args(argv)
     if args.count is None and args.duration is None:
         args.duration = 4.0
     if args.members < 100:
-        raise Refused(f"--members {args.members}: at least 100 (1% of them are the hot ones)")
-    if args.members > 100_000:
-        raise Refused(f"--members {args.members}: at most 100000")
+        raise common.Refused(
+            f"--members {args.members}: at least 100 (1% of them are the hot ones)"
+        )
+    common.at_most("--members", args.members, 100_000)
     if args.batch * max(args.batch_workers) > args.members:
-        raise Refused(
+        raise common.Refused(
             f"--batch {args.batch} x {max(args.batch_workers)} award_many workers needs "
             f"{args.batch * max(args.batch_workers)} members, --members is {args.members}"
         )
     if args.count is not None:
         if args.count < max(args.workers):
-            raise Refused(f"--count {args.count} is fewer than {max(args.workers)} workers")
+            raise common.Refused(f"--count {args.count} is fewer than {max(args.workers)} workers")
         if args.count < args.batch * max(args.batch_workers):
-            raise Refused(
+            raise common.Refused(
                 f"--count {args.count} is fewer postings than one call of --batch "
                 f"{args.batch} per award_many worker"
             )
-    _url, args.local = postgres_url()
+    _url, args.local = common.postgres_url()
     return args
 
 
 # --- workers --------------------------------------------------------------------------
 
 
-def worker(phase: dict, index: int, barrier) -> tuple:
+def worker(phase: dict, index: int, barrier) -> Report:
     """This worker's share of `phase`, after the start barrier."""
     from ledger.actions import award, award_many
 
@@ -144,8 +131,8 @@ def worker(phase: dict, index: int, barrier) -> tuple:
         mine = MEMBERS[index * phase["batch"] : (index + 1) * phase["batch"]]
     barrier.wait(timeout=TIMEOUT)
     cpu.start()
-    start = time.perf_counter()
-    deadline = start + phase["duration"] if phase["duration"] else None
+    started = time.perf_counter()
+    deadline = started + phase["duration"] if phase["duration"] else None
     latencies = []
     i = 0
     while (i < quota) if deadline is None else (time.perf_counter() < deadline):
@@ -169,7 +156,7 @@ def worker(phase: dict, index: int, barrier) -> tuple:
         i += 1
     end = time.perf_counter()
     client, server = cpu.used()
-    return start, end, latencies, client, server
+    return Report(started, end, latencies, client, server)
 
 
 def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
@@ -189,24 +176,18 @@ def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
         "batch": args.batch,
         "local": args.local,
     }
-    publisher_before = process_cpu(args.publisher)
     try:
-        reports, _start, cpu = run_workers(
+        r = time_workers(
             worker,
             lambda w: (phase, w),
             workers,
             TIMEOUT,
+            relay=args.publisher,
             collect_timeout=TIMEOUT + (args.duration or 0),
         )
-    except BenchFailed as failed:
+    except common.BenchFailed as failed:
         print(failed, file=sys.stderr)
         sys.exit(1)
-    relay_cpu = cpu_since(args.publisher, publisher_before)
-    latencies = [lat for report in reports for lat in report[2]]
-    wall = max(r[1] for r in reports) - min(r[0] for r in reports)
-    r = figures(
-        latencies, wall, sum(r[3] for r in reports), [r[4] for r in reports], relay_cpu, cpu
-    )
     r["stored"] = (
         None if args.no_verify else verify(key, r["calls"], args.batch if mode == "many" else 1)
     )
@@ -285,7 +266,7 @@ def integrity() -> int:
             return 0
     else:
         print(f"integrity checks ({len(names)} ledger.*):")
-    return print_checks(run_checks(names), verdict=True)
+    return print_checks(run_checks(names), say_ok=True)
 
 
 # --- main -----------------------------------------------------------------------------
@@ -332,23 +313,23 @@ def phases(args, run_id: str, hot_count: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    args, version, sync = start("bench/ledger.py", parse_args, argv)
+    args, version, sync = common.start("bench/ledger.py", parse_args, argv)
 
     global MEMBERS, HOT, COLD
     run_id = uuid.uuid4().hex[:10]
     size = f"{args.duration:g} s" if args.count is None else f"{args.count} awards/postings"
-    print_setup(version, sync)
+    common.print_setup(version, sync)
     began = time.perf_counter()
     try:
-        MEMBERS = register_members(f"lbench-{run_id}", args.members, username="ledger")
-    except BenchFailed as failed:
+        MEMBERS = common.register_members(f"lbench-{run_id}", args.members, username="ledger")
+    except common.BenchFailed as failed:
         print(failed, file=sys.stderr)
         return 1
     ranked = random.Random(run_id).sample(MEMBERS, len(MEMBERS))
     hot_count = max(1, round(len(MEMBERS) * HOT_FRACTION))
     HOT, COLD = ranked[:hot_count], ranked[hot_count:]
     warm_up(run_id)
-    maintained = maintain(AWARD_TABLES, not args.no_vacuum)
+    maintained = common.maintain(common.AWARD_TABLES, not args.no_vacuum)
     print(
         f"members: {len(MEMBERS)} registered in {time.perf_counter() - began:.1f} s (untimed);"
         f" per phase: {size}"
@@ -361,10 +342,10 @@ def main(argv: list[str]) -> int:
     )
 
     try:
-        with relay(not args.no_relay) as args.publisher:
+        with common.relay(not args.no_relay) as args.publisher:
             print(f"relay: {'run_relay' if args.publisher else 'none'}")
             figures = phases(args, run_id, hot_count)
-    except ServerDown as failed:
+    except common.ServerDown as failed:
         print(failed, file=sys.stderr)
         return 1
     print("(postings/s counts member postings; each call also posts one issuance leg)")
@@ -378,22 +359,17 @@ def main(argv: list[str]) -> int:
         met = target["rate"] >= TARGET_AWARDS and target["p99"] < TARGET_P99_MS
         print(
             f"  award at {TARGET_WORKERS} workers: {target['rate']:.0f}/s (>= {TARGET_AWARDS}),"
-            f" p99 {target['p99']:.1f} ms (< {TARGET_P99_MS:g}) -> {'met' if met else 'MISSED'}"
+            f" p99 {target['p99']:.1f} ms (< {TARGET_P99_MS:g}) -> {verdict(met)}"
         )
     else:
         print(f"  award at {TARGET_WORKERS} workers: not measured (--workers)")
     best = max(figures[("many", n)]["rate"] * args.batch for n in args.batch_workers)
     print(
         f"  award_many: {best:.0f} postings/s (>= {TARGET_POSTINGS})"
-        f" -> {'met' if best >= TARGET_POSTINGS else 'MISSED'}"
+        f" -> {verdict(best >= TARGET_POSTINGS)}"
     )
-    print(f"  integrity: {problems} findings -> {'met' if not problems else 'MISSED'}")
-    busiest = max((r["others"] or 0.0 for r in figures.values()), default=0.0)
-    if busiest > 10:
-        print(
-            f"note: other work used up to {busiest:.0f}% of the cores during a phase (others%);"
-            " those figures understate what this machine does for the ledger alone"
-        )
+    print(f"  integrity: {problems} findings -> {verdict(not problems)}")
+    note_others(figures.values(), "a phase", "the ledger")
     return 1 if problems else 0
 
 

@@ -60,24 +60,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import (
-    AWARD_TABLES,
-    BenchFailed,
-    Refused,
-    ServerDown,
-    Unusable,
-    before_fork,
-    bench_parser,
-    bounded,
-    maintain,
-    positive,
-    postgres_url,
-    print_setup,
-    register_members,
-    set_up_django,
-    stop_popen,
-    wait_for_port,
-)
+import common
 from live_children import (
     client_process,
     die_with_parent,
@@ -107,29 +90,34 @@ READY_TIMEOUT = 180.0  # seconds for every client to get its hello
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = bench_parser("bench/live.py", __doc__)
-    parser.add_argument("--clients", type=positive, default=1000, help="websockets (1000)")
-    parser.add_argument("--client-procs", type=positive, default=2, help="client processes (2)")
+    parser = common.bench_parser("bench/live.py", __doc__)
+    parser.add_argument("--clients", type=common.positive, default=1000, help="websockets (1000)")
     parser.add_argument(
-        "--rate", type=bounded(0.1, 10_000, "awards/s"), default=100.0, help="awards/s (100)"
+        "--client-procs", type=common.positive, default=2, help="client processes (2)"
     )
     parser.add_argument(
-        "--duration", type=bounded(1, 600, "seconds"), default=20.0, help="posting seconds (20)"
+        "--rate", type=common.bounded(0.1, 10_000, "awards/s"), default=100.0, help="awards/s (100)"
     )
     parser.add_argument(
-        "--grace", type=bounded(0.5, 120, "seconds"), default=5.0, help="seconds after (5)"
+        "--duration",
+        type=common.bounded(1, 600, "seconds"),
+        default=20.0,
+        help="posting seconds (20)",
+    )
+    parser.add_argument(
+        "--grace", type=common.bounded(0.5, 120, "seconds"), default=5.0, help="seconds after (5)"
     )
     parser.add_argument("--layer", choices=("pubsub", "core"), default="pubsub")
     parser.add_argument(
         "--daphnes",
-        type=positive,
+        type=common.positive,
         default=2,
         help="daphne processes sharing one listening socket (2: one per core here); each"
         " has its own hub",
     )
-    parser.add_argument("--members", type=positive, default=200, help="members to pay (200)")
+    parser.add_argument("--members", type=common.positive, default=200, help="members to pay (200)")
     parser.add_argument(
-        "--ramp", type=positive, default=100, help="handshakes at once per client process"
+        "--ramp", type=common.positive, default=100, help="handshakes at once per client process"
     )
     parser.add_argument(
         "--asgi",
@@ -137,18 +125,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="what daphne serves (default config.asgi:application; to try a variant)",
     )
     args = parser.parse_args(argv)
-    if args.client_procs > 64:
-        raise Refused(f"--client-procs {args.client_procs}: at most 64")
+    common.at_most("--client-procs", args.client_procs, 64)
     if args.client_procs > args.clients:
-        raise Refused(f"--client-procs {args.client_procs} is more than --clients {args.clients}")
-    if args.clients > 50_000:
-        raise Refused(f"--clients {args.clients}: at most 50000")
-    if args.members > 100_000:
-        raise Refused(f"--members {args.members}: at most 100000")
-    postgres_url()
+        raise common.Refused(
+            f"--client-procs {args.client_procs} is more than --clients {args.clients}"
+        )
+    common.at_most("--clients", args.clients, 50_000)
+    common.at_most("--members", args.members, 100_000)
+    common.postgres_url()
     redis = os.environ.get("REDIS_URL", "").strip()
     if urlsplit(redis).scheme not in {"redis", "rediss"}:
-        raise Refused(
+        raise common.Refused(
             f"REDIS_URL={redis or '(unset)'} is not a Redis URL (set redis://...): the live"
             " layer needs the Redis channel layer to reach daphne from another process"
         )
@@ -163,7 +150,7 @@ def raise_fd_limit(needed: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
         soft = want
     if soft < needed:
-        raise Refused(
+        raise common.Refused(
             f"open files limit is {soft} (hard {hard}); {needed} are needed for the clients"
             " and daphne (raise it with ulimit -n)"
         )
@@ -177,7 +164,7 @@ def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
         raise_fd_limit(args.clients + 512)
-    except Refused as refused:
+    except common.Refused as refused:
         print(f"bench/live.py: {refused}", file=sys.stderr)
         return 2
     run_id = uuid.uuid4().hex[:10]
@@ -185,8 +172,8 @@ def main(argv: list[str]) -> int:
     os.environ["CACHE_KEY_PREFIX"] = f"bench-live-{run_id}"
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
     try:
-        database = set_up_django()
-    except Unusable as error:
+        database = common.set_up_django()
+    except common.Unusable as error:
         print(f"bench/live.py: {error}", file=sys.stderr)
         return 2
 
@@ -202,10 +189,10 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, terminated)
     try:
         return run(args, run_id, database, procs, stderr_path, servers.append, kept)
-    except Refused as refused:
+    except common.Refused as refused:
         print(f"bench/live.py: {refused}", file=sys.stderr)
         return 2
-    except BenchFailed as failed:
+    except common.BenchFailed as failed:
         print(f"bench/live.py: {failed}", file=sys.stderr)
         lines = daphne_log(stderr_path)
         if lines:
@@ -218,7 +205,7 @@ def main(argv: list[str]) -> int:
         for proc in procs:
             stop_process(proc)
         for server in servers:
-            stop_popen(server)
+            common.stop_popen(server)
         forget(os.environ["CACHE_KEY_PREFIX"])
         # Stopped by SIGTERM, daphne may log errors for the connections it cancels
         # (channels_redis.pubsub cleaning up their channels): only what it logged while
@@ -238,9 +225,9 @@ def run(
     clients, hellos = open_clients(args, port, token, after, procs)
     for proc in daphnes:
         if proc.poll() is not None:
-            raise BenchFailed(f"daphne exited with code {proc.returncode}")
+            raise common.BenchFailed(f"daphne exited with code {proc.returncode}")
     if not hellos:
-        raise BenchFailed("no client connected")
+        raise common.BenchFailed("no client connected")
     poster = start_poster(args, run_id, members, procs)
     pids = {
         "daphne": [d.pid for d in daphnes],
@@ -276,12 +263,12 @@ def describe(args, version: str, sync: str) -> int | None:
     try:
         redis_version, redis_pid = redis_info(settings.REDIS_URL)
     except Exception as error:
-        raise Refused(f"cannot use Redis at {settings.REDIS_URL}: {error}") from None
+        raise common.Refused(f"cannot use Redis at {settings.REDIS_URL}: {error}") from None
     layer = settings.CHANNEL_LAYERS["default"]
     import channels_redis
     import daphne as daphne_pkg
 
-    print_setup(version, sync)
+    common.print_setup(version, sync)
     print(
         f"redis: {redis_version}  channel layer: {args.layer} ({layer['BACKEND']},"
         f" channels_redis {channels_redis.__version__})  prefix {layer['CONFIG']['prefix']}"
@@ -302,8 +289,8 @@ def prepare(args, run_id: str) -> tuple[list, str, int]:
     from events.models import Event, RelayPosition
 
     began = time.perf_counter()
-    members = register_members(f"vbench-{run_id}", args.members, username="live")
-    maintain(AWARD_TABLES)
+    members = common.register_members(f"vbench-{run_id}", args.members, username="live")
+    common.maintain(common.AWARD_TABLES)
     token = create_token("events", label=f"bench live {run_id}").token
     after = Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     # The relay starts here: what a scratch database's earlier runs left is not this run's.
@@ -328,7 +315,7 @@ def start_servers(args, stderr_path: Path, started) -> tuple[list, subprocess.Po
     listener.set_inheritable(True)
     port = listener.getsockname()[1]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    before_fork()
+    common.before_fork()
     daphnes = []
     with open(stderr_path, "wb") as stderr:
         for _ in range(args.daphnes):
@@ -356,13 +343,15 @@ def start_servers(args, stderr_path: Path, started) -> tuple[list, subprocess.Po
         )
         started(relay)
         if "leading" not in (relay.stdout.readline() or ""):
-            raise BenchFailed("run_relay did not lead (another relay holds this database's lock?)")
+            raise common.BenchFailed(
+                "run_relay did not lead (another relay holds this database's lock?)"
+            )
     listener.close()
     try:
         for proc in daphnes:
-            wait_for_port(port, proc, what="daphne")
-    except ServerDown as down:
-        raise BenchFailed(str(down)) from None
+            common.wait_for_port(port, proc, what="daphne")
+    except common.ServerDown as down:
+        raise common.BenchFailed(str(down)) from None
     print(
         f"daphne: {len(daphnes)} process(es), pid {', '.join(str(d.pid) for d in daphnes)},"
         f" serving {args.asgi} on 127.0.0.1:{port}; stderr -> {stderr_path}"

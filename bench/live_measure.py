@@ -13,7 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import machine_jiffies, process_cpu
+from common import (
+    process_cpu,
+)
+from timing import (
+    machine_jiffies,
+)
 
 LOG_LINE = re.compile(r"^\S+ \S+ (?P<level>[A-Z]+) +(?P<rest>.*)$")  # daphne's log format
 

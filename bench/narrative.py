@@ -24,32 +24,20 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import time
 import uuid
 
 import common
-from common import (
+from timing import (
     BackendCpu,
-    BenchFailed,
-    ServerDown,
-    add_upkeep_options,
-    bench_parser,
-    check_workers,
+    Report,
     checks_named,
-    cpu_since,
-    figures,
     findings,
     fmt,
-    maintain,
-    positive,
-    postgres_url,
-    print_setup,
-    process_cpu,
-    relay,
-    run_workers,
-    start,
+    median_target,
+    time_workers,
+    verdict,
 )
 
 TIMEOUT = 600
@@ -59,18 +47,20 @@ READERS: list[int] = []  # set in the parent before forking; the workers inherit
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = bench_parser("bench/narrative.py", __doc__)
-    parser.add_argument("--readers", type=positive, default=1500, help="members per round")
-    parser.add_argument("--workers", type=positive, default=TARGET_WORKERS, help="processes")
-    parser.add_argument("--rounds", type=positive, default=3, help="rounds, new readers each")
-    add_upkeep_options(parser)
+    parser = common.bench_parser("bench/narrative.py", __doc__)
+    parser.add_argument("--readers", type=common.positive, default=1500, help="members per round")
+    parser.add_argument("--workers", type=common.positive, default=TARGET_WORKERS, help="processes")
+    parser.add_argument(
+        "--rounds", type=common.positive, default=3, help="rounds, new readers each"
+    )
+    common.add_upkeep_options(parser)
     args = parser.parse_args(argv)
-    check_workers(args.workers, args.readers, "--readers")
-    _url, args.local = postgres_url()
+    common.check_workers(args.workers, args.readers, "--readers")
+    _url, args.local = common.postgres_url()
     return args
 
 
-def worker(story_id: int, index: int, workers: int, local: bool, seed: int, barrier) -> tuple:
+def worker(story_id: int, index: int, workers: int, local: bool, seed: int, barrier) -> Report:
     """Play this worker's readers (every n-th) to an ending, after the start barrier."""
     from ledger.posting import Ref
     from narrative.actions import make_choice
@@ -103,7 +93,7 @@ def worker(story_id: int, index: int, workers: int, local: bool, seed: int, barr
                 playing[member_id] = next_id
     end = time.perf_counter()
     client, server = cpu.used()
-    return end, latencies, client, server
+    return Report(None, end, latencies, client, server)
 
 
 def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
@@ -125,18 +115,12 @@ def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
 
 
 def play(args, story_id: int, seed: int, publisher: int | None) -> dict:
-    publisher_before = process_cpu(publisher)
-    reports, start, cpu = run_workers(
+    return time_workers(
         worker,
         lambda w: (story_id, w, args.workers, args.local, seed),
         args.workers,
         TIMEOUT,
-    )
-    relay_cpu = cpu_since(publisher, publisher_before)
-    wall = max(r[0] for r in reports) - start
-    latencies = [lat for r in reports for lat in r[1]]
-    return figures(
-        latencies, wall, sum(r[2] for r in reports), [r[3] for r in reports], relay_cpu, cpu
+        relay=publisher,
     )
 
 
@@ -159,7 +143,7 @@ def verify(members: list[int], decisions: int) -> None:
     if rows["paid"] != rows["rewarded"]:
         problems.append(f"{rows['paid']} of {rows['rewarded']} rewards paid")
     if problems:
-        raise BenchFailed("verification failed: " + "; ".join(problems))
+        raise common.BenchFailed("verification failed: " + "; ".join(problems))
 
 
 def integrity() -> int:
@@ -174,13 +158,13 @@ def integrity() -> int:
 
 
 def main(argv: list[str]) -> int:
-    args, version, sync = start("bench/narrative.py", parse_args, argv)
+    args, version, sync = common.start("bench/narrative.py", parse_args, argv)
 
     from narrative.demo import load_demo_story
 
     global READERS
     run_id = uuid.uuid4().hex[:8]
-    print_setup(version, sync, workers=args.workers, live=True)
+    common.print_setup(version, sync, workers=args.workers, live=True)
     story = load_demo_story()
     print(
         f"\n{'round':>5} {'readers':>7} {'decisions':>9} {'dec/s':>8} {'p50 ms':>7}"
@@ -188,10 +172,10 @@ def main(argv: list[str]) -> int:
     )
     figures = []
     try:
-        with relay(not args.no_relay) as publisher:
+        with common.relay(not args.no_relay) as publisher:
             for round_ in range(1, args.rounds + 1):
                 READERS = prepare(run_id, round_, args.readers, story.pk)
-                note = maintain(("narrative", "ledger", "events"), not args.no_vacuum)
+                note = common.maintain(("narrative", "ledger", "events"), not args.no_vacuum)
                 r = play(args, story.pk, round_, publisher)
                 verify(READERS, r["calls"])
                 figures.append(r)
@@ -201,7 +185,7 @@ def main(argv: list[str]) -> int:
                     f" {fmt(r['server_ms'], 7)} {fmt(r['publisher_ms'], 5)} {r['busy']:>6.0f}"
                     f" {r['wall']:>7.2f}"
                 )
-    except (BenchFailed, ServerDown) as failed:
+    except (common.BenchFailed, common.ServerDown) as failed:
         print(failed, file=sys.stderr)
         return 1
     print(
@@ -210,15 +194,9 @@ def main(argv: list[str]) -> int:
     )
     print("\nintegrity:")
     problems = integrity()
-    rates = sorted(f["rate"] for f in figures)
-    median = statistics.median(rates)
     print("\ntargets:")
-    print(
-        f"  decisions at {args.workers} workers: median {median:.0f}/s"
-        f" (rounds {', '.join(f'{r:.0f}' for r in rates)}; >= {TARGET_RATE})"
-        f" -> {'met' if median >= TARGET_RATE else 'MISSED'}"
-    )
-    print(f"  integrity: {problems} findings -> {'met' if not problems else 'MISSED'}")
+    print(median_target("decisions", args.workers, figures, TARGET_RATE))
+    print(f"  integrity: {problems} findings -> {verdict(not problems)}")
     return 1 if problems else 0
 
 

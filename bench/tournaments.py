@@ -33,34 +33,22 @@ import argparse
 import csv
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
 import uuid
 
 import common
-from common import (
+from timing import (
     BackendCpu,
-    BenchFailed,
-    Refused,
-    ServerDown,
-    add_upkeep_options,
-    bench_parser,
-    check_workers,
+    Report,
     checks_named,
-    cpu_since,
-    figures,
     fmt,
-    maintain,
-    positive,
-    postgres_url,
+    median_target,
+    note_others,
     print_checks,
-    print_setup,
-    process_cpu,
-    relay,
-    run_workers,
-    start,
+    time_workers,
+    verdict,
 )
 
 TIMEOUT = 600
@@ -82,12 +70,12 @@ PLAYERS: list[int] = []
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = bench_parser("bench/tournaments.py", __doc__)
-    parser.add_argument("--players", type=positive, default=500, help="players in the rush")
-    parser.add_argument("--capacity", type=positive, default=256, help="slots in the rush")
+    parser = common.bench_parser("bench/tournaments.py", __doc__)
+    parser.add_argument("--players", type=common.positive, default=500, help="players in the rush")
+    parser.add_argument("--capacity", type=common.positive, default=256, help="slots in the rush")
     parser.add_argument("--fee", type=int, default=10, help="entry fee in points (0: free)")
-    parser.add_argument("--workers", type=positive, default=TARGET_WORKERS, help="processes")
-    parser.add_argument("--rounds", type=positive, default=3, help="rushes, each a new cup")
+    parser.add_argument("--workers", type=common.positive, default=TARGET_WORKERS, help="processes")
+    parser.add_argument("--rounds", type=common.positive, default=3, help="rushes, each a new cup")
     parser.add_argument("--rows", type=int, default=10_000, help="import rows (0: no import)")
     parser.add_argument(
         "--new-share",
@@ -95,28 +83,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0.15,
         help="share of import rows naming people Concord does not know yet (default 0.15)",
     )
-    add_upkeep_options(parser)
+    common.add_upkeep_options(parser)
     args = parser.parse_args(argv)
-    check_workers(args.workers, args.players, "--players")
+    common.check_workers(args.workers, args.players, "--players")
     if args.capacity < 2:
-        raise Refused(f"--capacity {args.capacity}: at least 2")
+        raise common.Refused(f"--capacity {args.capacity}: at least 2")
     if not 0 <= args.fee <= 100 // args.rounds:
-        raise Refused(
+        raise common.Refused(
             f"--fee {args.fee}: from 0 to {100 // args.rounds} (players have the 100-point"
             f" welcome bonus to pay {args.rounds} rounds with)"
         )
     if not 0 <= args.new_share <= 0.9:
-        raise Refused(f"--new-share {args.new_share}: from 0 to 0.9")
+        raise common.Refused(f"--new-share {args.new_share}: from 0 to 0.9")
     if args.rows and not 100 <= args.rows <= 200_000:
-        raise Refused(f"--rows {args.rows}: 0, or from 100 to 200000")
-    _url, args.local = postgres_url()
+        raise common.Refused(f"--rows {args.rows}: 0, or from 100 to 200000")
+    _url, args.local = common.postgres_url()
     return args
 
 
 # --- the rush -------------------------------------------------------------------------
 
 
-def worker(tournament_id: int, index: int, workers: int, local: bool, barrier) -> tuple:
+def worker(tournament_id: int, index: int, workers: int, local: bool, barrier) -> Report:
     """Register this worker's players (every n-th) for the cup, after the start barrier."""
     from ledger.posting import Ref
     from tournaments.actions import register
@@ -125,17 +113,16 @@ def worker(tournament_id: int, index: int, workers: int, local: bool, barrier) -
     mine = PLAYERS[index::workers]
     barrier.wait(timeout=TIMEOUT)
     cpu.start()
-    latencies, outcomes = [], {}
+    latencies = []
     for member_id in mine:
         began = time.perf_counter()
         registration = register(Ref(tournament_id), Ref(member_id))
         latencies.append(time.perf_counter() - began)
         if not registration.created:
             raise RuntimeError(f"member {member_id} was registered already")
-        outcomes[registration.status] = outcomes.get(registration.status, 0) + 1
     end = time.perf_counter()
     client, server = cpu.used()
-    return end, latencies, client, server, outcomes
+    return Report(None, end, latencies, client, server)
 
 
 def new_tournament(name: str, capacity: int, fee: int, waitlist_limit=None):
@@ -164,27 +151,19 @@ def new_tournament(name: str, capacity: int, fee: int, waitlist_limit=None):
 
 def rush(args, run_id: str, round_: int, publisher: int | None) -> dict:
     tournament = new_tournament(f"Rush {run_id}/{round_}", args.capacity, args.fee)
-    publisher_before = process_cpu(publisher)
     try:
-        reports, start, cpu = run_workers(
+        r = time_workers(
             worker,
             lambda w: (tournament.pk, w, args.workers, args.local),
             args.workers,
             TIMEOUT,
+            relay=publisher,
         )
-    except BenchFailed as failed:
+    except common.BenchFailed as failed:
         print(failed, file=sys.stderr)
         sys.exit(1)
-    relay_cpu = cpu_since(publisher, publisher_before)
-    wall = max(r[0] for r in reports) - start
-    latencies = [lat for r in reports for lat in r[1]]
     verify_rush(tournament.pk, args)
-    return {
-        "tournament": tournament.pk,
-        **figures(
-            latencies, wall, sum(r[2] for r in reports), [r[3] for r in reports], relay_cpu, cpu
-        ),
-    }
+    return {"tournament": tournament.pk, **r}
 
 
 def verify_rush(tournament_id: int, args) -> None:
@@ -226,7 +205,7 @@ def register_members(prefix: str, count: int, *, emails: bool = False) -> list[i
         members = common.register_members(
             prefix, count, username="player", emails=emails, timeout=TIMEOUT
         )
-    except BenchFailed as failed:
+    except common.BenchFailed as failed:
         print(failed, file=sys.stderr)
         sys.exit(1)
     return [member.pk for member in members]
@@ -295,7 +274,7 @@ def run_import(args, run_id: str) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "sheet.csv")
         mix = write_sheet(path, run_id, args.rows, known, args.new_share)
-        maintain(TABLES, not args.no_vacuum)
+        common.maintain(TABLES, not args.no_vacuum)
         timings, stages = {}, {}
         for label, options in (("dry run", ["--dry-run"]), ("import", [])):
             out = StringIO()
@@ -391,15 +370,15 @@ def measure(args, run_id: str, publisher: int | None) -> tuple[list[dict], dict 
 
 
 def main(argv: list[str]) -> int:
-    args, version, sync = start("bench/tournaments.py", parse_args, argv)
+    args, version, sync = common.start("bench/tournaments.py", parse_args, argv)
 
     global PLAYERS
     run_id = uuid.uuid4().hex[:8]
-    print_setup(version, sync, workers=args.workers)
+    common.print_setup(version, sync, workers=args.workers)
     began = time.perf_counter()
     PLAYERS = register_members(f"tbench-{run_id}", args.players)
     print(f"players: {len(PLAYERS)} registered in {time.perf_counter() - began:.1f} s (untimed)")
-    print(maintain(TABLES, not args.no_vacuum))
+    print(common.maintain(TABLES, not args.no_vacuum))
     print(
         f"\nrush: {args.players} players, {args.capacity} slots, entry fee {args.fee} points"
         f" ({min(args.players, args.capacity)} pay, the rest are waitlisted)"
@@ -409,35 +388,24 @@ def main(argv: list[str]) -> int:
         f" {'server':>7} {'pub':>5} {'busy%':>6} {'others%':>7} {'wall s':>7}"
     )
     try:
-        with relay(not args.no_relay) as publisher:
+        with common.relay(not args.no_relay) as publisher:
             figures, imported = measure(args, run_id, publisher)
-    except ServerDown as failed:
+    except common.ServerDown as failed:
         print(failed, file=sys.stderr)
         return 1
 
     print()
     problems = integrity()
-    rates = sorted(f["rate"] for f in figures)
-    median = statistics.median(rates)
     print("\ntargets:")
-    print(
-        f"  registrations at {args.workers} workers: median {median:.0f}/s"
-        f" (rounds {', '.join(f'{r:.0f}' for r in rates)}; >= {TARGET_RATE})"
-        f" -> {'met' if median >= TARGET_RATE else 'MISSED'}"
-    )
+    print(median_target("registrations", args.workers, figures, TARGET_RATE))
     if imported:
         met = imported["seconds"] < TARGET_IMPORT_SECONDS
         print(
             f"  import of {args.rows} rows: {imported['seconds']:.1f} s"
-            f" (< {TARGET_IMPORT_SECONDS:g}) -> {'met' if met else 'MISSED'}"
+            f" (< {TARGET_IMPORT_SECONDS:g}) -> {verdict(met)}"
         )
-    print(f"  integrity: {problems} findings -> {'met' if not problems else 'MISSED'}")
-    busiest = max((f["others"] or 0.0 for f in figures), default=0.0)
-    if busiest > 10:
-        print(
-            f"note: other work used up to {busiest:.0f}% of the cores during a rush (others%);"
-            " those figures understate what this machine does for tournaments alone"
-        )
+    print(f"  integrity: {problems} findings -> {verdict(not problems)}")
+    note_others(figures, "a rush", "tournaments")
     return 1 if problems else 0
 
 
