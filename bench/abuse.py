@@ -280,7 +280,12 @@ def main(argv: list[str]) -> int:
             print(f"bench/abuse.py: open files limit {hard} < {wanted}", file=sys.stderr)
             return 2
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return report(args, version, run(args))
 
+
+def run(args) -> dict:
+    """The relay and one daphne, the scenario against them, and the fleet afterwards:
+    the scenario's outcome with daphne's CPU, the ghosts and the load averages."""
     from tests.servers import free_port, spawn_daphne, stop
 
     token, token_pk, member_pk = prepare(args.log)
@@ -324,17 +329,20 @@ def main(argv: list[str]) -> int:
             if sampler.proc is not None and sampler.proc.poll() is None:
                 sampler.proc.kill()
             stop(proc)
-    load_after = os.getloadavg()
-    samples, errors = outcome["samples"], outcome["errors"]
+    return {**outcome, "cpu": cpu, "ghosts": ghosts, "load": (load_before, os.getloadavg())}
 
-    replays = outcome["replays"]
-    deliveries = outcome["deliveries"]
+
+def report(args, version: str, outcome: dict) -> int:
+    """Print the figures and the targets; 0 if both were met, else 1."""
+    from django.conf import settings
+
+    samples, errors, ghosts = outcome["samples"], outcome["errors"], outcome["ghosts"]
+    replays, deliveries = outcome["replays"], outcome["deliveries"]
+    load_before, load_after = outcome["load"]
     print(
         f"cores: {os.cpu_count()}  load average before/after: {load_before[0]:.1f}/"
         f"{load_after[0]:.1f}  database: {version.split(' on ')[0]}  daphne: 1 process"
     )
-    from django.conf import settings
-
     print(f"log: {args.log} events; STREAM_REPLAY_MAX {settings.STREAM_REPLAY_MAX}")
     print(f"streams: {args.clients} opened and greeted in {outcome['opened']:.1f} s (no Origin)")
     codes = sorted({code for _, code in replays})
@@ -355,7 +363,7 @@ def main(argv: list[str]) -> int:
         f"/healthz: {len(samples)} requests, {errors} failed; p50 {p50:.0f} ms, p99 {p99:.0f} ms,"
         f" max {worst:.0f} ms"
     )
-    print(f"daphne CPU over the run: {cpu:.1f} s")
+    print(f"daphne CPU over the run: {outcome['cpu']:.1f} s")
     print(f"fleet after every client closed: {ghosts} connections of the token")
     healthy = p99 < TARGET_MS and not errors
     print(
