@@ -120,12 +120,6 @@ class ServerDown(Exception):
     """A server a benchmark started exited, or did not listen in time."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for_port(
     port: int, proc: subprocess.Popen, timeout: float = 30.0, what: str = "the server"
 ) -> None:
