@@ -46,7 +46,6 @@ import time
 import uuid
 
 import common
-from common import BenchFailed, Parser, positive, process_cpu
 
 DEEP = "[" * 100_000
 HUGE_ACK = '{"type":"ack","latency_ms":1' + "0" * 400 + "}"
@@ -55,11 +54,15 @@ TARGET_MS = 500
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = Parser(prog="bench/abuse.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=positive, default=2000, help="stream connections")
-    parser.add_argument("--replays", type=positive, default=50, help="clients replaying from 0")
-    parser.add_argument("--log", type=positive, default=50_000, help="events in the log")
-    parser.add_argument("--abuse", type=positive, default=20, help="seconds of abuse at least")
+    parser = common.Parser(prog="bench/abuse.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=common.positive, default=2000, help="stream connections")
+    parser.add_argument(
+        "--replays", type=common.positive, default=50, help="clients replaying from 0"
+    )
+    parser.add_argument("--log", type=common.positive, default=50_000, help="events in the log")
+    parser.add_argument(
+        "--abuse", type=common.positive, default=20, help="seconds of abuse at least"
+    )
     return parser.parse_args(argv)
 
 
@@ -263,16 +266,13 @@ def main(argv: list[str]) -> int:
     os.environ["CACHE_KEY_PREFIX"] = f"bench-abuse-{uuid.uuid4().hex[:8]}"
     try:
         common.postgres_url()
-    except ValueError as error:
+    except common.Refused as error:
         print(f"bench/abuse.py: {error}", file=sys.stderr)
         return 2
     if not os.environ.get("REDIS_URL"):
         print("bench/abuse.py: set REDIS_URL (cache, channel layer)", file=sys.stderr)
         return 2
-    started = common.start("bench/abuse.py", parse_args, argv)
-    if started is None:
-        return 2
-    args, version, _sync = started
+    args, version, _sync = common.start("bench/abuse.py", parse_args, argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = args.clients + args.replays + 1000  # this process's sockets; daphne inherits it
     if soft < wanted:
@@ -280,7 +280,12 @@ def main(argv: list[str]) -> int:
             print(f"bench/abuse.py: open files limit {hard} < {wanted}", file=sys.stderr)
             return 2
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return report(args, version, run(args))
 
+
+def run(args) -> dict:
+    """The relay and one daphne, the scenario against them, and the fleet afterwards:
+    the scenario's outcome with daphne's CPU, the ghosts and the load averages."""
     from tests.servers import free_port, spawn_daphne, stop
 
     token, token_pk, member_pk = prepare(args.log)
@@ -314,27 +319,30 @@ def main(argv: list[str]) -> int:
         proc = spawn_daphne(env, port, stderr=subprocess.DEVNULL)
         sampler = HealthzSampler(base)
         try:
-            cpu_before = process_cpu(proc.pid)
+            cpu_before = common.process_cpu(proc.pid)
             outcome = asyncio.run(scenario(url, args, award, sampler))
-            cpu = (process_cpu(proc.pid) or 0) - (cpu_before or 0)
+            cpu = (common.process_cpu(proc.pid) or 0) - (cpu_before or 0)
             ghosts = ghosts_after_close(token_pk)
             if proc.poll() is not None:
-                raise BenchFailed(f"daphne exited with {proc.returncode}")
+                raise common.BenchFailed(f"daphne exited with {proc.returncode}")
         finally:
             if sampler.proc is not None and sampler.proc.poll() is None:
                 sampler.proc.kill()
             stop(proc)
-    load_after = os.getloadavg()
-    samples, errors = outcome["samples"], outcome["errors"]
+    return {**outcome, "cpu": cpu, "ghosts": ghosts, "load": (load_before, os.getloadavg())}
 
-    replays = outcome["replays"]
-    deliveries = outcome["deliveries"]
+
+def report(args, version: str, outcome: dict) -> int:
+    """Print the figures and the targets; 0 if both were met, else 1."""
+    from django.conf import settings
+
+    samples, errors, ghosts = outcome["samples"], outcome["errors"], outcome["ghosts"]
+    replays, deliveries = outcome["replays"], outcome["deliveries"]
+    load_before, load_after = outcome["load"]
     print(
         f"cores: {os.cpu_count()}  load average before/after: {load_before[0]:.1f}/"
         f"{load_after[0]:.1f}  database: {version.split(' on ')[0]}  daphne: 1 process"
     )
-    from django.conf import settings
-
     print(f"log: {args.log} events; STREAM_REPLAY_MAX {settings.STREAM_REPLAY_MAX}")
     print(f"streams: {args.clients} opened and greeted in {outcome['opened']:.1f} s (no Origin)")
     codes = sorted({code for _, code in replays})
@@ -355,7 +363,7 @@ def main(argv: list[str]) -> int:
         f"/healthz: {len(samples)} requests, {errors} failed; p50 {p50:.0f} ms, p99 {p99:.0f} ms,"
         f" max {worst:.0f} ms"
     )
-    print(f"daphne CPU over the run: {cpu:.1f} s")
+    print(f"daphne CPU over the run: {outcome['cpu']:.1f} s")
     print(f"fleet after every client closed: {ghosts} connections of the token")
     healthy = p99 < TARGET_MS and not errors
     print(
@@ -369,6 +377,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
-    except BenchFailed as error:
+    except common.BenchFailed as error:
         print(f"bench/abuse.py: {error}", file=sys.stderr)
         sys.exit(1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import socket
 import subprocess
@@ -47,6 +48,58 @@ def positive(text: str) -> int:
     return value
 
 
+def bounded(low: float, high: float, unit: str, *, called: str = "a number"):
+    """An argparse type: a finite number from `low` to `high` `unit` (e.g. seconds); a
+    word that is no number is refused as not `called`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {called}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} must be between {low:g} and {high:g} {unit}")
+        return value
+
+    return parse
+
+
+def bench_parser(prog: str, doc: str) -> Parser:
+    """A benchmark's parser: the first line of its docstring as description."""
+    return Parser(
+        prog=prog,
+        description=doc.split("\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+UPKEEP_OPTIONS = (
+    ("--no-vacuum", "skip VACUUM (ANALYZE) before timing"),
+    ("--no-relay", "run no manage.py run_relay (events wait in the log; the writers alone)"),
+)
+
+
+def add_upkeep_options(parser: argparse.ArgumentParser) -> None:
+    """--no-vacuum and --no-relay, for the benchmarks that time writers."""
+    for flag, explained in UPKEEP_OPTIONS:
+        parser.add_argument(flag, action="store_true", help=explained)
+
+
+def at_most(option: str, value: int, limit: int, why: str = "") -> None:
+    """Refused if `option` was given a `value` above `limit` (`why`: the reason, if any)."""
+    if value > limit:
+        raise Refused(f"{option} {value}: at most {limit}" + (f" ({why})" if why else ""))
+
+
+def check_workers(workers: int, people: int, option: str) -> None:
+    """Refused unless 1..MAX_WORKERS workers share 1..100,000 `people` (at least one each),
+    counted by `option` (e.g. --players)."""
+    at_most("--workers", workers, MAX_WORKERS)
+    if people < workers:
+        raise Refused(f"{option} {people} is fewer than --workers {workers}")
+    at_most(option, people, 100_000)
+
+
 def worker_counts(text: str) -> list[int]:
     """`1,4,8` -> [1, 4, 8]: each at least 1 and at most MAX_WORKERS, repeats dropped."""
     parts = [part.strip() for part in text.split(",")]
@@ -65,12 +118,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 class ServerDown(Exception):
     """A server a benchmark started exited, or did not listen in time."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(
@@ -177,24 +224,64 @@ def set_up_django() -> tuple[str, str]:
     return version, sync
 
 
-def start(prog: str, parse_args, argv: list[str]):
+def start(prog: str, parse_args, argv: list[str]) -> tuple[argparse.Namespace, str, str]:
     """Parse `argv` and set Django up (migrating the database): (args, PostgreSQL version,
-    synchronous_commit), or None after one line on stderr (the caller exits 2)."""
+    synchronous_commit); or one line on stderr and exit 2."""
     try:
         args = parse_args(argv)
         version, sync = set_up_django()
     except (Refused, Unusable) as error:
         print(f"{prog}: {error}", file=sys.stderr)
-        return None
+        sys.exit(2)
     return args, version, sync
 
 
-def vacuum(tables: list[str], run: bool) -> str:
-    """VACUUM (ANALYZE) `tables` before timing, as autovacuum would between runs (without
-    statistics the planner picks plans no maintained server would, and dead row versions
-    left by earlier runs slow the next); says what it did."""
+def print_setup(
+    version: str, sync: str, *, workers: int | None = None, name: str = "", live: bool = False
+) -> None:
+    """A benchmark's first lines: the cores and DEBUG (and `workers`), PostgreSQL's version
+    and synchronous_commit (after the database's `name`), and with `live` whether the live
+    layer and Redis are on."""
+    from django.conf import settings
+
+    version = version.split(" on ")[0]
+    workers_note = f"  workers: {workers}" if workers else ""
+    print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}{workers_note}")
+    print(f"database: {name + ', ' if name else ''}{version}  synchronous_commit={sync}")
+    if live:
+        print(
+            f"live layer: {'on' if settings.CONCORD_LIVE else 'off'}"
+            f"  redis: {'yes' if settings.REDIS_URL else 'no'}"
+        )
+
+
+# The tables an award writes (without statistics the balance trigger's query scans every
+# account).
+AWARD_TABLES = (
+    "ledger.Account",
+    "ledger.Posting",
+    "ledger.Transfer",
+    "events.Event",
+    "accounts.Member",
+    "accounts.Identity",
+)
+
+
+def maintain(labels, run: bool = True) -> str:
+    """VACUUM (ANALYZE) the tables of `labels` ("app.Model", or "app" for all its models)
+    before timing, as autovacuum would between runs (without statistics the planner picks
+    plans no maintained server would, and dead row versions left by earlier runs slow the
+    next); says what it did. With `run` false it only says so."""
+    from django.apps import apps
     from django.db import connection
 
+    tables = [
+        model._meta.db_table
+        for label in labels
+        for model in (
+            [apps.get_model(label)] if "." in label else apps.get_app_config(label).get_models()
+        )
+    ]
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('autovacuum')")
         autovacuum = cursor.fetchone()[0]
@@ -204,19 +291,14 @@ def vacuum(tables: list[str], run: bool) -> str:
     return f"autovacuum={autovacuum}; VACUUM (ANALYZE) of {len(tables)} tables before timing"
 
 
-def fmt(value: float | None, width: int, digits: int = 2) -> str:
-    """A table cell: `value` right-aligned, or "-" when there is none."""
-    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
-
-
 def postgres_url() -> tuple[str, bool]:
-    """DATABASE_URL and whether the server is on this machine; ValueError (one line) if it
-    does not name PostgreSQL."""
+    """DATABASE_URL and whether the server is on this machine; Refused if it does not name
+    PostgreSQL."""
     from urllib.parse import urlsplit
 
     url = os.environ.get("DATABASE_URL", "").strip()
     if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
-        raise ValueError(
+        raise Refused(
             f"DATABASE_URL={url or '(unset)'} is not a PostgreSQL URL (set postgres://...)"
         )
     return url, urlsplit(url).hostname in {None, "", "127.0.0.1", "localhost", "::1"}
@@ -280,53 +362,3 @@ def register_members(
     if len(members) != count:
         raise BenchFailed(f"registered {len(members)} members, {count} requested")
     return members
-
-
-def machine_cpu() -> tuple[int, int, int]:
-    """(busy, iowait, total) jiffies over all cores, from /proc/stat."""
-    with open("/proc/stat") as stat:
-        values = [int(v) for v in stat.readline().split()[1:]]
-    idle, iowait = values[3], values[4]
-    total = sum(values[:8])  # guest time is already counted in user
-    return total - idle - iowait, iowait, total
-
-
-def run_workers(
-    target, args_of, workers: int, timeout: float, *, collect_timeout: float | None = None
-) -> tuple[list, float, tuple]:
-    """Fork `workers` processes running `target(*args_of(w), barrier, results)`, release
-    them together by one barrier, and collect what each put on `results` as
-    `(index, report, error)` (waiting up to `collect_timeout`, default `timeout`, for
-    each). Returns (reports, the release time by perf_counter, (busy, iowait, total)
-    jiffies of the machine while they ran); BenchFailed naming every failure."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork")
-    barrier, results = ctx.Barrier(workers + 1), ctx.Queue()
-    before_fork()
-    procs = [
-        ctx.Process(target=target, args=(*args_of(w), barrier, results)) for w in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
-    errors, reports = [], []
-    try:
-        barrier.wait(timeout=timeout)
-    except Exception:
-        errors.append("start barrier broken (a worker failed before starting)")
-    start = time.perf_counter()
-    cpu_before = machine_cpu()
-    for _ in procs:
-        _index, report, error = results.get(timeout=collect_timeout or timeout)
-        if error:
-            errors.append(error)
-        else:
-            reports.append(report)
-    cpu_after = machine_cpu()
-    for proc in procs:
-        proc.join(timeout=timeout)
-        if proc.exitcode != 0:
-            errors.append(f"worker pid {proc.pid} exited with code {proc.exitcode}")
-    if errors:
-        raise BenchFailed("benchmark failed:\n" + "\n".join(errors))
-    return reports, start, tuple(a - b for a, b in zip(cpu_after, cpu_before, strict=True))

@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 
-from common import positive
+import common
 
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.servers import free_port, spawn_daphne, stop
@@ -41,8 +41,8 @@ def referral_code(n: int) -> str:
 
 
 def load(members: int) -> None:
-    import json
-
+    """`members` members as registration writes them, by COPY with triggers off (once:
+    nothing if the database holds as many already)."""
     from django.db import connection
     from django.utils import timezone
 
@@ -70,70 +70,9 @@ def load(members: int) -> None:
                 "SELECT id FROM ledger_account WHERE currency_id = %s AND name = 'issuance'",
                 [points.pk],
             ).fetchone()
-        issuance_id = issuance[0]
         base = raw.execute("SELECT coalesce(max(id), 0) FROM accounts_member").fetchone()[0]
-        tbase = raw.execute("SELECT coalesce(max(id), 0) FROM ledger_transfer").fetchone()[0]
-        abase = raw.execute("SELECT coalesce(max(id), 0) FROM ledger_account").fetchone()[0]
-        with raw.cursor().copy(
-            "COPY accounts_member (id, display_name, language, is_premium, is_active,"
-            " created_at, email, email_normalized, referral_code) FROM STDIN"
-        ) as copy:
-            for i in range(1, members + 1):
-                name = f"player {i}" if i % 50 else f"a rather long display name {i} " * 3
-                copy.write_row(
-                    [
-                        base + i,
-                        name[:150],
-                        "en",
-                        False,
-                        True,
-                        now,
-                        "",
-                        None,
-                        referral_code(base + i + 10**9),
-                    ]
-                )
-        with raw.cursor().copy(
-            "COPY accounts_identity (platform, external_id, username, created_at, member_id)"
-            " FROM STDIN"
-        ) as copy:
-            for i in range(1, members + 1):
-                copy.write_row(["telegram", f"bench-{base + i}", f"p{i}", now, base + i])
-        with raw.cursor().copy(
-            "COPY accounts_profile (archetype, preferences, welcomed, onboarding_completed,"
-            " tutorial_completed, updated_at, member_id) FROM STDIN"
-        ) as copy:
-            for i in range(1, members + 1):
-                copy.write_row(["", "{}", False, False, False, now, base + i])
-        amounts = {i: 100 + (i * 7919) % 100_000 for i in range(1, members + 1)}
-        with raw.cursor().copy(
-            "COPY ledger_account (id, currency_id, member_id, name, balance, held, version,"
-            " created_at) FROM STDIN"
-        ) as copy:
-            for i in range(1, members + 1):
-                copy.write_row([abase + 2 * i - 1, points.pk, base + i, "", amounts[i], 0, 1, now])
-                copy.write_row([abase + 2 * i, credits.pk, base + i, "", 0, 0, 0, now])
-        with raw.cursor().copy(
-            "COPY ledger_transfer (id, kind, idempotency_key, request_hash, reason, context,"
-            " created_at) FROM STDIN"
-        ) as copy:
-            for i in range(1, members + 1):
-                copy.write_row(
-                    [tbase + i, "bonus", f"bench-dash:{base + i}", "", "Welcome bonus", "{}", now]
-                )
-        with raw.cursor().copy(
-            "COPY ledger_posting (transfer_id, account_id, amount, balance_after, version)"
-            " FROM STDIN"
-        ) as copy:
-            for i in range(1, members + 1):
-                copy.write_row([tbase + i, issuance_id, -amounts[i], None, None])
-                copy.write_row([tbase + i, abase + 2 * i - 1, amounts[i], amounts[i], 1])
-        with raw.cursor().copy(
-            "COPY events_event (kind, subject, data, created_at) FROM STDIN"
-        ) as copy:
-            for i in range(1, members + 1):
-                data = json.dumps({"member_id": base + i, "platform": "telegram"})
-                copy.write_row(["member.registered", f"member:{base + i}", data, now])
+        copy_members(raw, base, members, now)
+        copy_wallets(raw, base, members, now, (points.pk, credits.pk, issuance[0]))
         for table, column in [
             ("accounts_member", "id"),
             ("ledger_account", "id"),
@@ -145,6 +84,78 @@ def load(members: int) -> None:
             )
     raw.execute("VACUUM ANALYZE")
     print(f"members: {members} loaded in {time.perf_counter() - started:.1f} s")
+
+
+def copy_members(raw, base: int, members: int, now) -> None:
+    """Members base+1..base+members: each with a telegram identity and a profile."""
+    with raw.cursor().copy(
+        "COPY accounts_member (id, display_name, language, is_premium, is_active,"
+        " created_at, email, email_normalized, referral_code) FROM STDIN"
+    ) as copy:
+        for i in range(1, members + 1):
+            name = f"player {i}" if i % 50 else f"a rather long display name {i} " * 3
+            copy.write_row(
+                [
+                    base + i,
+                    name[:150],
+                    "en",
+                    False,
+                    True,
+                    now,
+                    "",
+                    None,
+                    referral_code(base + i + 10**9),
+                ]
+            )
+    with raw.cursor().copy(
+        "COPY accounts_identity (platform, external_id, username, created_at, member_id) FROM STDIN"
+    ) as copy:
+        for i in range(1, members + 1):
+            copy.write_row(["telegram", f"bench-{base + i}", f"p{i}", now, base + i])
+    with raw.cursor().copy(
+        "COPY accounts_profile (archetype, preferences, welcomed, onboarding_completed,"
+        " tutorial_completed, updated_at, member_id) FROM STDIN"
+    ) as copy:
+        for i in range(1, members + 1):
+            copy.write_row(["", "{}", False, False, False, now, base + i])
+
+
+def copy_wallets(raw, base: int, members: int, now, ids: tuple[int, int, int]) -> None:
+    """Each member's two wallets and its welcome bonus (transfer, postings, events);
+    `ids`: the points and credits currencies' and the issuance account's."""
+    import json
+
+    points, credits, issuance_id = ids
+    tbase = raw.execute("SELECT coalesce(max(id), 0) FROM ledger_transfer").fetchone()[0]
+    abase = raw.execute("SELECT coalesce(max(id), 0) FROM ledger_account").fetchone()[0]
+    amounts = {i: 100 + (i * 7919) % 100_000 for i in range(1, members + 1)}
+    with raw.cursor().copy(
+        "COPY ledger_account (id, currency_id, member_id, name, balance, held, version,"
+        " created_at) FROM STDIN"
+    ) as copy:
+        for i in range(1, members + 1):
+            copy.write_row([abase + 2 * i - 1, points, base + i, "", amounts[i], 0, 1, now])
+            copy.write_row([abase + 2 * i, credits, base + i, "", 0, 0, 0, now])
+    with raw.cursor().copy(
+        "COPY ledger_transfer (id, kind, idempotency_key, request_hash, reason, context,"
+        " created_at) FROM STDIN"
+    ) as copy:
+        for i in range(1, members + 1):
+            copy.write_row(
+                [tbase + i, "bonus", f"bench-dash:{base + i}", "", "Welcome bonus", "{}", now]
+            )
+    with raw.cursor().copy(
+        "COPY ledger_posting (transfer_id, account_id, amount, balance_after, version) FROM STDIN"
+    ) as copy:
+        for i in range(1, members + 1):
+            copy.write_row([tbase + i, issuance_id, -amounts[i], None, None])
+            copy.write_row([tbase + i, abase + 2 * i - 1, amounts[i], amounts[i], 1])
+    with raw.cursor().copy(
+        "COPY events_event (kind, subject, data, created_at) FROM STDIN"
+    ) as copy:
+        for i in range(1, members + 1):
+            data = json.dumps({"member_id": base + i, "platform": "telegram"})
+            copy.write_row(["member.registered", f"member:{base + i}", data, now])
 
 
 def measure(base: str, username: str, password: str, member_id: int, loads: int) -> list:
@@ -200,8 +211,8 @@ def measure(base: str, username: str, password: str, member_id: int, loads: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=positive, default=100_000)
-    parser.add_argument("--loads", type=positive, default=5, help="warm loads per page")
+    parser.add_argument("--members", type=common.positive, default=100_000)
+    parser.add_argument("--loads", type=common.positive, default=5, help="warm loads per page")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("bench/dashboard.py: set DATABASE_URL to a scratch PostgreSQL database")

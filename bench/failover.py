@@ -127,10 +127,7 @@ def read_events(ws, received: list[tuple[int, float]]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    started = common.start("bench/failover.py", parse_args, argv)
-    if started is None:
-        return 2
-    args, version, _sync = started
+    args, version, _sync = common.start("bench/failover.py", parse_args, argv)
     from django.conf import settings
 
     from tests.servers import daphne, member_and_stream_token

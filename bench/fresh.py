@@ -31,22 +31,15 @@ verify; 2: bad arguments or environment, or a database that holds data (one line
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import statistics
 import sys
 import time
 import uuid
 
-from common import (
-    BenchFailed,
-    Parser,
-    Refused,
+import common
+from timing import (
+    BackendCpu,
     fmt,
-    positive,
-    postgres_url,
-    process_cpu,
-    start,
 )
 
 # The tables an award, a registration, a tournament registration and a story decision
@@ -68,26 +61,15 @@ HOT_TABLES = (
 # --- arguments and the scratch database -------------------------------------------------
 
 
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or not 0.5 <= value <= 600:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0.5 and 600 seconds")
-    return value
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The arguments; then the scratch database is made afresh (before Django migrates it)."""
-    parser = Parser(
-        prog="bench/fresh.py",
-        description=__doc__.split("\n", 1)[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--members", type=positive, default=50, help="members (default 50)")
+    parser = common.bench_parser("bench/fresh.py", __doc__)
+    parser.add_argument("--members", type=common.positive, default=50, help="members (default 50)")
     parser.add_argument(
-        "--duration", type=seconds, default=5.0, help="seconds per phase (default 5)"
+        "--duration",
+        type=common.bounded(0.5, 600, "seconds", called="a number of seconds"),
+        default=5.0,
+        help="seconds per phase (default 5)",
     )
     parser.add_argument(
         "--recreate",
@@ -95,12 +77,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="drop the database named by DATABASE_URL even if it holds tables",
     )
     args = parser.parse_args(argv)
-    if args.members > 5000:
-        raise Refused(f"--members {args.members}: at most 5000 (a new community)")
-    try:
-        args.url, args.local = postgres_url()
-    except ValueError as error:
-        raise Refused(str(error)) from None
+    common.at_most("--members", args.members, 5000, "a new community")
+    args.url, args.local = common.postgres_url()
     args.database = recreate(args.url, force=args.recreate)
     return args
 
@@ -114,9 +92,9 @@ def recreate(url: str, *, force: bool) -> str:
 
     name = conninfo_to_dict(url).get("dbname")
     if not name:
-        raise Refused("DATABASE_URL names no database (postgres://user@host/NAME)")
+        raise common.Refused("DATABASE_URL names no database (postgres://user@host/NAME)")
     if name in {"postgres", "template0", "template1"}:
-        raise Refused(f"DATABASE_URL names {name!r}: name a scratch database instead")
+        raise common.Refused(f"DATABASE_URL names {name!r}: name a scratch database instead")
     try:
         tables = 0
         with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as admin:
@@ -133,7 +111,7 @@ def recreate(url: str, *, force: bool) -> str:
                         " AND n.nspname NOT LIKE 'pg_toast%%'"
                     ).fetchone()
             if tables:
-                raise Refused(
+                raise common.Refused(
                     f"database {name!r} holds {tables} tables: this benchmark drops it;"
                     " give --recreate if it is a scratch database"
                 )
@@ -141,7 +119,7 @@ def recreate(url: str, *, force: bool) -> str:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as error:
         reason = (str(error).strip().splitlines() or ["?"])[0]
-        raise Refused(f"cannot recreate database {name!r}: {reason}") from None
+        raise common.Refused(f"cannot recreate database {name!r}: {reason}") from None
     return name
 
 
@@ -203,12 +181,9 @@ def phase(name: str, members: list, duration: float, local: bool, run_id: str) -
     from ledger.actions import award
 
     connection.close()
-    with connection.cursor() as cursor:  # connect before the clock starts
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
+    cpu = BackendCpu(local)
     key = f"fresh:{run_id}:{name}:"
-    server_before = process_cpu(backend) if local else None
-    client_before = time.process_time()
+    cpu.start()
     began = time.perf_counter()
     deadline = began + duration
     latencies = []
@@ -220,8 +195,7 @@ def phase(name: str, members: list, duration: float, local: bool, run_id: str) -
         latencies.append(time.perf_counter() - started)
         i += 1
     wall = time.perf_counter() - began
-    client = time.process_time() - client_before
-    server_after = process_cpu(backend) if local else None
+    client, server = cpu.used()
     calls = len(latencies)
     q = statistics.quantiles(latencies, n=100, method="inclusive") if calls > 1 else [0] * 99
     verify(key, calls)
@@ -231,9 +205,7 @@ def phase(name: str, members: list, duration: float, local: bool, run_id: str) -
         "p50": q[49] * 1000,
         "p99": q[98] * 1000,
         "client_ms": client / calls * 1000,
-        "server_ms": None
-        if None in (server_before, server_after)
-        else (server_after - server_before) / calls * 1000,
+        "server_ms": None if server is None else server / calls * 1000,
     }
 
 
@@ -242,7 +214,9 @@ def verify(key: str, calls: int) -> None:
 
     stored = Transfer.objects.filter(idempotency_key__startswith=key).count()
     if stored != calls:
-        raise BenchFailed(f"verification failed for {key}: {stored} transfers, {calls} awarded")
+        raise common.BenchFailed(
+            f"verification failed for {key}: {stored} transfers, {calls} awarded"
+        )
 
 
 def row(name: str, r: dict) -> str:
@@ -261,20 +235,11 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def main(argv: list[str]) -> int:
     began = time.perf_counter()
-    started = start("bench/fresh.py", parse_args, argv)
-    if started is None:
-        return 2
-    args, version, sync = started
-    from django.conf import settings
+    args, version, sync = common.start("bench/fresh.py", parse_args, argv)
     from django.db import connection
 
     run_id = uuid.uuid4().hex[:8]
-    print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}")
-    print(f"database: {args.database}, {version.split(' on ')[0]}  synchronous_commit={sync}")
-    print(
-        f"live layer: {'on' if settings.CONCORD_LIVE else 'off'}"
-        f"  redis: {'yes' if settings.REDIS_URL else 'no'}"
-    )
+    common.print_setup(version, sync, name=args.database, live=True)
     print(f"created and migrated in {time.perf_counter() - began:.1f} s")
     try:
         autovacuum(enabled=False)
@@ -297,7 +262,7 @@ def main(argv: list[str]) -> int:
             cursor.execute("ANALYZE")
         after = phase("after", members, args.duration, args.local, run_id)
         print(row("after ANALYZE", after))
-    except BenchFailed as failed:
+    except common.BenchFailed as failed:
         print(failed, file=sys.stderr)
         return 1
     print(f"after: {statistics_state()}")

@@ -30,38 +30,28 @@ or environment (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import random
-import statistics
 import sys
 import time
-import traceback
 import uuid
 
-from common import (
-    BenchFailed,
-    Parser,
-    Refused,
-    ServerDown,
-    fmt,
-    positive,
-    postgres_url,
-    process_cpu,
-    register_members,
-    relay,
-    run_workers,
-    start,
-    vacuum,
-    worker_counts,
-)
+import common
 from raw import measure as measure_raw
+from timing import (
+    BackendCpu,
+    Report,
+    checks_named,
+    fmt,
+    note_others,
+    print_checks,
+    time_workers,
+    verdict,
+)
 
 TIMEOUT = 600  # seconds a phase may take before the benchmark gives up
 HOT_SHARE = 0.8  # of awards go to
 HOT_FRACTION = 0.01  # of the members
 WARMUP_AWARDS = 300
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_AWARDS, TARGET_P99_MS, TARGET_WORKERS = 1200, 25.0, 8
 TARGET_POSTINGS = 20_000
 
@@ -74,137 +64,100 @@ COLD: list = []
 # --- arguments ------------------------------------------------------------------------
 
 
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or not 0.1 <= value <= 600:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0.1 and 600 seconds")
-    return value
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = Parser(
-        prog="bench/ledger.py",
-        description=__doc__.split("\n", 1)[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = common.bench_parser("bench/ledger.py", __doc__)
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
-        "--duration", type=seconds, help="seconds per phase (default 4; or give --count)"
+        "--duration",
+        type=common.bounded(0.1, 600, "seconds", called="a number of seconds"),
+        help="seconds per phase (default 4; or give --count)",
     )
     size.add_argument(
         "--count",
-        type=positive,
+        type=common.positive,
         help="awards per single-award phase; member postings per award_many phase",
     )
     parser.add_argument(
-        "--workers", type=worker_counts, default="1,4,8,16", help="process counts (award)"
+        "--workers", type=common.worker_counts, default="1,4,8,16", help="process counts (award)"
     )
     parser.add_argument(
         "--batch-workers",
-        type=worker_counts,
+        type=common.worker_counts,
         default="1,2",
         help="process counts (award_many)",
     )
-    parser.add_argument("--members", type=positive, default=1000, help="members to pay")
-    parser.add_argument("--batch", type=positive, default=500, help="members per award_many")
+    parser.add_argument("--members", type=common.positive, default=1000, help="members to pay")
+    parser.add_argument("--batch", type=common.positive, default=500, help="members per award_many")
     parser.add_argument(
         "--no-verify", action="store_true", help="skip counting each phase's transfers"
     )
-    parser.add_argument(
-        "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
-    )
-    parser.add_argument(
-        "--no-relay",
-        action="store_true",
-        help="run no manage.py run_relay (events wait in the log; the writers alone)",
-    )
+    common.add_upkeep_options(parser)
     args = parser.parse_args(argv)
     if args.count is None and args.duration is None:
         args.duration = 4.0
     if args.members < 100:
-        raise Refused(f"--members {args.members}: at least 100 (1% of them are the hot ones)")
-    if args.members > 100_000:
-        raise Refused(f"--members {args.members}: at most 100000")
+        raise common.Refused(
+            f"--members {args.members}: at least 100 (1% of them are the hot ones)"
+        )
+    common.at_most("--members", args.members, 100_000)
     if args.batch * max(args.batch_workers) > args.members:
-        raise Refused(
+        raise common.Refused(
             f"--batch {args.batch} x {max(args.batch_workers)} award_many workers needs "
             f"{args.batch * max(args.batch_workers)} members, --members is {args.members}"
         )
     if args.count is not None:
         if args.count < max(args.workers):
-            raise Refused(f"--count {args.count} is fewer than {max(args.workers)} workers")
+            raise common.Refused(f"--count {args.count} is fewer than {max(args.workers)} workers")
         if args.count < args.batch * max(args.batch_workers):
-            raise Refused(
+            raise common.Refused(
                 f"--count {args.count} is fewer postings than one call of --batch "
                 f"{args.batch} per award_many worker"
             )
-    try:
-        _url, args.local = postgres_url()
-    except ValueError as error:
-        raise Refused(str(error)) from None
+    _url, args.local = common.postgres_url()
     return args
-
-
-# --- measuring ------------------------------------------------------------------------
 
 
 # --- workers --------------------------------------------------------------------------
 
 
-def worker(phase: dict, index: int, barrier, results) -> None:
-    """Run this worker's share of `phase` after the start barrier; report or a traceback."""
-    from django.db import connection, connections
-
+def worker(phase: dict, index: int, barrier) -> Report:
+    """This worker's share of `phase`, after the start barrier."""
     from ledger.actions import award, award_many
 
-    try:
-        with connection.cursor() as cursor:  # connect before the clock starts
-            cursor.execute("SELECT pg_backend_pid()")
-            backend = cursor.fetchone()[0]
-        rng = random.Random(f"{phase['key']}:{index}")
-        key = f"{phase['key']}:{index}:"
-        mode, quota = phase["mode"], phase["shares"][index]
+    cpu = BackendCpu(phase["local"])
+    rng = random.Random(f"{phase['key']}:{index}")
+    key = f"{phase['key']}:{index}:"
+    mode, quota = phase["mode"], phase["shares"][index]
+    if mode == "many":
+        mine = MEMBERS[index * phase["batch"] : (index + 1) * phase["batch"]]
+    barrier.wait(timeout=TIMEOUT)
+    cpu.start()
+    started = time.perf_counter()
+    deadline = started + phase["duration"] if phase["duration"] else None
+    latencies = []
+    i = 0
+    while (i < quota) if deadline is None else (time.perf_counter() < deadline):
         if mode == "many":
-            mine = MEMBERS[index * phase["batch"] : (index + 1) * phase["batch"]]
-        server_before = process_cpu(backend) if phase["local"] else None
-        barrier.wait(timeout=TIMEOUT)
-        client_before = time.process_time()
-        start = time.perf_counter()
-        deadline = start + phase["duration"] if phase["duration"] else None
-        latencies = []
-        i = 0
-        while (i < quota) if deadline is None else (time.perf_counter() < deadline):
-            if mode == "many":
-                amount = rng.randint(1, 100)
-                began = time.perf_counter()
-                award_many(
-                    [(member, amount) for member in mine],
-                    reason="bench event bonus",
-                    idempotency_key=f"{key}{i}",
-                )
+            amount = rng.randint(1, 100)
+            began = time.perf_counter()
+            award_many(
+                [(member, amount) for member in mine],
+                reason="bench event bonus",
+                idempotency_key=f"{key}{i}",
+            )
+        else:
+            if mode == "hot" and rng.random() < HOT_SHARE:
+                member = rng.choice(HOT)
             else:
-                if mode == "hot" and rng.random() < HOT_SHARE:
-                    member = rng.choice(HOT)
-                else:
-                    member = rng.choice(COLD if mode == "hot" else MEMBERS)
-                amount = rng.randint(1, 100)
-                began = time.perf_counter()
-                award(member, amount, reason="bench award", idempotency_key=f"{key}{i}")
-            latencies.append(time.perf_counter() - began)
-            i += 1
-        end = time.perf_counter()
-        client = time.process_time() - client_before
-        server_after = process_cpu(backend) if phase["local"] else None
-        server = None if None in (server_before, server_after) else server_after - server_before
-        results.put((index, (start, end, latencies, client, server), None))
-    except BaseException:
-        barrier.abort()
-        results.put((index, None, traceback.format_exc()))
-    finally:
-        connections.close_all()
+                member = rng.choice(COLD if mode == "hot" else MEMBERS)
+            amount = rng.randint(1, 100)
+            began = time.perf_counter()
+            award(member, amount, reason="bench award", idempotency_key=f"{key}{i}")
+        latencies.append(time.perf_counter() - began)
+        i += 1
+    end = time.perf_counter()
+    client, server = cpu.used()
+    return Report(started, end, latencies, client, server)
 
 
 def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
@@ -224,49 +177,22 @@ def run_phase(name: str, mode: str, workers: int, args, run_id: str) -> dict:
         "batch": args.batch,
         "local": args.local,
     }
-    publisher_before = process_cpu(args.publisher)
     try:
-        reports, _start, (busy, iowait, jiffies) = run_workers(
+        r = time_workers(
             worker,
             lambda w: (phase, w),
             workers,
             TIMEOUT,
+            relay=args.publisher,
             collect_timeout=TIMEOUT + (args.duration or 0),
         )
-    except BenchFailed as failed:
+    except common.BenchFailed as failed:
         print(failed, file=sys.stderr)
         sys.exit(1)
-    publisher_cpu = process_cpu(args.publisher)
-    publisher_cpu = 0.0 if publisher_cpu is None else publisher_cpu - publisher_before
-    latencies = [lat for report in reports for lat in report[2]]
-    calls = len(latencies)
-    wall = max(r[1] for r in reports) - min(r[0] for r in reports)
-    servers = [r[4] for r in reports]
-    q = statistics.quantiles(latencies, n=100, method="inclusive") if calls > 1 else [0] * 99
-    stored = None if args.no_verify else verify(key, calls, args.batch if mode == "many" else 1)
-    return {
-        "calls": calls,
-        "wall": wall,
-        "rate": calls / wall,
-        "p50": q[49] * 1000,
-        "p99": q[98] * 1000,
-        "client_ms": sum(r[3] for r in reports) / calls * 1000,
-        "server_ms": None if None in servers else sum(servers) / calls * 1000,
-        "publisher_ms": publisher_cpu / calls * 1000 if args.publisher else None,
-        "busy": 100 * busy / jiffies if jiffies else 0.0,
-        # CPU the machine spent on anything but these workers and their backends.
-        "others": None
-        if None in servers or not jiffies
-        else max(
-            0.0,
-            100 * busy / jiffies
-            - 100
-            * (sum(r[3] for r in reports) + sum(servers) + publisher_cpu)
-            / (jiffies / CLOCK_TICKS),
-        ),
-        "iowait": 100 * iowait / jiffies if jiffies else 0.0,
-        "stored": stored,
-    }
+    r["stored"] = (
+        None if args.no_verify else verify(key, r["calls"], args.batch if mode == "many" else 1)
+    )
+    return r
 
 
 def verify(key: str, calls: int, postings_per_call: int) -> int:
@@ -302,17 +228,6 @@ def warm_up(run_id: str) -> None:
         award(rng.choice(MEMBERS), 1, reason="bench warm-up", idempotency_key=f"warm:{run_id}:{i}")
 
 
-def maintain(run: bool) -> str:
-    """The tables awards write (without statistics the balance trigger's query scans
-    every account)."""
-    from accounts.models import Identity, Member
-    from events.models import Event
-    from ledger.models import Account, Posting, Transfer
-
-    models = (Account, Posting, Transfer, Event, Member, Identity)
-    return vacuum([m._meta.db_table for m in models], run)
-
-
 def account_churn() -> str:
     from django.db import connection
 
@@ -338,37 +253,21 @@ def integrity() -> int:
     """Run the `ledger.*` checks, print each; returns the number of findings (+ errors)."""
     import importlib.util
 
-    from integrity.registry import all_checks
     from integrity.runner import run_checks
 
-    names = [check.name for check in all_checks() if check.name.startswith("ledger.")]
+    names = checks_named("ledger.")
     if importlib.util.find_spec("ledger.integrity") is None or not names:
         print(
             "integrity: ledger/integrity.py does not exist yet (no ledger.* checks); "
             "running the other registered checks"
         )
-        names = [check.name for check in all_checks()]
+        names = checks_named("")
         if not names:
             print("integrity: no checks registered")
             return 0
     else:
         print(f"integrity checks ({len(names)} ledger.*):")
-    report = run_checks(names)
-    for result in report.checks:
-        line = f"  {result.status:<6} {result.name:<40} {result.violations:>6} found"
-        line += f" {result.duration_ms:>9.1f} ms"
-        if result.error:
-            line += f"  {result.error}"
-        elif result.sample:
-            line += f"  e.g. {result.sample[:5]}"
-        print(line)
-    findings = sum(r.violations for r in report.checks)
-    errors = sum(r.status == "error" for r in report.checks)
-    print(
-        f"integrity: {len(report.checks)} checks, {findings} findings, {errors} errors"
-        f" -> {'OK' if report.ok else 'NOT OK'}"
-    )
-    return findings + errors
+    return print_checks(run_checks(names), say_ok=True)
 
 
 # --- main -----------------------------------------------------------------------------
@@ -415,28 +314,23 @@ def phases(args, run_id: str, hot_count: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    started = start("bench/ledger.py", parse_args, argv)
-    if started is None:
-        return 2
-    args, version, sync = started
-    from django.conf import settings
+    args, version, sync = common.start("bench/ledger.py", parse_args, argv)
 
     global MEMBERS, HOT, COLD
     run_id = uuid.uuid4().hex[:10]
     size = f"{args.duration:g} s" if args.count is None else f"{args.count} awards/postings"
-    print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}")
-    print(f"database: {version.split(' on ')[0]}  synchronous_commit={sync}")
+    common.print_setup(version, sync)
     began = time.perf_counter()
     try:
-        MEMBERS = register_members(f"lbench-{run_id}", args.members, username="ledger")
-    except BenchFailed as failed:
+        MEMBERS = common.register_members(f"lbench-{run_id}", args.members, username="ledger")
+    except common.BenchFailed as failed:
         print(failed, file=sys.stderr)
         return 1
     ranked = random.Random(run_id).sample(MEMBERS, len(MEMBERS))
     hot_count = max(1, round(len(MEMBERS) * HOT_FRACTION))
     HOT, COLD = ranked[:hot_count], ranked[hot_count:]
     warm_up(run_id)
-    maintained = maintain(not args.no_vacuum)
+    maintained = common.maintain(common.AWARD_TABLES, not args.no_vacuum)
     print(
         f"members: {len(MEMBERS)} registered in {time.perf_counter() - began:.1f} s (untimed);"
         f" per phase: {size}"
@@ -449,10 +343,10 @@ def main(argv: list[str]) -> int:
     )
 
     try:
-        with relay(not args.no_relay) as args.publisher:
+        with common.relay(not args.no_relay) as args.publisher:
             print(f"relay: {'run_relay' if args.publisher else 'none'}")
             figures = phases(args, run_id, hot_count)
-    except ServerDown as failed:
+    except common.ServerDown as failed:
         print(failed, file=sys.stderr)
         return 1
     print("(postings/s counts member postings; each call also posts one issuance leg)")
@@ -471,7 +365,7 @@ def main(argv: list[str]) -> int:
         met = target["rate"] >= TARGET_AWARDS and target["p99"] < TARGET_P99_MS
         print(
             f"  award at {TARGET_WORKERS} workers: {target['rate']:.0f}/s (>= {TARGET_AWARDS}),"
-            f" p99 {target['p99']:.1f} ms (< {TARGET_P99_MS:g}) -> {'met' if met else 'MISSED'}"
+            f" p99 {target['p99']:.1f} ms (< {TARGET_P99_MS:g}) -> {verdict(met)}"
         )
         ratio = target["rate"] / raw["rate"] if raw["rate"] else 0.0
         print(
@@ -483,15 +377,10 @@ def main(argv: list[str]) -> int:
     best = max(figures[("many", n)]["rate"] * args.batch for n in args.batch_workers)
     print(
         f"  award_many: {best:.0f} postings/s (>= {TARGET_POSTINGS})"
-        f" -> {'met' if best >= TARGET_POSTINGS else 'MISSED'}"
+        f" -> {verdict(best >= TARGET_POSTINGS)}"
     )
-    print(f"  integrity: {problems} findings -> {'met' if not problems else 'MISSED'}")
-    busiest = max((r["others"] or 0.0 for r in figures.values()), default=0.0)
-    if busiest > 10:
-        print(
-            f"note: other work used up to {busiest:.0f}% of the cores during a phase (others%);"
-            " those figures understate what this machine does for the ledger alone"
-        )
+    print(f"  integrity: {problems} findings -> {verdict(not problems)}")
+    note_others(figures.values(), "a phase", "the ledger")
     return 1 if problems else 0
 
 

@@ -23,115 +23,77 @@ check found something; 2: bad arguments or environment (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import statistics
 import sys
 import time
-import traceback
 import uuid
 
 import common
-from common import (
-    MAX_WORKERS,
-    BenchFailed,
-    Parser,
-    Refused,
-    ServerDown,
+from timing import (
+    BackendCpu,
+    Report,
+    checks_named,
+    findings,
     fmt,
-    positive,
-    postgres_url,
-    process_cpu,
-    relay,
-    run_workers,
-    start,
-    vacuum,
+    median_target,
+    time_workers,
+    verdict,
 )
 
 TIMEOUT = 600
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_RATE, TARGET_WORKERS = 600, 8
 
 READERS: list[int] = []  # set in the parent before forking; the workers inherit it
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = Parser(
-        prog="bench/narrative.py",
-        description=__doc__.split("\n", 1)[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--readers", type=positive, default=1500, help="members per round")
-    parser.add_argument("--workers", type=positive, default=TARGET_WORKERS, help="processes")
-    parser.add_argument("--rounds", type=positive, default=3, help="rounds, new readers each")
+    parser = common.bench_parser("bench/narrative.py", __doc__)
+    parser.add_argument("--readers", type=common.positive, default=1500, help="members per round")
+    parser.add_argument("--workers", type=common.positive, default=TARGET_WORKERS, help="processes")
     parser.add_argument(
-        "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
+        "--rounds", type=common.positive, default=3, help="rounds, new readers each"
     )
-    parser.add_argument(
-        "--no-relay",
-        action="store_true",
-        help="run no manage.py run_relay (events wait in the log; the writers alone)",
-    )
+    common.add_upkeep_options(parser)
     args = parser.parse_args(argv)
-    if args.workers > MAX_WORKERS:
-        raise Refused(f"--workers {args.workers}: at most {MAX_WORKERS}")
-    if args.readers < args.workers:
-        raise Refused(f"--readers {args.readers} is fewer than --workers {args.workers}")
-    if args.readers > 100_000:
-        raise Refused(f"--readers {args.readers}: at most 100000")
-    try:
-        _url, args.local = postgres_url()
-    except ValueError as error:
-        raise Refused(str(error)) from None
+    common.check_workers(args.workers, args.readers, "--readers")
+    _url, args.local = common.postgres_url()
     return args
 
 
-def worker(story_id: int, index: int, workers: int, local: bool, seed: int, barrier, results):
-    from django.db import connection, connections
-
+def worker(story_id: int, index: int, workers: int, local: bool, seed: int, barrier) -> Report:
+    """Play this worker's readers (every n-th) to an ending, after the start barrier."""
     from ledger.posting import Ref
     from narrative.actions import make_choice
     from narrative.models import Choice
 
-    try:
-        by_chapter: dict[int, list[tuple[int, int | None]]] = {}
-        first = None
-        for pk, chapter_id, number, next_id in Choice.objects.filter(
-            chapter__story_id=story_id
-        ).values_list("pk", "chapter_id", "chapter__number", "next_chapter_id"):
-            by_chapter.setdefault(chapter_id, []).append((pk, next_id))
-            first = chapter_id if number == 1 else first
-        rng = random.Random(seed * 1000 + index)
-        with connection.cursor() as cursor:  # connect before the clock starts
-            cursor.execute("SELECT pg_backend_pid()")
-            backend = cursor.fetchone()[0]
-        playing = dict.fromkeys(READERS[index::workers], first)
-        server_before = process_cpu(backend) if local else None
-        barrier.wait(timeout=TIMEOUT)
-        client_before = time.process_time()
-        latencies = []
-        while playing:
-            for member_id in list(playing):
-                choice_id, next_id = rng.choice(by_chapter[playing[member_id]])
-                began = time.perf_counter()
-                decision = make_choice(Ref(member_id), Ref(choice_id))
-                latencies.append(time.perf_counter() - began)
-                if not decision.created:
-                    raise RuntimeError(f"member {member_id} had decided chapter already")
-                if next_id is None:
-                    del playing[member_id]
-                else:
-                    playing[member_id] = next_id
-        end = time.perf_counter()
-        client = time.process_time() - client_before
-        server_after = process_cpu(backend) if local else None
-        server = None if None in (server_before, server_after) else server_after - server_before
-        results.put((index, (end, latencies, client, server), None))
-    except BaseException:
-        barrier.abort()
-        results.put((index, None, traceback.format_exc()))
-    finally:
-        connections.close_all()
+    by_chapter: dict[int, list[tuple[int, int | None]]] = {}
+    first = None
+    for pk, chapter_id, number, next_id in Choice.objects.filter(
+        chapter__story_id=story_id
+    ).values_list("pk", "chapter_id", "chapter__number", "next_chapter_id"):
+        by_chapter.setdefault(chapter_id, []).append((pk, next_id))
+        first = chapter_id if number == 1 else first
+    rng = random.Random(seed * 1000 + index)
+    cpu = BackendCpu(local)
+    playing = dict.fromkeys(READERS[index::workers], first)
+    barrier.wait(timeout=TIMEOUT)
+    cpu.start()
+    latencies = []
+    while playing:
+        for member_id in list(playing):
+            choice_id, next_id = rng.choice(by_chapter[playing[member_id]])
+            began = time.perf_counter()
+            decision = make_choice(Ref(member_id), Ref(choice_id))
+            latencies.append(time.perf_counter() - began)
+            if not decision.created:
+                raise RuntimeError(f"member {member_id} had decided chapter already")
+            if next_id is None:
+                del playing[member_id]
+            else:
+                playing[member_id] = next_id
+    end = time.perf_counter()
+    client, server = cpu.used()
+    return Report(None, end, latencies, client, server)
 
 
 def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
@@ -153,31 +115,13 @@ def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
 
 
 def play(args, story_id: int, seed: int, publisher: int | None) -> dict:
-    publisher_before = process_cpu(publisher)
-    reports, start, (busy, _iowait, jiffies) = run_workers(
+    return time_workers(
         worker,
         lambda w: (story_id, w, args.workers, args.local, seed),
         args.workers,
         TIMEOUT,
+        relay=publisher,
     )
-    publisher_cpu = process_cpu(publisher)
-    wall = max(r[0] for r in reports) - start
-    latencies = [lat for r in reports for lat in r[1]]
-    q = statistics.quantiles(latencies, n=100, method="inclusive")
-    servers = [r[3] for r in reports]
-    return {
-        "decisions": len(latencies),
-        "rate": len(latencies) / wall,
-        "wall": wall,
-        "p50": q[49] * 1000,
-        "p99": q[98] * 1000,
-        "client_ms": sum(r[2] for r in reports) / len(latencies) * 1000,
-        "server_ms": None if None in servers else sum(servers) / len(latencies) * 1000,
-        "publisher_ms": None
-        if publisher_cpu is None
-        else (publisher_cpu - publisher_before) / len(latencies) * 1000,
-        "busy": 100 * busy / jiffies if jiffies else 0.0,
-    }
 
 
 def verify(members: list[int], decisions: int) -> None:
@@ -199,53 +143,28 @@ def verify(members: list[int], decisions: int) -> None:
     if rows["paid"] != rows["rewarded"]:
         problems.append(f"{rows['paid']} of {rows['rewarded']} rewards paid")
     if problems:
-        raise BenchFailed("verification failed: " + "; ".join(problems))
-
-
-def maintain(run: bool) -> str:
-    from django.apps import apps
-
-    return vacuum(
-        [
-            model._meta.db_table
-            for label in ("narrative", "ledger", "events")
-            for model in apps.get_app_config(label).get_models()
-        ],
-        run,
-    )
+        raise common.BenchFailed("verification failed: " + "; ".join(problems))
 
 
 def integrity() -> int:
-    from integrity.registry import all_checks
     from integrity.runner import run_checks
 
-    report = run_checks([c.name for c in all_checks() if c.name.startswith("narrative.")])
+    report = run_checks(checks_named("narrative."))
     for result in report.checks:
         print(
             f"  {result.name}: {result.status} ({result.violations}, {result.duration_ms:.0f} ms)"
         )
-    return sum(r.violations for r in report.checks) + sum(
-        r.status == "error" for r in report.checks
-    )
+    return findings(report)
 
 
 def main(argv: list[str]) -> int:
-    started = start("bench/narrative.py", parse_args, argv)
-    if started is None:
-        return 2
-    args, version, sync = started
-    from django.conf import settings
+    args, version, sync = common.start("bench/narrative.py", parse_args, argv)
 
     from narrative.demo import load_demo_story
 
     global READERS
     run_id = uuid.uuid4().hex[:8]
-    print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}  workers: {args.workers}")
-    print(f"database: {version.split(' on ')[0]}  synchronous_commit={sync}")
-    print(
-        f"live layer: {'on' if settings.CONCORD_LIVE else 'off'}"
-        f"  redis: {'yes' if settings.REDIS_URL else 'no'}"
-    )
+    common.print_setup(version, sync, workers=args.workers, live=True)
     story = load_demo_story()
     print(
         f"\n{'round':>5} {'readers':>7} {'decisions':>9} {'dec/s':>8} {'p50 ms':>7}"
@@ -253,20 +172,20 @@ def main(argv: list[str]) -> int:
     )
     figures = []
     try:
-        with relay(not args.no_relay) as publisher:
+        with common.relay(not args.no_relay) as publisher:
             for round_ in range(1, args.rounds + 1):
                 READERS = prepare(run_id, round_, args.readers, story.pk)
-                note = maintain(not args.no_vacuum)
+                note = common.maintain(("narrative", "ledger", "events"), not args.no_vacuum)
                 r = play(args, story.pk, round_, publisher)
-                verify(READERS, r["decisions"])
+                verify(READERS, r["calls"])
                 figures.append(r)
                 print(
-                    f"{round_:>5} {len(READERS):>7} {r['decisions']:>9} {r['rate']:>8.1f}"
+                    f"{round_:>5} {len(READERS):>7} {r['calls']:>9} {r['rate']:>8.1f}"
                     f" {r['p50']:>7.2f} {r['p99']:>7.2f} {fmt(r['client_ms'], 7)}"
                     f" {fmt(r['server_ms'], 7)} {fmt(r['publisher_ms'], 5)} {r['busy']:>6.0f}"
                     f" {r['wall']:>7.2f}"
                 )
-    except (BenchFailed, ServerDown) as failed:
+    except (common.BenchFailed, common.ServerDown) as failed:
         print(failed, file=sys.stderr)
         return 1
     print(
@@ -275,15 +194,9 @@ def main(argv: list[str]) -> int:
     )
     print("\nintegrity:")
     problems = integrity()
-    rates = sorted(f["rate"] for f in figures)
-    median = statistics.median(rates)
     print("\ntargets:")
-    print(
-        f"  decisions at {args.workers} workers: median {median:.0f}/s"
-        f" (rounds {', '.join(f'{r:.0f}' for r in rates)}; >= {TARGET_RATE})"
-        f" -> {'met' if median >= TARGET_RATE else 'MISSED'}"
-    )
-    print(f"  integrity: {problems} findings -> {'met' if not problems else 'MISSED'}")
+    print(median_target("decisions", args.workers, figures, TARGET_RATE))
+    print(f"  integrity: {problems} findings -> {verdict(not problems)}")
     return 1 if problems else 0
 
 

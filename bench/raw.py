@@ -17,6 +17,7 @@ import sys
 import time
 
 import common
+import timing
 
 TABLES = ("bench_raw_posting", "bench_raw_account")
 
@@ -65,44 +66,43 @@ def drop() -> None:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def worker(duration: float, accounts: int, index: int, barrier, results) -> None:
-    try:
-        conn = _connect()
-        pick = random.Random(index).randint
-        latencies = []
-        barrier.wait(timeout=60)
-        end = time.perf_counter() + duration
-        while time.perf_counter() < end:
-            account = pick(1, accounts)
-            began = time.perf_counter()
-            with conn.transaction(), conn.cursor() as cur:
-                cur.execute(
-                    "SELECT balance FROM bench_raw_account WHERE id = %s FOR UPDATE",
-                    [account],
-                    prepare=True,
-                )
-                cur.execute(
-                    "INSERT INTO bench_raw_posting (account_id, amount) VALUES (%s, 1)",
-                    [account],
-                    prepare=True,
-                )
-                cur.execute(
-                    "UPDATE bench_raw_account SET balance = balance + 1 WHERE id = %s",
-                    [account],
-                    prepare=True,
-                )
-            latencies.append(time.perf_counter() - began)
-        conn.close()
-        results.put((index, latencies, None))
-    except Exception as error:  # reported by run_workers
-        results.put((index, None, f"raw worker {index}: {error!r}"))
+def worker(duration: float, accounts: int, index: int, barrier) -> list[float]:
+    """One process: the raw transaction on random accounts for `duration` s after the
+    barrier; each one's latency in seconds."""
+    conn = _connect()
+    pick = random.Random(index).randint
+    latencies = []
+    barrier.wait(timeout=60)
+    end = time.perf_counter() + duration
+    while time.perf_counter() < end:
+        account = pick(1, accounts)
+        began = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                "SELECT balance FROM bench_raw_account WHERE id = %s FOR UPDATE",
+                [account],
+                prepare=True,
+            )
+            cur.execute(
+                "INSERT INTO bench_raw_posting (account_id, amount) VALUES (%s, 1)",
+                [account],
+                prepare=True,
+            )
+            cur.execute(
+                "UPDATE bench_raw_account SET balance = balance + 1 WHERE id = %s",
+                [account],
+                prepare=True,
+            )
+        latencies.append(time.perf_counter() - began)
+    conn.close()
+    return latencies
 
 
 def measure(workers: int, duration: float, accounts: int = 1000) -> dict:
     """Transactions/s and p50/p99 ms at `workers` processes over `duration` seconds."""
     prepare(accounts)
     try:
-        reports, _started, _cpu = common.run_workers(
+        reports, _started, _cpu = timing.run_workers(
             worker, lambda w: (duration, accounts, w), workers, timeout=duration + 60
         )
     finally:
@@ -118,10 +118,7 @@ def measure(workers: int, duration: float, accounts: int = 1000) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    started = common.start("bench/raw.py", parse_args, argv)
-    if started is None:
-        return 2
-    args, version, sync = started
+    args, version, sync = common.start("bench/raw.py", parse_args, argv)
     print(f"cores: {os.cpu_count()}  database: {version.split(' on ')[0]}  sync={sync}")
     r = measure(args.workers, args.duration, args.accounts)
     print(

@@ -23,7 +23,7 @@ import traceback
 import uuid
 from urllib.parse import urlsplit
 
-from common import before_fork, positive, worker_counts
+import common
 
 TIMEOUT = 600  # seconds a run may take before the benchmark gives up
 
@@ -66,7 +66,7 @@ def run(workers: int, count: int) -> tuple[float, list[float], int]:
     barrier = ctx.Barrier(workers + 1)
     results = ctx.Queue()
     shares = [count // workers + (w < count % workers) for w in range(workers)]
-    before_fork()
+    common.before_fork()
     procs = [
         ctx.Process(target=worker, args=(run_id, w, shares[w], barrier, results))
         for w in range(workers)
@@ -112,9 +112,12 @@ def verify(run_id: str, count: int, expected_email: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--count", type=positive, default=4000, help="registrations per run")
+    parser.add_argument("--count", type=common.positive, default=4000, help="registrations per run")
     parser.add_argument(
-        "--workers", type=worker_counts, default="1,4,8", help="comma-separated process counts"
+        "--workers",
+        type=common.worker_counts,
+        default="1,4,8",
+        help="comma-separated process counts",
     )
     parser.add_argument("--allow-sqlite", action="store_true", help="allow a non-PostgreSQL DB")
     args = parser.parse_args()

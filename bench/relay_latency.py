@@ -76,10 +76,7 @@ def commit_at(rate: float, duration: float) -> dict[int, float]:
 
 
 def main(argv: list[str]) -> int:
-    started = common.start("bench/relay_latency.py", parse_args, argv)
-    if started is None:
-        return 2
-    args, version, sync = started
+    args, version, sync = common.start("bench/relay_latency.py", parse_args, argv)
     try:
         rates = [float(r) for r in args.rates.split(",")]
     except ValueError:

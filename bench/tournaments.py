@@ -33,50 +33,49 @@ import argparse
 import csv
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 
 import common
-from common import (
-    MAX_WORKERS,
-    BenchFailed,
-    Parser,
-    Refused,
-    ServerDown,
+from timing import (
+    BackendCpu,
+    Report,
+    checks_named,
     fmt,
-    positive,
-    postgres_url,
-    process_cpu,
-    relay,
-    run_workers,
-    start,
-    vacuum,
+    median_target,
+    note_others,
+    print_checks,
+    time_workers,
+    verdict,
 )
 
 TIMEOUT = 600
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_RATE, TARGET_WORKERS, TARGET_IMPORT_SECONDS = 400, 8, 10.0
 IMPORT_CAPACITY = 1024
+TABLES = (  # what the rush and the import write
+    "accounts.Member",
+    "accounts.Identity",
+    "ledger.Account",
+    "ledger.Transfer",
+    "ledger.Posting",
+    "events.Event",
+    "tournaments.Tournament",
+    "tournaments.Registration",
+)
 
 # Set in the parent before forking; the workers inherit them.
 PLAYERS: list[int] = []
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = Parser(
-        prog="bench/tournaments.py",
-        description=__doc__.split("\n", 1)[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--players", type=positive, default=500, help="players in the rush")
-    parser.add_argument("--capacity", type=positive, default=256, help="slots in the rush")
+    parser = common.bench_parser("bench/tournaments.py", __doc__)
+    parser.add_argument("--players", type=common.positive, default=500, help="players in the rush")
+    parser.add_argument("--capacity", type=common.positive, default=256, help="slots in the rush")
     parser.add_argument("--fee", type=int, default=10, help="entry fee in points (0: free)")
-    parser.add_argument("--workers", type=positive, default=TARGET_WORKERS, help="processes")
-    parser.add_argument("--rounds", type=positive, default=3, help="rushes, each a new cup")
+    parser.add_argument("--workers", type=common.positive, default=TARGET_WORKERS, help="processes")
+    parser.add_argument("--rounds", type=common.positive, default=3, help="rushes, each a new cup")
     parser.add_argument("--rows", type=int, default=10_000, help="import rows (0: no import)")
     parser.add_argument(
         "--new-share",
@@ -84,77 +83,46 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0.15,
         help="share of import rows naming people Concord does not know yet (default 0.15)",
     )
-    parser.add_argument(
-        "--no-vacuum", action="store_true", help="skip VACUUM (ANALYZE) before timing"
-    )
-    parser.add_argument(
-        "--no-relay",
-        action="store_true",
-        help="run no manage.py run_relay (events wait in the log; the writers alone)",
-    )
+    common.add_upkeep_options(parser)
     args = parser.parse_args(argv)
-    if args.workers > MAX_WORKERS:
-        raise Refused(f"--workers {args.workers}: at most {MAX_WORKERS}")
-    if args.players < args.workers:
-        raise Refused(f"--players {args.players} is fewer than --workers {args.workers}")
-    if args.players > 100_000:
-        raise Refused(f"--players {args.players}: at most 100000")
+    common.check_workers(args.workers, args.players, "--players")
     if args.capacity < 2:
-        raise Refused(f"--capacity {args.capacity}: at least 2")
+        raise common.Refused(f"--capacity {args.capacity}: at least 2")
     if not 0 <= args.fee <= 100 // args.rounds:
-        raise Refused(
+        raise common.Refused(
             f"--fee {args.fee}: from 0 to {100 // args.rounds} (players have the 100-point"
             f" welcome bonus to pay {args.rounds} rounds with)"
         )
     if not 0 <= args.new_share <= 0.9:
-        raise Refused(f"--new-share {args.new_share}: from 0 to 0.9")
+        raise common.Refused(f"--new-share {args.new_share}: from 0 to 0.9")
     if args.rows and not 100 <= args.rows <= 200_000:
-        raise Refused(f"--rows {args.rows}: 0, or from 100 to 200000")
-    try:
-        _url, args.local = postgres_url()
-    except ValueError as error:
-        raise Refused(str(error)) from None
+        raise common.Refused(f"--rows {args.rows}: 0, or from 100 to 200000")
+    _url, args.local = common.postgres_url()
     return args
-
-
-# --- measuring ------------------------------------------------------------------------
 
 
 # --- the rush -------------------------------------------------------------------------
 
 
-def worker(tournament_id: int, index: int, workers: int, local: bool, barrier, results):
-    from django.db import connection, connections
-
+def worker(tournament_id: int, index: int, workers: int, local: bool, barrier) -> Report:
+    """Register this worker's players (every n-th) for the cup, after the start barrier."""
     from ledger.posting import Ref
     from tournaments.actions import register
 
-    try:
-        with connection.cursor() as cursor:  # connect before the clock starts
-            cursor.execute("SELECT pg_backend_pid()")
-            backend = cursor.fetchone()[0]
-        mine = PLAYERS[index::workers]
-        server_before = process_cpu(backend) if local else None
-        barrier.wait(timeout=TIMEOUT)
-        client_before = time.process_time()
-        latencies, outcomes = [], {}
-        for member_id in mine:
-            began = time.perf_counter()
-            registration = register(Ref(tournament_id), Ref(member_id))
-            latencies.append(time.perf_counter() - began)
-            if not registration.created:
-                raise RuntimeError(f"member {member_id} was registered already")
-            outcomes[registration.status] = outcomes.get(registration.status, 0) + 1
-        end = time.perf_counter()
-        client = time.process_time() - client_before
-        server_after = process_cpu(backend) if local else None
-        server = None if None in (server_before, server_after) else server_after - server_before
-        results.put((index, (end, latencies, client, server, outcomes), None))
-    except BaseException:
-        barrier.abort()
-        results.put((index, None, traceback.format_exc()))
-    finally:
-        connections.close_all()
+    cpu = BackendCpu(local)
+    mine = PLAYERS[index::workers]
+    barrier.wait(timeout=TIMEOUT)
+    cpu.start()
+    latencies = []
+    for member_id in mine:
+        began = time.perf_counter()
+        registration = register(Ref(tournament_id), Ref(member_id))
+        latencies.append(time.perf_counter() - began)
+        if not registration.created:
+            raise RuntimeError(f"member {member_id} was registered already")
+    end = time.perf_counter()
+    client, server = cpu.used()
+    return Report(None, end, latencies, client, server)
 
 
 def new_tournament(name: str, capacity: int, fee: int, waitlist_limit=None):
@@ -183,45 +151,19 @@ def new_tournament(name: str, capacity: int, fee: int, waitlist_limit=None):
 
 def rush(args, run_id: str, round_: int, publisher: int | None) -> dict:
     tournament = new_tournament(f"Rush {run_id}/{round_}", args.capacity, args.fee)
-    publisher_before = process_cpu(publisher)
     try:
-        reports, start, (busy, _iowait, jiffies) = run_workers(
+        r = time_workers(
             worker,
             lambda w: (tournament.pk, w, args.workers, args.local),
             args.workers,
             TIMEOUT,
+            relay=publisher,
         )
-    except BenchFailed as failed:
+    except common.BenchFailed as failed:
         print(failed, file=sys.stderr)
         sys.exit(1)
-    publisher_cpu = process_cpu(publisher)
-    publisher_cpu = 0.0 if publisher_cpu is None else publisher_cpu - publisher_before
-    wall = max(r[0] for r in reports) - start
-    latencies = [lat for r in reports for lat in r[1]]
-    q = statistics.quantiles(latencies, n=100, method="inclusive")
-    servers = [r[3] for r in reports]
     verify_rush(tournament.pk, args)
-    return {
-        "tournament": tournament.pk,
-        "rate": len(latencies) / wall,
-        "wall": wall,
-        "p50": q[49] * 1000,
-        "p99": q[98] * 1000,
-        "client_ms": sum(r[2] for r in reports) / len(latencies) * 1000,
-        "server_ms": None if None in servers else sum(servers) / len(latencies) * 1000,
-        "publisher_ms": publisher_cpu / len(latencies) * 1000 if publisher else None,
-        "busy": 100 * busy / jiffies if jiffies else 0.0,
-        # CPU the machine spent on anything but these workers and their backends.
-        "others": None
-        if None in servers or not jiffies
-        else max(
-            0.0,
-            100 * busy / jiffies
-            - 100
-            * (sum(r[2] for r in reports) + sum(servers) + publisher_cpu)
-            / (jiffies / CLOCK_TICKS),
-        ),
-    }
+    return {"tournament": tournament.pk, **r}
 
 
 def verify_rush(tournament_id: int, args) -> None:
@@ -263,31 +205,10 @@ def register_members(prefix: str, count: int, *, emails: bool = False) -> list[i
         members = common.register_members(
             prefix, count, username="player", emails=emails, timeout=TIMEOUT
         )
-    except BenchFailed as failed:
+    except common.BenchFailed as failed:
         print(failed, file=sys.stderr)
         sys.exit(1)
     return [member.pk for member in members]
-
-
-def maintain(run: bool) -> str:
-    from django.apps import apps
-
-    return vacuum(
-        [
-            apps.get_model(label)._meta.db_table
-            for label in (
-                "accounts.Member",
-                "accounts.Identity",
-                "ledger.Account",
-                "ledger.Transfer",
-                "ledger.Posting",
-                "events.Event",
-                "tournaments.Tournament",
-                "tournaments.Registration",
-            )
-        ],
-        run,
-    )
 
 
 # --- the import -----------------------------------------------------------------------
@@ -353,7 +274,7 @@ def run_import(args, run_id: str) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "sheet.csv")
         mix = write_sheet(path, run_id, args.rows, known, args.new_share)
-        maintain(not args.no_vacuum)
+        common.maintain(TABLES, not args.no_vacuum)
         timings, stages = {}, {}
         for label, options in (("dry run", ["--dry-run"]), ("import", [])):
             out = StringIO()
@@ -402,23 +323,9 @@ def run_import(args, run_id: str) -> dict:
 
 
 def integrity() -> int:
-    from integrity.registry import all_checks
     from integrity.runner import run_checks
 
-    names = [c.name for c in all_checks() if c.name.startswith("tournaments.")]
-    report = run_checks(names)
-    for result in report.checks:
-        line = f"  {result.status:<6} {result.name:<40} {result.violations:>6} found"
-        line += f" {result.duration_ms:>9.1f} ms"
-        if result.error:
-            line += f"  {result.error}"
-        elif result.sample:
-            line += f"  e.g. {result.sample[:5]}"
-        print(line)
-    findings = sum(r.violations for r in report.checks)
-    errors = sum(r.status == "error" for r in report.checks)
-    print(f"integrity: {len(report.checks)} checks, {findings} findings, {errors} errors")
-    return findings + errors
+    return print_checks(run_checks(checks_named("tournaments.")))
 
 
 # --- main -----------------------------------------------------------------------------
@@ -463,20 +370,15 @@ def measure(args, run_id: str, publisher: int | None) -> tuple[list[dict], dict 
 
 
 def main(argv: list[str]) -> int:
-    started = start("bench/tournaments.py", parse_args, argv)
-    if started is None:
-        return 2
-    args, version, sync = started
-    from django.conf import settings
+    args, version, sync = common.start("bench/tournaments.py", parse_args, argv)
 
     global PLAYERS
     run_id = uuid.uuid4().hex[:8]
-    print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}  workers: {args.workers}")
-    print(f"database: {version.split(' on ')[0]}  synchronous_commit={sync}")
+    common.print_setup(version, sync, workers=args.workers)
     began = time.perf_counter()
     PLAYERS = register_members(f"tbench-{run_id}", args.players)
     print(f"players: {len(PLAYERS)} registered in {time.perf_counter() - began:.1f} s (untimed)")
-    print(maintain(not args.no_vacuum))
+    print(common.maintain(TABLES, not args.no_vacuum))
     print(
         f"\nrush: {args.players} players, {args.capacity} slots, entry fee {args.fee} points"
         f" ({min(args.players, args.capacity)} pay, the rest are waitlisted)"
@@ -486,35 +388,24 @@ def main(argv: list[str]) -> int:
         f" {'server':>7} {'pub':>5} {'busy%':>6} {'others%':>7} {'wall s':>7}"
     )
     try:
-        with relay(not args.no_relay) as publisher:
+        with common.relay(not args.no_relay) as publisher:
             figures, imported = measure(args, run_id, publisher)
-    except ServerDown as failed:
+    except common.ServerDown as failed:
         print(failed, file=sys.stderr)
         return 1
 
     print()
     problems = integrity()
-    rates = sorted(f["rate"] for f in figures)
-    median = statistics.median(rates)
     print("\ntargets:")
-    print(
-        f"  registrations at {args.workers} workers: median {median:.0f}/s"
-        f" (rounds {', '.join(f'{r:.0f}' for r in rates)}; >= {TARGET_RATE})"
-        f" -> {'met' if median >= TARGET_RATE else 'MISSED'}"
-    )
+    print(median_target("registrations", args.workers, figures, TARGET_RATE))
     if imported:
         met = imported["seconds"] < TARGET_IMPORT_SECONDS
         print(
             f"  import of {args.rows} rows: {imported['seconds']:.1f} s"
-            f" (< {TARGET_IMPORT_SECONDS:g}) -> {'met' if met else 'MISSED'}"
+            f" (< {TARGET_IMPORT_SECONDS:g}) -> {verdict(met)}"
         )
-    print(f"  integrity: {problems} findings -> {'met' if not problems else 'MISSED'}")
-    busiest = max((f["others"] or 0.0 for f in figures), default=0.0)
-    if busiest > 10:
-        print(
-            f"note: other work used up to {busiest:.0f}% of the cores during a rush (others%);"
-            " those figures understate what this machine does for tournaments alone"
-        )
+    print(f"  integrity: {problems} findings -> {verdict(not problems)}")
+    note_others(figures, "a rush", "tournaments")
     return 1 if problems else 0
 
 
