@@ -102,10 +102,31 @@ def story_board(story_id: int) -> dict | None:
     found = story_map(story_id)
     if found is None:
         return None
-    last_column = max((c.column for c in found.chapters), default=-1) + 1
-    boxes: dict[str, dict] = {}
-    for chapter in found.chapters:
-        boxes[f"c{chapter.id}"] = {
+    boxes = {**_chapter_boxes(found), **_ending_boxes(found)}
+    nodes = list(boxes.values())
+    return {
+        "id": found.story_id,
+        "title": found.title,
+        "published": found.published,
+        "currency": found.currency,
+        "decisions": found.decisions,
+        "readers": found.readers,
+        "finished": found.finished,
+        "problems": found.problems,
+        "nodes": nodes,
+        "edges": _choice_edges(found, boxes),
+        "node_w": NODE_W,
+        "node_h": NODE_H,
+        "width": max((n["x"] for n in nodes), default=0) + NODE_W + PAD,
+        "height": max((n["y"] for n in nodes), default=0) + NODE_H + PAD,
+        "choices": [_choice_row(found, c) for c in found.choices],
+    }
+
+
+def _chapter_boxes(found) -> dict[str, dict]:
+    """A box per chapter, in its column (distance from chapter 1) and row."""
+    return {
+        f"c{chapter.id}": {
             "key": f"c{chapter.id}",
             "kind": "chapter",
             "x": PAD + chapter.column * (NODE_W + COL_GAP),
@@ -116,18 +137,31 @@ def story_board(story_id: int) -> dict | None:
             ).strip(" ·"),
             "reading": chapter.reading,
         }
+        for chapter in found.chapters
+    }
+
+
+def _ending_boxes(found) -> dict[str, dict]:
+    """A box per ending, in the column after the last chapter's."""
+    last_column = max((c.column for c in found.chapters), default=-1) + 1
     endings = sorted({c.ending for c in found.choices if c.ending})
-    for row, ending in enumerate(endings):
-        reached = sum(c.taken for c in found.choices if c.ending == ending)
-        boxes[f"e{ending}"] = {
+    return {
+        f"e{ending}": {
             "key": f"e{row}",
             "kind": "ending",
             "x": PAD + last_column * (NODE_W + COL_GAP),
             "y": PAD + row * (NODE_H + ROW_GAP),
             "title": ending,
-            "detail": f"{reached} reached",
+            "detail": f"{sum(c.taken for c in found.choices if c.ending == ending)} reached",
             "reading": 0,
         }
+        for row, ending in enumerate(endings)
+    }
+
+
+def _choice_edges(found, boxes: dict[str, dict]) -> list[dict]:
+    """A curve per choice from its chapter's box to where it leads, thicker when taken
+    more (relative to the most taken)."""
     most = max((c.taken for c in found.choices), default=0) or 1
     edges = []
     for choice in found.choices:
@@ -152,44 +186,25 @@ def story_board(story_id: int) -> dict | None:
                 "width": round(1.5 + 6 * choice.taken / most, 1),
             }
         )
-    nodes = list(boxes.values())
+    return edges
+
+
+def _choice_row(found, choice) -> dict:
+    """A choice as the table under the map lists it."""
+    number = {n.id: n.number for n in found.chapters}
+    if choice.ending:
+        leads_to = f"ending: {choice.ending}"
+    elif choice.next_chapter_id in number:
+        leads_to = f"chapter {number[choice.next_chapter_id]}"
+    else:
+        leads_to = "?"
     return {
-        "id": found.story_id,
-        "title": found.title,
-        "published": found.published,
-        "currency": found.currency,
-        "decisions": found.decisions,
-        "readers": found.readers,
-        "finished": found.finished,
-        "problems": found.problems,
-        "nodes": nodes,
-        "edges": edges,
-        "node_w": NODE_W,
-        "node_h": NODE_H,
-        "width": max((n["x"] for n in nodes), default=0) + NODE_W + PAD,
-        "height": max((n["y"] for n in nodes), default=0) + NODE_H + PAD,
-        "choices": [
-            {
-                "id": c.id,
-                "chapter": next((n.number for n in found.chapters if n.id == c.chapter_id), None),
-                "text": c.text,
-                "leads_to": (
-                    f"ending: {c.ending}"
-                    if c.ending
-                    else next(
-                        (
-                            f"chapter {n.number}"
-                            for n in found.chapters
-                            if n.id == c.next_chapter_id
-                        ),
-                        "?",
-                    )
-                ),
-                "reward": c.reward,
-                "taken": c.taken,
-            }
-            for c in found.choices
-        ],
+        "id": choice.id,
+        "chapter": number.get(choice.chapter_id),
+        "text": choice.text,
+        "leads_to": leads_to,
+        "reward": choice.reward,
+        "taken": choice.taken,
     }
 
 
