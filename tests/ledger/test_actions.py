@@ -52,7 +52,7 @@ from ledger.models import (
     Streak,
     Transfer,
 )
-from ledger.posting import MAX_AMOUNT
+from ledger.plans import MAX_AMOUNT
 from tests.factories import MemberFactory
 from tests.helpers import table_contents
 

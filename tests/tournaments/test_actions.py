@@ -9,11 +9,11 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from config.db import Ref
 from events.models import Event
 from ledger.actions import spend
 from ledger.exceptions import InsufficientFunds
 from ledger.models import Account, Posting, Transfer
-from ledger.posting import Ref
 from tests.factories import MemberFactory, TournamentFactory
 from tests.helpers import table_contents
 from tests.tournaments.helpers import events_of, last_seq, reload, settle, waitlist
