@@ -1,4 +1,8 @@
-"""Achievements and daily streaks, paid through the ledger's actions."""
+"""Achievements and daily streaks; a reward is paid as a transfer (`ledger.posting`).
+
+Below `ledger.actions` (which offers `grant_achievement` and `record_activity` among its
+actions) and above `ledger.posting`, whose statement finds the balance achievements a
+transfer reached and hands them to `grant_due`."""
 
 from __future__ import annotations
 
@@ -8,17 +12,30 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import events
+from config.db import Ref
 from ledger import payloads
 from ledger.exceptions import AchievementError, InvalidRequest
 from ledger.models import (
+    ISSUANCE,
     Achievement,
     AchievementRule,
     ActivityDay,
     MemberAchievement,
     Streak,
+    Transfer,
     TransferKind,
 )
-from ledger.posting import Ref, SystemKey, member_id_of
+from ledger.plans import (
+    Leg,
+    Plan,
+    SystemKey,
+    check_amount,
+    check_context,
+    check_key,
+    check_reason,
+    member_id_of,
+)
+from ledger.posting import post
 
 
 def achievement_key(achievement: Achievement, member_id: int) -> str:
@@ -30,8 +47,6 @@ def achievement_key(achievement: Achievement, member_id: int) -> str:
 def grant_achievement(member, achievement: Achievement, *, actor=None) -> MemberAchievement:
     """Grant `achievement` to `member` and pay its reward, in one transaction. Granting it
     again (or concurrently) returns the first grant: it is never granted or paid twice."""
-    from ledger.actions import award
-
     member_id = member_id_of(member)
     achievement = Achievement.objects.filter(pk=getattr(achievement, "pk", None)).first()
     if achievement is None:
@@ -44,16 +59,7 @@ def grant_achievement(member, achievement: Achievement, *, actor=None) -> Member
     reward = None
     if achievement.reward_amount:
         # Concurrent grants meet at this key: the second waits, then gets the same transfer.
-        reward = award(
-            member,
-            achievement.reward_amount,
-            currency=achievement.reward_currency.code,
-            kind=TransferKind.ACHIEVEMENT,
-            reason=f"Achievement: {achievement.name}",
-            idempotency_key=achievement_key(achievement, member_id),
-            actor=actor,
-            context={"achievement": achievement.code},
-        )
+        reward = _pay(achievement, member_id, actor)
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -84,6 +90,24 @@ def grant_achievement(member, achievement: Achievement, *, actor=None) -> Member
         subject=f"member:{member_id}",
     )
     return existing.get()
+
+
+def _pay(achievement: Achievement, member_id: int, actor) -> Transfer:
+    """The reward's transfer: what `ledger.actions.award` posts for it (the same plan,
+    so the same request for its key), issued here because `award` is above this module."""
+    amount = check_amount(achievement.reward_amount)
+    return post(
+        Plan(
+            currency=achievement.reward_currency.code,
+            kind=TransferKind.ACHIEVEMENT,
+            idempotency_key=check_key(achievement_key(achievement, member_id)),
+            reason=check_reason(f"Achievement: {achievement.name}"),
+            context=check_context({"achievement": achievement.code}),
+            actor_id=None if actor is None else actor.pk,
+            legs=(Leg(member_id, None, amount), Leg(None, ISSUANCE, -amount)),
+        ),
+        grant=grant_due,
+    )
 
 
 def grant_due(pairs, *, actor_id: int | None) -> None:

@@ -5,6 +5,11 @@ Each action validates its arguments before touching a row (`InvalidAmount`,
 refusal leaves the database as it was. Idempotency keys work as payment APIs' do: the
 same key with the same request returns the first answer and writes nothing; with a
 different request it raises `IdempotencyConflict` naming what differs.
+
+Granting achievements and recording activity are ledger actions too, offered here
+(imported `as` themselves) from `ledger.achievements`, which sits below this module: it
+pays rewards through `ledger.posting` directly. Every transfer posted here passes
+`grant=grant_due`, so the balance achievements it reaches are granted with it.
 """
 
 from __future__ import annotations
@@ -12,14 +17,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from contextlib import nullcontext
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 import events
+from config.db import Ref
 from ledger import payloads
+from ledger.achievements import grant_achievement as grant_achievement
+from ledger.achievements import grant_due
+from ledger.achievements import record_activity as record_activity
 from ledger.exceptions import (
     HoldExpired,
     HoldNotPending,
@@ -38,10 +47,9 @@ from ledger.models import (
     Transfer,
     TransferKind,
 )
-from ledger.posting import (
+from ledger.plans import (
     Leg,
     Plan,
-    Ref,
     SystemKey,
     check_amount,
     check_context,
@@ -49,9 +57,8 @@ from ledger.posting import (
     check_key,
     check_reason,
     member_id_of,
-    open_accounts,
-    post,
 )
+from ledger.posting import open_accounts, post
 
 # Which kinds each action may record.
 AWARD_KINDS = frozenset(
@@ -141,7 +148,8 @@ def award_many(
             context=check_context(context),
             actor_id=_actor_id(actor),
             legs=(*legs, Leg(None, ISSUANCE, -total)),
-        )
+        ),
+        grant=grant_due,
     )
 
 
@@ -170,7 +178,8 @@ def spend(
             context=check_context(context),
             actor_id=_actor_id(actor),
             legs=(Leg(member_id_of(member), None, -amount), Leg(None, sink_account(sink), amount)),
-        )
+        ),
+        grant=grant_due,
     )
 
 
@@ -199,7 +208,8 @@ def transfer(
             context=check_context(context),
             actor_id=_actor_id(actor),
             legs=(Leg(source, None, -amount), Leg(target, None, amount)),
-        )
+        ),
+        grant=grant_due,
     )
 
 
@@ -238,7 +248,8 @@ def reverse(
                 for member_id, name, amount, _ in rows
             ),
             reverses_id=original.pk,
-        )
+        ),
+        grant=grant_due,
     )
 
 
@@ -416,7 +427,8 @@ def capture(hold: Hold, *, actor=None) -> Transfer:
                 Leg(member_id, None, -locked.amount, held_delta=-locked.amount),
                 Leg(None, locked.sink, locked.amount),
             ),
-        )
+        ),
+        grant=grant_due,
     )
     Hold.objects.filter(pk=locked.pk).update(
         status=HoldStatus.CAPTURED, settled_at=now, transfer=spent
@@ -540,21 +552,6 @@ def _transaction():
     """The caller's transaction if there is one, else a new one (no savepoint: nothing
     in here needs to survive its own failure inside a caller's transaction)."""
     return nullcontext() if connection.in_atomic_block else transaction.atomic()
-
-
-# --- activity and achievements (ledger.achievements holds the granting) -----------------
-
-
-def record_activity(member, day: date | None = None, *, actor=None):
-    from ledger.achievements import record_activity as _record
-
-    return _record(member, day, actor=actor)
-
-
-def grant_achievement(member, achievement, *, actor=None):
-    from ledger.achievements import grant_achievement as _grant
-
-    return _grant(member, achievement, actor=actor)
 
 
 HOLD_EXPIRY_GRACE = timedelta(minutes=5)

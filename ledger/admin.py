@@ -26,7 +26,7 @@ from ledger.models import (
     Transfer,
     TransferKind,
 )
-from ledger.posting import MAX_AMOUNT, REASON_MAX, SystemKey
+from ledger.plans import MAX_AMOUNT, REASON_MAX, SystemKey
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -1,28 +1,27 @@
 """The ledger's write path: one plan of postings, written as one transfer.
 
 Every action that moves value (`award`, `spend`, `transfer`, `reverse`, `award_many`,
-`capture`) builds a `Plan` and calls `post`. On PostgreSQL the whole transfer is one
-statement (one round trip): resolve the accounts, insert the transfer unless its
-idempotency key exists, lock the wallets in id order, update them only where the
-available balance covers the change, insert the postings and the event. On SQLite the
-same steps run one statement at a time. Anything short of a complete transfer raises,
+`capture`) builds a `Plan` (`ledger.plans`) and calls `post`. On PostgreSQL the whole
+transfer is one statement (one round trip): resolve the accounts, insert the transfer
+unless its idempotency key exists, lock the wallets in id order, update them only where
+the available balance covers the change, insert the postings and the event. On SQLite
+the same steps run one statement at a time. Anything short of a complete transfer raises,
 and the surrounding `atomic` leaves the database as it was.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from config.db import Ref as Ref
+from config.db import prepared_row
 from events import actions as events
 from events.models import Event
 from events.payloads import sql_object
@@ -31,162 +30,23 @@ from ledger.exceptions import (
     AlreadyReversed,
     IdempotencyConflict,
     InsufficientFunds,
-    InvalidAmount,
     InvalidRequest,
     LedgerError,
     UnknownCurrency,
 )
-from ledger.models import CODE_PATTERN, Account, Currency, Posting, Transfer
+from ledger.models import Account, Currency, Posting, Transfer
+from ledger.plans import MAX_AMOUNT as MAX_AMOUNT
+from ledger.plans import Leg, Plan, check_currency, describe, differences, request_hash
+from ledger.plans import SystemKey as SystemKey
+
+# `Ref`, `MAX_AMOUNT` and `SystemKey` (imported `as` themselves: re-exported) moved to
+# config.db and ledger.plans; the tournaments' and narrative's actions and bench/ still
+# import them from here.
 
 logger = logging.getLogger(__name__)
 
-MAX_AMOUNT = 10**15  # far above any real balance, far below bigint's limit
-KEY_MAX = Transfer._meta.get_field("idempotency_key").max_length
-REASON_MAX = Transfer._meta.get_field("reason").max_length
 EVENT_KIND = "ledger.transfer_posted"
 PREPARED_LEGS = 8  # plans up to this many postings use the prepared, generic-plan statement
-
-
-@dataclass(frozen=True)
-class Leg:
-    """One posting of a plan: a member's wallet or a named system account."""
-
-    member_id: int | None
-    system: str | None
-    delta: int
-    held_delta: int = 0  # capture frees the hold's amount as it spends it
-
-
-@dataclass(frozen=True)
-class Plan:
-    currency: str
-    kind: str
-    idempotency_key: str
-    reason: str
-    context: dict[str, Any]
-    actor_id: int | None
-    legs: tuple[Leg, ...]
-    reverses_id: int | None = None
-
-    def request(self) -> dict[str, Any]:
-        """What the idempotency key stands for: the transfer's effect, in canonical form.
-
-        Two calls that would post the same thing are the same request (an `award` and an
-        `award_many` of one member, say); the actor is not part of it."""
-        return {
-            "currency": self.currency,
-            "kind": self.kind,
-            "reason": self.reason,
-            "context": self.context,
-            "reverses": self.reverses_id,
-            "members": _totals(
-                (str(leg.member_id), leg.delta) for leg in self.legs if leg.member_id
-            ),
-            "system": _totals((leg.system, leg.delta) for leg in self.legs if leg.system),
-        }
-
-
-def _totals(pairs) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for name, delta in pairs:
-        totals[name] = totals.get(name, 0) + delta
-    return dict(sorted(totals.items()))
-
-
-def request_hash(request: dict[str, Any]) -> str:
-    encoded = json.dumps(request, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
-    return hashlib.sha256(encoded.encode()).hexdigest()
-
-
-# --- validation: everything here runs before any row is locked ------------------------
-
-
-def check_amount(amount) -> int:
-    # bool is an int in Python; 5.0, Decimal("5") and "5" are not amounts either.
-    if type(amount) is not int or amount <= 0:
-        raise InvalidAmount(f"amounts are positive integers, not {amount!r}")
-    if amount > MAX_AMOUNT:
-        raise InvalidAmount(f"{amount} is above the largest amount ({MAX_AMOUNT})")
-    return amount
-
-
-# Keys Concord derives itself (registration bonuses, achievement rewards, captures). A
-# caller's key may not start like one, or it could pre-empt (and so block) that payment.
-RESERVED_KEY_PREFIXES = (
-    "signup:",
-    "referral:",
-    "achievement:",
-    "hold:",
-    "admin-adjust:",
-    "admin-reverse:",
-    "tournament:",  # entry fees, refunds and prizes (tournaments.actions)
-    "narrative:",  # choice rewards (narrative.actions)
-)
-
-
-class SystemKey(str):
-    """An idempotency key Concord derived itself; only these may use the reserved prefixes."""
-
-
-def check_key(key, *, transfer: bool = True) -> str:
-    """A caller's idempotency key; `transfer=False` for holds (their keys are their own)."""
-    if (
-        transfer
-        and not isinstance(key, SystemKey)
-        and isinstance(key, str)
-        and key.startswith(RESERVED_KEY_PREFIXES)
-    ):
-        raise InvalidRequest(
-            f"idempotency keys starting with {', '.join(RESERVED_KEY_PREFIXES)} are Concord's own"
-        )
-    if not isinstance(key, str) or not key.strip():
-        raise InvalidRequest("an idempotency key is a non-blank string")
-    if len(key) > KEY_MAX:
-        raise InvalidRequest(f"an idempotency key has at most {KEY_MAX} characters")
-    if "\x00" in key:
-        raise InvalidRequest("an idempotency key cannot contain NUL")
-    return key
-
-
-def check_reason(reason) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidRequest("a reason is required")
-    reason = reason.strip()
-    if len(reason) > REASON_MAX:
-        raise InvalidRequest(f"a reason has at most {REASON_MAX} characters")
-    if "\x00" in reason:
-        raise InvalidRequest("a reason cannot contain NUL")
-    return reason
-
-
-def check_context(context) -> dict[str, Any]:
-    if context is None:
-        return {}
-    if not isinstance(context, dict):
-        raise InvalidRequest("context is a dict")
-    try:
-        # As it will read back from the JSON column, so replays hash the same. NaN and
-        # Infinity are not JSON, and PostgreSQL's jsonb refuses NUL characters.
-        encoded = json.dumps(context, cls=DjangoJSONEncoder, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise InvalidRequest(f"context is not JSON-serializable: {error}") from None
-    if "\\u0000" in encoded:
-        raise InvalidRequest("context cannot contain NUL characters")
-    return json.loads(encoded)
-
-
-def check_currency(currency) -> str:
-    """A currency code that can exist (else `UnknownCurrency` without asking)."""
-    if not isinstance(currency, str) or not re.match(CODE_PATTERN, currency):
-        raise UnknownCurrency(f"no currency {currency!r}")
-    return currency
-
-
-def member_id_of(member) -> int:
-    pk = getattr(member, "pk", None)
-    if type(pk) is not int:
-        raise InvalidRequest(f"{member!r} is not a saved member")
-    return pk
 
 
 # --- the write ------------------------------------------------------------------------
@@ -202,21 +62,6 @@ class Outcome:
     created_at: Any
 
 
-def prepared_row(sql: str, params: dict) -> tuple | None:
-    """One row of `sql` (psycopg's `%(name)s` parameters), run as a prepared statement on
-    PostgreSQL: with `plan_cache_mode=force_generic_plan` (the connection options) it is
-    planned once per connection; for hot statements planning cost more server CPU than
-    running them. Through Django's cursor elsewhere. Errors are wrapped as Django's."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchone()
-
-
 class _Short(Exception):
     """A wallet could not cover its change; nothing of the transfer was kept."""
 
@@ -224,13 +69,18 @@ class _Short(Exception):
 SHORT_SQLSTATE = "CL001"  # raised by ledger_short() (migration 0004)
 
 
-def post(plan: Plan) -> Transfer:
+def post(plan: Plan, *, grant: Callable[..., None]) -> Transfer:
     """Write `plan` as one transfer, or return the transfer its key already made.
 
     On PostgreSQL outside a transaction the posting statement is its own transaction: it
     is atomic by itself (it aborts when a wallet falls short), so an award is one round
     trip, without BEGIN and COMMIT. Otherwise it runs in `transaction.atomic()` (a
-    savepoint inside the caller's transaction), whose rollback leaves nothing behind."""
+    savepoint inside the caller's transaction), whose rollback leaves nothing behind.
+
+    The statement also finds the balance achievements the transfer reached; `grant`
+    (`ledger.achievements.grant_due`, passed by every caller) grants them. It is passed,
+    not imported: granting pays its reward through `post` again, and so the ledger reads
+    one way, plans → posting → achievements → actions."""
     if sum(leg.delta for leg in plan.legs) != 0:
         raise LedgerError("a transfer's postings must sum to zero")
     check_currency(plan.currency)
@@ -246,7 +96,7 @@ def post(plan: Plan) -> Transfer:
                 # The award has committed: a failing grant must not look like a failed
                 # award. It is not lost: the next posting to this wallet finds it due again.
                 try:
-                    _grant(outcome, plan)
+                    grant(outcome.due_achievements, actor_id=plan.actor_id)
                 except Exception:
                     logger.exception(
                         "granting %s after %s failed",
@@ -266,7 +116,7 @@ def post(plan: Plan) -> Transfer:
         if outcome.currency_id is not None and outcome.ready:
             transfer = _answer(plan, digest, outcome)
             if outcome.due_achievements:
-                _grant(outcome, plan)
+                grant(outcome.due_achievements, actor_id=plan.actor_id)
             return transfer
     try:
         with transaction.atomic():
@@ -282,17 +132,11 @@ def post(plan: Plan) -> Transfer:
                     )
             transfer = _answer(plan, digest, outcome)
             if outcome.due_achievements:
-                _grant(outcome, plan)
+                grant(outcome.due_achievements, actor_id=plan.actor_id)
             return transfer
     except _Short:
         # Rolled back (to the savepoint, inside a caller's transaction): readable again.
         raise InsufficientFunds(_shortfall(plan)) from None
-
-
-def _grant(outcome: Outcome, plan: Plan) -> None:
-    from ledger.achievements import grant_due
-
-    grant_due(outcome.due_achievements, actor_id=plan.actor_id)
 
 
 def _answer(plan: Plan, digest: str, outcome: Outcome) -> Transfer:
@@ -459,27 +303,18 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
         "reverses": plan.reverses_id,
         "event_kind": EVENT_KIND,
     }
-    if len(plan.legs) <= PREPARED_LEGS:
-        # Prepared, with a generic plan (the connection sets plan_cache_mode, see
-        # settings): planning this statement cost more server CPU than running it.
-        # Django's cursors bind client-side and never prepare, so this uses psycopg's
-        # own cursor on the same connection and transaction, errors wrapped as Django's.
-        connection.ensure_connection()
-        try:
-            with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-                cursor.execute(_POST_SQL, params, prepare=True)
-                row = cursor.fetchone()
-        except DatabaseError as error:
-            _raise_short_if(error)
-            raise
-    else:  # a big award_many: a plan made for its size beats the generic one
-        try:
+    try:
+        if len(plan.legs) <= PREPARED_LEGS:
+            # Prepared, with a generic plan (the connection sets plan_cache_mode, see
+            # settings): planning this statement cost more server CPU than running it.
+            row = prepared_row(_POST_SQL, params)
+        else:  # a big award_many: a plan made for its size beats the generic one
             with connection.cursor() as cursor:
                 cursor.execute(_POST_SQL, params)
                 row = cursor.fetchone()
-        except DatabaseError as error:
-            _raise_short_if(error)
-            raise
+    except DatabaseError as error:
+        _raise_short_if(error)
+        raise
     currency_id, ready, transfer_id, _, seq, data, due = row
     event = None
     if seq is not None:
@@ -604,13 +439,6 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
     return outcome
 
 
-@dataclass(frozen=True)
-class Ref:
-    """A member or staff user known only by primary key (what actions read of them)."""
-
-    pk: int
-
-
 def _account_id(cursor, currency_id: int, leg: Leg) -> int | None:
     if leg.member_id is not None:
         cursor.execute(
@@ -676,46 +504,9 @@ def _replay(plan: Plan, digest: str) -> Transfer:
         raise AlreadyReversed(f"transfer {plan.reverses_id} has been reversed already")
     if existing.request_hash != digest:
         raise IdempotencyConflict(
-            plan.idempotency_key, _differences(describe(existing), plan.request()), existing
+            plan.idempotency_key, differences(describe(existing), plan.request()), existing
         )
     existing.replayed = True
     existing.event = None
     existing.balances = {}
     return existing
-
-
-def describe(transfer: Transfer) -> dict[str, Any]:
-    """The request a stored transfer answered, in `Plan.request()`'s form."""
-    rows = list(
-        Posting.objects.filter(transfer=transfer)
-        .order_by("id")
-        .values_list("account__member_id", "account__name", "amount", "account__currency__code")
-    )
-    return {
-        "currency": rows[0][3] if rows else None,
-        "kind": transfer.kind,
-        "reason": transfer.reason,
-        "context": transfer.context,
-        "reverses": transfer.reverses_id,
-        "members": _totals((str(m), amount) for m, _, amount, _ in rows if m is not None),
-        "system": _totals((name, amount) for m, name, amount, _ in rows if m is None),
-    }
-
-
-def _differences(original: dict[str, Any], request: dict[str, Any]) -> list[str]:
-    """The request's fields that differ, in the words of the actions' arguments."""
-    fields: list[str] = []
-    for name in ("currency", "kind", "reason", "context"):
-        if original[name] != request[name]:
-            fields.append(name)
-    if original["reverses"] != request["reverses"]:
-        fields.append("transfer")
-    for side, word in (("members", "member"), ("system", "sink")):
-        before, after = original[side], request[side]
-        if before == after:
-            continue
-        if set(before) != set(after):
-            fields.append(word)
-        if any(before[k] != after[k] for k in set(before) & set(after)):
-            fields.append("amount")
-    return list(dict.fromkeys(fields)) or ["request"]

@@ -9,7 +9,7 @@ from django.db import connection
 
 from ledger.exceptions import InvalidRequest, UnknownCurrency
 from ledger.models import Account, Currency, Posting
-from ledger.posting import check_currency, member_id_of
+from ledger.plans import check_currency, member_id_of
 
 MAX_LIMIT = 500
 

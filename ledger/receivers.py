@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ledger.actions import signup
+
 
 def open_wallets_on_registration(sender, *, member, referrer=None, actor=None, **kwargs) -> None:
     """Registration opens the member's wallets and pays the bonuses, in its transaction."""
-    from ledger.actions import signup
-
     signup(member.pk, referrer=referrer, actor=actor)

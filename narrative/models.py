@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from accounts.models import Member
 from events.sql import refuse as _refuse
 from ledger.models import Currency, Transfer
-from ledger.posting import MAX_AMOUNT
+from ledger.plans import MAX_AMOUNT
 
 LEVEL_MIN, LEVEL_MAX = -100, 100
 

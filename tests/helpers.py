@@ -8,7 +8,12 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 
+import pytest
 from django.apps import apps
+from django.db import IntegrityError, connection, connections, transaction
+
+# The apps whose tables a refused write must leave as they were.
+DOMAIN_APPS = ("accounts", "events", "ledger", "narrative", "tournaments")
 
 
 def table_contents(*app_labels: str) -> dict[str, list[dict]]:
@@ -20,6 +25,45 @@ def table_contents(*app_labels: str) -> dict[str, list[dict]]:
         for label in labels
         for model in apps.get_app_config(label).get_models()
     }
+
+
+def refused_writing_nothing(error: type[Exception], run: Callable[[], object]) -> Exception:
+    """`run()` raises `error`, and every table of the domain apps reads back as before."""
+    before = table_contents(*DOMAIN_APPS)
+    with pytest.raises(error) as raised:
+        run()
+    assert table_contents(*DOMAIN_APPS) == before
+    return raised.value
+
+
+def refused(
+    statement: str, params=(), *, constraint: str = "", unique: bool = False, says: str = ""
+) -> None:
+    """Raw SQL that the database refuses (IntegrityError), writing nothing: every table of
+    the domain apps reads back as before.
+
+    `constraint` names the rule: on PostgreSQL the constraint's name (exactly, where the
+    error carries one) or a trigger's message (contained); on SQLite the CHECK constraint
+    named in its message, or with `unique` a UNIQUE failure (SQLite lists the columns
+    instead). `says`: a trigger's message contains this, on either backend. On
+    PostgreSQL what the fixtures wrote is checked first (as their commit would), and the
+    deferred triggers fire at the end of the statement under test instead of at commit."""
+    before = table_contents(*DOMAIN_APPS)
+    if connection.vendor == "postgresql":
+        sql("SET CONSTRAINTS ALL IMMEDIATE")
+    with pytest.raises(IntegrityError) as raised, transaction.atomic():
+        sql(statement, params)
+    message = str(raised.value)
+    if says:
+        assert says in message, message
+    if constraint and connection.vendor == "postgresql":
+        named = raised.value.__cause__.diag.constraint_name
+        assert named == constraint if named else constraint in message, message
+    elif constraint and unique:
+        assert message.startswith("UNIQUE constraint failed"), message
+    elif constraint:
+        assert message == f"CHECK constraint failed: {constraint}", message
+    assert table_contents(*DOMAIN_APPS) == before
 
 
 async def relay_caught_up(timeout: float = 5.0) -> None:
@@ -54,8 +98,6 @@ def at_once(call: Callable[[tuple], tuple], jobs: list[tuple]) -> list[tuple]:
     """Run `call(job)` for every job in its own forked process (its own database
     connection), all released by one barrier; their results, in finishing order. `call`
     returns a tuple and closes its connections (`connections.close_all()`)."""
-    from django.db import connections
-
     ctx = multiprocessing.get_context("fork")
     connections.close_all()  # children must open their own connections, not share ours
     barrier, results = ctx.Barrier(len(jobs)), ctx.Queue()
@@ -74,8 +116,6 @@ def at_once(call: Callable[[tuple], tuple], jobs: list[tuple]) -> list[tuple]:
 def sql(statement: str, params=()) -> list[tuple] | None:
     """Run raw SQL on the test's connection (bypassing the ORM and the actions); its rows,
     if it returns any."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchall() if cursor.description else None
@@ -83,8 +123,6 @@ def sql(statement: str, params=()) -> list[tuple] | None:
 
 def insert(table: str, returning: str = "", **values) -> tuple[str, list]:
     """An INSERT of `values` (datetimes adapted as the ORM would) and its parameters."""
-    from django.db import connection
-
     params = [
         connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
         for value in values.values()

@@ -25,8 +25,8 @@ from accounts.actions import register_member, validate_identity, validate_userna
 from accounts.emails import normalize_email
 from accounts.exceptions import AccountsError
 from accounts.models import Identity, Member
+from config.db import Ref
 from ledger.models import Account
-from ledger.posting import Ref
 from tournaments.actions import closed_because, register_many
 from tournaments.exceptions import InvalidRequest, RegistrationClosed, TournamentsError
 from tournaments.models import ACTIVE, Registration, RegistrationStatus, Tournament

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from accounts.actions import register_member, start_subscription
 from accounts.models import Member
 from ledger.models import Currency
 from tests.factories import MemberFactory
-from tests.helpers import sql, table_contents
+from tests.helpers import refused, sql
 
 pytestmark = pytest.mark.django_db
-
-
-def refused(statement: str, params=(), *, constraint: str = "") -> None:
-    """The statement fails with IntegrityError naming `constraint` (where the backend
-    reports constraint names), and the tables read back exactly as before."""
-    before = table_contents()
-    if connection.vendor == "postgresql":
-        # Check what the fixtures wrote (as their commit would), then make the deferred
-        # triggers fire at the end of the statement under test instead of at commit.
-        sql("SET CONSTRAINTS ALL IMMEDIATE")
-    with pytest.raises(IntegrityError) as raised, transaction.atomic():
-        sql(statement, params)
-    if constraint and connection.vendor == "postgresql":
-        assert constraint in str(raised.value)
-    assert table_contents() == before
 
 
 def test_identity_is_unique_per_platform_and_external_id(alice, bob):
@@ -36,6 +21,7 @@ def test_identity_is_unique_per_platform_and_external_id(alice, bob):
         "WHERE member_id = %s",
         [bob.pk],
         constraint="accounts_identity_platform_external_id_unique",
+        unique=True,
     )
 
 
@@ -69,6 +55,7 @@ def test_normalized_email_is_unique(alice, bob):
         "UPDATE accounts_member SET email = 'x@gmail.com', email_normalized = %s WHERE id = %s",
         [alice.email_normalized, bob.pk],
         constraint="accounts_member_email_normalized_unique",
+        unique=True,
     )
 
 
@@ -96,6 +83,7 @@ def test_referral_codes_are_unique(alice, bob):
         "UPDATE accounts_member SET referral_code = %s WHERE id = %s",
         [alice.referral_code, bob.pk],
         constraint="accounts_member_referral_code_key",
+        unique=True,
     )
 
 
@@ -125,6 +113,7 @@ def test_member_has_at_most_one_profile(alice):
         " VALUES (%s, '', '{}', false, false, false, CURRENT_TIMESTAMP)",
         [alice.pk],
         constraint="accounts_profile_member_id_key",
+        unique=True,
     )
 
 
@@ -143,6 +132,7 @@ def test_at_most_one_active_subscription(alice):
         " VALUES (%s, 'premium', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
         [alice.pk],
         constraint="accounts_subscription_one_active_per_member",
+        unique=True,
     )
     # Inactive ones may accumulate.
     sql(

@@ -21,8 +21,7 @@ from accounts.exceptions import AccountsError, InvalidDisplayName, InvalidIdenti
 from accounts.integrity import display_name_without_external_id
 from accounts.models import HIDDEN_CHARACTERS_PATTERN, REFERRAL_ALPHABET, Identity, Member
 from events.models import Event
-from tests.accounts.test_constraints import refused
-from tests.helpers import sql, table_contents
+from tests.helpers import refused, sql, table_contents
 
 pytestmark = pytest.mark.django_db
 

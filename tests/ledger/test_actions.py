@@ -52,9 +52,9 @@ from ledger.models import (
     Streak,
     Transfer,
 )
-from ledger.posting import MAX_AMOUNT
+from ledger.plans import MAX_AMOUNT
 from tests.factories import MemberFactory
-from tests.helpers import table_contents
+from tests.helpers import refused_writing_nothing, table_contents
 
 pytestmark = pytest.mark.django_db
 
@@ -107,14 +107,6 @@ def refused_before_any_statement(error, run) -> Exception:
     assert statements(attempt) == []
     assert everything() == before
     return raised[0]
-
-
-def refused_writing_nothing(error, run) -> Exception:
-    before = everything()
-    with pytest.raises(error) as info:
-        run()
-    assert everything() == before
-    return info.value
 
 
 def in_one_hour() -> datetime:

@@ -31,6 +31,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import Member
+from config.db import Ref
 from ledger.actions import award, award_many, capture, expire_holds, hold, release, reverse, spend
 from ledger.actions import transfer as move
 from ledger.exceptions import (
@@ -159,13 +160,6 @@ def planned(worker: int, index: int) -> tuple[str, Op | None, random.Random]:
 
 
 # --- the worker -----------------------------------------------------------------------
-
-
-class Ref:
-    """A member as the actions take it (they only read `pk`)."""
-
-    def __init__(self, pk: int):
-        self.pk = pk
 
 
 def execute(op: Op, members: list[int], long_expiry) -> dict:

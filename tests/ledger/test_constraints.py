@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, ProgrammingError, connection, transaction
+from django.db import IntegrityError, ProgrammingError, transaction
 from django.utils import timezone
 
 from ledger.achievements import grant_achievement, record_activity
@@ -23,32 +23,11 @@ from ledger.models import (
     Transfer,
     TransferKind,
 )
-from tests.helpers import insert, sql, table_contents
+from tests.helpers import insert, refused, sql, table_contents
 
 pytestmark = pytest.mark.django_db
 
 APPS = ("accounts", "events", "ledger")
-
-
-def refused(statement: str, params=(), *, constraint: str, unique: bool = False) -> None:
-    """The statement fails with IntegrityError naming `constraint` (PostgreSQL names every
-    constraint and quotes trigger messages; SQLite names check constraints and lists the
-    columns of unique ones), and the tables read back exactly as before."""
-    before = table_contents(*APPS)
-    if connection.vendor == "postgresql":
-        # Check what the fixtures wrote (as their commit would), then make the deferred
-        # triggers fire at the end of the statement under test instead of at commit.
-        sql("SET CONSTRAINTS ALL IMMEDIATE")
-    with pytest.raises(IntegrityError) as raised, transaction.atomic():
-        sql(statement, params)
-    message = str(raised.value)
-    if connection.vendor == "postgresql":
-        assert constraint in message
-    elif unique:
-        assert message.startswith("UNIQUE constraint failed"), message
-    else:
-        assert message == f"CHECK constraint failed: {constraint}"
-    assert table_contents(*APPS) == before
 
 
 def wallet_id(member, currency: str = "points") -> int:

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from config.db import Ref
 from ledger.actions import award, capture, expire_holds, hold, release, reverse, spend
 from ledger.actions import transfer as move
 from ledger.exceptions import (
@@ -47,13 +48,6 @@ SINKS = ("shop", "reading")
 amounts = st.integers(min_value=1, max_value=150)  # above a wallet's bonus, at times
 who = st.integers(min_value=0, max_value=MEMBERS - 1)
 sinks = st.sampled_from(SINKS)
-
-
-class Ref:
-    """What the actions take for a member, transfer or hold: something with a `pk`."""
-
-    def __init__(self, pk: int):
-        self.pk = pk
 
 
 @dataclass

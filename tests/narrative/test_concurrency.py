@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 from django.db import connections
 
+from config.db import Ref
 from events.models import Event
 from integrity.registry import all_checks
 from integrity.runner import run_checks
 from ledger.models import Account, Transfer
-from ledger.posting import Ref
 from narrative.actions import make_choice, reward_key, start_story
 from narrative.demo import load_demo_story
 from narrative.models import Choice, Decision, Progress, Relationship

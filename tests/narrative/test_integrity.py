@@ -118,7 +118,7 @@ def test_a_completed_chapter_without_its_decision_is_found(midway, story):
 
 def test_a_missing_or_extra_reward_transfer_is_found(midway, story, reader):
     from ledger.actions import award
-    from ledger.posting import SystemKey
+    from ledger.plans import SystemKey
 
     award(reader, 5, reason="stray", idempotency_key=SystemKey(f"narrative:{reader.pk}:999"))
     assert findings() == {"narrative.rewards_paid_once": 1}

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from accounts.models import Member
+from config.db import Ref
 from integrity.registry import all_checks
 from integrity.runner import run_checks
 from ledger.actions import award, spend
@@ -38,11 +39,6 @@ pytestmark = pytest.mark.django_db
 MEMBERS = 3
 who = st.integers(min_value=0, max_value=MEMBERS - 1)
 CHECKS = [c.name for c in all_checks() if c.name.startswith(("narrative.", "ledger."))]
-
-
-class Ref:
-    def __init__(self, pk: int):
-        self.pk = pk
 
 
 class StoryMachine(RuleBasedStateMachine):

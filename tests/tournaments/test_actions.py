@@ -9,13 +9,13 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from config.db import Ref
 from events.models import Event
 from ledger.actions import spend
 from ledger.exceptions import InsufficientFunds
 from ledger.models import Account, Posting, Transfer
-from ledger.posting import Ref
 from tests.factories import MemberFactory, TournamentFactory
-from tests.helpers import table_contents
+from tests.helpers import refused_writing_nothing, table_contents
 from tests.tournaments.helpers import events_of, last_seq, reload, settle, waitlist
 from tournaments.actions import (
     cancel,
@@ -51,14 +51,6 @@ APPS = ("accounts", "events", "ledger", "tournaments")
 
 def everything() -> dict:
     return table_contents(*APPS)
-
-
-def refused_writing_nothing(error, run):
-    before = everything()
-    with pytest.raises(error) as info:
-        run()
-    assert everything() == before
-    return info.value
 
 
 def balance(member, currency: str = "points") -> int:

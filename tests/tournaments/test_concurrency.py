@@ -11,12 +11,12 @@ from __future__ import annotations
 import pytest
 from django.db import connections
 
+from config.db import Ref
 from events.models import Event
 from integrity.registry import all_checks
 from integrity.runner import run_checks
 from ledger.actions import spend
 from ledger.models import Account, Transfer
-from ledger.posting import Ref
 from tests.factories import MemberFactory, TournamentFactory
 from tests.helpers import at_once as run_at_once
 from tournaments.actions import check_in, close_check_in, open_check_in, register, withdraw

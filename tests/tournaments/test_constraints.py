@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from tests.factories import MemberFactory, TournamentFactory
-from tests.helpers import insert, sql, table_contents
+from tests.helpers import insert, refused, sql, table_contents
 from tournaments.actions import (
     check_in,
     close_check_in,
@@ -35,26 +35,6 @@ def without_triggers() -> None:
     if connection.vendor == "postgresql":
         sql("SET CONSTRAINTS ALL IMMEDIATE")
         sql("SET LOCAL session_replication_role = replica")
-
-
-def refused(statement: str, params=(), *, constraint: str, unique: bool = False) -> None:
-    """The statement fails with IntegrityError naming `constraint` (on PostgreSQL: the
-    constraint's name, or the trigger's message) and the tables read back as before."""
-    before = table_contents(*APPS)
-    if connection.vendor == "postgresql":
-        # Settle what the fixtures wrote, then check at the end of the statement under
-        # test what COMMIT would check.
-        sql("SET CONSTRAINTS ALL IMMEDIATE")
-    with pytest.raises(IntegrityError) as raised, transaction.atomic():
-        sql(statement, params)
-    message = str(raised.value)
-    if connection.vendor == "postgresql":
-        assert constraint in message, message
-    elif unique:
-        assert message.startswith("UNIQUE constraint failed"), message
-    else:
-        assert message == f"CHECK constraint failed: {constraint}"
-    assert table_contents(*APPS) == before
 
 
 def points_id() -> int:

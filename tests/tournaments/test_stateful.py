@@ -23,12 +23,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from config.db import Ref
 from integrity.registry import all_checks
 from integrity.runner import run_checks
 from ledger.actions import award, spend
 from ledger.exceptions import InsufficientFunds
 from ledger.models import Account
-from ledger.posting import Ref
 from tests.factories import MemberFactory, TournamentFactory
 from tests.tournaments.helpers import settle
 from tournaments.actions import check_in, close_check_in, open_check_in, register, withdraw

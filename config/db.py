@@ -1,0 +1,54 @@
+"""Database helpers every app's write path shares; they know no app's tables or rules.
+
+`Ref` stands for a row known only by its primary key, `pk_of` reads the key an action's
+argument names, and `prepared_row` runs a hot statement prepared on PostgreSQL. They lived
+in the ledger's write path (`ledger.posting`), from where tournaments and narrative
+imported them; they sit below every app here, so an app's actions depend on the ledger
+only for the ledger's own rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from django.db import connection
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A member, staff user or other row known only by primary key (what actions read of
+    them)."""
+
+    pk: int
+
+
+def pk_of(obj, what: str, error: type[Exception], *, ids: bool = True) -> int:
+    """The primary key `obj` names: a saved object's (or a `Ref`'s) int `pk`, or, with
+    `ids`, `obj` itself when it is an int. Anything else raises `error` (the calling
+    app's `InvalidRequest`): "<obj> is not a saved <what>". The ledger's actions take
+    objects only (`ids=False`); tournaments and narrative accept a bare id as well."""
+    pk = obj if ids and type(obj) is int else getattr(obj, "pk", None)
+    if type(pk) is not int:  # bool is an int subclass, and not a key
+        raise error(f"{obj!r} is not a saved {what}")
+    return pk
+
+
+def prepared_row(sql: str, params: dict) -> tuple | None:
+    """One row of `sql` (psycopg's `%(name)s` parameters), run as a prepared statement on
+    PostgreSQL: with `plan_cache_mode=force_generic_plan` (the connection options) it is
+    planned once per connection; for hot statements planning cost more server CPU than
+    running them. Through Django's cursor elsewhere. Errors are wrapped as Django's.
+
+    Django's cursors bind client-side and never prepare, so on PostgreSQL this uses
+    psycopg's own cursor on Django's connection (same transaction), and Django's
+    `wrap_database_errors` to raise `django.db` errors (tests/config/test_private_apis.py
+    guards that)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
