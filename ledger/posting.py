@@ -23,7 +23,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from events import actions as events
+from events import log as event_log
 from events.models import Event
 from events.payloads import sql_object
 from ledger import payloads
@@ -413,7 +413,7 @@ WITH cur AS (
      WHERE covered.ok
      ORDER BY legs.ord
 ), event AS (
-    INSERT INTO {_E} ({events.INSERT_COLUMNS})
+    INSERT INTO {_E} ({event_log.INSERT_COLUMNS})
     SELECT %(event_kind)s::text, %(actor)s::bigint, 'transfer:' || transfer.id, {_EVENT_DATA},
            %(now)s::timestamptz
       FROM transfer, covered WHERE covered.ok
@@ -483,7 +483,7 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
     currency_id, ready, transfer_id, _, seq, data, due = row
     event = None
     if seq is not None:
-        event = events.adopt(
+        event = event_log.adopt(
             seq=seq,
             kind=EVENT_KIND,
             actor_id=plan.actor_id,
@@ -588,7 +588,7 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
                 version=version,
             )
         )
-    outcome.event = events.publish(
+    outcome.event = event_log.publish(
         EVENT_KIND,
         payloads.transfer_posted(
             transfer_id=transfer_id,

@@ -19,7 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import events
-from events import actions as event_log
+from events import log as event_log
 from events.models import Event
 from events.payloads import sql_object
 from ledger import actions as ledger

@@ -14,7 +14,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 import events
-from events import actions as event_log
+from events import log as event_log
 from events.payloads import sql_object
 from ledger.exceptions import InsufficientFunds
 from ledger.models import Transfer
