@@ -44,7 +44,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import payloads
-from events.actions import publish
+from events.log import publish
 
 logger = logging.getLogger(__name__)
 

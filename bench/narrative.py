@@ -62,7 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def worker(story_id: int, index: int, workers: int, local: bool, seed: int, barrier) -> Report:
     """Play this worker's readers (every n-th) to an ending, after the start barrier."""
-    from ledger.posting import Ref
+    from config.db import Ref
     from narrative.actions import make_choice
     from narrative.models import Choice
 
@@ -99,7 +99,7 @@ def worker(story_id: int, index: int, workers: int, local: bool, seed: int, barr
 def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
     """`count` new VIP members, each at chapter 1 of the story (untimed)."""
     from accounts.models import Member
-    from ledger.posting import Ref
+    from config.db import Ref
     from narrative.actions import start_story
 
     members = [

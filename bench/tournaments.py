@@ -106,7 +106,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def worker(tournament_id: int, index: int, workers: int, local: bool, barrier) -> Report:
     """Register this worker's players (every n-th) for the cup, after the start barrier."""
-    from ledger.posting import Ref
+    from config.db import Ref
     from tournaments.actions import register
 
     cpu = BackendCpu(local)

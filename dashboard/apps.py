@@ -10,7 +10,7 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         from dashboard.cache import invalidate
-        from events.actions import register_handler
+        from events.log import register_handler
 
         # Before the broadcast: a screen that re-renders on the event reads fresh values.
         register_handler(invalidate)

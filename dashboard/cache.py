@@ -27,7 +27,7 @@ from dataclasses import asdict
 
 from django.core.cache import cache
 
-from events.actions import batched
+from events.log import batched
 from events.models import Event
 from events.scopes import TRANSFER_POSTED
 

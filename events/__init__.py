@@ -13,12 +13,12 @@ if TYPE_CHECKING:
 
 
 def publish(kind: str, data: dict[str, Any], *, actor=None, subject: str = "") -> Event:
-    from events.actions import publish as _publish
+    from events.log import publish as _publish
 
     return _publish(kind, data, actor=actor, subject=subject)
 
 
 def register_handler(handler):
-    from events.actions import register_handler as _register
+    from events.log import register_handler as _register
 
     return _register(handler)

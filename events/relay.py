@@ -43,7 +43,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from events import live
-from events.actions import run_batch_handlers
+from events.log import run_batch_handlers
 from events.models import Event, RelayPosition
 
 logger = logging.getLogger(__name__)

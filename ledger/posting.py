@@ -20,9 +20,8 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from config.db import Ref as Ref
-from config.db import prepared_row
-from events import actions as events
+from config.db import Ref, prepared_row
+from events import log as event_log
 from events.models import Event
 from events.payloads import sql_object
 from ledger import payloads
@@ -35,13 +34,7 @@ from ledger.exceptions import (
     UnknownCurrency,
 )
 from ledger.models import Account, Currency, Posting, Transfer
-from ledger.plans import MAX_AMOUNT as MAX_AMOUNT
 from ledger.plans import Leg, Plan, check_currency, describe, differences, request_hash
-from ledger.plans import SystemKey as SystemKey
-
-# `Ref`, `MAX_AMOUNT` and `SystemKey` (imported `as` themselves: re-exported) moved to
-# config.db and ledger.plans; the tournaments' and narrative's actions and bench/ still
-# import them from here.
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +250,7 @@ WITH cur AS (
      WHERE covered.ok
      ORDER BY legs.ord
 ), event AS (
-    INSERT INTO {_E} ({events.INSERT_COLUMNS})
+    INSERT INTO {_E} ({event_log.INSERT_COLUMNS})
     SELECT %(event_kind)s::text, %(actor)s::bigint, 'transfer:' || transfer.id, {_EVENT_DATA},
            %(now)s::timestamptz
       FROM transfer, covered WHERE covered.ok
@@ -318,7 +311,7 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
     currency_id, ready, transfer_id, _, seq, data, due = row
     event = None
     if seq is not None:
-        event = events.adopt(
+        event = event_log.adopt(
             seq=seq,
             kind=EVENT_KIND,
             actor_id=plan.actor_id,
@@ -423,7 +416,7 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
                 version=version,
             )
         )
-    outcome.event = events.publish(
+    outcome.event = event_log.publish(
         EVENT_KIND,
         payloads.transfer_posted(
             transfer_id=transfer_id,

@@ -19,12 +19,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import events
-from events import actions as event_log
+from config.db import Ref, prepared_row
+from events import log as event_log
 from events.models import Event
 from events.payloads import sql_object
 from ledger import actions as ledger
 from ledger.models import TransferKind
-from ledger.posting import Ref, SystemKey, prepared_row
+from ledger.plans import SystemKey
 from narrative import payloads, sql
 from narrative.actions.common import db_time, pk_of
 from narrative.actions.rules import (

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 import events
 from accounts.models import Member
-from ledger.posting import Ref
+from config.db import Ref
 from narrative import payloads
 from narrative.actions.common import pk_of
 from narrative.exceptions import InvalidRequest, RelationshipOutOfRange

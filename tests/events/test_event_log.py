@@ -4,8 +4,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 import events
-from events.actions import register_handler, unregister_handler
 from events.exceptions import NotInTransaction
+from events.log import register_handler, unregister_handler
 from events.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -124,9 +124,9 @@ def test_events_are_append_only(event, statement):
 def test_with_no_handlers_nothing_follows_the_commit(
     django_capture_on_commit_callbacks, monkeypatch
 ):
-    from events import actions
+    from events import log as event_log
 
-    monkeypatch.setattr(actions, "_handlers", [])
+    monkeypatch.setattr(event_log, "_handlers", [])
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         event = events.publish("test.happened", {})
     assert callbacks == []

@@ -22,7 +22,7 @@ from django.utils import timezone
 import events
 from events import live
 from events import relay as relay_module
-from events.actions import batched, register_handler, unregister_handler
+from events.log import batched, register_handler, unregister_handler
 from events.models import Event, RelayPosition
 from events.relay import STANDBY_LINE, Relay
 from tests.events.test_settled import hold_event, open_writing_transaction

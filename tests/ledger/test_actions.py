@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.actions import register_member
 from accounts.models import Member
-from events.actions import register_handler, unregister_handler
+from events.log import register_handler, unregister_handler
 from events.models import Event
 from ledger.actions import (
     award,

@@ -9,9 +9,10 @@ from django.db import connection
 from django.utils import timezone
 
 import events
+from config.db import Ref
 from ledger import actions as ledger
 from ledger.models import Transfer, TransferKind
-from ledger.posting import Ref, SystemKey
+from ledger.plans import SystemKey
 from tournaments import payloads
 from tournaments.exceptions import InvalidRequest
 from tournaments.models import Registration, Tournament

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from config.db import Ref
 from ledger import actions as ledger
 from ledger.models import Transfer, TransferKind
-from ledger.posting import Ref
 from tournaments import payloads
 from tournaments.actions.bracket import placements
 from tournaments.actions.common import _lock, _publish, prizes_key

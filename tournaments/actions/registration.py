@@ -14,11 +14,11 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 import events
-from events import actions as event_log
+from config.db import prepared_row
+from events import log as event_log
 from events.payloads import sql_object
 from ledger.exceptions import InsufficientFunds
 from ledger.models import Transfer
-from ledger.posting import prepared_row
 from tournaments import payloads, sql
 from tournaments.actions.common import _as_datetime, _charge, _member_id, _pk, _subject
 from tournaments.exceptions import (

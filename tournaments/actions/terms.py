@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger.models import Currency
-from ledger.posting import MAX_AMOUNT
+from ledger.plans import MAX_AMOUNT
 from tournaments import payloads
 from tournaments.actions.common import _lock, _publish
 from tournaments.exceptions import IllegalTransition, InvalidTournament

@@ -1,7 +1,7 @@
 -- PostgreSQL: seat or waitlist one registration in one statement (one round trip inside
 -- the lock): lock the tournament, decide ({outcome}: `registration_outcome.sql`), write
--- the registration, the counters and the event ({event_columns}: `events.actions
--- .INSERT_COLUMNS`; {registered}: the `tournaments.payloads.Registered` data). The lock
+-- the registration, the counters and the event ({event_columns}: `events.log.INSERT_COLUMNS`;
+-- {registered}: the `tournaments.payloads.Registered` data). The lock
 -- is the first thing it does, and the decision reads the row as locked (READ COMMITTED
 -- hands a waiting lock the latest row). Returns the outcome, and when placed the
 -- registration's id and position and the event's seq and data.

@@ -1,7 +1,10 @@
-"""Writing events: inside the caller's transaction. After commit the writer runs the
-registered handlers (the cache bumps: what a read in the same process needs to see its
+"""The event log's API and its handler registry.
+
+Writing events: inside the caller's transaction (`publish`, or `adopt` for a row an
+action's own statement wrote). After commit the writer runs the registered handlers
+(`register_handler`; the cache bumps: what a read in the same process needs to see its
 own write) and nothing else; the relay (`events.relay`) broadcasts and runs the handlers
-again over its batches."""
+again over its batches (`run_batch_handlers`)."""
 
 from __future__ import annotations
 
