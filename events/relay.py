@@ -272,8 +272,13 @@ class Relay:
         """The settle timed out: seqs missing in (position, top] may still commit."""
         present = {event.seq for event in batch}
         until = time.monotonic() + HOLE_TTL
-        for seq in range(self.position + 1, top):
-            if seq not in present and len(self.holes) < MAX_HOLES:
+        # Newest first: a transaction still running holds a recent seq; a long run of
+        # missing seqs far below (rolled back, or a position far behind) is not watched
+        # at the cost of those.
+        for seq in range(top - 1, self.position, -1):
+            if len(self.holes) >= MAX_HOLES:
+                break
+            if seq not in present:
                 self.holes[seq] = until
 
     def _late(self) -> list[Event]:

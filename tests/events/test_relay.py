@@ -165,6 +165,27 @@ def test_a_seq_still_uncommitted_after_the_settle_wait_is_sent_when_it_commits()
 
 
 @pytest.mark.postgres
+def test_with_more_seqs_missing_than_it_watches_the_relay_watches_the_newest():
+    delivered = Collected()
+    relay = Relay(deliver=delivered)
+    relay.settle_timeout = 0.2
+    relay.start()
+    relay.position -= relay_module.MAX_HOLES + 50  # far behind: a long run below is missing
+    other = open_writing_transaction(connection.settings_dict["NAME"])
+    try:
+        held = hold_event(other)
+        (after,) = publish(1)
+        assert relay.step() == 1
+        assert held in relay.holes
+        assert len(relay.holes) == relay_module.MAX_HOLES
+        other.commit()
+    finally:
+        other.close()
+    assert relay.step() == 1
+    assert delivered.seqs == [after, held]
+
+
+@pytest.mark.postgres
 def test_a_seq_that_commits_in_a_gap_during_the_settle_wait_goes_in_the_same_batch_in_order():
     delivered = Collected()
     relay = Relay(deliver=delivered)
