@@ -34,8 +34,8 @@ from websockets.exceptions import ConnectionClosed
 from config.asgi import application
 from dashboard import actions as overlay
 from dashboard.hub import Hub, get_hub
+from dashboard.scopes import Scope
 from events.models import Event
-from events.scopes import Scope
 from ledger import actions as ledger
 from tests.servers import (
     daphne,
