@@ -17,6 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from events import sql
 from events.exceptions import EventsError, NotInTransaction
 from events.models import Event
 
@@ -132,10 +133,7 @@ def run_batch_handlers(events: Sequence[Event]) -> bool:
     return ok
 
 
-_INSERT = (
-    f"INSERT INTO {Event._meta.db_table} ({INSERT_COLUMNS})"
-    " VALUES (%s, %s, %s, %s, %s) RETURNING seq"
-)
+_INSERT = sql.statement("event_insert", columns=INSERT_COLUMNS)
 
 
 def _insert(kind: str, actor_id, subject: str, data: dict[str, Any]) -> Event:
