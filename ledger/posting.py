@@ -248,15 +248,8 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
         "held": [leg.held_delta for leg in plan.legs],
         "legs": len(plan.legs),
         "wallets": sum(1 for leg in plan.legs if leg.member_id is not None),
-        "kind": plan.kind,
-        "key": plan.idempotency_key,
-        "hash": digest,
-        "reason": plan.reason,
-        "context": json.dumps(plan.context),
-        "actor": plan.actor_id,
-        "now": now,
-        "reverses": plan.reverses_id,
         "event_kind": EVENT_KIND,
+        **_transfer_params(plan, digest, now),
     }
     try:
         if len(plan.legs) <= PREPARED_LEGS:
@@ -333,20 +326,24 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
     return outcome
 
 
+def _transfer_params(plan: Plan, digest: str, now) -> dict[str, Any]:
+    """The parameters of `transfer_insert.sql`, on either path."""
+    return {
+        "kind": plan.kind,
+        "key": plan.idempotency_key,
+        "hash": digest,
+        "reason": plan.reason,
+        "context": json.dumps(plan.context),
+        "actor": plan.actor_id,
+        "now": now,
+        "reverses": plan.reverses_id,
+    }
+
+
 def _insert_transfer(cursor, plan: Plan, digest: str, now) -> int | None:
     """The transfer row's id; None when its idempotency key is taken (a replay)."""
     cursor.execute(
-        _TRANSFER_SQL,
-        {
-            "kind": plan.kind,
-            "key": plan.idempotency_key,
-            "hash": digest,
-            "reason": plan.reason,
-            "context": json.dumps(plan.context),
-            "actor": plan.actor_id,
-            "now": connection.ops.adapt_datetimefield_value(now),
-            "reverses": plan.reverses_id,
-        },
+        _TRANSFER_SQL, _transfer_params(plan, digest, connection.ops.adapt_datetimefield_value(now))
     )
     row = cursor.fetchone()
     return None if row is None else row[0]

@@ -21,16 +21,8 @@ from django.apps import apps
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = (
-    "accounts",
-    "config",
-    "dashboard",
-    "events",
-    "integrity",
-    "ledger",
-    "narrative",
-    "tournaments",
-)
+# Our apps (those under the repository, not Django's or a library's), and config.
+APPS = ("config", *(a.label for a in apps.get_app_configs() if Path(a.path).parent == ROOT))
 WRITES = re.compile(r"\b(INSERT INTO \w|UPDATE \w+ (\w+ )?SET\b|DELETE FROM \w)")
 NAMED = re.compile(
     r"(?<!DO )\b(?:FROM|JOIN|INTO|UPDATE)\s+([a-z_][a-z0-9_]*)\b(?!\s*\()", re.IGNORECASE
