@@ -17,9 +17,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from events import sql
 from events.exceptions import EventsError, NotInTransaction
 from events.models import Event
+from events.sql import statement
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def run_batch_handlers(events: Sequence[Event]) -> bool:
     return ok
 
 
-_INSERT = sql.statement("event_insert", columns=INSERT_COLUMNS)
+_INSERT = statement("event_insert", columns=INSERT_COLUMNS)
 
 
 def _insert(kind: str, actor_id, subject: str, data: dict[str, Any]) -> Event:
