@@ -8,6 +8,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from events.log import register_handler, unregister_handler
+from events.models import Event
 from tests.factories import MemberFactory
 
 
@@ -43,6 +45,19 @@ def alice(db):
 def bob(db):
     """A Discord member without email."""
     return MemberFactory(platform="discord", external_id="2002", username="bob")
+
+
+@pytest.fixture
+def seen():
+    """Events as the post-commit handlers receive them."""
+    received: list[Event] = []
+
+    def handler(event):
+        received.append(event)
+
+    register_handler(handler)
+    yield received
+    unregister_handler(handler)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 from django.utils import timezone
 
 from accounts.actions import register_member
-from events.log import register_handler, unregister_handler
 from events.models import Event
 from ledger.actions import (
     award,
@@ -30,19 +29,6 @@ from tests.ledger.helpers import achievement, place_hold
 pytestmark = pytest.mark.django_db
 
 POSTED = "ledger.transfer_posted"
-
-
-@pytest.fixture
-def seen():
-    """Events as the post-commit handlers receive them."""
-    received: list[Event] = []
-
-    def handler(event):
-        received.append(event)
-
-    register_handler(handler)
-    yield received
-    unregister_handler(handler)
 
 
 # --- events ------------------------------------------------------------------------------
