@@ -3,7 +3,17 @@ screenshots to `test-artifacts/dashboard-ui/` in the checkout."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.servers import ROOT
+
+# Every test here: in Chromium, against daphne on PostgreSQL and a private Redis.
+MARKS = [
+    pytest.mark.browser,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True),
+]
 
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard-ui"
 

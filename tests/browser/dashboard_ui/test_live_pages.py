@@ -7,10 +7,9 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
-
 from tests.browser.dashboard_ui.helpers import (
     LIVE,
+    MARKS,
     Watched,
     assert_amounts_on_screen,
     assert_nothing_clipped,
@@ -21,12 +20,7 @@ from tests.browser.dashboard_ui.helpers import (
 )
 from tests.servers import run_django
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.postgres,
-    pytest.mark.redis,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = MARKS
 
 # ms: the hub writes the fleet to the cache every 5 s and the panel polls every 3 s.
 FLEET = 15_000

@@ -6,17 +6,10 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
-from tests.browser.dashboard_ui.helpers import LIVE, LONG_NAME, overlay_page, screenshot
+from tests.browser.dashboard_ui.helpers import LIVE, LONG_NAME, MARKS, overlay_page, screenshot
 from tests.servers import run_django
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.postgres,
-    pytest.mark.redis,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = MARKS
 
 
 def post_award(env: dict[str, str], member_id: int, amount: int, reason: str) -> dict:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-
 from tests.browser.dashboard_ui.helpers import (
     LONG_NAME,
+    MARKS,
     Watched,
     assert_amounts_on_screen,
     assert_nothing_clipped,
@@ -17,12 +16,7 @@ from tests.browser.dashboard_ui.helpers import (
     screenshot,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.postgres,
-    pytest.mark.redis,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = MARKS
 
 PHONE = {"width": 375, "height": 812}
 
