@@ -5,6 +5,10 @@ from __future__ import annotations
 from django.db import connection
 
 from events.models import Event
+from ledger.models import Account
+from tests.factories import MemberFactory
+from tests.helpers import table_contents
+from tournaments.actions import register
 from tournaments.models import Registration
 
 
@@ -37,3 +41,18 @@ def events_of(kind: str, after: int = 0) -> list[Event]:
 def last_seq() -> int:
     last = Event.objects.order_by("-seq").first()
     return last.seq if last else 0
+
+
+APPS = ("accounts", "events", "ledger", "tournaments")
+
+
+def everything() -> dict:
+    return table_contents(*APPS)
+
+
+def balance(member, currency: str = "points") -> int:
+    return Account.objects.get(member=member, currency__code=currency).balance
+
+
+def fill(tournament, count: int) -> list[Registration]:
+    return [register(tournament, member) for member in [MemberFactory() for _ in range(count)]]
