@@ -22,6 +22,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, get_channel_layer
 from django.conf import settings
 from django.db import connection
 
+from config import private_apis
 from events.models import Event
 
 logger = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ class DirectPubSub:
 
 
 async def _group_channel(layer) -> str:
-    return layer._get_group_channel_name(GROUP)  # the layer's loop-bound part names it
+    return private_apis.group_channel(layer, GROUP)  # the layer's loop-bound part names it
 
 
 async def group_send(layer, messages: Sequence[dict]) -> None:

@@ -348,42 +348,15 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
         if None in account_ids:
             return outcome
         outcome.ready = True
-        cursor.execute(
-            f"INSERT INTO {_T} (kind, idempotency_key, request_hash, reason, context,"
-            " actor_id, created_at, reverses_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING RETURNING id",
-            [
-                plan.kind,
-                plan.idempotency_key,
-                digest,
-                plan.reason,
-                json.dumps(plan.context),
-                plan.actor_id,
-                connection.ops.adapt_datetimefield_value(now),
-                plan.reverses_id,
-            ],
-        )
-        row = cursor.fetchone()
-        if row is None:
+        outcome.transfer_id = transfer_id = _insert_transfer(cursor, plan, digest, now)
+        if transfer_id is None:
             return outcome
-        outcome.transfer_id = transfer_id = row[0]
-        after: dict[int, tuple[int, int]] = {}
         wallet_legs = sorted(
             (account_id, leg)
             for account_id, leg in zip(account_ids, plan.legs, strict=True)
             if leg.member_id is not None
         )
-        for account_id, leg in wallet_legs:
-            cursor.execute(
-                f"UPDATE {_A} SET balance = balance + %s, held = held + %s,"
-                " version = version + 1 WHERE id = %s AND balance + %s >= held + %s"
-                " AND held + %s >= 0 RETURNING balance, version",
-                [leg.delta, leg.held_delta, account_id, leg.delta, leg.held_delta, leg.held_delta],
-            )
-            row = cursor.fetchone()
-            if row is None:
-                raise _Short()  # the caller's atomic rolls the transfer back
-            after[account_id] = row
+        after = _move_wallets(cursor, wallet_legs)
         cursor.executemany(
             f"INSERT INTO {_P} (transfer_id, account_id, amount, balance_after, version)"
             " VALUES (%s, %s, %s, %s, %s)",
@@ -392,18 +365,71 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
                 for account_id, leg in zip(account_ids, plan.legs, strict=True)
             ],
         )
-        due = []
-        for account_id, leg in wallet_legs:
-            if leg.delta > 0:
-                cursor.execute(
-                    "SELECT ach.id FROM ledger_achievement ach WHERE ach.rule = 'balance'"
-                    " AND ach.is_active AND ach.reward_currency_id = %s AND ach.threshold <= %s"
-                    " AND NOT EXISTS (SELECT 1 FROM ledger_memberachievement g"
-                    " WHERE g.member_id = %s AND g.achievement_id = ach.id)",
-                    [currency_id, after[account_id][0], leg.member_id],
-                )
-                due += [(leg.member_id, achievement_id) for (achievement_id,) in cursor.fetchall()]
-        outcome.due_achievements = due
+        outcome.due_achievements = _balance_achievements_due(
+            cursor, currency_id, wallet_legs, after
+        )
+    outcome.event = _publish_posted(plan, transfer_id, account_ids, after)
+    return outcome
+
+
+def _insert_transfer(cursor, plan: Plan, digest: str, now) -> int | None:
+    """The transfer row's id; None when its idempotency key is taken (a replay)."""
+    cursor.execute(
+        f"INSERT INTO {_T} (kind, idempotency_key, request_hash, reason, context,"
+        " actor_id, created_at, reverses_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        [
+            plan.kind,
+            plan.idempotency_key,
+            digest,
+            plan.reason,
+            json.dumps(plan.context),
+            plan.actor_id,
+            connection.ops.adapt_datetimefield_value(now),
+            plan.reverses_id,
+        ],
+    )
+    row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _move_wallets(cursor, wallet_legs) -> dict[int, tuple[int, int]]:
+    """Each wallet's (balance, version) after its leg, in account order; `_Short` (the
+    caller's atomic rolls the transfer back) when a leg would spend held or missing funds."""
+    after: dict[int, tuple[int, int]] = {}
+    for account_id, leg in wallet_legs:
+        cursor.execute(
+            f"UPDATE {_A} SET balance = balance + %s, held = held + %s,"
+            " version = version + 1 WHERE id = %s AND balance + %s >= held + %s"
+            " AND held + %s >= 0 RETURNING balance, version",
+            [leg.delta, leg.held_delta, account_id, leg.delta, leg.held_delta, leg.held_delta],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise _Short()
+        after[account_id] = row
+    return after
+
+
+def _balance_achievements_due(cursor, currency_id: int, wallet_legs, after) -> list:
+    """(member id, achievement id) of each balance achievement a credited wallet now
+    reaches and its member does not hold yet."""
+    due = []
+    for account_id, leg in wallet_legs:
+        if leg.delta > 0:
+            cursor.execute(
+                "SELECT ach.id FROM ledger_achievement ach WHERE ach.rule = 'balance'"
+                " AND ach.is_active AND ach.reward_currency_id = %s AND ach.threshold <= %s"
+                " AND NOT EXISTS (SELECT 1 FROM ledger_memberachievement g"
+                " WHERE g.member_id = %s AND g.achievement_id = ach.id)",
+                [currency_id, after[account_id][0], leg.member_id],
+            )
+            due += [(leg.member_id, achievement_id) for (achievement_id,) in cursor.fetchall()]
+    return due
+
+
+def _publish_posted(plan: Plan, transfer_id: int, account_ids, after):
+    """The `ledger.transfer_posted` event of the transfer just written."""
     postings = []
     for account_id, leg in zip(account_ids, plan.legs, strict=True):
         balance, version = after.get(account_id, (None, None))
@@ -416,7 +442,7 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
                 version=version,
             )
         )
-    outcome.event = event_log.publish(
+    return event_log.publish(
         EVENT_KIND,
         payloads.transfer_posted(
             transfer_id=transfer_id,
@@ -429,7 +455,6 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
         actor=Ref(plan.actor_id) if plan.actor_id else None,
         subject=_event_subject(transfer_id),
     )
-    return outcome
 
 
 def _account_id(cursor, currency_id: int, leg: Leg) -> int | None:

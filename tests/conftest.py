@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -12,6 +14,13 @@ from events.log import register_handler, unregister_handler
 from events.models import Event
 from tests.factories import MemberFactory
 from tests.helpers import Bypass
+
+# The benchmarks' modules (bench/) import each other by their bare names, as the scripts
+# run from that folder; the tests that exercise them (tests/bench/, and the stream-abuse
+# test sharing bench/stream_probes.py) import them the same way.
+BENCH = str(Path(__file__).resolve().parent.parent / "bench")
+if BENCH not in sys.path:
+    sys.path.append(BENCH)
 
 
 def is_postgres() -> bool:
