@@ -29,16 +29,7 @@ from ledger.exceptions import (
     InsufficientFunds,
 )
 from ledger.models import Hold, Transfer
-from tests.ledger.bank_plan import (
-    DOOMED,
-    KILL_AT,
-    KILLED_KEY,
-    OPS,
-    WORKERS,
-    Op,
-    base_op,
-    planned,
-)
+from tests.ledger.bank_plan import DOOMED, KILL_AT, KILLED_KEY, OPS, WORKERS, Op, base_op, planned
 
 AMOUNTED = ("award", "spend", "transfer", "hold")
 
