@@ -10,7 +10,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from events.log import register_handler, unregister_handler
+from events.models import Event
 from tests.factories import MemberFactory
+from tests.helpers import Bypass
 
 # The benchmarks' modules (bench/) import each other by their bare names, as the scripts
 # run from that folder; the tests that exercise them (tests/bench/, and the stream-abuse
@@ -52,6 +55,19 @@ def alice(db):
 def bob(db):
     """A Discord member without email."""
     return MemberFactory(platform="discord", external_id="2002", username="bob")
+
+
+@pytest.fixture
+def seen():
+    """Events as the post-commit handlers receive them."""
+    received: list[Event] = []
+
+    def handler(event):
+        received.append(event)
+
+    register_handler(handler)
+    yield received
+    unregister_handler(handler)
 
 
 @pytest.fixture
@@ -138,3 +154,13 @@ def _empty_cache():
     else:
         cache.clear()
     cached.forget_written()  # and this process's notes of what it wrote
+
+
+@pytest.fixture
+def bypass(db):
+    """Writes that go around Concord (`tests.helpers.Bypass`); on SQLite the CHECKs it
+    switched off are back on after the test."""
+    yield Bypass()
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA ignore_check_constraints = OFF")

@@ -14,7 +14,6 @@ from integrity.registry import all_checks
 from ledger.actions import award, spend
 from ledger.models import Transfer
 from tests.factories import MemberFactory, TournamentFactory
-from tests.ledger.test_integrity import Bypass
 from tournaments.actions import (
     cancel,
     check_in,
@@ -60,16 +59,6 @@ def assert_found(name: str, *ids) -> None:
         len(ids),
         list(ids),
     ), result
-
-
-@pytest.fixture
-def bypass(db):
-    yield Bypass()
-    from django.db import connection
-
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA ignore_check_constraints = OFF")
 
 
 @pytest.fixture
