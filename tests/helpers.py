@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import re
 import traceback
 from collections.abc import Callable
 from datetime import datetime
+from io import StringIO
 
 import pytest
 from django.apps import apps
+from django.core.management import call_command
 from django.db import IntegrityError, connection, connections, transaction
 
 # The apps whose tables a refused write must leave as they were.
@@ -203,3 +206,14 @@ class Bypass:
             self._start(cursor)
             cursor.execute(statement, params)
             return cursor.fetchall() if cursor.description else []
+
+
+def integrity_json(*args) -> tuple[int, dict]:
+    """`manage.py integrity_report --format json *args`: (exit code, the report)."""
+    out = StringIO()
+    try:
+        call_command("integrity_report", "--format", "json", *args, stdout=out)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, json.loads(out.getvalue())

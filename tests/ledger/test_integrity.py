@@ -4,9 +4,7 @@ SQL with the database's own rules lifted for the rest of the test's transaction)
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
-from io import StringIO
 from types import SimpleNamespace
 
 import pytest
@@ -42,6 +40,7 @@ from ledger.models import (
     TransferKind,
 )
 from tests.factories import MemberFactory
+from tests.helpers import integrity_json as report
 
 pytestmark = pytest.mark.django_db
 
@@ -60,16 +59,6 @@ LEDGER_CHECKS = [
 
 
 # --- running the report ---------------------------------------------------------------
-
-
-def report(*args) -> tuple[int, dict]:
-    out = StringIO()
-    try:
-        call_command("integrity_report", "--format", "json", *args, stdout=out)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, json.loads(out.getvalue())
 
 
 def found(name: str) -> dict:

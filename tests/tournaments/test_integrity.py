@@ -4,16 +4,13 @@ finds the corruption it exists for, planted as only something going around Conco
 
 from __future__ import annotations
 
-import json
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 
 from integrity.registry import all_checks
 from ledger.actions import award, spend
 from ledger.models import Transfer
 from tests.factories import MemberFactory, TournamentFactory
+from tests.helpers import integrity_json as report
 from tournaments.actions import (
     cancel,
     check_in,
@@ -38,16 +35,6 @@ CHECKS = [
     "tournaments.waitlist_gap_free",
     "tournaments.withdrawals_refunded",
 ]
-
-
-def report(*args) -> tuple[int, dict]:
-    out = StringIO()
-    try:
-        call_command("integrity_report", "--format", "json", *args, stdout=out)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, json.loads(out.getvalue())
 
 
 def assert_found(name: str, *ids) -> None:

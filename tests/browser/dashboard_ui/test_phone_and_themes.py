@@ -65,10 +65,9 @@ def assert_one_column(page, what: str, expect_cards: int) -> None:
         assert below["top"] >= above["bottom"], f"{what}: cards overlap or sit side by side"
 
 
-def test_phone_dashboard_pages_fit_and_stack(site, staff_state, browser):
-    from playwright.sync_api import expect
-
-    context = browser.new_context(
+def phone_as_staff(browser, staff_state):
+    """A phone's browser context (light scheme), signed in as the staff user."""
+    return browser.new_context(
         viewport=PHONE,
         device_scale_factor=2,
         is_mobile=True,
@@ -76,6 +75,12 @@ def test_phone_dashboard_pages_fit_and_stack(site, staff_state, browser):
         storage_state=staff_state,
         color_scheme="light",
     )
+
+
+def test_phone_dashboard_pages_fit_and_stack(site, staff_state, browser):
+    from playwright.sync_api import expect
+
+    context = phone_as_staff(browser, staff_state)
     try:
         watched = Watched(context.new_page())
         page = watched.page
@@ -124,14 +129,7 @@ def test_phone_dashboard_pages_fit_and_stack(site, staff_state, browser):
 def test_theme_toggle_switches_colours_and_persists(site, staff_state, browser):
     from playwright.sync_api import expect
 
-    context = browser.new_context(
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        storage_state=staff_state,
-        color_scheme="light",
-    )
+    context = phone_as_staff(browser, staff_state)
     try:
         watched = Watched(context.new_page())
         page = watched.page
