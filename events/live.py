@@ -122,7 +122,7 @@ class DirectPubSub:
     `group_send` writes (PUBLISH of the layer's own serialization to the channel name the
     layer gives the group). `group_send` cost ~0.3 ms of the writing process's CPU per
     event under load (a loop turn, a lock and a round trip each); a batch costs ~0.1 ms.
-    tests/events/test_relay.py holds the two to the same messages."""
+    tests/events/test_relay_steps.py holds the two to the same messages."""
 
     def __init__(self, layer, client, channel: str) -> None:
         self.layer = layer
