@@ -1,0 +1,7 @@
+"""Events: see docs/API.md."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["events"])

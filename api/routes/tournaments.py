@@ -1,0 +1,7 @@
+"""Tournaments: see docs/API.md."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["tournaments"])
