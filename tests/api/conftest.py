@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from api.actions import create_key
@@ -38,12 +37,6 @@ class Bot:
             content_type="application/json",
             headers=self._headers(key, None),
         )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_counters():
-    """Rate counters live in the cache: each test starts with none."""
-    cache.clear()
 
 
 @pytest.fixture
