@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -18,11 +19,13 @@ from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
 from api import problems
 from api.auth import unauthorized
 from api.problems import Problem
-from api.routes import events, ledger, members, stories, tournaments
+from api.routes import events, ledger, members, standing, stories, tournaments
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +71,22 @@ class StrictJsonParser(Parser):
         return data
 
 
+class Encoder(NinjaJSONEncoder):
+    """Times to the microsecond, as pydantic writes them in stored idempotent answers
+    (Django's encoder cuts them to milliseconds): a replay and a read agree."""
+
+    def default(self, o):
+        if isinstance(o, datetime):
+            return o.isoformat().replace("+00:00", "Z")
+        return super().default(o)
+
+
+class Renderer(JSONRenderer):
+    encoder_class = Encoder
+
+
 api = NinjaAPI(
+    renderer=Renderer(),
     title="Concord Bot API",
     version="1",
     description=(
@@ -157,6 +175,7 @@ def _unexpected(request, exc):
 
 api.add_router("/members", members.router)
 api.add_router("/ledger", ledger.router)
+api.add_router("/ledger", standing.router)
 api.add_router("/tournaments", tournaments.router)
 api.add_router("/stories", stories.router)
 api.add_router("/events", events.router)

@@ -59,3 +59,20 @@ ALL_SCOPES = (
 @pytest.fixture
 def bot(make_bot) -> Bot:
     return make_bot()
+
+
+@pytest.fixture(autouse=True)
+def _deferred_checks_pass(request):
+    """The ledger's and tournaments' deferred checks run at COMMIT, which a rolled-back
+    test never reaches: run them at the end of every test instead."""
+    from django.db import connection
+
+    from tests.tournaments.helpers import settle
+
+    if request.node.get_closest_marker("django_db") is None:
+        yield
+        return
+    request.getfixturevalue("db")
+    yield
+    if not connection.needs_rollback:
+        settle()
