@@ -38,6 +38,26 @@ IN_PROGRESS = 102
 Work = Callable[[], tuple[int, dict]]
 
 
+def _documented(required: bool) -> dict:
+    """The header in a route's OpenAPI operation (`openapi_extra=`)."""
+    return {
+        "parameters": [
+            {
+                "name": HEADER,
+                "in": "header",
+                "required": required,
+                "description": "Any unique string; send it again only to retry this request"
+                + (" (required: this request moves value)" if required else ""),
+                "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX},
+            }
+        ]
+    }
+
+
+REQUIRED = _documented(True)
+OPTIONAL = _documented(False)
+
+
 def header_value(request: HttpRequest) -> str | None:
     raw = request.headers.get(HEADER)
     if raw is None:

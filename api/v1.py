@@ -85,7 +85,50 @@ class Renderer(JSONRenderer):
     encoder_class = Encoder
 
 
-api = NinjaAPI(
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details; branch on `code`.",
+    "required": ["type", "title", "status", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+        "fields": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+class BotApi(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        """ninja's schema, with every operation's refusals: a problem body (4XX)."""
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        refusal = {
+            "description": "Refused: a problem (RFC 9457) with a stable `code`",
+            "content": {
+                problems.CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                operation["responses"].setdefault("4XX", refusal)
+        return schema
+
+
+api = BotApi(
     renderer=Renderer(),
     title="Concord Bot API",
     version="1",

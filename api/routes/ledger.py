@@ -210,7 +210,11 @@ def statement(request: HttpRequest, member_id: PathId, q: Query[StatementQuery])
 
 
 @router.post(
-    "/awards", auth=scope("ledger:write"), response={201: TransferOut}, summary="Award points"
+    "/awards",
+    auth=scope("ledger:write"),
+    response={201: TransferOut},
+    summary="Award points",
+    openapi_extra=idempotency.REQUIRED,
 )
 def award(request: HttpRequest, payload: AwardIn):
     def work():
@@ -230,7 +234,11 @@ def award(request: HttpRequest, payload: AwardIn):
 
 
 @router.post(
-    "/spends", auth=scope("ledger:write"), response={201: TransferOut}, summary="Spend points"
+    "/spends",
+    auth=scope("ledger:write"),
+    response={201: TransferOut},
+    summary="Spend points",
+    openapi_extra=idempotency.REQUIRED,
 )
 def spend(request: HttpRequest, payload: SpendIn):
     def work():
@@ -255,6 +263,7 @@ def spend(request: HttpRequest, payload: SpendIn):
     auth=scope("ledger:write"),
     response={201: TransferOut},
     summary="Move points between two members",
+    openapi_extra=idempotency.REQUIRED,
 )
 def transfer(request: HttpRequest, payload: TransferIn):
     def work():
@@ -278,6 +287,7 @@ def transfer(request: HttpRequest, payload: TransferIn):
     auth=scope("ledger:write"),
     response={201: TransferOut},
     summary="Reverse a transfer (at most once)",
+    openapi_extra=idempotency.REQUIRED,
 )
 def reverse(request: HttpRequest, transfer_id: PathId, payload: ReverseIn):
     def work():
@@ -299,6 +309,7 @@ def reverse(request: HttpRequest, transfer_id: PathId, payload: ReverseIn):
     auth=scope("ledger:write"),
     response={201: HoldOut},
     summary="Reserve points until captured, released or expired",
+    openapi_extra=idempotency.REQUIRED,
 )
 def hold(request: HttpRequest, payload: HoldIn):
     def work():
@@ -332,6 +343,7 @@ class NoBody(Schema):
     auth=scope("ledger:write"),
     response={200: HoldOut},
     summary="Capture a hold: spend its amount to its sink",
+    openapi_extra=idempotency.REQUIRED,
 )
 def capture(request: HttpRequest, hold_id: PathId, payload: NoBody | None = None):
     def work():
@@ -347,6 +359,7 @@ def capture(request: HttpRequest, hold_id: PathId, payload: NoBody | None = None
     auth=scope("ledger:write"),
     response={200: HoldOut},
     summary="Release a hold: free its amount",
+    openapi_extra=idempotency.REQUIRED,
 )
 def release(request: HttpRequest, hold_id: PathId, payload: NoBody | None = None):
     def work():

@@ -86,6 +86,7 @@ def member_data(member: Member) -> dict:
     auth=scope("members:write"),
     response={200: RegistrationOut, 201: RegistrationOut},
     summary="Register a member by platform identity (the same identity again: 200, no write)",
+    openapi_extra=idempotency.OPTIONAL,
 )
 def register(request: HttpRequest, payload: RegisterIn):
     def work():
@@ -131,6 +132,7 @@ def get_member(request: HttpRequest, member_id: PathId):
     auth=scope("members:write"),
     response={200: MemberOut, 201: MemberOut},
     summary="Link another platform identity to a member",
+    openapi_extra=idempotency.OPTIONAL,
 )
 def link_identity(request: HttpRequest, member_id: PathId, payload: IdentityIn):
     def work():
@@ -154,6 +156,7 @@ def link_identity(request: HttpRequest, member_id: PathId, payload: IdentityIn):
     auth=scope("members:write"),
     response=MemberOut,
     summary="Update a member's profile (display name, language, email)",
+    openapi_extra=idempotency.OPTIONAL,
 )
 def update_profile(request: HttpRequest, member_id: PathId, payload: ProfileIn):
     changes = payload.model_dump(exclude_unset=True)

@@ -105,6 +105,7 @@ def achievements(request: HttpRequest, member_id: PathId):
     auth=scope("ledger:write"),
     response={200: list[GrantOut]},
     summary="Grant an achievement (once per member; pays its reward)",
+    openapi_extra=idempotency.REQUIRED,
 )
 def grant(request: HttpRequest, member_id: PathId, payload: GrantIn):
     def work():
@@ -123,6 +124,7 @@ def grant(request: HttpRequest, member_id: PathId, payload: GrantIn):
     auth=scope("ledger:write"),
     response={200: StreakOut},
     summary="Record that a member was active today (daily streaks; once per day)",
+    openapi_extra=idempotency.OPTIONAL,
 )
 def activity(request: HttpRequest, member_id: PathId):
     def work():

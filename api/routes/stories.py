@@ -105,6 +105,7 @@ def list_stories(request: HttpRequest):
     auth=scope("stories:write"),
     response={200: PlaceOut},
     summary="Start a story (again: where the member is)",
+    openapi_extra=idempotency.OPTIONAL,
 )
 def start(request: HttpRequest, story_id: PathId, payload: MemberIn):
     def work():
@@ -121,6 +122,7 @@ def start(request: HttpRequest, story_id: PathId, payload: MemberIn):
     auth=scope("stories:write"),
     response={200: DecisionOut},
     summary="Make a choice in the member's current chapter (may pay a reward)",
+    openapi_extra=idempotency.REQUIRED,
 )
 def choose(request: HttpRequest, choice_id: PathId, payload: MemberIn):
     def work():

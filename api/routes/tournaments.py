@@ -201,6 +201,7 @@ def _action(request, tournament_id: int, payload: MemberIn, do, *, moves_value: 
     auth=scope("tournaments:write"),
     response={200: RegistrationOut},
     summary="Register a member (a slot, paying the fee, or the waitlist)",
+    openapi_extra=idempotency.REQUIRED,
 )
 def register(request: HttpRequest, tournament_id: PathId, payload: MemberIn):
     actor = request.auth.actor
@@ -218,6 +219,7 @@ def register(request: HttpRequest, tournament_id: PathId, payload: MemberIn):
     auth=scope("tournaments:write"),
     response={200: RegistrationOut},
     summary="Withdraw a member (a paid slot is refunded)",
+    openapi_extra=idempotency.REQUIRED,
 )
 def withdraw(request: HttpRequest, tournament_id: PathId, payload: MemberIn):
     actor = request.auth.actor
@@ -238,6 +240,7 @@ def withdraw(request: HttpRequest, tournament_id: PathId, payload: MemberIn):
     auth=scope("tournaments:write"),
     response={200: RegistrationOut},
     summary="Check a registered member in",
+    openapi_extra=idempotency.OPTIONAL,
 )
 def check_in(request: HttpRequest, tournament_id: PathId, payload: MemberIn):
     actor = request.auth.actor
