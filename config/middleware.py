@@ -46,7 +46,13 @@ def _holds_nul(data: QueryDict) -> bool:
 def bad_request(reason: str, request: HttpRequest | None = None) -> HttpResponseBadRequest:
     if request is not None and request.path_info.startswith("/api/"):
         # The Bot API answers every error as a problem body (api.problems, RFC 9457).
-        body = {"title": "Bad request", "status": 400, "code": "bad_request", "detail": reason}
+        body = {
+            "type": "https://concord.invalid/problems/bad_request",
+            "title": "Bad request",
+            "status": 400,
+            "code": "bad_request",
+            "detail": reason,
+        }
         return HttpResponseBadRequest(json.dumps(body), content_type="application/problem+json")
     return HttpResponseBadRequest(f"bad request: {reason}\n", content_type="text/plain")
 
