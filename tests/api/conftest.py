@@ -76,3 +76,15 @@ def _deferred_checks_pass(request):
     yield
     if not connection.needs_rollback:
         settle()
+
+
+def this_database(tmp_path) -> str:
+    """The test database's URL, for a server process: the rows a test made are what it
+    serves (on SQLite the test database is a file both processes open)."""
+    from django.db import connection
+
+    from tests.servers import database_url_for_tests
+
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{connection.settings_dict['NAME']}"
+    return database_url_for_tests(tmp_path)

@@ -26,8 +26,9 @@ from api.actions import create_key
 from api.models import SCOPES
 from api.v1 import api
 from narrative.demo import load_demo_story
+from tests.api.conftest import this_database
 from tests.factories import MemberFactory, TournamentFactory
-from tests.servers import daphne, database_url_for_tests
+from tests.servers import daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "10"))
@@ -47,7 +48,7 @@ def test_every_endpoint_answers_within_its_schema_and_never_5xx(tmp_path):
     load_demo_story()
     token = create_key(label="fuzz", scopes=SCOPES).token
     env = {
-        "DATABASE_URL": database_url_for_tests(tmp_path),
+        "DATABASE_URL": this_database(tmp_path),
         "API_RATE_LIMITS": "default=1000000/60,ledger:write=1000000/60,members:write=1000000/60",
         "API_EVENTS_MAX_WAIT": "0",
     }

@@ -1,7 +1,7 @@
 """Races over real HTTP: daphne serving Concord in its own process, many clients at once.
 
-PostgreSQL only: that is where concurrent transactions really interleave (SQLite takes
-one writer at a time, so there is no race to lose)."""
+On PostgreSQL concurrent transactions really interleave; on SQLite writers take turns
+(the same tests hold there too)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from accounts.models import Identity, Member
 from api.actions import create_key
 from api.models import IdempotentRequest
 from ledger.models import Account, Transfer
+from tests.api.conftest import this_database
 from tests.factories import MemberFactory
-from tests.servers import daphne, database_url_for_tests
+from tests.servers import daphne
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _post(url: str, token: str, body: dict, key: str | None) -> tuple[int, dict]:
@@ -53,7 +54,7 @@ def _at_once(count: int, call) -> list[tuple[int, dict]]:
 def test_sixteen_concurrent_awards_with_one_key_pay_once_and_answer_the_same(tmp_path):
     member = MemberFactory(platform="telegram", external_id="race-1")
     token = create_key(label="race", scopes=["ledger:write"]).token
-    env = {"DATABASE_URL": database_url_for_tests(tmp_path)}
+    env = {"DATABASE_URL": this_database(tmp_path)}
     with daphne(env) as base:
         body = {"member_id": member.pk, "amount": 50, "reason": "race"}
         results = _at_once(
@@ -69,7 +70,7 @@ def test_sixteen_concurrent_awards_with_one_key_pay_once_and_answer_the_same(tmp
 
 def test_twenty_four_concurrent_registrations_of_one_identity_give_one_member(tmp_path):
     token = create_key(label="race", scopes=["members:write"]).token
-    env = {"DATABASE_URL": database_url_for_tests(tmp_path)}
+    env = {"DATABASE_URL": this_database(tmp_path)}
     body = {"platform": "discord", "external_id": "race-2", "username": "racer"}
     with daphne(env) as base:
         results = _at_once(24, lambda: _post(f"{base}/api/v1/members", token, body, None))
