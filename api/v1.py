@@ -16,7 +16,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
@@ -141,6 +141,9 @@ api = BotApi(
     urls_namespace="api-v1",
     parser=StrictJsonParser(),
     docs_url="/docs",
+    # Swagger UI's files come from Concord's static (ninja is in INSTALLED_APPS); no
+    # validator badge (it would load an image from validator.swagger.io).
+    docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": False}),
     openapi_url="/openapi.json",
 )
 
