@@ -121,20 +121,21 @@ class HoldOut(Schema):
 
 
 def transfer_data(transfer: Transfer) -> dict:
-    rows = (
+    rows = list(
         Posting.objects.filter(transfer_id=transfer.pk)
         .order_by("id")
-        .values_list("account__member_id", "account__name", "amount", "balance_after")
-    )
-    currency = (
-        Posting.objects.filter(transfer_id=transfer.pk)
-        .values_list("account__currency__code", flat=True)
-        .first()
+        .values_list(
+            "account__member_id",
+            "account__name",
+            "amount",
+            "balance_after",
+            "account__currency__code",
+        )
     )
     return TransferOut(
         id=transfer.pk,
         kind=transfer.kind,
-        currency=currency or "",
+        currency=rows[0][4] if rows else "",
         reason=transfer.reason,
         created_at=transfer.created_at,
         reverses_id=transfer.reverses_id,
@@ -145,7 +146,7 @@ def transfer_data(transfer: Transfer) -> dict:
                 amount=amount,
                 balance=balance,
             )
-            for member_id, name, amount, balance in rows
+            for member_id, name, amount, balance, _ in rows
         ],
     ).model_dump(mode="json")
 
@@ -168,7 +169,7 @@ def hold_data(hold: Hold) -> dict:
 
 
 def _member(member_id: int) -> Member:
-    return get_or_404(Member.objects, member_id, "member")
+    return get_or_404(Member.objects.only("pk"), member_id, "member")
 
 
 def _write(request, payload, work):
