@@ -195,3 +195,15 @@ def test_rotating_twice_is_refused_and_writes_nothing():
     with pytest.raises(Exception, match="rotated already"):
         rotate_key(key.prefix)
     assert ApiKey.objects.count() == count
+
+
+def test_the_database_holds_one_answer_per_key_and_idempotency_key(bot, alice):
+    from api.models import IdempotentRequest
+
+    bot.post("/ledger/awards", {"member_id": alice.pk, "amount": 1, "reason": "x"}, key="k1")
+    bot.post("/ledger/awards", {"member_id": alice.pk, "amount": 2, "reason": "x"}, key="k2")
+    first, second = IdempotentRequest.objects.order_by("pk")
+    table = IdempotentRequest._meta.db_table
+    _raw_update(f"UPDATE {table} SET key = 'k1' WHERE id = %s", [second.pk])  # once
+    _raw_update(f"UPDATE {table} SET key = '' WHERE id = %s", [first.pk])  # key_not_blank
+    _raw_update(f"UPDATE {table} SET status = 42 WHERE id = %s", [first.pk])  # status_valid

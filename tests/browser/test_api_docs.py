@@ -37,7 +37,7 @@ def test_the_docs_page_renders_offline_under_the_policy(page, tmp_path):
         page.add_init_script(RECORD_VIOLATIONS)
         page.on("console", lambda msg: console.append(msg.text))
         page.goto(f"http://127.0.0.1:{port}/api/v1/docs")
-        page.wait_for_selector("[data-path=\"/api/v1/ledger/awards\"]")
+        page.wait_for_selector('[data-path="/api/v1/ledger/awards"]')
         assert page.locator(".opblock").count() >= 20
         violations = page.evaluate("() => window.__csp")
     finally:
