@@ -70,3 +70,25 @@ def test_the_docs_page_needs_no_other_host():
         assert served.status_code == 200, asset
         body = b"".join(served.streaming_content) if served.streaming else served.content
         assert body
+
+
+@pytest.mark.parametrize("value", ["ledger:write=10", "ledger:write=x/60", "=5/60", "a=0/60"])
+def test_a_malformed_rate_limit_setting_stops_the_start(monkeypatch, value):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.settings import api_rate_limits
+
+    monkeypatch.setenv("API_RATE_LIMITS", value)
+    with pytest.raises(ImproperlyConfigured, match="API_RATE_LIMITS"):
+        api_rate_limits("API_RATE_LIMITS", {"default": (1, 1)})
+
+
+def test_rate_limit_setting_overrides_the_defaults(monkeypatch):
+    from config.settings import api_rate_limits
+
+    monkeypatch.setenv("API_RATE_LIMITS", "ledger:write=5/10, default=7/60")
+    assert api_rate_limits("API_RATE_LIMITS", {"default": (1, 1), "members:write": (2, 2)}) == {
+        "default": (7, 60),
+        "ledger:write": (5, 10),
+        "members:write": (2, 2),
+    }
