@@ -3,10 +3,12 @@
 The same scopes (`events.scopes`) and the same order (seq) as /ws/stream/, and the same
 public projection of each event (`dashboard.public`: what a token stream may see; a kind
 without one is never sent). Only settled events are answered: the top seq is read, then
-every transaction running at that moment is waited for (`events.live.wait_settled`), so
-no event can later appear below a seq already answered — a poller never misses one.
-With nothing new it waits (long-poll, up to `wait` seconds), checking twice a second,
-without holding a thread: the handler is async. `next_after` is what to send next time
+every transaction running at that moment is waited for (`events.live.running_here`,
+`still_running`: what the relay's `wait_settled` waits for), so no event can later
+appear below a seq already answered — a poller never misses one. With nothing new it
+waits (long-poll, up to `wait` seconds), checking twice a second. Every wait is an
+`asyncio.sleep` (the handler is async): a poll holds no thread, and the process's one
+thread for synchronous work only runs its short queries. `next_after` is what to send next time
 (it moves past events outside the scope too)."""
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from events.scopes import InvalidScope, Scope
 router = Router(tags=["events"])
 PAGE_MAX = 500
 POLL_EVERY = 0.5
-SETTLE_TIMEOUT = 0.5
+SETTLE_TIMEOUT = 2.0  # as the relay's
 
 
 class EventOut(Schema):
@@ -53,11 +55,13 @@ class EventsQuery(Schema):
     limit: int = Field(100, ge=1, le=PAGE_MAX)
 
 
-def read_settled(stream: Scope, after: int, limit: int) -> tuple[list[dict], int]:
-    """Events of `stream` after `after` up to the settled top, and the next `after`."""
+def _top_and_running() -> tuple[int, list[int]]:
     top = Event.objects.aggregate(top=Max("seq"))["top"] or 0
-    if top <= after or not live.wait_settled(SETTLE_TIMEOUT):
-        return [], after
+    return top, live.running_here()
+
+
+def read_upto(stream: Scope, after: int, top: int, limit: int) -> tuple[list[dict], int]:
+    """Events of `stream` in (after, top], public projections, and the next `after`."""
     rows = list(
         Event.objects.filter(
             stream.q(), kind__in=sorted(public.PROJECTORS), seq__gt=after, seq__lte=top
@@ -71,6 +75,22 @@ def read_settled(stream: Scope, after: int, limit: int) -> tuple[list[dict], int
             answer.append({"seq": event.seq, "kind": event.kind, "at": message["at"], "data": data})
     next_after = rows[-1].seq if len(rows) == limit else top
     return answer, next_after
+
+
+async def settled_top(after: int) -> int | None:
+    """The top seq once every transaction running when it was read has ended; None if
+    there is nothing above `after`, or one still runs after SETTLE_TIMEOUT."""
+    top, running = await sync_to_async(_top_and_running)()
+    if top <= after:
+        return None
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    delay = 0.002
+    while running and await sync_to_async(live.still_running)(running):
+        if time.monotonic() > deadline:
+            return None
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return top
 
 
 @router.get(
@@ -87,7 +107,10 @@ async def events(request: HttpRequest, q: Query[EventsQuery]):
     deadline = time.monotonic() + min(q.wait, settings.API_EVENTS_MAX_WAIT)
     after = q.after
     while True:
-        found, after = await sync_to_async(read_settled)(stream, after, q.limit)
+        top = await settled_top(after)
+        found = []
+        if top is not None:
+            found, after = await sync_to_async(read_upto)(stream, after, top, q.limit)
         if found or time.monotonic() >= deadline:
             return {"events": found, "next_after": after}
         await asyncio.sleep(POLL_EVERY)

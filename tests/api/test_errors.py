@@ -88,6 +88,12 @@ def test_odd_award_bodies_answer_4xx_problems_and_write_nothing(bot, alice, body
     assert Transfer.objects.count() == before
 
 
+def test_a_body_past_djangos_own_limit_is_413_too(bot, alice):
+    response = _raw(bot, "/ledger/awards", b'{"a": "' + b"x" * 3_000_000 + b'"}')
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+
+
 def test_validation_errors_name_each_field(bot, alice):
     response = _raw(bot, "/ledger/awards", b'{"member_id": "x", "amount": 0}')
     assert response.status_code == 422
