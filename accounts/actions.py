@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import events
-from accounts import payloads
+from accounts import payloads, sql
 from accounts.emails import normalize_email
 from accounts.exceptions import (
     AccountsError,
@@ -33,7 +33,6 @@ from accounts.models import (
     Identity,
     Member,
     Platform,
-    Profile,
     Subscription,
     SubscriptionStatus,
     Tier,
@@ -260,36 +259,21 @@ def refuse_taken_email(request: RegistrationRequest) -> None:
 # Registration is the hottest write in Concord; these statements cost a fraction of the
 # ORM's save() in client CPU. The model's constraints and triggers hold them all the same,
 # and the tests run them on SQLite and PostgreSQL.
-_SELECT_IDENTITY = (
-    f"SELECT member_id FROM {Identity._meta.db_table} WHERE platform = %s AND external_id = %s"
+_SELECT_IDENTITY = sql.statement("identity_member")
+_INSERT_MEMBER = sql.statement("member_insert")
+_INSERT_MEMBER_IDENTITY_PROFILE = sql.statement(
+    "register.pg",
+    member_insert=_INSERT_MEMBER,
+    identity_insert=sql.statement(
+        "identity_insert", values="SELECT id, %s, %s, %s, %s FROM member"
+    ),
+    profile_insert=sql.statement(
+        "profile_insert", values="SELECT id, '', '{}', false, false, false, %s FROM member"
+    ),
 )
-_INSERT_MEMBER = (
-    f"INSERT INTO {Member._meta.db_table} (display_name, language, is_premium, is_active,"
-    " created_at, last_active_at, email, email_normalized, referral_code, referred_by_id)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-)
-# PostgreSQL writes all three rows in one statement (one round trip, one plan).
-_INSERT_MEMBER_IDENTITY_PROFILE = f"""
-WITH member AS ({_INSERT_MEMBER}),
-identity AS (
-    INSERT INTO {Identity._meta.db_table} (member_id, platform, external_id, username, created_at)
-    SELECT id, %s, %s, %s, %s FROM member
-),
-profile AS (
-    INSERT INTO {Profile._meta.db_table} (member_id, archetype, preferences, welcomed,
-        onboarding_completed, tutorial_completed, updated_at)
-    SELECT id, '', '{{}}', false, false, false, %s FROM member
-)
-SELECT id FROM member
-"""
-_INSERT_IDENTITY = (
-    f"INSERT INTO {Identity._meta.db_table} (member_id, platform, external_id, username,"
-    " created_at) VALUES (%s, %s, %s, %s, %s)"
-)
-_INSERT_PROFILE = (
-    f"INSERT INTO {Profile._meta.db_table} (member_id, archetype, preferences, welcomed,"
-    " onboarding_completed, tutorial_completed, updated_at)"
-    " VALUES (%s, '', '{}', false, false, false, %s)"
+_INSERT_IDENTITY = sql.statement("identity_insert", values="VALUES (%s, %s, %s, %s, %s)")
+_INSERT_PROFILE = sql.statement(
+    "profile_insert", values="VALUES (%s, '', '{}', false, false, false, %s)"
 )
 
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 from api import problems
 from api.models import IdempotentRequest
 from api.problems import Problem
+from api.sql import statement
 from ledger.plans import SystemKey
 
 HEADER = "Idempotency-Key"
@@ -118,12 +119,7 @@ def write(request: HttpRequest, body: dict, work: Work, *, moves_value: bool) ->
     return problems.response(status, data)
 
 
-_CLAIM = (
-    f"INSERT INTO {IdempotentRequest._meta.db_table} (api_key_id, key, method, path,"
-    " request_hash, request_body, status, response_body, created_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, '{}', %s)"
-    " ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id"
-)
+_CLAIM = statement("idempotency_claim")
 
 
 def _claim(request: HttpRequest, value: str, digest: str, body: dict) -> int | None:
@@ -143,6 +139,7 @@ def _claim(request: HttpRequest, value: str, digest: str, body: dict) -> int | N
                 digest,
                 json.dumps(body),
                 IN_PROGRESS,
+                "{}",
                 connection.ops.adapt_datetimefield_value(timezone.now()),
             ],
         )

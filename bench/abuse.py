@@ -46,9 +46,8 @@ import time
 import uuid
 
 import common
+from stream_probes import DEEP, HUGE_ACK, hello, replay_from_0
 
-DEEP = "[" * 100_000
-HUGE_ACK = '{"type":"ack","latency_ms":1' + "0" * 400 + "}"
 HEALTHZ_EVERY = 0.05
 TARGET_MS = 500
 
@@ -137,26 +136,6 @@ class HealthzSampler:
         out, _ = self.proc.communicate("", timeout=30)
         samples, errors = json.loads(out)
         return samples, errors
-
-
-async def hello(ws) -> dict:
-    while (msg := json.loads(await ws.recv()))["type"] != "hello":
-        pass
-    return msg
-
-
-async def replay_from_0(url: str) -> tuple[int, int | None]:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-
-    events = 0
-    async with connect(url + "&after=0", proxy=None, max_queue=None) as ws:
-        try:
-            while (kind := json.loads(await ws.recv())["type"]) != "hello":
-                events += kind == "event"  # pings come meanwhile
-        except ConnectionClosed as closed:
-            return events, closed.rcvd.code if closed.rcvd else None
-    return events, None
 
 
 async def abuse(url: str, until: asyncio.Event) -> dict[str, int]:

@@ -9,15 +9,16 @@ import argparse
 import contextlib
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from config.processes import ServerDown, stop
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Measure production settings: with DEBUG on, Django keeps every query it runs, which
 # costs client CPU on every call (it roughly doubled a registration's). DJANGO_DEBUG=1
@@ -116,37 +117,6 @@ def worker_counts(text: str) -> list[int]:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class ServerDown(Exception):
-    """A server a benchmark started exited, or did not listen in time."""
-
-
-def wait_for_port(
-    port: int, proc: subprocess.Popen, timeout: float = 30.0, what: str = "the server"
-) -> None:
-    """Return once something listens on 127.0.0.1:`port`; ServerDown if `proc` exits
-    first or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServerDown(f"{what} exited with code {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise ServerDown(f"{what} did not listen on port {port} within {timeout:g} s")
-
-
-def stop_popen(proc: subprocess.Popen | None) -> None:
-    """SIGTERM, then SIGKILL after 10 s; nothing if it is not running."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def process_cpu(pid: int | None) -> float | None:
     """Seconds of CPU (user + system) process `pid` has used; None if unreadable."""
     if pid is None:
@@ -180,12 +150,12 @@ def relay(wanted: bool = True):
         try:
             line = proc.stdout.readline()  # "relay: leading ..." or the standby line
             if "leading" not in line:
-                stop_popen(proc)
+                stop(proc)
                 log.seek(0)
                 raise ServerDown(f"run_relay did not lead: {line.strip()} {log.read()[-500:]}")
             yield proc.pid
         finally:
-            stop_popen(proc)
+            stop(proc)
 
 
 def before_fork() -> None:

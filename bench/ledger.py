@@ -48,6 +48,8 @@ from timing import (
     verdict,
 )
 
+from config import processes
+
 TIMEOUT = 600  # seconds a phase may take before the benchmark gives up
 HOT_SHARE = 0.8  # of awards go to
 HOT_FRACTION = 0.01  # of the members
@@ -346,7 +348,7 @@ def main(argv: list[str]) -> int:
         with common.relay(not args.no_relay) as args.publisher:
             print(f"relay: {'run_relay' if args.publisher else 'none'}")
             figures = phases(args, run_id, hot_count)
-    except common.ServerDown as failed:
+    except processes.ServerDown as failed:
         print(failed, file=sys.stderr)
         return 1
     print("(postings/s counts member postings; each call also posts one issuance leg)")

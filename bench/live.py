@@ -82,6 +82,8 @@ from live_measure import (
 from live_report import print_cpu, print_deliveries, print_targets, summarize
 from wsclient import TICK
 
+from config import processes
+
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 180.0  # seconds for every client to get its hello
 
@@ -209,7 +211,7 @@ def main(argv: list[str]) -> int:
         for proc in procs:
             stop_process(proc)
         for server in servers:
-            common.stop_popen(server)
+            processes.stop(server)
         forget(os.environ["CACHE_KEY_PREFIX"])
         # Stopped by SIGTERM, daphne may log errors for the connections it cancels
         # (channels_redis.pubsub cleaning up their channels): only what it logged while
@@ -353,8 +355,8 @@ def start_servers(args, stderr_path: Path, started) -> tuple[list, subprocess.Po
     listener.close()
     try:
         for proc in daphnes:
-            common.wait_for_port(port, proc, what="daphne")
-    except common.ServerDown as down:
+            processes.wait_for_port(port, proc, what="daphne")
+    except processes.ServerDown as down:
         raise common.BenchFailed(str(down)) from None
     print(
         f"daphne: {len(daphnes)} process(es), pid {', '.join(str(d.pid) for d in daphnes)},"

@@ -40,6 +40,8 @@ from timing import (
     verdict,
 )
 
+from config import processes
+
 TIMEOUT = 600
 TARGET_RATE, TARGET_WORKERS = 600, 8
 
@@ -185,7 +187,7 @@ def main(argv: list[str]) -> int:
                     f" {fmt(r['server_ms'], 7)} {fmt(r['publisher_ms'], 5)} {r['busy']:>6.0f}"
                     f" {r['wall']:>7.2f}"
                 )
-    except (common.BenchFailed, common.ServerDown) as failed:
+    except (common.BenchFailed, processes.ServerDown) as failed:
         print(failed, file=sys.stderr)
         return 1
     print(

@@ -51,6 +51,8 @@ from timing import (
     verdict,
 )
 
+from config import processes
+
 TIMEOUT = 600
 TARGET_RATE, TARGET_WORKERS, TARGET_IMPORT_SECONDS = 400, 8, 10.0
 IMPORT_CAPACITY = 1024
@@ -390,7 +392,7 @@ def main(argv: list[str]) -> int:
     try:
         with common.relay(not args.no_relay) as publisher:
             figures, imported = measure(args, run_id, publisher)
-    except common.ServerDown as failed:
+    except processes.ServerDown as failed:
         print(failed, file=sys.stderr)
         return 1
 

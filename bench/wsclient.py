@@ -74,187 +74,106 @@ def close_frame(code: int) -> bytes:
     return masked_frame(OP_CLOSE, code.to_bytes(2, "big"))
 
 
-class Connection:
-    """One websocket: the handshake, the frames, and what it received."""
+def check_response(head: bytes, accept: bytes) -> str | None:
+    """Why the HTTP response `head` does not open the websocket asked for with the key
+    whose accept value is `accept`; None if it does."""
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or not status[0].startswith("HTTP/1."):
+        return f"not an HTTP response: {lines[0][:80]!r}"
+    if status[1] != "101":
+        return f"server rejected WebSocket connection: HTTP {' '.join(status[1:])}"
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            return f"bad header line {line[:80]!r}"
+        name = name.strip().lower()
+        value = value.strip()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    if headers.get("upgrade", "").lower() != "websocket":
+        return f"Upgrade: {headers.get('upgrade')!r}, not websocket"
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    if "upgrade" not in tokens:
+        return f"Connection: {headers.get('connection')!r}, not upgrade"
+    if headers.get("sec-websocket-accept", "").encode() != accept:
+        return f"Sec-WebSocket-Accept {headers.get('sec-websocket-accept')!r} is wrong"
+    if headers.get("sec-websocket-extensions"):
+        return f"extensions not offered: {headers['sec-websocket-extensions']}"
+    if headers.get("sec-websocket-protocol"):
+        return f"subprotocol not offered: {headers['sec-websocket-protocol']}"
+    return None
 
-    __slots__ = (
-        "accept",
-        "client",
-        "closed",
-        "deadline",
-        "failed",
-        "fd",
-        "frag_op",
-        "frag_size",
-        "fragments",
-        "have",
-        "hello",
-        "need",
-        "other",
-        "out",
-        "parts",
-        "seqs",
-        "sock",
-        "state",
-        "tids",
-        "times",
-    )
 
-    def __init__(self, client: Clients) -> None:
-        self.client = client
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setblocking(False)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.fd = self.sock.fileno()
+class Received:
+    """What one connection received: each transfer event's seq, transfer id and the
+    `time.time()` of the read that brought it, the stream's hello, and a count of the other
+    messages. `message` reads one text message (fast path: `stream_events`)."""
+
+    __slots__ = ("hello", "other", "seqs", "tids", "times")
+
+    def __init__(self) -> None:
+        self.seqs = array.array("q")
+        self.tids = array.array("q")
+        self.times = array.array("d")
+        self.other = 0  # hello, pings and events of other kinds
+        self.hello: dict | None = None
+
+    def message(self, p: bytes, now: float) -> tuple[int, int] | None:
+        """One text message, received at `now`; (seq, transfer id) if it is a transfer
+        event recorded."""
+        if self.hello is not None:
+            event = SEEN.get(p)
+            if event is None and p.startswith(EVENT_HEAD):
+                event = read_event(p)
+                if event is not None:
+                    if event[1] is None:
+                        self.other += 1  # an event of another kind
+                        return None
+                    learned(p, event)
+            if event is not None:
+                self.seqs.append(event[0])
+                self.tids.append(event[1])
+                self.times.append(now)
+                return event
+        try:
+            msg = json.loads(p)
+        except ValueError:
+            self.other += 1  # not JSON: the stream sends none
+            return None
+        if self.hello is None:
+            if isinstance(msg, dict) and msg.get("type") == "hello":
+                self.hello = msg
+            else:
+                self.other += 1  # a replayed event before hello; none are expected
+            return None
+        event = parse_json_event(msg)
+        if event is None or event[1] is None:
+            self.other += 1
+            return None
+        self.seqs.append(event[0])
+        self.tids.append(event[1])
+        self.times.append(now)
+        return event
+
+
+class FrameReader(Received):
+    """RFC 6455 frames (server to client) parsed as the bytes come: `feed` takes a chunk
+    and hands each text message to `message`, answers pings (`send`) and hands a close
+    frame to `on_close`; a broken frame raises ProtocolError. The connection below
+    supplies `send` and `on_close` and moves `state`."""
+
+    __slots__ = ("frag_op", "frag_size", "fragments", "have", "need", "parts", "state")
+
+    def __init__(self) -> None:
+        super().__init__()
         self.state = CONNECTING
-        self.deadline = time.monotonic() + OPEN_TIMEOUT
-        self.accept = b""
-        self.out = b""  # bytes the socket did not take yet
         self.parts: list[bytes] = []  # an incomplete frame (or HTTP response), in pieces
         self.have = 0  # bytes in parts
         self.need = 0  # bytes the frame in parts needs (0: its header is incomplete)
         self.fragments: list[bytes] | None = None  # a fragmented message so far
         self.frag_op = OP_TEXT
         self.frag_size = 0
-        self.seqs = array.array("q")
-        self.tids = array.array("q")
-        self.times = array.array("d")
-        self.other = 0  # hello, pings and events of other kinds
-        self.closed: str | None = None  # why the connection ended while measured
-        self.failed: str | None = None  # why it never opened or said hello
-        self.hello: dict | None = None
-
-    # --- events from the loop ----------------------------------------------------------
-
-    def on_event(self, ev: int) -> None:
-        if self.state == OPEN and ev == EPOLLIN:  # the common case, kept short
-            try:
-                data = self.sock.recv(RECV_SIZE)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                self.end(f"{type(exc).__name__}: {exc}")
-                return
-            if data:
-                now = time.time()
-                if self.hello is not None and not self.parts and self.fragments is None:
-                    event = SEEN.get(data)
-                    if event is not None:  # the chunk is one event frame, already read
-                        self.seqs.append(event[0])
-                        self.tids.append(event[1])
-                        self.times.append(now)
-                        return
-                try:
-                    self.feed(data, now)
-                except ProtocolError as exc:
-                    self.fail_protocol(exc)
-            else:
-                self.end("closed by server: code -")  # no close frame
-            return
-        if ev & EPOLLOUT and self.state != CONNECTING and self.out:
-            self.flush()
-        if self.state == CONNECTING:
-            self.connected()
-        elif self.state == HANDSHAKE:
-            self.handshake()
-        elif self.state == OPEN and ev & ~EPOLLOUT:
-            self.on_event(EPOLLIN)
-        elif self.state == CLOSING:
-            self.drain()
-
-    def connect(self, address: tuple[str, int]) -> None:
-        self.client.register(self, EPOLLOUT)
-        err = self.sock.connect_ex(address)
-        if err not in (0, errno.EINPROGRESS):
-            self.fail("handshake", OSError(err, os.strerror(err)))
-
-    def connected(self) -> None:
-        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            self.fail("handshake", OSError(err, os.strerror(err)))
-            return
-        key = base64.b64encode(os.urandom(16))
-        self.accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
-        client = self.client
-        request = (
-            f"GET {client.target} HTTP/1.1\r\n"
-            f"Host: {client.host}\r\n"
-            "Upgrade: websocket\r\n"
-            "Connection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key.decode()}\r\n"
-            "Sec-WebSocket-Version: 13\r\n"
-            f"Origin: {client.origin}\r\n"
-            "User-Agent: concord-bench-live\r\n"
-            "\r\n"
-        )
-        self.state = HANDSHAKE
-        self.client.modify(self, EPOLLIN)
-        self.send(request.encode())
-
-    def handshake(self) -> None:
-        try:
-            data = self.sock.recv(RECV_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self.fail("handshake", exc)
-            return
-        now = time.time()
-        if not data:
-            self.fail("handshake", ConnectionError("closed before the HTTP response"))
-            return
-        self.parts.append(data)
-        self.have += len(data)
-        response = b"".join(self.parts)
-        head, sep, rest = response.partition(b"\r\n\r\n")
-        if not sep:
-            self.parts = [response]
-            if self.have > MAX_HANDSHAKE:
-                self.fail("handshake", ValueError("HTTP response headers too long"))
-            return
-        self.parts, self.have = [], 0
-        problem = self.check_response(head)
-        if problem:
-            self.fail("handshake", ValueError(problem))
-            return
-        self.state = OPEN
-        self.deadline = time.monotonic() + OPEN_TIMEOUT  # for the hello
-        self.client.connections.append(self)
-        if rest:
-            try:
-                self.feed(rest, now)
-            except ProtocolError as exc:
-                self.fail_protocol(exc)
-
-    def check_response(self, head: bytes) -> str | None:
-        lines = head.decode("latin-1").split("\r\n")
-        status = lines[0].split(" ", 2)
-        if len(status) < 2 or not status[0].startswith("HTTP/1."):
-            return f"not an HTTP response: {lines[0][:80]!r}"
-        if status[1] != "101":
-            return f"server rejected WebSocket connection: HTTP {' '.join(status[1:])}"
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, colon, value = line.partition(":")
-            if not colon:
-                return f"bad header line {line[:80]!r}"
-            name = name.strip().lower()
-            value = value.strip()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        if headers.get("upgrade", "").lower() != "websocket":
-            return f"Upgrade: {headers.get('upgrade')!r}, not websocket"
-        tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-        if "upgrade" not in tokens:
-            return f"Connection: {headers.get('connection')!r}, not upgrade"
-        if headers.get("sec-websocket-accept", "").encode() != self.accept:
-            return f"Sec-WebSocket-Accept {headers.get('sec-websocket-accept')!r} is wrong"
-        if headers.get("sec-websocket-extensions"):
-            return f"extensions not offered: {headers['sec-websocket-extensions']}"
-        if headers.get("sec-websocket-protocol"):
-            return f"subprotocol not offered: {headers['sec-websocket-protocol']}"
-        return None
-
-    # --- frames -----------------------------------------------------------------------
 
     def feed(self, data: bytes, now: float) -> None:
         """Parse the frames in `data` (and what an earlier chunk left incomplete)."""
@@ -351,42 +270,127 @@ class Connection:
         else:
             self.other += 1  # the stream sends no binary messages
 
-    def message(self, p: bytes, now: float) -> tuple[int, int] | None:
-        """One text message, received at `now`; (seq, transfer id) if it is a transfer
-        event recorded."""
-        if self.hello is not None:
-            event = SEEN.get(p)
-            if event is None and p.startswith(EVENT_HEAD):
-                event = read_event(p)
-                if event is not None:
-                    if event[1] is None:
-                        self.other += 1  # an event of another kind
-                        return None
-                    learned(p, event)
-            if event is not None:
-                self.seqs.append(event[0])
-                self.tids.append(event[1])
-                self.times.append(now)
-                return event
-        try:
-            msg = json.loads(p)
-        except ValueError:
-            self.other += 1  # not JSON: the stream sends none
-            return None
-        if self.hello is None:
-            if isinstance(msg, dict) and msg.get("type") == "hello":
-                self.hello = msg
+
+class Connection(FrameReader):
+    """One websocket: its socket, the handshake, sending, and how it ended (`closed`: why
+    it ended while open; `failed`: why it never said hello)."""
+
+    __slots__ = ("accept", "client", "closed", "deadline", "failed", "fd", "out", "sock")
+
+    def __init__(self, client: Clients) -> None:
+        super().__init__()
+        self.client = client
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.fd = self.sock.fileno()
+        self.deadline = time.monotonic() + OPEN_TIMEOUT
+        self.accept = b""
+        self.out = b""  # bytes the socket did not take yet
+        self.closed: str | None = None  # why the connection ended while measured
+        self.failed: str | None = None  # why it never opened or said hello
+
+    # --- events from the loop ----------------------------------------------------------
+
+    def on_event(self, ev: int) -> None:
+        if self.state == OPEN and ev == EPOLLIN:  # the common case, kept short
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self.end(f"{type(exc).__name__}: {exc}")
+                return
+            if data:
+                now = time.time()
+                if self.hello is not None and not self.parts and self.fragments is None:
+                    event = SEEN.get(data)
+                    if event is not None:  # the chunk is one event frame, already read
+                        self.seqs.append(event[0])
+                        self.tids.append(event[1])
+                        self.times.append(now)
+                        return
+                try:
+                    self.feed(data, now)
+                except ProtocolError as exc:
+                    self.fail_protocol(exc)
             else:
-                self.other += 1  # a replayed event before hello; none are expected
-            return None
-        event = parse_json_event(msg)
-        if event is None or event[1] is None:
-            self.other += 1
-            return None
-        self.seqs.append(event[0])
-        self.tids.append(event[1])
-        self.times.append(now)
-        return event
+                self.end("closed by server: code -")  # no close frame
+            return
+        if ev & EPOLLOUT and self.state != CONNECTING and self.out:
+            self.flush()
+        if self.state == CONNECTING:
+            self.connected()
+        elif self.state == HANDSHAKE:
+            self.handshake()
+        elif self.state == OPEN and ev & ~EPOLLOUT:
+            self.on_event(EPOLLIN)
+        elif self.state == CLOSING:
+            self.drain()
+
+    def connect(self, address: tuple[str, int]) -> None:
+        self.client.register(self, EPOLLOUT)
+        err = self.sock.connect_ex(address)
+        if err not in (0, errno.EINPROGRESS):
+            self.fail("handshake", OSError(err, os.strerror(err)))
+
+    def connected(self) -> None:
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self.fail("handshake", OSError(err, os.strerror(err)))
+            return
+        key = base64.b64encode(os.urandom(16))
+        self.accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+        client = self.client
+        request = (
+            f"GET {client.target} HTTP/1.1\r\n"
+            f"Host: {client.host}\r\n"
+            "Upgrade: websocket\r\n"
+            "Connection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key.decode()}\r\n"
+            "Sec-WebSocket-Version: 13\r\n"
+            f"Origin: {client.origin}\r\n"
+            "User-Agent: concord-bench-live\r\n"
+            "\r\n"
+        )
+        self.state = HANDSHAKE
+        self.client.modify(self, EPOLLIN)
+        self.send(request.encode())
+
+    def handshake(self) -> None:
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.fail("handshake", exc)
+            return
+        now = time.time()
+        if not data:
+            self.fail("handshake", ConnectionError("closed before the HTTP response"))
+            return
+        self.parts.append(data)
+        self.have += len(data)
+        response = b"".join(self.parts)
+        head, sep, rest = response.partition(b"\r\n\r\n")
+        if not sep:
+            self.parts = [response]
+            if self.have > MAX_HANDSHAKE:
+                self.fail("handshake", ValueError("HTTP response headers too long"))
+            return
+        self.parts, self.have = [], 0
+        problem = check_response(head, self.accept)
+        if problem:
+            self.fail("handshake", ValueError(problem))
+            return
+        self.state = OPEN
+        self.deadline = time.monotonic() + OPEN_TIMEOUT  # for the hello
+        self.client.connections.append(self)
+        if rest:
+            try:
+                self.feed(rest, now)
+            except ProtocolError as exc:
+                self.fail_protocol(exc)
 
     def on_close(self, payload: bytes) -> None:
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None

@@ -9,6 +9,8 @@ permission it needs (dashboard/roles.py gives them to roles), and this makes the
 
 from __future__ import annotations
 
+from django.contrib import admin
+
 
 def requires(permission: str):
     """A `has_<name>_permission` method that asks for `permission` ("app.codename")."""
@@ -18,3 +20,17 @@ def requires(permission: str):
 
     has_permission.__doc__ = f"True when the user holds {permission}."
     return has_permission
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A model no one adds, edits or deletes from the admin: its rows are written by
+    actions (or are an append-only record) and the admin only shows them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import sys
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from django.core.management.base import BaseCommand, CommandError, CommandParser, SystemCheckError
 from rich.console import Console
 
+from config import private_apis
 from config.text import printable
 
 
@@ -122,7 +122,5 @@ def _one_line(parser: CommandParser) -> None:
     """Make `parser` and its subcommands' parsers (made in add_arguments, before this)
     OneLineParsers: a subclass adding only `error`."""
     parser.__class__ = OneLineParser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _one_line(sub)
+    for sub in private_apis.subparsers(parser):
+        _one_line(sub)

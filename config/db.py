@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import psycopg
 from django.db import connection
 
+from config import private_apis
+
 
 @dataclass(frozen=True)
 class Ref:
@@ -42,13 +44,12 @@ def prepared_row(sql: str, params: dict) -> tuple | None:
 
     Django's cursors bind client-side and never prepare, so on PostgreSQL this uses
     psycopg's own cursor on Django's connection (same transaction), and Django's
-    `wrap_database_errors` to raise `django.db` errors (tests/config/test_private_apis.py
-    guards that)."""
+    `wrap_database_errors` to raise `django.db` errors (`config.private_apis`)."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with private_apis.django_errors(connection), psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchone()

@@ -26,3 +26,25 @@ def _text(path: Path) -> str:
 def load(folder: Path, name: str, **pieces: str) -> str:
     """`<folder>/<name>.sql` on one line, without its comments, its `{pieces}` filled in."""
     return _text(folder / f"{name}.sql").format(**pieces)
+
+
+def postgres_function(folder: Path, name: str, signature: str):
+    """A migration operation that creates the PostgreSQL function in `<folder>/<name>.sql`
+    (run as written: the file is the function's current version, readable without
+    replaying migrations) and drops `signature` when reversed; nothing on SQLite.
+
+    Changing a function: edit its file and add a migration running this again (CREATE OR
+    REPLACE). Replaying the older migrations then creates the newer text earlier, which
+    ends in the same state; a changed signature needs a new name."""
+    from django.db import migrations
+
+    def create(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            text = (folder / f"{name}.sql").read_text(encoding="utf-8")
+            schema_editor.execute(text, params=None)
+
+    def drop(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(f"DROP FUNCTION IF EXISTS {signature}", params=None)
+
+    return migrations.RunPython(create, drop)

@@ -12,18 +12,15 @@ import events
 from dashboard import payloads
 from dashboard.exceptions import InvalidOverlayScope, InvalidToken, TokenRevoked
 from dashboard.models import SIGNING_SALT, OverlayToken
+from dashboard.scopes import Scope
 from events import live
-from events.scopes import InvalidScope, Scope
 
 LABEL_MAX = 100
 
 
 def create_token(scope: str, *, label: str = "", actor=None) -> OverlayToken:
-    """A new overlay token for `scope` (see `events.scopes`)."""
-    try:
-        parsed = Scope.parse(scope)
-    except InvalidScope as exc:
-        raise InvalidOverlayScope(str(exc)) from None
+    """A new overlay token for `scope` (see `dashboard.scopes`)."""
+    parsed = Scope.parse(scope)
     label = (label or "").strip()
     if len(label) > LABEL_MAX:
         raise InvalidOverlayScope(f"a label is at most {LABEL_MAX} characters")

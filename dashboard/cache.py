@@ -27,9 +27,9 @@ from dataclasses import asdict
 
 from django.core.cache import cache
 
+from dashboard.scopes import TRANSFER_POSTED
 from events.log import batched
 from events.models import Event
-from events.scopes import TRANSFER_POSTED
 
 logger = logging.getLogger(__name__)
 

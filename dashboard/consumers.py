@@ -38,11 +38,11 @@ from django.utils import timezone
 from dashboard import public
 from dashboard.exceptions import InvalidToken, StreamLimitReached, TokenRevoked
 from dashboard.hub import get_hub, iso, stream_text
+from dashboard.scopes import TICKER_KINDS, TRANSFER_POSTED, Scope
 from dashboard.socket_auth import verdicts
 from dashboard.wire import Batch, Outgoing, connection_of, is_open
 from events import live
 from events.models import Event
-from events.scopes import TICKER_KINDS, TRANSFER_POSTED, Scope
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from django.core import signing
 from django.db import models
 from django.db.models import Q
 
-from events.scopes import SQL_PATTERN
+from dashboard.scopes import SQL_PATTERN
 
 SIGNING_SALT = "concord.overlay-token"
 

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from dashboard import boards, public
 from dashboard import cache as cached
+from dashboard.scopes import TICKER_KINDS, TRANSFER_POSTED
 from events.models import Event
-from events.scopes import TICKER_KINDS, TRANSFER_POSTED
 
 FEED_SIZE = 20
 TICKER_SIZE = 20

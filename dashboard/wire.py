@@ -17,31 +17,19 @@ does with one frame): one socket write per connection per batch.
 
 from __future__ import annotations
 
-import functools
+from config import private_apis
 
 try:
-    import autobahn.util
     from autobahn.websocket.protocol import PreparedMessage, WebSocketServerProtocol
 except ImportError:  # daphne (and with it autobahn) is not installed: ASGI sends only
     PreparedMessage = WebSocketServerProtocol = None
 else:
-    # autobahn builds the arguments of a debug log line on every write, coloured with
-    # click when it can be imported (Celery brings it); the colouring alone was ~4% of
-    # daphne's CPU per message. Plain text changes nothing else.
-    autobahn.util._HAS_CLICK = False
+    private_apis.plain_autobahn_logging()
 
 
 def connection_of(send):
     """The autobahn protocol behind a consumer's ASGI `send` under daphne, else None."""
-    if (
-        WebSocketServerProtocol is not None
-        and isinstance(send, functools.partial)
-        and send.args
-        and isinstance(send.args[0], WebSocketServerProtocol)
-        and hasattr(send.args[0], "sendPreparedMessage")
-    ):
-        return send.args[0]
-    return None
+    return private_apis.daphne_protocol(send, WebSocketServerProtocol)
 
 
 def is_open(protocol) -> bool:

@@ -22,6 +22,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, get_channel_layer
 from django.conf import settings
 from django.db import connection
 
+from config import private_apis
 from events.models import Event
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class DirectPubSub:
     `group_send` writes (PUBLISH of the layer's own serialization to the channel name the
     layer gives the group). `group_send` cost ~0.3 ms of the writing process's CPU per
     event under load (a loop turn, a lock and a round trip each); a batch costs ~0.1 ms.
-    tests/events/test_relay.py holds the two to the same messages."""
+    tests/events/test_relay_steps.py holds the two to the same messages."""
 
     def __init__(self, layer, client, channel: str) -> None:
         self.layer = layer
@@ -184,7 +185,7 @@ class DirectPubSub:
 
 
 async def _group_channel(layer) -> str:
-    return layer._get_group_channel_name(GROUP)  # the layer's loop-bound part names it
+    return private_apis.group_channel(layer, GROUP)  # the layer's loop-bound part names it
 
 
 async def group_send(layer, messages: Sequence[dict]) -> None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from events.exceptions import EventsError, NotInTransaction
 from events.models import Event
+from events.sql import statement
 
 logger = logging.getLogger(__name__)
 
@@ -132,10 +133,7 @@ def run_batch_handlers(events: Sequence[Event]) -> bool:
     return ok
 
 
-_INSERT = (
-    f"INSERT INTO {Event._meta.db_table} ({INSERT_COLUMNS})"
-    " VALUES (%s, %s, %s, %s, %s) RETURNING seq"
-)
+_INSERT = statement("event_insert", columns=INSERT_COLUMNS)
 
 
 def _insert(kind: str, actor_id, subject: str, data: dict[str, Any]) -> Event:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 import events
 from config.db import Ref
-from ledger import payloads
+from ledger import payloads, sql
 from ledger.exceptions import AchievementError, InvalidRequest
 from ledger.models import (
     ISSUANCE,
@@ -63,15 +63,13 @@ def grant_achievement(member, achievement: Achievement, *, actor=None) -> Member
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {MemberAchievement._meta.db_table}"
-            " (member_id, achievement_id, granted_at, transfer_id) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (member_id, achievement_id) DO NOTHING RETURNING id",
-            [
-                member_id,
-                achievement.pk,
-                connection.ops.adapt_datetimefield_value(now),
-                reward.pk if reward else None,
-            ],
+            sql.statement("achievement_grant"),
+            {
+                "member": member_id,
+                "achievement": achievement.pk,
+                "now": connection.ops.adapt_datetimefield_value(now),
+                "transfer": reward.pk if reward else None,
+            },
         )
         row = cursor.fetchone()
     if row is None:
@@ -129,17 +127,9 @@ def record_activity(member, day: date | None = None, *, actor=None) -> Streak:
     if isinstance(day, datetime) or not isinstance(day, date):
         raise InvalidRequest(f"day is a date, not {day!r}")
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {ActivityDay._meta.db_table} (member_id, day) VALUES (%s, %s)"
-            " ON CONFLICT (member_id, day) DO NOTHING RETURNING id",
-            [member_id, day],
-        )
+        cursor.execute(sql.statement("activity_day_insert"), {"member": member_id, "day": day})
         new_day = cursor.fetchone() is not None
-        cursor.execute(
-            f"INSERT INTO {Streak._meta.db_table} (member_id, current, longest, last_day)"
-            " VALUES (%s, 0, 0, NULL) ON CONFLICT (member_id) DO NOTHING",
-            [member_id],
-        )
+        cursor.execute(sql.statement("streak_open"), {"member": member_id})
     streak = Streak.objects.select_for_update().get(member_id=member_id)
     if not new_day:
         return streak

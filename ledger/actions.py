@@ -25,7 +25,7 @@ from django.utils import timezone
 
 import events
 from config.db import Ref
-from ledger import payloads
+from ledger import payloads, sql
 from ledger.achievements import grant_achievement as grant_achievement
 from ledger.achievements import grant_due
 from ledger.achievements import record_activity as record_activity
@@ -74,6 +74,12 @@ AWARD_KINDS = frozenset(
 )
 SPEND_KINDS = frozenset({TransferKind.SPEND, TransferKind.PURCHASE, TransferKind.ADJUSTMENT})
 SINK_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,58}\Z")
+
+# A hold moves only `held`: the wallet must cover it as a transfer's leg would.
+_HOLD_PLACE_SQL = sql.statement(
+    "hold_place",
+    covers=sql.statement("covers", wallet="ledger_account", delta="0", held_delta="%(amount)s"),
+)
 
 
 def _kind(kind, allowed: frozenset[str], action: str) -> str:
@@ -313,30 +319,23 @@ def hold(
     wallet_id = _wallet_id(member_id, currency)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {Hold._meta.db_table} (account_id, amount, sink, status,"
-            " idempotency_key, reason, context, actor_id, created_at, expires_at)"
-            " VALUES (%s, %s, %s, 'pending', %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            [
-                wallet_id,
-                amount,
-                sink_name,
-                key,
-                reason,
-                Hold._meta.get_field("context").get_db_prep_value(context, connection),
-                _actor_id(actor),
-                connection.ops.adapt_datetimefield_value(now),
-                connection.ops.adapt_datetimefield_value(expires_at),
-            ],
+            sql.statement("hold_insert"),
+            {
+                "account": wallet_id,
+                "amount": amount,
+                "sink": sink_name,
+                "key": key,
+                "reason": reason,
+                "context": Hold._meta.get_field("context").get_db_prep_value(context, connection),
+                "actor": _actor_id(actor),
+                "now": connection.ops.adapt_datetimefield_value(now),
+                "expires_at": connection.ops.adapt_datetimefield_value(expires_at),
+            },
         )
         row = cursor.fetchone()
         if row is None:  # a concurrent call with this key committed first
             return _replayed_hold(_hold_by_key(key), key, request)
-        cursor.execute(
-            f"UPDATE {Account._meta.db_table} SET held = held + %s"
-            " WHERE id = %s AND balance - held >= %s RETURNING balance, held",
-            [amount, wallet_id, amount],
-        )
+        cursor.execute(_HOLD_PLACE_SQL, {"amount": amount, "account": wallet_id})
         covered = cursor.fetchone()
     if covered is None:
         available = Account.objects.get(pk=wallet_id).available
@@ -453,9 +452,7 @@ def release(hold: Hold, *, actor=None, status: str = HoldStatus.RELEASED) -> Hol
     Hold.objects.filter(pk=locked.pk).update(status=status, settled_at=timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {Account._meta.db_table} SET held = held - %s WHERE id = %s"
-            " RETURNING balance, held",
-            [locked.amount, locked.account_id],
+            sql.statement("hold_settle"), {"amount": locked.amount, "account": locked.account_id}
         )
         balance, held = cursor.fetchone()
     locked.refresh_from_db()
@@ -512,16 +509,8 @@ def signup(member_id: int, *, referrer=None, actor=None) -> None:
     its transaction (two statements and one posting statement per bonus)."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Account._meta.db_table} (currency_id, member_id, name, balance,"
-            " held, version, created_at) SELECT id, %s, '', 0, 0, 0, %s"
-            f" FROM {Currency._meta.db_table} WHERE opens_on_signup ON CONFLICT DO NOTHING",
-            [member_id, now],
-        )
-        cursor.execute(
-            f"SELECT code, signup_bonus, referral_bonus FROM {Currency._meta.db_table}"
-            " WHERE opens_on_signup AND (signup_bonus > 0 OR referral_bonus > 0) ORDER BY id"
-        )
+        cursor.execute(sql.statement("signup_wallets_open"), {"member": member_id, "now": now})
+        cursor.execute(sql.statement("signup_bonuses"))
         bonuses = cursor.fetchall()
     member = Ref(member_id)
     for code, signup_bonus, referral_bonus in bonuses:

@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from accounts.admin import ReadOnlyInline
-from config.admin import requires
+from config.admin import ReadOnlyAdmin, requires
 from ledger import actions
 from ledger.exceptions import LedgerError
 from ledger.models import (
@@ -27,17 +27,6 @@ from ledger.models import (
     TransferKind,
 )
 from ledger.plans import MAX_AMOUNT, REASON_MAX, SystemKey
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Currency)

@@ -2,7 +2,7 @@
 
 Each kind is a `TypedDict` registered with `events.payloads.schema` and a builder;
 `events.payloads` says why. `ledger.transfer_posted` is the hottest event in Concord: on
-PostgreSQL the posting statement writes it itself (`ledger.posting._POST_SQL`, its JSON made
+PostgreSQL the posting statement writes it itself (`ledger/sql/post.pg.sql`, its JSON made
 by `events.payloads.sql_object` from `TransferPosted` and `Posting`), on SQLite
 `transfer_posted` builds it. Readers: the dashboard's feed, leaderboards and cache bumps,
 the leaderboard and ticker overlays (static/overlays/*.js read `currency` and `postings`),

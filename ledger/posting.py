@@ -24,7 +24,7 @@ from config.db import Ref, prepared_row
 from events import log as event_log
 from events.models import Event
 from events.payloads import sql_object
-from ledger import payloads
+from ledger import payloads, sql
 from ledger.exceptions import (
     AlreadyReversed,
     IdempotencyConflict,
@@ -33,7 +33,7 @@ from ledger.exceptions import (
     LedgerError,
     UnknownCurrency,
 )
-from ledger.models import Account, Currency, Posting, Transfer
+from ledger.models import Account, Transfer
 from ledger.plans import Leg, Plan, check_currency, describe, differences, request_hash
 
 logger = logging.getLogger(__name__)
@@ -167,12 +167,6 @@ def _event_subject(transfer_id: int) -> str:
     return f"transfer:{transfer_id}"
 
 
-_T = Transfer._meta.db_table
-_A = Account._meta.db_table
-_P = Posting._meta.db_table
-_C = Currency._meta.db_table
-_E = Event._meta.db_table
-
 # The event's data (`ledger.payloads.TransferPosted`), from the statement's `transfer`,
 # `legs` and `wallets` below: the same keys as `payloads.transfer_posted` gives SQLite.
 _EVENT_DATA = sql_object(
@@ -194,86 +188,54 @@ _EVENT_DATA = sql_object(
     + " ORDER BY legs.ord) FROM legs LEFT JOIN wallets ON wallets.id = legs.account_id)",
 )
 
-# One statement, one round trip, atomic by itself (it may run without BEGIN/COMMIT).
-# Each CTE feeds the next: nothing is written unless the accounts exist (ready), and
-# nothing past the transfer unless its key is new; the wallets are locked in id order
-# and updated only where they cover their change (covered). If one did not, the last
-# expression calls ledger_short(), which aborts the statement and all it wrote (the
-# transfer, and any wallet already updated).
-_POST_SQL = f"""
-WITH cur AS (
-    SELECT id FROM {_C} WHERE code = %(currency)s::text
-), legs AS (
-    SELECT leg.ord, leg.member_id, leg.system, leg.delta, leg.held_delta,
-           CASE WHEN leg.member_id IS NOT NULL THEN
-               (SELECT a.id FROM {_A} a WHERE a.member_id = leg.member_id
-                   AND a.currency_id = cur.id)
-           ELSE
-               (SELECT a.id FROM {_A} a WHERE a.member_id IS NULL
-                   AND a.currency_id = cur.id AND a.name = leg.system)
-           END AS account_id
-      FROM cur, unnest(%(members)s::bigint[], %(systems)s::text[], %(deltas)s::bigint[],
-                       %(held)s::bigint[])
-           WITH ORDINALITY AS leg(member_id, system, delta, held_delta, ord)
-), ready AS (
-    SELECT count(account_id) = %(legs)s::bigint AS ok FROM legs
-), transfer AS (
-    INSERT INTO {_T} (kind, idempotency_key, request_hash, reason, context, actor_id,
-                      created_at, reverses_id)
-    SELECT %(kind)s::text, %(key)s::text, %(hash)s::text, %(reason)s::text,
-           %(context)s::jsonb, %(actor)s::bigint, %(now)s::timestamptz, %(reverses)s::bigint
-      FROM ready WHERE ok
-    ON CONFLICT DO NOTHING
-    RETURNING id
-), locked AS (
-    SELECT a.id FROM {_A} a
-     WHERE a.id = ANY(ARRAY(SELECT account_id FROM legs WHERE member_id IS NOT NULL))
-       AND EXISTS (SELECT FROM transfer)
-     ORDER BY a.id
-       FOR NO KEY UPDATE
-), wallets AS (
-    UPDATE {_A} a
-       SET balance = a.balance + legs.delta,
-           held = a.held + legs.held_delta,
-           version = a.version + 1
-      FROM legs
-     WHERE a.id = ANY(ARRAY(SELECT id FROM locked)) AND a.id = legs.account_id
-       AND a.balance + legs.delta >= a.held + legs.held_delta
-       AND a.held + legs.held_delta >= 0
-    RETURNING a.id, a.balance, a.version
-), covered AS (
-    SELECT count(*) = %(wallets)s::bigint AS ok FROM wallets
-), postings AS (
-    INSERT INTO {_P} (transfer_id, account_id, amount, balance_after, version)
-    SELECT transfer.id, legs.account_id, legs.delta, wallets.balance, wallets.version
-      FROM transfer, covered, legs LEFT JOIN wallets ON wallets.id = legs.account_id
-     WHERE covered.ok
-     ORDER BY legs.ord
-), event AS (
-    INSERT INTO {_E} ({event_log.INSERT_COLUMNS})
-    SELECT %(event_kind)s::text, %(actor)s::bigint, 'transfer:' || transfer.id, {_EVENT_DATA},
-           %(now)s::timestamptz
-      FROM transfer, covered WHERE covered.ok
-    RETURNING seq, data
+# A whole transfer in one statement (PostgreSQL): ledger/sql/post.pg.sql, with the
+# fragments the SQLite steps below use too.
+_POST_SQL = sql.statement(
+    "post.pg",
+    currency_id=sql.statement("currency_id", code="%(currency)s::text"),
+    wallet_id=sql.statement("wallet_id", member="leg.member_id", currency="cur.id"),
+    system_account_id=sql.statement("system_account_id", system="leg.system", currency="cur.id"),
+    transfer_insert=sql.statement(
+        "transfer_insert",
+        values="SELECT %(kind)s::text, %(key)s::text, %(hash)s::text, %(reason)s::text,"
+        " %(context)s::jsonb, %(actor)s::bigint, %(now)s::timestamptz, %(reverses)s::bigint"
+        " FROM ready WHERE ok",
+    ),
+    covers=sql.statement("covers", wallet="a", delta="legs.delta", held_delta="legs.held_delta"),
+    posting_insert=sql.statement(
+        "posting_insert",
+        values="SELECT transfer.id, legs.account_id, legs.delta, wallets.balance,"
+        " wallets.version FROM transfer, covered, legs LEFT JOIN wallets"
+        " ON wallets.id = legs.account_id WHERE covered.ok ORDER BY legs.ord",
+    ),
+    due=sql.statement(
+        "balance_achievements_due",
+        member="legs.member_id",
+        currency="(SELECT id FROM cur)",
+        balance="wallets.balance",
+    ),
+    event_columns=event_log.INSERT_COLUMNS,
+    event_data=_EVENT_DATA,
 )
-SELECT (SELECT id FROM cur), (SELECT ok FROM ready), (SELECT id FROM transfer),
-       CASE WHEN (SELECT id FROM transfer) IS NOT NULL AND NOT (SELECT ok FROM covered)
-            THEN ledger_short(%(key)s::text) ELSE true END,
-       (SELECT seq FROM event), (SELECT data::text FROM event),
-       (SELECT jsonb_agg(jsonb_build_array(legs.member_id, ach.id))
-          FROM legs JOIN wallets ON wallets.id = legs.account_id
-          JOIN ledger_achievement ach
-            ON ach.rule = 'balance' AND ach.is_active
-           AND ach.reward_currency_id = (SELECT id FROM cur)
-           AND ach.threshold <= wallets.balance
-         WHERE legs.delta > 0
-           AND NOT EXISTS (SELECT FROM ledger_memberachievement g
-                            WHERE g.member_id = legs.member_id
-                              AND g.achievement_id = ach.id))::text
-"""
-# Whitespace collapsed: psycopg caches its parse of statements up to 4 KB only, and
-# re-parsing this one cost ~0.15 ms of client CPU per award.
-_POST_SQL = " ".join(_POST_SQL.split())
+# The same steps on SQLite, one statement each.
+_CURRENCY_SQL = sql.statement("currency_id", code="%(code)s")
+_WALLET_SQL = sql.statement("wallet_id", member="%(member)s", currency="%(currency)s")
+_SYSTEM_SQL = sql.statement("system_account_id", system="%(name)s", currency="%(currency)s")
+_TRANSFER_SQL = sql.statement(
+    "transfer_insert",
+    values="VALUES (%(kind)s, %(key)s, %(hash)s, %(reason)s, %(context)s, %(actor)s, %(now)s,"
+    " %(reverses)s)",
+)
+_MOVE_SQL = sql.statement(
+    "wallet_move",
+    covers=sql.statement(
+        "covers", wallet="ledger_account", delta="%(delta)s", held_delta="%(held_delta)s"
+    ),
+)
+_POSTING_SQL = sql.statement("posting_insert", values="VALUES (%s, %s, %s, %s, %s)")
+_DUE_SQL = sql.statement(
+    "balance_achievements_due", member="%(member)s", currency="%(currency)s", balance="%(balance)s"
+)
 
 
 def _write_postgresql(plan: Plan, digest: str) -> Outcome:
@@ -286,15 +248,8 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
         "held": [leg.held_delta for leg in plan.legs],
         "legs": len(plan.legs),
         "wallets": sum(1 for leg in plan.legs if leg.member_id is not None),
-        "kind": plan.kind,
-        "key": plan.idempotency_key,
-        "hash": digest,
-        "reason": plan.reason,
-        "context": json.dumps(plan.context),
-        "actor": plan.actor_id,
-        "now": now,
-        "reverses": plan.reverses_id,
         "event_kind": EVENT_KIND,
+        **_transfer_params(plan, digest, now),
     }
     try:
         if len(plan.legs) <= PREPARED_LEGS:
@@ -339,7 +294,7 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
     now = timezone.now()
     outcome = Outcome(None, False, None, None, [], now)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {_C} WHERE code = %s", [plan.currency])
+        cursor.execute(_CURRENCY_SQL, {"code": plan.currency})
         row = cursor.fetchone()
         if row is None:
             return outcome
@@ -348,62 +303,83 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
         if None in account_ids:
             return outcome
         outcome.ready = True
-        cursor.execute(
-            f"INSERT INTO {_T} (kind, idempotency_key, request_hash, reason, context,"
-            " actor_id, created_at, reverses_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING RETURNING id",
-            [
-                plan.kind,
-                plan.idempotency_key,
-                digest,
-                plan.reason,
-                json.dumps(plan.context),
-                plan.actor_id,
-                connection.ops.adapt_datetimefield_value(now),
-                plan.reverses_id,
-            ],
-        )
-        row = cursor.fetchone()
-        if row is None:
+        outcome.transfer_id = transfer_id = _insert_transfer(cursor, plan, digest, now)
+        if transfer_id is None:
             return outcome
-        outcome.transfer_id = transfer_id = row[0]
-        after: dict[int, tuple[int, int]] = {}
         wallet_legs = sorted(
             (account_id, leg)
             for account_id, leg in zip(account_ids, plan.legs, strict=True)
             if leg.member_id is not None
         )
-        for account_id, leg in wallet_legs:
-            cursor.execute(
-                f"UPDATE {_A} SET balance = balance + %s, held = held + %s,"
-                " version = version + 1 WHERE id = %s AND balance + %s >= held + %s"
-                " AND held + %s >= 0 RETURNING balance, version",
-                [leg.delta, leg.held_delta, account_id, leg.delta, leg.held_delta, leg.held_delta],
-            )
-            row = cursor.fetchone()
-            if row is None:
-                raise _Short()  # the caller's atomic rolls the transfer back
-            after[account_id] = row
+        after = _move_wallets(cursor, wallet_legs)
         cursor.executemany(
-            f"INSERT INTO {_P} (transfer_id, account_id, amount, balance_after, version)"
-            " VALUES (%s, %s, %s, %s, %s)",
+            _POSTING_SQL,
             [
                 [transfer_id, account_id, leg.delta, *after.get(account_id, (None, None))]
                 for account_id, leg in zip(account_ids, plan.legs, strict=True)
             ],
         )
-        due = []
-        for account_id, leg in wallet_legs:
-            if leg.delta > 0:
-                cursor.execute(
-                    "SELECT ach.id FROM ledger_achievement ach WHERE ach.rule = 'balance'"
-                    " AND ach.is_active AND ach.reward_currency_id = %s AND ach.threshold <= %s"
-                    " AND NOT EXISTS (SELECT 1 FROM ledger_memberachievement g"
-                    " WHERE g.member_id = %s AND g.achievement_id = ach.id)",
-                    [currency_id, after[account_id][0], leg.member_id],
-                )
-                due += [(leg.member_id, achievement_id) for (achievement_id,) in cursor.fetchall()]
-        outcome.due_achievements = due
+        outcome.due_achievements = _balance_achievements_due(
+            cursor, currency_id, wallet_legs, after
+        )
+    outcome.event = _publish_posted(plan, transfer_id, account_ids, after)
+    return outcome
+
+
+def _transfer_params(plan: Plan, digest: str, now) -> dict[str, Any]:
+    """The parameters of `transfer_insert.sql`, on either path."""
+    return {
+        "kind": plan.kind,
+        "key": plan.idempotency_key,
+        "hash": digest,
+        "reason": plan.reason,
+        "context": json.dumps(plan.context),
+        "actor": plan.actor_id,
+        "now": now,
+        "reverses": plan.reverses_id,
+    }
+
+
+def _insert_transfer(cursor, plan: Plan, digest: str, now) -> int | None:
+    """The transfer row's id; None when its idempotency key is taken (a replay)."""
+    cursor.execute(
+        _TRANSFER_SQL, _transfer_params(plan, digest, connection.ops.adapt_datetimefield_value(now))
+    )
+    row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _move_wallets(cursor, wallet_legs) -> dict[int, tuple[int, int]]:
+    """Each wallet's (balance, version) after its leg, in account order; `_Short` (the
+    caller's atomic rolls the transfer back) when a leg would spend held or missing funds."""
+    after: dict[int, tuple[int, int]] = {}
+    for account_id, leg in wallet_legs:
+        cursor.execute(
+            _MOVE_SQL, {"delta": leg.delta, "held_delta": leg.held_delta, "account": account_id}
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise _Short()
+        after[account_id] = row
+    return after
+
+
+def _balance_achievements_due(cursor, currency_id: int, wallet_legs, after) -> list:
+    """(member id, achievement id) of each balance achievement a credited wallet now
+    reaches and its member does not hold yet."""
+    due = []
+    for account_id, leg in wallet_legs:
+        if leg.delta > 0:
+            cursor.execute(
+                _DUE_SQL,
+                {"currency": currency_id, "balance": after[account_id][0], "member": leg.member_id},
+            )
+            due += [(leg.member_id, achievement_id) for (achievement_id,) in cursor.fetchall()]
+    return due
+
+
+def _publish_posted(plan: Plan, transfer_id: int, account_ids, after):
+    """The `ledger.transfer_posted` event of the transfer just written."""
     postings = []
     for account_id, leg in zip(account_ids, plan.legs, strict=True):
         balance, version = after.get(account_id, (None, None))
@@ -416,7 +392,7 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
                 version=version,
             )
         )
-    outcome.event = event_log.publish(
+    return event_log.publish(
         EVENT_KIND,
         payloads.transfer_posted(
             transfer_id=transfer_id,
@@ -429,20 +405,13 @@ def _write_stepwise(plan: Plan, digest: str) -> Outcome:
         actor=Ref(plan.actor_id) if plan.actor_id else None,
         subject=_event_subject(transfer_id),
     )
-    return outcome
 
 
 def _account_id(cursor, currency_id: int, leg: Leg) -> int | None:
     if leg.member_id is not None:
-        cursor.execute(
-            f"SELECT id FROM {_A} WHERE member_id = %s AND currency_id = %s",
-            [leg.member_id, currency_id],
-        )
+        cursor.execute(_WALLET_SQL, {"member": leg.member_id, "currency": currency_id})
     else:
-        cursor.execute(
-            f"SELECT id FROM {_A} WHERE member_id IS NULL AND currency_id = %s AND name = %s",
-            [currency_id, leg.system],
-        )
+        cursor.execute(_SYSTEM_SQL, {"name": leg.system, "currency": currency_id})
     row = cursor.fetchone()
     return row[0] if row else None
 
@@ -458,17 +427,13 @@ def open_accounts(currency_id: int, legs) -> None:
         # commit); the caller sees the account still missing and refuses.
         for member_id in members:
             cursor.execute(
-                f"INSERT INTO {_A} (currency_id, member_id, name, balance, held, version,"
-                " created_at) SELECT %s, id, '', 0, 0, 0, %s FROM accounts_member"
-                " WHERE id = %s ON CONFLICT DO NOTHING",
-                [currency_id, now, member_id],
+                sql.statement("wallet_open"),
+                {"currency": currency_id, "member": member_id, "now": now},
             )
         for name in systems:
             cursor.execute(
-                f"INSERT INTO {_A} (currency_id, member_id, name, balance, held, version,"
-                " created_at) VALUES (%s, NULL, %s, NULL, NULL, NULL, %s)"
-                " ON CONFLICT DO NOTHING",
-                [currency_id, name, now],
+                sql.statement("system_account_open"),
+                {"currency": currency_id, "name": name, "now": now},
             )
 
 

@@ -20,8 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from config.admin import requires
-from ledger.admin import ReadOnlyAdmin
+from config.admin import ReadOnlyAdmin, requires
 from narrative import actions, graph
 from narrative.exceptions import NarrativeError
 from narrative.models import (

@@ -2,13 +2,25 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from events.log import register_handler, unregister_handler
+from events.models import Event
 from tests.factories import MemberFactory
+from tests.helpers import Bypass
+
+# The benchmarks' modules (bench/) import each other by their bare names, as the scripts
+# run from that folder; the tests that exercise them (tests/bench/, and the stream-abuse
+# test sharing bench/stream_probes.py) import them the same way.
+BENCH = str(Path(__file__).resolve().parent.parent / "bench")
+if BENCH not in sys.path:
+    sys.path.append(BENCH)
 
 
 def is_postgres() -> bool:
@@ -43,6 +55,19 @@ def alice(db):
 def bob(db):
     """A Discord member without email."""
     return MemberFactory(platform="discord", external_id="2002", username="bob")
+
+
+@pytest.fixture
+def seen():
+    """Events as the post-commit handlers receive them."""
+    received: list[Event] = []
+
+    def handler(event):
+        received.append(event)
+
+    register_handler(handler)
+    yield received
+    unregister_handler(handler)
 
 
 @pytest.fixture
@@ -129,3 +154,13 @@ def _empty_cache():
     else:
         cache.clear()
     cached.forget_written()  # and this process's notes of what it wrote
+
+
+@pytest.fixture
+def bypass(db):
+    """Writes that go around Concord (`tests.helpers.Bypass`); on SQLite the CHECKs it
+    switched off are back on after the test."""
+    yield Bypass()
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA ignore_check_constraints = OFF")

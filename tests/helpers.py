@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
+import re
 import traceback
 from collections.abc import Callable
 from datetime import datetime
+from io import StringIO
 
 import pytest
 from django.apps import apps
+from django.core.management import call_command
 from django.db import IntegrityError, connection, connections, transaction
 
 # The apps whose tables a refused write must leave as they were.
@@ -131,3 +135,85 @@ def insert(table: str, returning: str = "", **values) -> tuple[str, list]:
         f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(['%s'] * len(values))})"
     )
     return statement + (f" RETURNING {returning}" if returning else ""), params
+
+
+class Bypass:
+    """Writes that go around Concord. On PostgreSQL the first one settles what the actions
+    wrote (so no deferred check is left pending) and switches the triggers off for the
+    rest of the test's transaction; the CHECK and UNIQUE constraints a corruption needs
+    lifted are dropped, in the same transaction, so the rollback restores them. SQLite
+    has no triggers: CHECKs are ignored for the connection (until the fixture's teardown)
+    and a column's inline UNIQUE is lifted by rebuilding its table, in the transaction."""
+
+    def __init__(self):
+        self.started = False
+        self.lifted: set[str] = set()
+
+    @property
+    def postgres(self) -> bool:
+        return connection.vendor == "postgresql"
+
+    def _start(self, cursor) -> None:
+        if self.started:
+            return
+        self.started = True
+        if self.postgres:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET LOCAL session_replication_role = replica")
+
+    def lift(self, table: str, *constraints: str) -> None:
+        """Drop these CHECK constraints (SQLite: ignore every CHECK)."""
+        with connection.cursor() as cursor:
+            self._start(cursor)
+            for name in constraints:
+                if name in self.lifted:
+                    continue
+                self.lifted.add(name)
+                if self.postgres:
+                    cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+                else:
+                    cursor.execute("PRAGMA ignore_check_constraints = ON")
+
+    def lift_unique(self, table: str, column: str) -> None:
+        """Drop the UNIQUE of `unique=True` on `table.column`."""
+        with connection.cursor() as cursor:
+            self._start(cursor)
+            if self.postgres:
+                constraints = connection.introspection.get_constraints(cursor, table)
+                [name] = [
+                    name
+                    for name, info in constraints.items()
+                    if info["unique"] and not info["primary_key"] and info["columns"] == [column]
+                ]
+                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+                return
+            cursor.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table]
+            )
+            (ddl,) = cursor.fetchone()
+            loose, replaced = re.subn(rf'("{column}" [^,]*?) UNIQUE', r"\1", ddl)
+            assert replaced == 1, ddl
+            loose = loose.replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "{table}__loose"', 1)
+            cursor.execute(loose)
+            cursor.execute(f'INSERT INTO "{table}__loose" SELECT * FROM "{table}"')
+            # Foreign keys into the table are deferred: nothing checks them before the
+            # rollback, and the rows are all back under the same name.
+            cursor.execute(f'DROP TABLE "{table}"')
+            cursor.execute(f'ALTER TABLE "{table}__loose" RENAME TO "{table}"')
+
+    def sql(self, statement: str, params=()) -> list[tuple]:
+        with connection.cursor() as cursor:
+            self._start(cursor)
+            cursor.execute(statement, params)
+            return cursor.fetchall() if cursor.description else []
+
+
+def integrity_json(*args) -> tuple[int, dict]:
+    """`manage.py integrity_report --format json *args`: (exit code, the report)."""
+    out = StringIO()
+    try:
+        call_command("integrity_report", "--format", "json", *args, stdout=out)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, json.loads(out.getvalue())

@@ -10,8 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
-from config.admin import requires
-from ledger.admin import ReadOnlyAdmin
+from config.admin import ReadOnlyAdmin, requires
 from ledger.exceptions import LedgerError
 from tournaments import actions
 from tournaments.exceptions import TournamentsError
@@ -118,6 +117,22 @@ def _each(modeladmin, request, objects, run, done: str) -> None:
         modeladmin.message_user(request, done.format(count=count), messages.SUCCESS)
 
 
+def _with_reason(modeladmin, request, queryset, objects, run, *, title, action, done):
+    """An action that asks for a reason first: the confirmation page with `ReasonForm`,
+    then, on "apply" with a valid reason, `run(obj, reason)` for each object (`_each`)."""
+    if "apply" in request.POST:
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            reason = form.cleaned_data["reason"]
+            _each(modeladmin, request, objects, lambda obj: run(obj, reason), done)
+            return None
+    else:
+        form = ReasonForm()
+    return _confirm(
+        modeladmin, request, queryset, title=title, action=action, form=form, objects=objects
+    )
+
+
 @admin.register(Tournament)
 class TournamentAdmin(admin.ModelAdmin):
     form = TournamentForm
@@ -206,29 +221,15 @@ class TournamentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel (refunds every fee)…", permissions=["run_tournament"])
     def cancel(self, request, queryset):
-        tournaments = list(queryset.order_by("pk"))
-        if "apply" in request.POST:
-            form = ReasonForm(request.POST)
-            if form.is_valid():
-                reason = form.cleaned_data["reason"]
-                _each(
-                    self,
-                    request,
-                    tournaments,
-                    lambda t: actions.cancel(t, reason=reason, actor=request.user),
-                    "Cancelled {count} tournament(s).",
-                )
-                return None
-        else:
-            form = ReasonForm()
-        return _confirm(
+        return _with_reason(
             self,
             request,
             queryset,
+            list(queryset.order_by("pk")),
+            lambda t, reason: actions.cancel(t, reason=reason, actor=request.user),
             title="Cancel tournaments",
             action="cancel",
-            form=form,
-            objects=tournaments,
+            done="Cancelled {count} tournament(s).",
         )
 
 
@@ -270,29 +271,15 @@ class RegistrationAdmin(ReadOnlyAdmin):
         description="Disqualify (no refund, promotes the waitlist)…", permissions=["run_tournament"]
     )
     def disqualify(self, request, queryset):
-        registrations = list(queryset.order_by("pk").select_related("member", "tournament"))
-        if "apply" in request.POST:
-            form = ReasonForm(request.POST)
-            if form.is_valid():
-                reason = form.cleaned_data["reason"]
-                _each(
-                    self,
-                    request,
-                    registrations,
-                    lambda r: actions.disqualify(r, reason=reason, actor=request.user),
-                    "Disqualified {count} registration(s).",
-                )
-                return None
-        else:
-            form = ReasonForm()
-        return _confirm(
+        return _with_reason(
             self,
             request,
             queryset,
+            list(queryset.order_by("pk").select_related("member", "tournament")),
+            lambda r, reason: actions.disqualify(r, reason=reason, actor=request.user),
             title="Disqualify",
             action="disqualify",
-            form=form,
-            objects=registrations,
+            done="Disqualified {count} registration(s).",
         )
 
 

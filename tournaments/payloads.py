@@ -2,7 +2,7 @@
 
 Each kind is a `TypedDict` registered with `events.payloads.schema` and a builder;
 `events.payloads` says why. Every one names `tournament_id`: a `tournament:<id>` stream
-scope selects events by it (`events.scopes`). `tournament.registered` and
+scope selects events by it (`dashboard.scopes`). `tournament.registered` and
 `tournament.waitlisted` are written on PostgreSQL by the registration statement itself
 (`tournaments/sql/place.pg.sql`, its JSON made by `events.payloads.sql_object` from
 `Registered`), on SQLite by `registered`. Readers: the tournament board and its overlay

@@ -1,6 +1,6 @@
 """`GET /api/v1/events?after=SEQ`: the event log for bots that cannot hold a socket.
 
-The same scopes (`events.scopes`) and the same order (seq) as /ws/stream/, and the same
+The same scopes (`dashboard.scopes`) and the same order (seq) as /ws/stream/, and the same
 public projection of each event (`dashboard.public`: what a token stream may see; a kind
 without one is never sent). Only settled events are answered: the top seq is read, then
 every transaction running at that moment is waited for (`events.live.running_here`,
@@ -26,9 +26,9 @@ from pydantic import Field
 from api.auth import scope
 from api.problems import Problem
 from dashboard import public
+from dashboard.scopes import InvalidOverlayScope, Scope
 from events import live
 from events.models import Event
-from events.scopes import InvalidScope, Scope
 
 router = Router(tags=["events"])
 PAGE_MAX = 500
@@ -102,7 +102,7 @@ async def settled_top(after: int) -> int | None:
 async def events(request: HttpRequest, q: Query[EventsQuery]):
     try:
         stream = Scope.parse(q.scope)
-    except InvalidScope as exc:
+    except InvalidOverlayScope as exc:
         raise Problem(422, "invalid_scope", str(exc)) from None
     deadline = time.monotonic() + min(q.wait, settings.API_EVENTS_MAX_WAIT)
     after = q.after

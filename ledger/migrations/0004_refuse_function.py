@@ -1,33 +1,13 @@
-"""`ledger_short()`: lets the posting statement abort itself (PostgreSQL only).
-
-The posting statement writes the transfer before it knows every wallet can cover its
-change; when one cannot, its last expression calls this to raise, so the statement is
-atomic by itself and may run without BEGIN/COMMIT."""
+"""`ledger_short()`: lets the posting statement abort itself (PostgreSQL only); its text
+and reason are in ledger/sql/ledger_short.pg.sql."""
 
 from django.db import migrations
 
-CREATE = """
-CREATE OR REPLACE FUNCTION ledger_short(transfer_key text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'a wallet cannot cover transfer %', transfer_key
-        USING ERRCODE = 'CL001';
-END
-$$
-"""
-
-
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP FUNCTION IF EXISTS ledger_short(text)")
+from config.sqlfiles import postgres_function
+from ledger.sql import FOLDER
 
 
 class Migration(migrations.Migration):
     dependencies = [("ledger", "0003_tighter_rules")]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [postgres_function(FOLDER, "ledger_short.pg", "ledger_short(text)")]

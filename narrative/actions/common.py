@@ -6,15 +6,13 @@ from datetime import datetime
 
 from django.db import connection
 
+from config import db
 from narrative.exceptions import InvalidRequest
 
 
 def pk_of(obj, what: str) -> int:
     """The primary key of `obj`, a saved model instance or an id (`what` names it)."""
-    pk = obj if type(obj) is int else getattr(obj, "pk", None)
-    if type(pk) is not int:
-        raise InvalidRequest(f"{obj!r} is not a saved {what}")
-    return pk
+    return db.pk_of(obj, what, InvalidRequest)
 
 
 def db_time(moment: datetime):

@@ -21,7 +21,6 @@ from django.utils import timezone
 import events
 from config.db import Ref, prepared_row
 from events import log as event_log
-from events.models import Event
 from events.payloads import sql_object
 from ledger import actions as ledger
 from ledger.models import TransferKind
@@ -96,10 +95,7 @@ def start_story(member, story, *, actor=None) -> Progress:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO narrative_progress (member_id, story_id, chapter_id, status,"
-                " started_at, completed_at) VALUES (%s, %s, %s, %s, %s, NULL)"
-                " ON CONFLICT DO NOTHING RETURNING id",
-                [member_id, story_id, first.pk, ProgressStatus.STARTED, db_time(now)],
+                _START_FIRST, [member_id, story_id, first.pk, ProgressStatus.STARTED, db_time(now)]
             )
             inserted = cursor.fetchone()
         if inserted is None:  # a concurrent start won
@@ -287,15 +283,13 @@ def _claim(member_id: int, plan: ChoicePlan, at) -> None:
     ending = plan.next_chapter_id is None
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE narrative_progress SET status = %s, completed_at = %s"
-            " WHERE member_id = %s AND chapter_id = %s AND status = %s",
-            [
-                ProgressStatus.ENDED if ending else ProgressStatus.COMPLETED,
-                at,
-                member_id,
-                plan.chapter_id,
-                ProgressStatus.STARTED,
-            ],
+            sql.load("progress_claim"),
+            {
+                "status": ProgressStatus.ENDED if ending else ProgressStatus.COMPLETED,
+                "now": at,
+                "member": member_id,
+                "chapter": plan.chapter_id,
+            },
         )
         if cursor.rowcount != 1:
             raise Raced()
@@ -305,8 +299,7 @@ def _record(member_id: int, plan: ChoicePlan, transfer, at) -> int:
     """Insert the decision and start the next chapter (none after an ending)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO narrative_decision (member_id, story_id, chapter_id, choice_id, reward,"
-            " reward_transfer_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            _DECISION,
             [
                 member_id,
                 plan.story_id,
@@ -320,8 +313,7 @@ def _record(member_id: int, plan: ChoicePlan, transfer, at) -> int:
         (decision_id,) = cursor.fetchone()
         if plan.next_chapter_id is not None:
             cursor.execute(
-                "INSERT INTO narrative_progress (member_id, story_id, chapter_id, status,"
-                " started_at, completed_at) VALUES (%s, %s, %s, %s, %s, NULL)",
+                _START_NEXT,
                 [member_id, plan.story_id, plan.next_chapter_id, ProgressStatus.STARTED, at],
             )
     return decision_id
@@ -371,15 +363,35 @@ _DECISION_MADE = sql_object(
     " '{}'::jsonb)",
 )
 
+# SQLite's steps, from the fragments PostgreSQL's statements use too.
+_DECISION = sql.load("decision_insert", values="VALUES (%s, %s, %s, %s, %s, %s, %s)")
+_START_NEXT = sql.load("progress_start", values="VALUES (%s, %s, %s, %s, %s, NULL)", then="")
+# Starting a story: a concurrent start of the same story inserts nothing.
+_START_FIRST = sql.load(
+    "progress_start",
+    values="VALUES (%s, %s, %s, %s, %s, NULL)",
+    then="ON CONFLICT DO NOTHING RETURNING id",
+)
+
 _RECORD = sql.load(
     "record.pg",
+    decision_insert=sql.load(
+        "decision_insert",
+        values="VALUES (%(member)s::bigint, %(story)s::bigint, %(chapter)s::bigint,"
+        " %(choice)s::bigint, %(reward)s::bigint, %(transfer)s::bigint, %(now)s)",
+    ),
+    progress_start=sql.load(
+        "progress_start",
+        values="SELECT %(member)s::bigint, %(story)s::bigint, %(next)s::bigint, 'started',"
+        " %(now)s, NULL WHERE %(next)s::bigint IS NOT NULL",
+        then="",
+    ),
     apply_impacts=sql.load(
         "apply_impacts",
         rows="SELECT %(member)s::bigint, i.character_id, i.delta, %(now)s"
         " FROM narrative_choiceimpact i WHERE i.choice_id = %(choice)s::bigint"
         " ORDER BY i.character_id",
     ),
-    event_table=Event._meta.db_table,
     event_columns=event_log.INSERT_COLUMNS,
     decision_made=_DECISION_MADE,
 )

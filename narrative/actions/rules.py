@@ -65,11 +65,7 @@ def load_plan(choice_id: int) -> ChoicePlan:
         row = cursor.fetchone()
         if row is None:
             raise InvalidRequest(f"no choice {choice_id}")
-        cursor.execute(
-            "SELECT character_id, delta FROM narrative_choiceimpact WHERE choice_id = %s"
-            " ORDER BY character_id",
-            [choice_id],
-        )
+        cursor.execute(sql.load("impacts"), {"choice": choice_id})
         impacts = tuple((character_id, delta) for character_id, delta in cursor.fetchall())
     return ChoicePlan(*row[:6], bool(row[6]), *row[7:9], bool(row[9]), *row[10:], impacts)
 

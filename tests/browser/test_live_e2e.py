@@ -197,19 +197,76 @@ def dashboard_frame(page) -> list[tuple[str, str]]:
     )
 
 
-# --- the test ------------------------------------------------------------------------------
+class Screens:
+    """The staff dashboard and the leaderboard overlay, watched side by side."""
+
+    def __init__(self, dashboard: Watched, overlay: Watched):
+        self.dashboard = dashboard
+        self.overlay = overlay
+        self.pages = (dashboard, overlay)
+
+    def no_page_errors(self, when: str) -> None:
+        for watched in self.pages:
+            assert not watched.errors, f"{watched.name}: uncaught errors {when}: {watched.errors}"
+
+    def no_console_errors(self) -> None:
+        for watched in self.pages:
+            assert not watched.console_errors(), f"{watched.name}: {watched.console_errors()}"
+
+    def overlay_connected(self, state: bool, timeout: float) -> None:
+        self.overlay.page.wait_for_function(
+            "want => !!(window.concordOverlay && window.concordOverlay.connected()) === want",
+            arg=state,
+            timeout=timeout,
+        )
+
+    def overlay_has(self, seq: int) -> None:
+        self.overlay.page.wait_for_function(
+            "seq => window.concordOverlay.lastSeq() >= seq", arg=seq, timeout=LIVE
+        )
+
+    def overlay_ranks_first(self, member_id: int) -> None:
+        from playwright.sync_api import expect
+
+        expect(self.overlay.page.locator("#stage .lb-row:not(.leaving)").first).to_have_attribute(
+            "data-member-id", str(member_id), timeout=LIVE
+        )
+
+    def both_show(self, amounts: dict[int, int], timeout: float = LIVE) -> None:
+        from playwright.sync_api import expect
+
+        for member_id, amount in amounts.items():
+            expect(overlay_row(self.overlay.page, member_id)).to_have_attribute(
+                "data-amount", str(amount), timeout=timeout
+            )
+            expect(board_row(self.dashboard.page, member_id)).to_have_attribute(
+                "data-amount", str(amount), timeout=timeout
+            )
+
+    def frames_are(self, expected: dict[str, str]) -> None:
+        assert dict(overlay_frame(self.overlay.page)) == expected
+        assert dict(dashboard_frame(self.dashboard.page)) == expected
+
+    def feed_has(self, seq: int) -> None:
+        from playwright.sync_api import expect
+
+        item = self.dashboard.page.locator(f"#feed li.feed-item[data-seq='{seq}']")
+        expect(item).to_have_count(1, timeout=LIVE)
+
+    def top_feed_seq(self) -> int:
+        top = self.dashboard.page.locator("#feed li.feed-item").first
+        return int(top.get_attribute("data-seq"))
+
+    def screenshots(self, label: str) -> None:
+        for watched in self.pages:
+            watched.screenshot(label)
 
 
-def test_dashboard_and_overlay_follow_awards_and_recover_after_daphne_is_killed(
-    stack, browser, django_user_model
-):
-    from playwright.sync_api import expect
-
-    from events.models import RelayPosition
-
-    django_user_model.objects.create_superuser(STAFF[0], "ops@example.org", STAFF[1])
-    made = run_django(
-        stack.env,
+def make_members_and_overlay(env: dict[str, str]) -> dict:
+    """Ada, Brook and Cyd (100 points each, the welcome bonus) and a leaderboard overlay
+    token, made by a child process."""
+    return run_django(
+        env,
         """
         from accounts.actions import register_member
         from dashboard.actions import create_token
@@ -221,161 +278,151 @@ def test_dashboard_and_overlay_follow_awards_and_recover_after_daphne_is_killed(
         print(json.dumps({"members": ids, "overlay": token.path}))
         """,
     )
+
+
+def open_both_pages(screens: Screens, base: str, made: dict, expected: dict) -> None:
+    """Open both pages, logged in where it matters, and wait for their sockets."""
+    from playwright.sync_api import expect
+
+    ada, brook, cyd = made["members"]
+    page = screens.dashboard.page
+    page.goto(f"{base}/admin/login/?next=/dashboard/")
+    page.fill("#id_username", STAFF[0])
+    page.fill("#id_password", STAFF[1])
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/dashboard/")
+    expect(page.locator("html")).to_have_attribute("data-live", "connected")
+
+    screens.overlay.page.goto(f"{base}{made['overlay']}")
+    screens.overlay_connected(True, 15_000)
+    screens.both_show({ada: 100, brook: 100, cyd: 100})
+    screens.frames_are(expected)
+    screens.no_page_errors("on load")
+    screens.no_console_errors()
+
+
+def an_award_reaches_both(screens: Screens, env: dict, brook: int, expected: dict) -> dict:
+    """An award from another process reaches both pages; the overlay ranks Brook first."""
+    feed_before = screens.top_feed_seq()
+    first = post_award(env, brook, 500, "e2e-1")
+    assert first["balance"] == 600
+    screens.both_show({brook: 600})
+    screens.feed_has(first["seq"])
+    assert first["seq"] > feed_before
+    screens.overlay_has(first["seq"])
+    # The overlay ranks Brook first now.
+    screens.overlay_ranks_first(brook)
+    expected[str(brook)] = "600"
+    screens.frames_are(expected)
+    screens.dashboard.page.wait_for_timeout(700)  # let the count-up and flash animations settle
+    screens.screenshots("1-live")
+    screens.no_page_errors("after the first award")
+    screens.no_console_errors()
+    return first
+
+
+def daphne_dies(screens: Screens, stack, cyd: int, first: dict, expected: dict) -> dict:
+    """Daphne dies: both pages notice, and keep showing the last frame while an award is
+    posted; that award."""
+    from playwright.sync_api import expect
+
+    stack.kill_daphne()
+    screens.overlay_connected(False, 15_000)
+    expect(screens.dashboard.page.locator("html")).to_have_attribute("data-live", "disconnected")
+    expect(screens.overlay.page.locator("#stage")).to_have_attribute("data-connected", "0")
+
+    second = post_award(stack.env, cyd, 900, "e2e-2")  # while daphne is down
+    assert second["balance"] == 1000
+    assert second["seq"] > first["seq"]
+    screens.dashboard.page.wait_for_timeout(1_000)  # nothing can arrive: there is no server
+    screens.frames_are(expected)  # the last frame, kept
+    screens.screenshots("2-down")
+    screens.no_page_errors("while daphne was down")
+    return second
+
+
+def daphne_comes_back(screens: Screens, stack, cyd: int, second: dict, expected: dict) -> None:
+    """Daphne is back on the same port: both reconnect and catch up."""
+    from playwright.sync_api import expect
+
+    stack.start_daphne()
+    restarted = time.monotonic()
+    screens.overlay_connected(True, RECOVER_OVERLAY)
+    overlay_back = time.monotonic() - restarted
+    expect(overlay_row(screens.overlay.page, cyd)).to_have_attribute(
+        "data-amount", "1000", timeout=LIVE
+    )
+    screens.overlay_has(second["seq"])
+    expect(screens.dashboard.page.locator("html")).to_have_attribute(
+        "data-live", "connected", timeout=RECOVER_DASHBOARD
+    )
+    dashboard_back = time.monotonic() - restarted
+    screens.both_show({cyd: 1000})
+    screens.feed_has(second["seq"])
+    screens.overlay_ranks_first(cyd)
+    expected[str(cyd)] = "1000"
+    screens.frames_are(expected)
+    print(f"recovered after restart: overlay {overlay_back:.1f}s, dashboard {dashboard_back:.1f}s")
+    screens.dashboard.page.wait_for_timeout(700)  # let the animations settle
+    screens.screenshots("3-recovered")
+    screens.no_page_errors("after recovery")
+
+
+def the_relay_delivers_without_redis(
+    screens: Screens, env: dict, ada: int, brook: int, expected: dict
+) -> None:
+    """An award whose process cannot reach Redis: its post-commit handler (the cache bump)
+    fails; the relay reads the log, runs the handler again and broadcasts it."""
+    from events.models import RelayPosition
+
+    cut_off = {**env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    fourth = post_award(cut_off, brook, 1500, "e2e-4")
+    assert fourth["balance"] == 2100
+    screens.both_show({brook: 2100})
+    screens.feed_has(fourth["seq"])
+    screens.overlay_has(fourth["seq"])
+    assert RelayPosition.objects.get(name="default").seq >= fourth["seq"]
+    expected.update({str(ada): "2100", str(brook): "2100"})
+    screens.frames_are(expected)
+
+
+# --- the test ------------------------------------------------------------------------------
+
+
+def test_dashboard_and_overlay_follow_awards_and_recover_after_daphne_is_killed(
+    stack, browser, django_user_model
+):
+    django_user_model.objects.create_superuser(STAFF[0], "ops@example.org", STAFF[1])
+    made = make_members_and_overlay(stack.env)
     ada, brook, cyd = made["members"]
     expected = {str(m): "100" for m in made["members"]}  # the welcome bonus
 
     dash_context = browser.new_context(viewport={"width": 1280, "height": 900})
     overlay_context = browser.new_context(viewport={"width": 1280, "height": 720})
-    dashboard = Watched("dashboard", dash_context.new_page())
-    overlay = Watched("overlay", overlay_context.new_page())
-    pages = (dashboard, overlay)
+    screens = Screens(
+        Watched("dashboard", dash_context.new_page()),
+        Watched("overlay", overlay_context.new_page()),
+    )
+    pages = screens.pages
     for watched in pages:
         watched.page.set_default_timeout(15_000)
 
-    def no_page_errors(when: str) -> None:
-        for watched in pages:
-            assert not watched.errors, f"{watched.name}: uncaught errors {when}: {watched.errors}"
-
-    def overlay_connected(state: bool, timeout: float) -> None:
-        overlay.page.wait_for_function(
-            "want => !!(window.concordOverlay && window.concordOverlay.connected()) === want",
-            arg=state,
-            timeout=timeout,
-        )
-
-    def both_show(amounts: dict[int, int], timeout: float = LIVE) -> None:
-        for member_id, amount in amounts.items():
-            expect(overlay_row(overlay.page, member_id)).to_have_attribute(
-                "data-amount", str(amount), timeout=timeout
-            )
-            expect(board_row(dashboard.page, member_id)).to_have_attribute(
-                "data-amount", str(amount), timeout=timeout
-            )
-
-    def feed_item(seq: int):
-        return dashboard.page.locator(f"#feed li.feed-item[data-seq='{seq}']")
-
-    def top_feed_seq() -> int:
-        return int(dashboard.page.locator("#feed li.feed-item").first.get_attribute("data-seq"))
-
     try:
-        # --- open both pages, logged in where it matters, and wait for their sockets --------
-        page = dashboard.page
-        page.goto(f"{stack.base}/admin/login/?next=/dashboard/")
-        page.fill("#id_username", STAFF[0])
-        page.fill("#id_password", STAFF[1])
-        page.click("input[type=submit]")
-        page.wait_for_url(f"{stack.base}/dashboard/")
-        expect(page.locator("html")).to_have_attribute("data-live", "connected")
-
-        overlay.page.goto(f"{stack.base}{made['overlay']}")
-        overlay_connected(True, 15_000)
-        both_show({ada: 100, brook: 100, cyd: 100})
-        assert dict(overlay_frame(overlay.page)) == expected
-        assert dict(dashboard_frame(page)) == expected
-        no_page_errors("on load")
-        for watched in pages:
-            assert not watched.console_errors(), f"{watched.name}: {watched.console_errors()}"
-
-        # --- an award from another process reaches both pages --------------------------------
-        feed_before = top_feed_seq()
-        first = post_award(stack.env, brook, 500, "e2e-1")
-        assert first["balance"] == 600
-        both_show({brook: 600})
-        expect(feed_item(first["seq"])).to_have_count(1, timeout=LIVE)
-        assert first["seq"] > feed_before
-        overlay.page.wait_for_function(
-            "seq => window.concordOverlay.lastSeq() >= seq", arg=first["seq"], timeout=LIVE
-        )
-        # The overlay ranks Brook first now.
-        expect(overlay.page.locator("#stage .lb-row:not(.leaving)").first).to_have_attribute(
-            "data-member-id", str(brook), timeout=LIVE
-        )
-        expected[str(brook)] = "600"
-        assert dict(overlay_frame(overlay.page)) == expected
-        assert dict(dashboard_frame(dashboard.page)) == expected
-        dashboard.page.wait_for_timeout(700)  # let the count-up and flash animations settle
-        for watched in pages:
-            watched.screenshot("1-live")
-        no_page_errors("after the first award")
-        for watched in pages:
-            assert not watched.console_errors(), f"{watched.name}: {watched.console_errors()}"
-
-        # --- daphne dies: both pages notice, and keep showing the last frame -----------------
-        stack.kill_daphne()
-        overlay_connected(False, 15_000)
-        expect(dashboard.page.locator("html")).to_have_attribute("data-live", "disconnected")
-        expect(overlay.page.locator("#stage")).to_have_attribute("data-connected", "0")
-
-        second = post_award(stack.env, cyd, 900, "e2e-2")  # while daphne is down
-        assert second["balance"] == 1000
-        assert second["seq"] > first["seq"]
-        dashboard.page.wait_for_timeout(1_000)  # nothing can arrive: there is no server
-        assert dict(overlay_frame(overlay.page)) == expected  # the last frame, kept
-        assert dict(dashboard_frame(dashboard.page)) == expected
-        for watched in pages:
-            watched.screenshot("2-down")
-        no_page_errors("while daphne was down")
-
-        # --- daphne is back on the same port: both reconnect and catch up ---------------------
-        stack.start_daphne()
-        restarted = time.monotonic()
-        overlay_connected(True, RECOVER_OVERLAY)
-        overlay_back = time.monotonic() - restarted
-        expect(overlay_row(overlay.page, cyd)).to_have_attribute(
-            "data-amount", "1000", timeout=LIVE
-        )
-        overlay.page.wait_for_function(
-            "seq => window.concordOverlay.lastSeq() >= seq", arg=second["seq"], timeout=LIVE
-        )
-        expect(dashboard.page.locator("html")).to_have_attribute(
-            "data-live", "connected", timeout=RECOVER_DASHBOARD
-        )
-        dashboard_back = time.monotonic() - restarted
-        both_show({cyd: 1000})
-        expect(feed_item(second["seq"])).to_have_count(1, timeout=LIVE)
-        expect(overlay.page.locator("#stage .lb-row:not(.leaving)").first).to_have_attribute(
-            "data-member-id", str(cyd), timeout=LIVE
-        )
-        expected[str(cyd)] = "1000"
-        assert dict(overlay_frame(overlay.page)) == expected
-        assert dict(dashboard_frame(dashboard.page)) == expected
-        print(
-            f"recovered after restart: overlay {overlay_back:.1f}s, dashboard {dashboard_back:.1f}s"
-        )
-        dashboard.page.wait_for_timeout(700)  # let the animations settle
-        for watched in pages:
-            watched.screenshot("3-recovered")
-        no_page_errors("after recovery")
+        open_both_pages(screens, stack.base, made, expected)
+        first = an_award_reaches_both(screens, stack.env, brook, expected)
+        second = daphne_dies(screens, stack, cyd, first, expected)
+        daphne_comes_back(screens, stack, cyd, second, expected)
 
         # --- and they are live again ---------------------------------------------------------
         third = post_award(stack.env, ada, 2000, "e2e-3")
-        both_show({ada: 2100})
-        expect(overlay.page.locator("#stage .lb-row:not(.leaving)").first).to_have_attribute(
-            "data-member-id", str(ada), timeout=LIVE
-        )
-        expect(feed_item(third["seq"])).to_have_count(1, timeout=LIVE)
+        screens.both_show({ada: 2100})
+        screens.overlay_ranks_first(ada)
+        screens.feed_has(third["seq"])
 
-        # --- an award whose process cannot reach Redis: the relay delivers it ----------------
-        # Its post-commit handler (the cache bump) fails; the relay reads the log, runs the
-        # handler again and broadcasts it.
-        cut_off = {**stack.env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-        fourth = post_award(cut_off, brook, 1500, "e2e-4")
-        assert fourth["balance"] == 2100
-        both_show({brook: 2100})
-        expect(feed_item(fourth["seq"])).to_have_count(1, timeout=LIVE)
-        overlay.page.wait_for_function(
-            "seq => window.concordOverlay.lastSeq() >= seq", arg=fourth["seq"], timeout=LIVE
-        )
-        assert RelayPosition.objects.get(name="default").seq >= fourth["seq"]
-        expected.update({str(ada): "2100", str(brook): "2100"})
-        assert dict(overlay_frame(overlay.page)) == expected
-        assert dict(dashboard_frame(dashboard.page)) == expected
-
-        dashboard.page.wait_for_timeout(700)
-        for watched in pages:
-            watched.screenshot("4-relayed")
-        no_page_errors("at the end")
+        the_relay_delivers_without_redis(screens, stack.env, ada, brook, expected)
+        screens.dashboard.page.wait_for_timeout(700)
+        screens.screenshots("4-relayed")
+        screens.no_page_errors("at the end")
         assert stack.daphne.poll() is None, "daphne exited"
         assert stack.relay.poll() is None, "the relay exited"
     except Exception as exc:

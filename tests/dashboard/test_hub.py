@@ -12,9 +12,9 @@ from django.db import connection, transaction
 
 import events
 from dashboard.hub import Hub
+from dashboard.scopes import Scope
 from events import live
 from events.models import Event
-from events.scopes import Scope
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 

@@ -27,14 +27,15 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from stream_probes import DEEP, HUGE_ACK, hello, replay_from_0
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from config.asgi import application
 from dashboard import actions as overlay
 from dashboard.hub import Hub, get_hub
+from dashboard.scopes import Scope
 from events.models import Event
-from events.scopes import Scope
 from ledger import actions as ledger
 from tests.servers import (
     daphne,
@@ -50,8 +51,6 @@ from tests.servers import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
-DEEP = "[" * 100_000
-HUGE_ACK = '{"type":"ack","latency_ms":1' + "0" * 400 + "}"
 ABUSIVE_ROUNDS = 30  # of 4 abusive clients at once, under daphne
 
 # What an overlay page in a browser sends (a bot sends neither).
@@ -309,12 +308,6 @@ def stream_url(base: str, token: str, query: str = "") -> str:
     return base.replace("http", "ws", 1) + f"/ws/stream/?token={token}{query}"
 
 
-async def hello(ws) -> dict:
-    while (msg := json.loads(await ws.recv()))["type"] != "hello":
-        pass
-    return msg
-
-
 def fleet_of(env: dict[str, str], token_pk: int | None = None) -> list[dict]:
     rows = run_django(
         env,
@@ -538,16 +531,6 @@ def test_200_streams_an_abuser_and_50_replays_keep_healthz_fast_and_leave_no_gho
         with daphne(env) as base, relay(env, tmp_path / "relay.log"):
             url = stream_url(base, made["token"])
 
-            async def replay_from_0() -> tuple[int, int | None]:
-                events = 0
-                async with connect(url + "&after=0", proxy=None, max_queue=None) as ws:
-                    try:
-                        while (kind := json.loads(await ws.recv())["type"]) != "hello":
-                            events += kind == "event"  # pings come meanwhile
-                    except ConnectionClosed as closed:
-                        return events, closed.rcvd.code if closed.rcvd else None
-                return events, None
-
             async def abuser(stop_at: asyncio.Event) -> int:
                 rounds = 0
                 while not stop_at.is_set():
@@ -566,7 +549,7 @@ def test_200_streams_an_abuser_and_50_replays_keep_healthz_fast_and_leave_no_gho
                     sampling_since = time.monotonic()
                     stop_at = asyncio.Event()
                     side = asyncio.create_task(abuser(stop_at))
-                    replays = await asyncio.gather(*(replay_from_0() for _ in range(50)))
+                    replays = await asyncio.gather(*(replay_from_0(url) for _ in range(50)))
                     # A live event reaches every stream while the abuser keeps on.
                     paid = await asyncio.to_thread(run_django, env, live_award(made["member"]))
 

@@ -11,18 +11,6 @@ from events.models import Event
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def seen():
-    received: list[Event] = []
-
-    def handler(event):
-        received.append(event)
-
-    register_handler(handler)
-    yield received
-    unregister_handler(handler)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_publish_outside_a_transaction_is_refused():
     with pytest.raises(NotInTransaction):

@@ -4,10 +4,7 @@ SQL with the database's own rules lifted for the rest of the test's transaction)
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import date, timedelta
-from io import StringIO
 from types import SimpleNamespace
 
 import pytest
@@ -43,6 +40,7 @@ from ledger.models import (
     TransferKind,
 )
 from tests.factories import MemberFactory
+from tests.helpers import integrity_json as report
 
 pytestmark = pytest.mark.django_db
 
@@ -61,16 +59,6 @@ LEDGER_CHECKS = [
 
 
 # --- running the report ---------------------------------------------------------------
-
-
-def report(*args) -> tuple[int, dict]:
-    out = StringIO()
-    try:
-        call_command("integrity_report", "--format", "json", *args, stdout=out)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, json.loads(out.getvalue())
 
 
 def found(name: str) -> dict:
@@ -93,85 +81,6 @@ def assert_found(name: str, *ids) -> None:
 # --- planting corruption --------------------------------------------------------------
 
 
-class Bypass:
-    """Writes that go around Concord. On PostgreSQL the first one settles what the actions
-    wrote (so no deferred check is left pending) and switches the triggers off for the
-    rest of the test's transaction; the CHECK and UNIQUE constraints a corruption needs
-    lifted are dropped, in the same transaction, so the rollback restores them. SQLite
-    has no triggers: CHECKs are ignored for the connection (until the fixture's teardown)
-    and a column's inline UNIQUE is lifted by rebuilding its table, in the transaction."""
-
-    def __init__(self):
-        self.started = False
-        self.lifted: set[str] = set()
-
-    @property
-    def postgres(self) -> bool:
-        return connection.vendor == "postgresql"
-
-    def _start(self, cursor) -> None:
-        if self.started:
-            return
-        self.started = True
-        if self.postgres:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("SET LOCAL session_replication_role = replica")
-
-    def lift(self, table: str, *constraints: str) -> None:
-        """Drop these CHECK constraints (SQLite: ignore every CHECK)."""
-        with connection.cursor() as cursor:
-            self._start(cursor)
-            for name in constraints:
-                if name in self.lifted:
-                    continue
-                self.lifted.add(name)
-                if self.postgres:
-                    cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-                else:
-                    cursor.execute("PRAGMA ignore_check_constraints = ON")
-
-    def lift_unique(self, table: str, column: str) -> None:
-        """Drop the UNIQUE of `unique=True` on `table.column`."""
-        with connection.cursor() as cursor:
-            self._start(cursor)
-            if self.postgres:
-                constraints = connection.introspection.get_constraints(cursor, table)
-                [name] = [
-                    name
-                    for name, info in constraints.items()
-                    if info["unique"] and not info["primary_key"] and info["columns"] == [column]
-                ]
-                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-                return
-            cursor.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table]
-            )
-            (ddl,) = cursor.fetchone()
-            loose, replaced = re.subn(rf'("{column}" [^,]*?) UNIQUE', r"\1", ddl)
-            assert replaced == 1, ddl
-            loose = loose.replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "{table}__loose"', 1)
-            cursor.execute(loose)
-            cursor.execute(f'INSERT INTO "{table}__loose" SELECT * FROM "{table}"')
-            # Foreign keys into the table are deferred: nothing checks them before the
-            # rollback, and the rows are all back under the same name.
-            cursor.execute(f'DROP TABLE "{table}"')
-            cursor.execute(f'ALTER TABLE "{table}__loose" RENAME TO "{table}"')
-
-    def sql(self, statement: str, params=()) -> list[tuple]:
-        with connection.cursor() as cursor:
-            self._start(cursor)
-            cursor.execute(statement, params)
-            return cursor.fetchall() if cursor.description else []
-
-
-@pytest.fixture
-def bypass(db):
-    yield Bypass()
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA ignore_check_constraints = OFF")
-
-
 def db_time(value):
     return connection.ops.adapt_datetimefield_value(value)
 
@@ -187,11 +96,9 @@ def postings_of(account: Account):
     return Posting.objects.filter(account=account).order_by("version")
 
 
-@pytest.fixture
-def ledger(db):
-    now = timezone.now()
-    points = Currency.objects.get(code="points")
-    credits = Currency.objects.get(code="credits")
+def make_achievements(points: Currency, credits: Currency) -> tuple:
+    """`rich` (a balance of 450 points), `steady` (a 3-day streak), `first_stream` (granted,
+    rewarded) and `badge` (granted, no reward)."""
     rich = Achievement.objects.create(
         code="rich",
         name="Rich",
@@ -216,7 +123,12 @@ def ledger(db):
         reward_currency=points,
     )
     badge = Achievement.objects.create(code="badge", name="Badge", rule=AchievementRule.GRANTED)
+    return rich, steady, first_stream, badge
 
+
+def register_members() -> tuple:
+    """alice and bob, then a `gems` currency, then carol (referred by alice): only carol
+    has a gems wallet."""
     alice = MemberFactory(platform="telegram", external_id="1001", username="alice")
     bob = MemberFactory(platform="discord", external_id="2002", username="bob")
     # A currency opened after alice and bob registered: only later members get its wallet.
@@ -225,23 +137,11 @@ def ledger(db):
         platform="web", external_id="3003", username="carol", referral_code=alice.referral_code
     )
     assert not Account.objects.filter(member__in=[alice, bob], currency__code="gems").exists()
+    return alice, bob, carol
 
-    award(alice, 300, reason="Stream", idempotency_key="award-1")  # reaches `rich`
-    award_many([(alice, 20), (bob, 30), (alice, 5)], reason="Event", idempotency_key="event-1")
-    award(bob, 40, currency="credits", reason="Quiz", idempotency_key="award-credits")
-    spend(alice, 50, sink="reading", reason="Reading", idempotency_key="spend-1")
-    transfer(alice, bob, 25, reason="Gift", idempotency_key="gift-1")
-    mistake = award(bob, 60, reason="Oops", idempotency_key="award-mistake")
-    mistake_reversal = reverse(mistake, reason="Wrong member", idempotency_key="undo-mistake")
-    purchase = spend(
-        bob, 20, kind=TransferKind.PURCHASE, sink="shop", reason="Shop", idempotency_key="buy-1"
-    )
-    refund = reverse(purchase, reason="Returned", idempotency_key="undo-buy-1")
-    grant_achievement(alice, first_stream)
-    grant_achievement(bob, badge)
-    for day in (date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)):
-        record_activity(bob, day)  # reaches `steady`
 
+def hold_in_every_state(alice, bob, carol, now) -> Hold:
+    """One hold captured, one released, one lapsed (expired by the sweep); the pending one."""
     captured = hold(
         alice,
         30,
@@ -269,7 +169,7 @@ def ledger(db):
         expires_at=now + timedelta(minutes=1),
     )
     assert expire_holds(now=now + timedelta(minutes=2)) == 1
-    pending = hold(
+    return hold(
         alice,
         15,
         sink="reading",
@@ -277,6 +177,32 @@ def ledger(db):
         idempotency_key="hold-pending",
         expires_at=now + timedelta(hours=1),
     )
+
+
+@pytest.fixture
+def ledger(db):
+    now = timezone.now()
+    points = Currency.objects.get(code="points")
+    credits = Currency.objects.get(code="credits")
+    rich, steady, first_stream, badge = make_achievements(points, credits)
+    alice, bob, carol = register_members()
+
+    award(alice, 300, reason="Stream", idempotency_key="award-1")  # reaches `rich`
+    award_many([(alice, 20), (bob, 30), (alice, 5)], reason="Event", idempotency_key="event-1")
+    award(bob, 40, currency="credits", reason="Quiz", idempotency_key="award-credits")
+    spend(alice, 50, sink="reading", reason="Reading", idempotency_key="spend-1")
+    transfer(alice, bob, 25, reason="Gift", idempotency_key="gift-1")
+    mistake = award(bob, 60, reason="Oops", idempotency_key="award-mistake")
+    mistake_reversal = reverse(mistake, reason="Wrong member", idempotency_key="undo-mistake")
+    purchase = spend(
+        bob, 20, kind=TransferKind.PURCHASE, sink="shop", reason="Shop", idempotency_key="buy-1"
+    )
+    refund = reverse(purchase, reason="Returned", idempotency_key="undo-buy-1")
+    grant_achievement(alice, first_stream)
+    grant_achievement(bob, badge)
+    for day in (date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)):
+        record_activity(bob, day)  # reaches `steady`
+    pending = hold_in_every_state(alice, bob, carol, now)
 
     built = SimpleNamespace(
         alice=alice,

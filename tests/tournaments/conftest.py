@@ -39,3 +39,9 @@ def players(db):
         return [MemberFactory() for _ in range(count)]
 
     return make
+
+
+@pytest.fixture
+def free(db) -> Tournament:
+    """An open tournament without an entry fee, 4 slots."""
+    return TournamentFactory(entry_fee=0, capacity=4)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from django.db import connection
+from django.utils import timezone
 
 from events.models import Event
+from ledger.models import Account
+from tests.factories import MemberFactory
+from tests.helpers import sql, table_contents
+from tournaments.actions import register
 from tournaments.models import Registration
+
+APPS = ("accounts", "events", "ledger", "tournaments")
+NOW = timezone.now()
 
 
 def settle() -> None:
@@ -37,3 +45,23 @@ def events_of(kind: str, after: int = 0) -> list[Event]:
 def last_seq() -> int:
     last = Event.objects.order_by("-seq").first()
     return last.seq if last else 0
+
+
+def everything() -> dict:
+    return table_contents(*APPS)
+
+
+def balance(member, currency: str = "points") -> int:
+    return Account.objects.get(member=member, currency__code=currency).balance
+
+
+def fill(tournament, count: int) -> list[Registration]:
+    return [register(tournament, member) for member in [MemberFactory() for _ in range(count)]]
+
+
+def without_triggers() -> None:
+    """PostgreSQL: skip the (BEFORE) triggers for the rest of the transaction, so a CHECK
+    is proven by itself rather than by a trigger that refuses the row first."""
+    if connection.vendor == "postgresql":
+        sql("SET CONSTRAINTS ALL IMMEDIATE")
+        sql("SET LOCAL session_replication_role = replica")

@@ -4,17 +4,13 @@ finds the corruption it exists for, planted as only something going around Conco
 
 from __future__ import annotations
 
-import json
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 
 from integrity.registry import all_checks
 from ledger.actions import award, spend
 from ledger.models import Transfer
 from tests.factories import MemberFactory, TournamentFactory
-from tests.ledger.test_integrity import Bypass
+from tests.helpers import integrity_json as report
 from tournaments.actions import (
     cancel,
     check_in,
@@ -41,16 +37,6 @@ CHECKS = [
 ]
 
 
-def report(*args) -> tuple[int, dict]:
-    out = StringIO()
-    try:
-        call_command("integrity_report", "--format", "json", *args, stdout=out)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, json.loads(out.getvalue())
-
-
 def assert_found(name: str, *ids) -> None:
     code, body = report("--check", name)
     assert code == 1, body
@@ -60,16 +46,6 @@ def assert_found(name: str, *ids) -> None:
         len(ids),
         list(ids),
     ), result
-
-
-@pytest.fixture
-def bypass(db):
-    yield Bypass()
-    from django.db import connection
-
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA ignore_check_constraints = OFF")
 
 
 @pytest.fixture

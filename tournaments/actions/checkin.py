@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tournaments import payloads
+from tournaments import payloads, sql
 from tournaments.actions.common import (
     _as_datetime,
     _counts,
@@ -27,8 +27,6 @@ from tournaments.exceptions import (
 )
 from tournaments.models import Registration, RegistrationStatus, Status, Tournament
 
-_WINDOW = "SELECT status, check_in_closes_at FROM tournaments_tournament WHERE id = %s"
-
 
 def check_in(registration, *, actor=None) -> Registration:
     """A registered player confirms they will play. Only while the tournament is in
@@ -42,9 +40,9 @@ def check_in(registration, *, actor=None) -> Registration:
         row = Registration.objects.filter(pk=pk).values_list("tournament_id", flat=True).first()
         if row is None:
             raise InvalidRequest(f"no registration {pk}")
-        share = " FOR SHARE" if connection.vendor == "postgresql" else ""
+        lock = "FOR SHARE" if connection.vendor == "postgresql" else ""
         with connection.cursor() as cursor:
-            cursor.execute(_WINDOW + share, [row])
+            cursor.execute(sql.statement("checkin_window", lock=lock), [row])
             status, closes = cursor.fetchone()
         closes = _as_datetime(closes)
         current = Registration.objects.select_for_update().get(pk=pk)

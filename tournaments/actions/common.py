@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 import events
-from config.db import Ref
+from config.db import Ref, pk_of
 from ledger import actions as ledger
 from ledger.models import Transfer, TransferKind
 from ledger.plans import SystemKey
@@ -47,10 +47,8 @@ def _publish(kind: str, data, actor) -> None:
 
 
 def _pk(obj, what: str) -> int:
-    pk = obj if type(obj) is int else getattr(obj, "pk", None)
-    if type(pk) is not int:
-        raise InvalidRequest(f"{obj!r} is not a saved {what}")
-    return pk
+    """The primary key of `obj`, a saved model instance or an id (`what` names it)."""
+    return pk_of(obj, what, InvalidRequest)
 
 
 def _member_id(member) -> int:

@@ -29,8 +29,6 @@ from tournaments.exceptions import (
 )
 from tournaments.models import ACTIVE, Registration, RegistrationStatus, Status, Tournament
 
-REGISTRATION_TABLE = "tournaments_registration"
-
 
 class _LostSlot(Exception):
     """Charged early for a slot another registration took first: roll back, go again."""
@@ -56,6 +54,7 @@ class _Open:
 
 # --- registration ids -----------------------------------------------------------------
 
+
 _sequence: str | None = None
 
 
@@ -63,7 +62,7 @@ def _registration_sequence() -> str:
     global _sequence
     if _sequence is None:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [REGISTRATION_TABLE])
+            cursor.execute(sql.statement("registration_sequence.pg"))
             _sequence = cursor.fetchone()[0]
     return _sequence
 
@@ -76,24 +75,15 @@ def _reserve_ids(count: int) -> list[int]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-                [_registration_sequence(), count],
+                sql.statement("ids_reserve.pg"),
+                {"sequence": _registration_sequence(), "count": count},
             )
             return [row[0] for row in cursor.fetchall()]
-        # SQLite: writers are serial (immediate transactions); AUTOINCREMENT keeps the
-        # highest id ever used in sqlite_sequence, and moving it on reserves the ids.
-        table = REGISTRATION_TABLE
-        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        cursor.execute(sql.statement("ids_reserved.sqlite"))
         row = cursor.fetchone()
         start = row[0] if row else 0
-        if row:
-            cursor.execute(
-                "UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [start + count, table]
-            )
-        else:
-            cursor.execute(
-                "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, start + count]
-            )
+        then = "ids_reserve.sqlite" if row else "ids_reserve_first.sqlite"
+        cursor.execute(sql.statement(then), {"last": start + count})
     return list(range(start + 1, start + count + 1))
 
 
@@ -112,8 +102,7 @@ def _read_open(tournament_id: int, member_id: int) -> _Open:
     global _READ_OPEN
     if _READ_OPEN is None:
         reserve = (
-            f"CASE WHEN r.id IS NULL AND t.status = 'registration'"
-            f" THEN nextval('{_registration_sequence()}'::regclass) END"
+            sql.statement("reserve_id.pg", sequence=_registration_sequence())
             if connection.vendor == "postgresql"
             else "NULL"
         )

@@ -1,5 +1,8 @@
 """Stream scopes: which events a stream (an overlay token) receives.
 
+They are the dashboard's: `/ws/stream/` (dashboard.consumers) filters by them and an
+overlay token (dashboard.models) stores one.
+
 A scope is a string: `events` (everything), `ticker` (what a ticker shows),
 `leaderboard:<currency>` (transfers in one currency) or `tournament:<id>` (events whose
 data names the tournament). The same rule filters the live stream (`matches`) and the
@@ -16,9 +19,11 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from events.exceptions import EventsError
+from dashboard.exceptions import InvalidOverlayScope
+from ledger.posting import EVENT_KIND as TRANSFER_POSTED
 
-TRANSFER_POSTED = "ledger.transfer_posted"
+# What a ticker shows (its overlay and the dashboard's): a kind each of accounts' and
+# the ledger's public events.
 TICKER_KINDS = frozenset({TRANSFER_POSTED, "member.registered", "ledger.achievement_granted"})
 PATTERN = re.compile(
     r"\A(?:(?P<plain>events|ticker)"
@@ -27,10 +32,6 @@ PATTERN = re.compile(
 )
 # The same rule for the database's CHECK on stored scopes (dashboard.OverlayToken).
 SQL_PATTERN = r"^(events|ticker|leaderboard:[a-z0-9][a-z0-9_-]{0,31}|tournament:[1-9][0-9]{0,17})$"
-
-
-class InvalidScope(EventsError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Scope:
     def parse(cls, text: str) -> Scope:
         match = PATTERN.match(text or "")
         if not match:
-            raise InvalidScope(
+            raise InvalidOverlayScope(
                 f"{text!r} is not a scope: use events, ticker, leaderboard:<currency>"
                 " or tournament:<id>"
             )

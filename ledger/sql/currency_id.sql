@@ -1,0 +1,2 @@
+-- The currency whose code is {code}.
+SELECT id FROM ledger_currency WHERE code = {code}
