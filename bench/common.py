@@ -16,9 +16,6 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from config.processes import ServerDown, stop
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Measure production settings: with DEBUG on, Django keeps every query it runs, which
 # costs client CPU on every call (it roughly doubled a registration's). DJANGO_DEBUG=1
@@ -26,6 +23,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DJANGO_DEBUG", "0")
 if os.environ["DJANGO_DEBUG"] == "0":
     os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{uuid.uuid4().hex}{uuid.uuid4().hex}")
+
+# After the environment above: importing `config` loads its Celery app, which reads it.
+from config.processes import ServerDown, stop
 
 MAX_WORKERS = 64
 
