@@ -31,10 +31,13 @@ import random
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import common
 from common import process_cpu
 from timing import Report, fmt, time_workers, verdict
+
+from config.processes import ServerDown, free_port, stop, wait_for_port
 
 TIMEOUT = 300
 TARGET_RATIO, TARGET_P99_MS = 0.5, 50.0
@@ -121,26 +124,18 @@ def start_servers(count: int, env: dict) -> list:
 
     procs = []
     for _ in range(count):
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
              "config.asgi:application"],
-            cwd=common.Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parent.parent,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         procs.append((proc, port))
-        common.wait_for_port(port, proc, what="daphne")
+        wait_for_port(port, proc, what="daphne")
     return procs
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def line(name: str, f: dict, server_ms: float | None) -> None:
@@ -188,8 +183,8 @@ def main(argv: list[str]) -> int:
                 after = [process_cpu(proc.pid) for proc, _ in servers]
             finally:
                 for proc, _ in servers:
-                    common.stop_popen(proc)
-    except (common.BenchFailed, common.ServerDown) as failed:
+                    stop(proc)
+    except (common.BenchFailed, ServerDown) as failed:
         print(failed, file=sys.stderr)
         return 1
     used = sum(a - b for a, b in zip(after, before, strict=True) if a is not None and b is not None)
