@@ -18,6 +18,8 @@ own parser turns into text, and the view validates it like any other field.
 
 from __future__ import annotations
 
+import json
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBadRequest, QueryDict
 
@@ -41,7 +43,17 @@ def _holds_nul(data: QueryDict) -> bool:
     return any(NUL in key or any(NUL in value for value in values) for key, values in data.lists())
 
 
-def bad_request(reason: str) -> HttpResponseBadRequest:
+def bad_request(reason: str, request: HttpRequest | None = None) -> HttpResponseBadRequest:
+    if request is not None and request.path_info.startswith("/api/"):
+        # The Bot API answers every error as a problem body (api.problems, RFC 9457).
+        body = {
+            "type": "https://concord.invalid/problems/bad_request",
+            "title": "Bad request",
+            "status": 400,
+            "code": "bad_request",
+            "detail": reason,
+        }
+        return HttpResponseBadRequest(json.dumps(body), content_type="application/problem+json")
     return HttpResponseBadRequest(f"bad request: {reason}\n", content_type="text/plain")
 
 
@@ -61,16 +73,16 @@ class RefuseOddInputMiddleware:
         if iscoroutinefunction(self):
             return self.__acall__(request)
         if has_nul(request):
-            return bad_request("NUL in the query")
+            return bad_request("NUL in the query", request)
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest):
         # The ASGI handler has read the body already: parsing it here waits on nothing.
         if has_nul(request):
-            return bad_request("NUL in the query")
+            return bad_request("NUL in the query", request)
         return await self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
         if isinstance(exception, OverflowError) and SQLITE_OVERFLOW in str(exception):
-            return bad_request("a number too large")
+            return bad_request("a number too large", request)
         return None

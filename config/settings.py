@@ -213,6 +213,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
+    "ninja",  # the Bot API's framework; listed so its Swagger UI files are served from here
     "pgtrigger",
     "axes",  # brute-force lock on the staff login (accounts/logins.py)
     "events",
@@ -222,6 +223,7 @@ INSTALLED_APPS = [
     "narrative",
     "integrity",
     "dashboard",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -240,6 +242,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # RateLimit headers on every Bot API answer (api/ratelimit.py).
+    "api.middleware.RateLimitHeadersMiddleware",
     # Last, as axes asks: turns a refused login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -341,6 +345,10 @@ CELERY_BEAT_SCHEDULE = {
     "expire-holds": {
         "task": "ledger.tasks.expire_holds",
         "schedule": float(env_int("EXPIRE_HOLDS_EVERY_SECONDS", 60, minimum=1)),
+    },
+    "purge-idempotent-requests": {
+        "task": "api.tasks.purge_idempotent_requests",
+        "schedule": 3600.0,
     },
     "integrity-report": {
         "task": "integrity.tasks.run_integrity_report",
@@ -475,3 +483,34 @@ STREAM_MAX_PER_TOKEN = env_int("CONCORD_STREAM_MAX_PER_TOKEN", 20, minimum=1)
 # Events of history one /ws/stream/ connection replays; beyond, it is closed with 4206
 # and the client reconnects with the last seq it received.
 STREAM_REPLAY_MAX = env_int("CONCORD_STREAM_REPLAY_MAX", 10_000, minimum=1)
+
+# --- Bot API (/api/v1/, docs/API.md) -------------------------------------------------
+
+
+def api_rate_limits(name: str, default: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """`scope=requests/seconds` pairs, comma-separated (`ledger:write=300/60,default=600/60`),
+    over the defaults; `default` applies to every scope without its own."""
+    limits = dict(default)
+    for item in env_list(name, []):
+        scope, _, rule = item.partition("=")
+        count, _, seconds = rule.partition("/")
+        if not (scope.strip() and count.strip().isdigit() and seconds.strip().isdigit()):
+            raise ImproperlyConfigured(f"{name}: {item!r} is not scope=requests/seconds")
+        if int(count) < 1 or int(seconds) < 1:
+            raise ImproperlyConfigured(f"{name}: {item!r} needs at least 1 request per 1 s")
+        limits[scope.strip()] = (int(count), int(seconds))
+    return limits
+
+
+# Requests per key and scope per window (counted in the cache: api/ratelimit.py).
+API_RATE_LIMITS = api_rate_limits(
+    "API_RATE_LIMITS",
+    {"default": (1200, 60), "ledger:write": (600, 60), "members:write": (600, 60)},
+)
+# How long a rotated key keeps working beside its replacement.
+API_KEY_ROTATION_GRACE = timedelta(hours=env_int("API_KEY_ROTATION_GRACE_HOURS", 24, minimum=0))
+# Stored Idempotency-Key answers are kept at least this long (purged hourly after).
+API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 48, minimum=24)
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 65_536, minimum=1024)
+# Longest wait of GET /api/v1/events (long-poll), in seconds.
+API_EVENTS_MAX_WAIT = env_int("API_EVENTS_MAX_WAIT", 25, minimum=0)

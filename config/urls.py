@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from api.v1 import api as bot_api
 from config.health import healthz
 from dashboard import views as dashboard_views
 
@@ -19,6 +20,7 @@ urlpatterns = [
         name="overlay",
     ),
     path("admin/", admin.site.urls),
+    path("api/v1/", bot_api.urls),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),
 ]

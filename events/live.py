@@ -84,6 +84,26 @@ SELECT count(*) FROM unnest(%s::bigint[]) AS x
 WHERE pg_xact_status(x::text::xid8) = 'in progress'"""
 
 
+def running_here() -> list[int]:
+    """The transactions of this database in progress now (what `wait_settled` waits for),
+    for a caller that waits without blocking a thread (the Bot API's events long-poll):
+    poll `still_running` between its own sleeps. Empty on SQLite."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_RUNNING_HERE)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def still_running(xids: list[int]) -> bool:
+    """Whether any of `xids` (from `running_here`) is still in progress."""
+    if not xids:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(_STILL_RUNNING, [xids])
+        return cursor.fetchone()[0] > 0
+
+
 def wait_settled(timeout: float = SETTLE_TIMEOUT) -> bool:
     """Wait until every transaction of this database running now has ended (PostgreSQL; a
     no-op on SQLite, whose writers run one at a time), so none can still commit an event

@@ -98,6 +98,7 @@ RESERVED_KEY_PREFIXES = (
     "admin-adjust:",
     "admin-reverse:",
     "tournament:",  # entry fees, refunds and prizes (tournaments.actions)
+    "api:",  # derived from the Bot API's Idempotency-Key (api.idempotency.ledger_key)
     "narrative:",  # choice rewards (narrative.actions)
 )
 

@@ -347,6 +347,14 @@ def dashboard(staff) -> None:
     revoke(token, actor=staff)
 
 
+def api(staff) -> None:
+    from api.actions import create_key, revoke_key, rotate_key
+
+    key = create_key(label="Quiz bot", scopes=["ledger:write"], actor=staff).key
+    rotate_key(key.prefix, actor=staff)
+    revoke_key(key.prefix, actor=staff)
+
+
 def logins(staff) -> None:
     """Staff logins locked (accounts.logins) through the admin's login view: a username
     (the event names it) and an address tried with usernames that name nobody (it does
@@ -368,6 +376,7 @@ def logins(staff) -> None:
 
 SCENARIOS = {
     "accounts": accounts,
+    "api": api,
     "logins": logins,
     "ledger": ledger,
     "tournaments": tournaments,

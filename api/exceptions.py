@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """Base error of the api app; every refusal of an api action is one."""
+
+
+class InvalidKeyRequest(ApiError, ValueError):
+    """A key that cannot be made: blank label, unknown scope, expiry not in the future."""
+
+
+class UnknownKey(ApiError, LookupError):
+    """No key has this prefix."""
+
+
+class KeyNotActive(ApiError):
+    """The key is revoked or expired: it cannot be rotated."""

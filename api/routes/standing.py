@@ -1,0 +1,140 @@
+"""Leaderboards, activity (daily streaks) and achievements: ledger reads and the ledger
+actions `record_activity` and `grant_achievement`, with the key's actor."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from accounts.models import Member
+from api import idempotency
+from api.auth import scope
+from api.problems import Problem
+from api.routes.common import get_or_404
+from api.schemas import Currency, PathId, text
+from ledger import actions, queries
+from ledger.models import Achievement, MemberAchievement
+
+router = Router(tags=["standing"])
+LEADERBOARD_MAX = 100
+
+
+class RankOut(Schema):
+    rank: int
+    member_id: int
+    display_name: str
+    amount: int
+
+
+class LeaderboardQuery(Schema):
+    limit: int = Field(20, ge=1, le=LEADERBOARD_MAX)
+    around: PathId | None = None
+    since: datetime | None = None
+
+
+class StreakOut(Schema):
+    member_id: int
+    current: int
+    longest: int
+    last_day: date | None
+
+
+class GrantOut(Schema):
+    code: str
+    name: str
+    description: str
+    granted_at: datetime
+    reward_amount: int
+    reward_transfer_id: int | None
+
+
+class GrantIn(Schema):
+    code: text(64, 1)
+
+
+def _member(member_id: int) -> Member:
+    return get_or_404(Member.objects, member_id, "member")
+
+
+@router.get(
+    "/leaderboards/{currency}",
+    auth=scope("ledger:read"),
+    response=list[RankOut],
+    summary="Top members by balance (or by what they gained since a time)",
+)
+def leaderboard(request: HttpRequest, currency: Currency, q: Query[LeaderboardQuery]):
+    around = _member(q.around) if q.around is not None else None
+    ranks = queries.leaderboard(currency, limit=q.limit, around=around, since=q.since)
+    return [rank.__dict__ for rank in ranks]
+
+
+def _grants(member: Member) -> list[dict]:
+    rows = (
+        MemberAchievement.objects.filter(member=member)
+        .select_related("achievement")
+        .order_by("granted_at", "pk")
+    )
+    return [
+        GrantOut(
+            code=g.achievement.code,
+            name=g.achievement.name,
+            description=g.achievement.description,
+            granted_at=g.granted_at,
+            reward_amount=g.achievement.reward_amount,
+            reward_transfer_id=g.transfer_id,
+        ).model_dump(mode="json")
+        for g in rows
+    ]
+
+
+@router.get(
+    "/members/{member_id}/achievements",
+    auth=scope("ledger:read"),
+    response=list[GrantOut],
+    summary="A member's achievements",
+)
+def achievements(request: HttpRequest, member_id: PathId):
+    return _grants(_member(member_id))
+
+
+@router.post(
+    "/members/{member_id}/achievements",
+    auth=scope("ledger:write"),
+    response={200: list[GrantOut]},
+    summary="Grant an achievement (once per member; pays its reward)",
+    openapi_extra=idempotency.REQUIRED,
+)
+def grant(request: HttpRequest, member_id: PathId, payload: GrantIn):
+    def work():
+        member = _member(member_id)
+        achievement = Achievement.objects.filter(code=payload.code).first()
+        if achievement is None:
+            raise Problem(404, "achievement_not_found", f"no achievement {payload.code!r}")
+        actions.grant_achievement(member, achievement, actor=request.auth.actor)
+        return 200, _grants(member)
+
+    return idempotency.write(request, payload.model_dump(mode="json"), work, moves_value=True)
+
+
+@router.post(
+    "/members/{member_id}/activity",
+    auth=scope("ledger:write"),
+    response={200: StreakOut},
+    summary="Record that a member was active today (daily streaks; once per day)",
+    openapi_extra=idempotency.OPTIONAL,
+)
+def activity(request: HttpRequest, member_id: PathId):
+    def work():
+        member = _member(member_id)
+        streak = actions.record_activity(member, actor=request.auth.actor)
+        return 200, StreakOut(
+            member_id=member.pk,
+            current=streak.current,
+            longest=streak.longest,
+            last_day=streak.last_day,
+        ).model_dump(mode="json")
+
+    return idempotency.write(request, {}, work, moves_value=False)

@@ -1,0 +1,202 @@
+"""Benchmark awards through the Bot API over HTTP against in-process `award()`.
+
+DATABASE_URL must name an existing PostgreSQL database; the script migrates it itself:
+
+    psql -h 127.0.0.1 -U postgres -c 'create database concord_bench'
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \\
+        .venv/bin/python bench/api.py [--duration 3] [--clients 8] [--servers 2]
+
+Two phases of --duration seconds each, --clients concurrent callers, released together:
+  1. in-process: each caller a forked process calling `ledger.actions.award`;
+  2. HTTP: each caller a forked process POSTing /api/v1/ledger/awards (keep-alive, a new
+     Idempotency-Key each time) to --servers daphne processes (DEBUG off, callers spread
+     over them), which call the same `award()`.
+Both with `manage.py run_relay` running (--no-relay: without), as deployed. It prints
+awards/s, p50/p99 latency, CPU ms per award of the callers and of the servers (daphne
+processes for HTTP; PostgreSQL backends for in-process are not read), how busy the cores
+were, the ratio HTTP/in-process and the issue's targets (>= 0.5 of in-process, p99 < 50
+ms). Run it on a quiet machine: every figure depends on what else runs.
+
+Exit 0: both phases ran and every HTTP award answered 201; 1: a phase failed; 2: bad
+arguments or environment (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import common
+from common import process_cpu
+from timing import Report, fmt, time_workers, verdict
+
+from config.processes import ServerDown, free_port, stop, wait_for_port
+
+TIMEOUT = 300
+TARGET_RATIO, TARGET_P99_MS = 0.5, 50.0
+MEMBERS: list[int] = []  # ids, for the HTTP callers
+MEMBERS_REFS: list = []  # the same members (pk only), for in-process award()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = common.bench_parser("bench/api.py", __doc__)
+    parser.add_argument(
+        "--duration", type=common.bounded(0.5, 120, "seconds"), default=3.0, help="per phase"
+    )
+    parser.add_argument("--clients", type=common.positive, default=8)
+    parser.add_argument(
+        "--servers", type=common.positive, default=os.cpu_count() or 1, help="daphne processes"
+    )
+    parser.add_argument("--members", type=common.positive, default=200)
+    parser.add_argument("--no-relay", action="store_true", help="run no manage.py run_relay")
+    args = parser.parse_args(argv)
+    common.postgres_url()
+    common.at_most("--clients", args.clients, common.MAX_WORKERS)
+    common.at_most("--servers", args.servers, 16)
+    return args
+
+
+def in_process(phase: dict, index: int, barrier) -> Report:
+    from ledger.actions import award
+
+    rng = random.Random(f"{phase['key']}:{index}")
+    warm = f"{phase['key']}:{index}:warm"
+    award(rng.choice(MEMBERS_REFS), 1, reason="bench warm-up", idempotency_key=warm)
+    barrier.wait(timeout=TIMEOUT)
+    cpu_before = time.process_time()
+    started = time.perf_counter()
+    deadline, latencies, i = started + phase["duration"], [], 0
+    while time.perf_counter() < deadline:
+        began = time.perf_counter()
+        award(
+            rng.choice(MEMBERS_REFS),
+            rng.randint(1, 100),
+            reason="bench award",
+            idempotency_key=f"{phase['key']}:{index}:{i}",
+        )
+        latencies.append(time.perf_counter() - began)
+        i += 1
+    return Report(started, time.perf_counter(), latencies, time.process_time() - cpu_before, None)
+
+
+def over_http(phase: dict, index: int, barrier) -> Report:
+    port = phase["ports"][index % len(phase["ports"])]
+    rng = random.Random(f"{phase['key']}:{index}")
+    headers = {"Authorization": f"Bearer {phase['token']}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def post(i: int) -> None:
+        body = {"member_id": rng.choice(MEMBERS), "amount": rng.randint(1, 100), "reason": "b"}
+        conn.request(
+            "POST",
+            "/api/v1/ledger/awards",
+            json.dumps(body),
+            {**headers, "Idempotency-Key": f"{phase['key']}:{index}:{i}"},
+        )
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 201:
+            raise common.BenchFailed(f"HTTP {response.status}: {data[:300]!r}")
+
+    post(-1)  # connected and warm before the clock starts
+    barrier.wait(timeout=TIMEOUT)
+    cpu_before = time.process_time()
+    started = time.perf_counter()
+    deadline, latencies, i = started + phase["duration"], [], 0
+    while time.perf_counter() < deadline:
+        began = time.perf_counter()
+        post(i)
+        latencies.append(time.perf_counter() - began)
+        i += 1
+    conn.close()
+    return Report(started, time.perf_counter(), latencies, time.process_time() - cpu_before, None)
+
+
+def start_servers(count: int, env: dict) -> list:
+    import subprocess
+
+    procs = []
+    for _ in range(count):
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "config.asgi:application"],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        procs.append((proc, port))
+        wait_for_port(port, proc, what="daphne")
+    return procs
+
+
+def line(name: str, f: dict, server_ms: float | None) -> None:
+    print(
+        f"{name:<11} {f['calls']:>7} {fmt(f['rate'], 9, 0)} {fmt(f['p50'], 7)} {fmt(f['p99'], 7)}"
+        f" {fmt(f['client_ms'], 9)} {fmt(server_ms, 9)} {fmt(f['busy'], 6, 0)}"
+    )
+
+
+def main(argv: list[str]) -> int:
+    args, version, sync = common.start("bench/api.py", parse_args, argv)
+    global MEMBERS, MEMBERS_REFS
+    from api.actions import create_key
+
+    run_id = uuid.uuid4().hex[:10]
+    common.print_setup(version, sync, workers=args.clients)
+    refs = common.register_members(f"abench-{run_id}", args.members, username="api")
+    MEMBERS_REFS, MEMBERS = refs, [m.pk for m in refs]
+    token = create_key(label=f"bench {run_id}", scopes=["ledger:write"]).token
+    print(common.maintain(common.AWARD_TABLES))
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on the loopback, as behind TLS
+        "API_RATE_LIMITS": "default=100000000/60,ledger:write=100000000/60",
+    }
+    print("cpu ms/award: client = the callers; server = the daphne processes (HTTP only)")
+    print(f"{'phase':<11} {'awards':>7} {'awards/s':>9} {'p50 ms':>7} {'p99 ms':>7}"
+          f" {'client ms':>9} {'server ms':>9} {'busy%':>6}")  # fmt: skip
+    try:
+        with common.relay(not args.no_relay):
+            phase = {"key": f"bench:{run_id}:inproc", "duration": args.duration}
+            local = time_workers(in_process, lambda w: (phase, w), args.clients, TIMEOUT)
+            line("in-process", local, None)
+            servers = start_servers(args.servers, env)
+            try:
+                phase = {
+                    "key": f"bench:{run_id}:http",
+                    "duration": args.duration,
+                    "ports": [port for _, port in servers],
+                    "token": token,
+                }
+                before = [process_cpu(proc.pid) for proc, _ in servers]
+                remote = time_workers(over_http, lambda w: (phase, w), args.clients, TIMEOUT)
+                after = [process_cpu(proc.pid) for proc, _ in servers]
+            finally:
+                for proc, _ in servers:
+                    stop(proc)
+    except (common.BenchFailed, ServerDown) as failed:
+        print(failed, file=sys.stderr)
+        return 1
+    used = sum(a - b for a, b in zip(after, before, strict=True) if a is not None and b is not None)
+    line(f"HTTP x{args.servers}", remote, used / remote["calls"] * 1000)
+    ratio = remote["rate"] / local["rate"]
+    print(
+        f"HTTP/in-process: {ratio:.2f} (target >= {TARGET_RATIO}) {verdict(ratio >= TARGET_RATIO)};"
+        f" HTTP p99 {remote['p99']:.1f} ms (target < {TARGET_P99_MS:g})"
+        f" {verdict(remote['p99'] < TARGET_P99_MS)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

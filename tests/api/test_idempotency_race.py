@@ -1,0 +1,51 @@
+"""Two requests with one Idempotency-Key at once: the work runs once, both get its answer.
+
+No HTTP here, and no help from the ledger's own key: the work is a plain function that
+counts its runs and takes its time, so only the stored row (inserted first, unique per
+API key and Idempotency-Key) can keep the second request from running it too."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.test import RequestFactory
+
+from api import idempotency
+from api.actions import create_key
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_concurrent_requests_with_one_key_run_the_work_once():
+    key = create_key(label="race", scopes=["members:write"]).key
+    runs: list[int] = []
+    answers: list = [None] * 6
+    barrier = threading.Barrier(len(answers))
+
+    def work():
+        runs.append(1)
+        time.sleep(0.5)  # the others arrive while this one's transaction is open
+        return 201, {"run": len(runs)}
+
+    def call(i: int) -> None:
+        request = RequestFactory().post(
+            "/api/v1/x", headers={"Idempotency-Key": "once"}, content_type="application/json"
+        )
+        request.auth = key
+        barrier.wait()
+        try:
+            response = idempotency.write(request, {"a": 1}, work, moves_value=False)
+            answers[i] = (response.status_code, response.content)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(answers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(runs) == 1
+    assert set(answers) == {(201, b'{"run": 1}')}
