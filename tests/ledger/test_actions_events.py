@@ -104,7 +104,8 @@ def test_every_action_publishes_its_events_in_its_transaction(
         assert seen == []
     assert len(callbacks) == len(kinds)
     assert [e.kind for e in seen] == kinds
-    # Broadcasting them is the relay's (tests/events/test_relay_steps.py and test_relay_processes.py, with real commits).
+    # Broadcasting them is the relay's (tests/events/test_relay_steps.py and
+    # test_relay_processes.py, with real commits).
 
 
 def test_transfer_posted_lists_every_posting_with_the_new_balances(alice, bob, staff):
