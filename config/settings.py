@@ -88,6 +88,21 @@ def env_origins(name: str, default: list[str], *, source: str | None = None) -> 
     return [origin.lower() for origin in origins]
 
 
+def env_networks(name: str, default: list[str]):
+    """IP addresses or networks (`10.0.0.0/8`), comma-separated in `name`."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP address or network"
+            ) from None
+    return networks
+
+
 def database_from_url(url: str) -> dict:
     """A DATABASES entry for a postgres:// or sqlite:// URL; anything else is refused."""
     scheme = urlsplit(url).scheme
@@ -222,9 +237,12 @@ INSTALLED_APPS = [
     "narrative",
     "integrity",
     "dashboard",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # First: request latency and database time per view cover everything below (/metrics).
+    "ops.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
@@ -475,3 +493,11 @@ STREAM_MAX_PER_TOKEN = env_int("CONCORD_STREAM_MAX_PER_TOKEN", 20, minimum=1)
 # Events of history one /ws/stream/ connection replays; beyond, it is closed with 4206
 # and the client reconnects with the last seq it received.
 STREAM_REPLAY_MAX = env_int("CONCORD_STREAM_REPLAY_MAX", 10_000, minimum=1)
+
+# --- Operations (ops/; docs/OPERATIONS.md, "Metrics", "Alerts", "Backups") ------------
+
+# /metrics answers these client addresses (REMOTE_ADDR) or a bearer token.
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_ADDRESSES", ["127.0.0.1", "::1"])
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Celery queues whose waiting messages /metrics reports.
+METRICS_CELERY_QUEUES = env_list("METRICS_CELERY_QUEUES", ["celery"])
