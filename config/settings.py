@@ -364,6 +364,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrity.tasks.run_integrity_report",
         "schedule": float(env_int("INTEGRITY_REPORT_EVERY_SECONDS", 900, minimum=10)),
     },
+    "alerts": {
+        "task": "ops.tasks.evaluate_alerts",
+        "schedule": float(env_int("ALERTS_EVERY_SECONDS", 60, minimum=10)),
+    },
+    "heartbeat": {"task": "ops.tasks.heartbeat", "schedule": 60.0},
+    "restore-drill": {
+        "task": "ops.tasks.restore_drill",
+        "schedule": float(env_int("RESTORE_DRILL_EVERY_SECONDS", 7 * 86400, minimum=3600)),
+    },
 }
 
 # --- Security (production-like whenever DEBUG is off) ---------------------------------
@@ -501,3 +510,18 @@ METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_ADDRESSES", ["127.0.0.1
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 # Celery queues whose waiting messages /metrics reports.
 METRICS_CELERY_QUEUES = env_list("METRICS_CELERY_QUEUES", ["celery"])
+
+# Alerts (ops.rules): where they go (Apprise URLs: json://, discord://, tgram://,
+# mailto://, ...) and each rule's threshold; 0 turns a rule off.
+ALERT_URLS = env_list("ALERT_URLS", [])
+ALERT_HEALTHZ_URL = env_str("ALERT_HEALTHZ_URL")  # probe over HTTP; empty: checks run in-process
+ALERT_RELAY_LAG_SECONDS = env_int("ALERT_RELAY_LAG_SECONDS", 60)
+ALERT_HOLDS_GRACE_SECONDS = env_int("ALERT_HOLDS_GRACE_SECONDS", 300)
+ALERT_SILENT_SECONDS = env_int("ALERT_SILENT_SECONDS", 300)
+ALERT_BACKUP_MAX_AGE_HOURS = env_int("ALERT_BACKUP_MAX_AGE_HOURS", 26)
+
+# Backups (ops.backups): where they are written, and how many are kept.
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(BASE_DIR / "backups")))
+BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7, minimum=1)
+BACKUP_KEEP_WEEKLY = env_int("BACKUP_KEEP_WEEKLY", 4)
+BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 12)

@@ -130,7 +130,7 @@ def backups() -> Iterator:
             "Size of the newest successful backup.",
             value=float(latest.size_bytes),
         )
-    drill = DrillRun.objects.order_by("-finished_at").first()
+    drill = DrillRun.objects.order_by("-started_at", "-pk").first()
     if drill is not None:
         yield GaugeMetricFamily(
             "concord_restore_drill_last_ok",

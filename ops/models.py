@@ -38,8 +38,8 @@ class Alert(models.Model):
                 fields=["key"], condition=Q(state="open"), name="ops_alert_one_open_per_key"
             ),
             models.CheckConstraint(
-                condition=(Q(state="open", resolved_at__isnull=True))
-                | Q(state="resolved", resolved_at__gte=F("raised_at")),
+                condition=(Q(resolved_at__isnull=True) & ~Q(state="resolved"))
+                | Q(state="resolved", resolved_at__isnull=False, resolved_at__gte=F("raised_at")),
                 name="ops_alert_resolved_iff_resolved_at",
             ),
             models.CheckConstraint(condition=~Q(key=""), name="ops_alert_key_not_blank"),
@@ -117,3 +117,14 @@ class DrillRun(models.Model):
 
     def __str__(self) -> str:
         return f"drill {self.started_at:%Y-%m-%d %H:%M:%S} ({'ok' if self.ok else 'failed'})"
+
+
+class Heartbeat(models.Model):
+    """The last time a scheduled task ran (`beat`: `ops.tasks.heartbeat`, sent by Celery
+    beat and run by a worker, so a stale row means one of them is silent)."""
+
+    name = models.CharField(max_length=50, unique=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

@@ -62,6 +62,7 @@ from narrative.actions import (
 )
 from narrative.demo import load_demo_story
 from narrative.models import Choice, ChoiceImpact, Decision, Relationship, Story
+from ops.rules import RULES
 from tests.factories import MemberFactory, TournamentFactory
 from tests.tournaments.helpers import settle
 from tournaments import payloads as tournament_payloads
@@ -351,6 +352,18 @@ def dashboard(staff) -> None:
     revoke(token, actor=staff)
 
 
+def ops(staff) -> None:
+    """An alert raised (a failed restore drill) and resolved (a drill that passed)."""
+    from ops.alerts import evaluate
+    from ops.models import DrillRun
+
+    now = timezone.now()
+    DrillRun.objects.create(started_at=now, finished_at=now, ok=False, error="planted")
+    evaluate({"drill_failed": RULES["drill_failed"]})
+    DrillRun.objects.create(started_at=now, finished_at=now, ok=True)
+    evaluate({"drill_failed": RULES["drill_failed"]})
+
+
 def logins(staff) -> None:
     """Staff logins locked (accounts.logins) through the admin's login view: a username
     (the event names it) and an address tried with usernames that name nobody (it does
@@ -377,6 +390,7 @@ SCENARIOS = {
     "tournaments": tournaments,
     "narrative": narrative,
     "dashboard": dashboard,
+    "ops": ops,
 }
 
 
@@ -511,7 +525,16 @@ def test_a_statement_cannot_build_other_keys_than_its_schema():
 
 # --- every publish in the apps' code goes through a schema ------------------------------
 
-APPS = ("accounts", "ledger", "tournaments", "narrative", "dashboard", "integrity", "config")
+APPS = (
+    "accounts",
+    "ledger",
+    "tournaments",
+    "narrative",
+    "dashboard",
+    "integrity",
+    "ops",
+    "config",
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 
