@@ -60,6 +60,9 @@ class BackupRun(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     ok = models.BooleanField()
     error = models.TextField(blank=True)
+    # Rows per table at the backup's point (counted in the snapshot the backup copied):
+    # what the restore drill compares the restored tables with.
+    row_counts = models.JSONField(default=dict)
 
     class Meta:
         ordering = ["-started_at"]

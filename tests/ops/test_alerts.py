@@ -236,7 +236,7 @@ def test_backup_runs_are_checked_by_the_database(values, rule):
     ):
         cursor.execute(
             "INSERT INTO ops_backuprun (started_at, finished_at, kind, path, size_bytes,"
-            f" sha256, ok, error) VALUES (%s, %s, {values}, '')",
+            f" sha256, ok, error, row_counts) VALUES (%s, %s, {values}, '', '{{}}')",
             [now, now],
         )
 
