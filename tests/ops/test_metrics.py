@@ -140,3 +140,27 @@ def test_celery_queue_length_is_read_from_the_broker(live_server, settings):
         finally:
             queue(conn.default_channel).delete()
     assert value(samples, "concord_celery_queue_length", queue=name) == 3
+
+
+def test_backups_drills_and_open_alerts_are_reported(live_server, settings, tmp_path):
+    from django.core.management import call_command
+
+    from ops.alerts import evaluate
+    from ops.models import BackupRun
+    from ops.rules import backup_stale
+
+    settings.BACKUP_DIR = tmp_path
+    settings.ALERT_BACKUP_MAX_AGE_HOURS = 26
+    evaluate({"backup_stale": backup_stale})
+    before = scrape(live_server.url)
+    assert value(before, "concord_alerts_open", rule="backup_stale") == 1
+    assert not has(before, "concord_backup_last_success_timestamp_seconds")
+    call_command("backup", "--logical")
+    call_command("restore_drill")
+    after = scrape(live_server.url)
+    run = BackupRun.objects.get()
+    assert value(after, "concord_backup_last_success_timestamp_seconds") == pytest.approx(
+        run.finished_at.timestamp()
+    )
+    assert value(after, "concord_backup_last_size_bytes") == run.size_bytes
+    assert value(after, "concord_restore_drill_last_ok") == 1
