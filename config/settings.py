@@ -525,3 +525,8 @@ BACKUP_DIR = Path(env_str("BACKUP_DIR", str(BASE_DIR / "backups")))
 BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7, minimum=1)
 BACKUP_KEEP_WEEKLY = env_int("BACKUP_KEEP_WEEKLY", 4)
 BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 12)
+# Physical backups (ops.physical): pgBackRest's configuration file (empty: only logical
+# backups), stanza, and how to run it (as the cluster's owner).
+PGBACKREST_CONFIG = env_str("PGBACKREST_CONFIG")
+PGBACKREST_STANZA = env_str("PGBACKREST_STANZA", "concord")
+PGBACKREST_COMMAND = env_str("PGBACKREST_COMMAND", "pgbackrest")

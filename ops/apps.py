@@ -16,3 +16,11 @@ class OpsConfig(AppConfig):
 
         # Every connection of every process times its statements (ops.timing).
         connection_created.connect(time_queries, dispatch_uid="ops.time_queries")
+
+        from django.conf import settings
+
+        if settings.PGBACKREST_CONFIG:
+            from config.health import CHECKS
+            from ops.physical import archiving
+
+            CHECKS["archiving"] = archiving  # /healthz: WAL archiving for pgBackRest

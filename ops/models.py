@@ -54,7 +54,7 @@ class BackupRun(models.Model):
 
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
-    kind = models.CharField(max_length=20)  # pg_dump, sqlite
+    kind = models.CharField(max_length=20)  # pg_dump, sqlite, pgbackrest
     path = models.CharField(max_length=500, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
@@ -75,12 +75,16 @@ class BackupRun(models.Model):
             models.CheckConstraint(
                 condition=Q(size_bytes__gte=0), name="ops_backuprun_size_not_negative"
             ),
+            # A logical backup names its file and checksum; pgBackRest its backup label
+            # (pgBackRest checksums every file in its repository itself).
             models.CheckConstraint(
-                condition=Q(ok=False) | (~Q(path="") & Q(sha256__regex=r"^[0-9a-f]{64}$")),
+                condition=Q(ok=False)
+                | (~Q(path="") & (Q(kind="pgbackrest") | Q(sha256__regex=r"^[0-9a-f]{64}$"))),
                 name="ops_backuprun_ok_has_file",
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["pg_dump", "sqlite"]), name="ops_backuprun_kind_valid"
+                condition=Q(kind__in=["pg_dump", "sqlite", "pgbackrest"]),
+                name="ops_backuprun_kind_valid",
             ),
         ]
 

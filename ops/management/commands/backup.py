@@ -1,14 +1,18 @@
 """`manage.py backup --logical`: a checksummed logical backup of the live database
 (pg_dump -Fc on PostgreSQL, the online backup API on SQLite) into BACKUP_DIR, recorded
-as a BackupRun, then retention applied. Exit 0 written, 1 failed (one line), 2 bad use."""
+as a BackupRun, then retention applied. `manage.py backup [--type full|diff|incr]`: a
+physical backup with pgBackRest (PGBACKREST_CONFIG; ops.physical). Exit 0 written,
+1 failed (one line), 2 bad use."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import CommandError
 
 from config.commands import ConcordCommand
+from ops import physical
 from ops.backups import backup
 from ops.exceptions import OpsError
 
@@ -24,14 +28,31 @@ class Command(ConcordCommand):
             " docs/OPERATIONS.md).",
         )
         parser.add_argument("--dir", type=Path, help="Where to write it (default BACKUP_DIR).")
+        parser.add_argument(
+            "--type",
+            choices=physical.TYPES,
+            default="full",
+            help="A physical backup's type (pgBackRest).",
+        )
 
     def handle(self, *args, **options):
-        if not options["logical"]:
+        if not options["logical"] and not settings.PGBACKREST_CONFIG:
             raise CommandError(
-                "physical backups (pgBackRest) are not set up yet: use --logical", returncode=2
+                "physical backups need PGBACKREST_CONFIG (docs/OPERATIONS.md): use --logical",
+                returncode=2,
             )
         try:
-            run = backup(options["dir"])
+            if options["logical"]:
+                run = backup(options["dir"])
+            else:
+                run = physical.backup(
+                    Path(settings.PGBACKREST_CONFIG), settings.PGBACKREST_STANZA, options["type"]
+                )
+                self.stdout.write(
+                    f"backup: pgBackRest {options['type']} {run.path}"
+                    f" ({run.size_bytes:,} bytes stored, {run.seconds:.1f} s)"
+                )
+                return
         except OpsError as exc:
             raise CommandError(str(exc), returncode=1) from None
         self.stdout.write(
