@@ -22,13 +22,22 @@ def time_queries(sender, connection, **kwargs) -> None:
         connection.execute_wrappers.append(_timer)
 
 
+# One labelled child per vendor, looked up once: `.labels()` on every statement cost
+# more than the observation itself.
+_by_vendor: dict[str, object] = {}
+
+
 def _timer(execute, sql, params, many, context):
     started = time.perf_counter()
     try:
         return execute(sql, params, many, context)
     finally:
         elapsed = time.perf_counter() - started
-        DB_QUERY_SECONDS.labels(context["connection"].vendor).observe(elapsed)
+        vendor = context["connection"].vendor
+        child = _by_vendor.get(vendor)
+        if child is None:
+            child = _by_vendor[vendor] = DB_QUERY_SECONDS.labels(vendor)
+        child.observe(elapsed)
         total = request_db.get()
         if total is not None:
             total[0] += elapsed
