@@ -82,8 +82,11 @@ def _scratch_name() -> str:
 def _child(url: str, args: list[str]) -> str:
     """`manage.py <args>` against the restored copy (embedded cache and layers: the copy
     must not touch the live Redis). Raises DrillFailed with its last line on failure."""
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
-    env.update({"DATABASE_URL": url, "DJANGO_DEBUG": "1", "PROMETHEUS_MULTIPROC_DIR": ""})
+    # Nor the live processes' metrics: prometheus-client goes multiprocess whenever
+    # PROMETHEUS_MULTIPROC_DIR is in the environment, even empty.
+    dropped = {"REDIS_URL", "DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env.update({"DATABASE_URL": url, "DJANGO_DEBUG": "1"})
     result = subprocess.run(
         [sys.executable, str(MANAGE), *args],
         cwd=MANAGE.parent,
