@@ -263,3 +263,19 @@ def test_alerts_show_on_the_dashboard_feed(alerting):
     )
     evaluate()
     assert [item.text for item in feed(5)] == ["alert raised: the restore drill failed"]
+
+
+def test_check_alerts_exits_1_while_an_alert_is_open_and_0_when_it_cleared(settings):
+    from django.core.management import call_command
+
+    settings.ALERT_BACKUP_MAX_AGE_HOURS = 0
+    settings.ALERT_URLS = []
+    DrillRun.objects.create(
+        started_at=timezone.now(), finished_at=timezone.now(), ok=False, error="x"
+    )
+    with pytest.raises(SystemExit) as exited:
+        call_command("check_alerts")
+    assert exited.value.code == 1
+    DrillRun.objects.create(started_at=timezone.now(), finished_at=timezone.now(), ok=True)
+    call_command("check_alerts")  # nothing open: returns (exit 0)
+    assert Alert.objects.get().state == "resolved"
