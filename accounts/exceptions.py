@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from config.errors import Refusal
 
-class AccountsError(Exception):
+
+class AccountsError(Refusal):
     """Base error of the accounts app; every refusal of an accounts action is one."""
 
 

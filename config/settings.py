@@ -88,6 +88,21 @@ def env_origins(name: str, default: list[str], *, source: str | None = None) -> 
     return [origin.lower() for origin in origins]
 
 
+def env_networks(name: str, default: list[str]):
+    """IP addresses or networks (`10.0.0.0/8`), comma-separated in `name`."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP address or network"
+            ) from None
+    return networks
+
+
 def database_from_url(url: str) -> dict:
     """A DATABASES entry for a postgres:// or sqlite:// URL; anything else is refused."""
     scheme = urlsplit(url).scheme
@@ -224,9 +239,12 @@ INSTALLED_APPS = [
     "integrity",
     "dashboard",
     "api",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # First: request latency and database time per view cover everything below (/metrics).
+    "ops.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
@@ -353,6 +371,15 @@ CELERY_BEAT_SCHEDULE = {
     "integrity-report": {
         "task": "integrity.tasks.run_integrity_report",
         "schedule": float(env_int("INTEGRITY_REPORT_EVERY_SECONDS", 900, minimum=10)),
+    },
+    "alerts": {
+        "task": "ops.tasks.evaluate_alerts",
+        "schedule": float(env_int("ALERTS_EVERY_SECONDS", 60, minimum=10)),
+    },
+    "heartbeat": {"task": "ops.tasks.heartbeat", "schedule": 60.0},
+    "restore-drill": {
+        "task": "ops.tasks.restore_drill",
+        "schedule": float(env_int("RESTORE_DRILL_EVERY_SECONDS", 7 * 86400, minimum=3600)),
     },
 }
 
@@ -514,3 +541,32 @@ API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 48,
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 65_536, minimum=1024)
 # Longest wait of GET /api/v1/events (long-poll), in seconds.
 API_EVENTS_MAX_WAIT = env_int("API_EVENTS_MAX_WAIT", 25, minimum=0)
+
+
+# --- Operations (ops/; docs/OPERATIONS.md, "Metrics", "Alerts", "Backups") ------------
+
+# /metrics answers these client addresses (REMOTE_ADDR) or a bearer token.
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_ADDRESSES", ["127.0.0.1", "::1"])
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Celery queues whose waiting messages /metrics reports.
+METRICS_CELERY_QUEUES = env_list("METRICS_CELERY_QUEUES", ["celery"])
+
+# Alerts (ops.rules): where they go (Apprise URLs: json://, discord://, tgram://,
+# mailto://, ...) and each rule's threshold; 0 turns a rule off.
+ALERT_URLS = env_list("ALERT_URLS", [])
+ALERT_HEALTHZ_URL = env_str("ALERT_HEALTHZ_URL")  # probe over HTTP; empty: checks run in-process
+ALERT_RELAY_LAG_SECONDS = env_int("ALERT_RELAY_LAG_SECONDS", 60)
+ALERT_HOLDS_GRACE_SECONDS = env_int("ALERT_HOLDS_GRACE_SECONDS", 300)
+ALERT_SILENT_SECONDS = env_int("ALERT_SILENT_SECONDS", 300)
+ALERT_BACKUP_MAX_AGE_HOURS = env_int("ALERT_BACKUP_MAX_AGE_HOURS", 26)
+
+# Backups (ops.backups): where they are written, and how many are kept.
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(BASE_DIR / "backups")))
+BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7, minimum=1)
+BACKUP_KEEP_WEEKLY = env_int("BACKUP_KEEP_WEEKLY", 4)
+BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 12)
+# Physical backups (ops.physical): pgBackRest's configuration file (empty: only logical
+# backups), stanza, and how to run it (as the cluster's owner).
+PGBACKREST_CONFIG = env_str("PGBACKREST_CONFIG")
+PGBACKREST_STANZA = env_str("PGBACKREST_STANZA", "concord")
+PGBACKREST_COMMAND = env_str("PGBACKREST_COMMAND", "pgbackrest")

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from api.v1 import api as bot_api
 from config.health import healthz
 from dashboard import views as dashboard_views
+from ops.views import metrics
 
 admin.site.site_header = "Concord"
 admin.site.site_title = "Concord admin"
@@ -22,5 +23,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", bot_api.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),
 ]

@@ -30,6 +30,7 @@ from django.core.cache import cache
 from dashboard.scopes import TRANSFER_POSTED
 from events.log import batched
 from events.models import Event
+from ops.metrics import CACHE_READS, cached_name
 
 logger = logging.getLogger(__name__)
 
@@ -110,17 +111,22 @@ def _unrelayed(name: str) -> bool:
 def get_or_compute(name: str, compute):
     """The cached value of `name`, or `compute()` stored at the current version (but only
     computed while this process's own write of it awaits the relay's bump)."""
+    label = cached_name(name)
     if _unrelayed(name):
+        CACHE_READS.labels(label, "bypass").inc()
         return compute()
     try:
         version = _version(name)
         key = f"{name}:v{version}"
         value = cache.get(key)
         if value is not None:
+            CACHE_READS.labels(label, "hit").inc()
             return value
     except Exception as exc:
         _warn(exc)
+        CACHE_READS.labels(label, "error").inc()
         return compute()
+    CACHE_READS.labels(label, "miss").inc()
     value = compute()
     try:
         cache.set(key, value, TIMEOUT)

@@ -43,6 +43,7 @@ from dashboard.socket_auth import verdicts
 from dashboard.wire import Batch, Outgoing, connection_of, is_open
 from events import live
 from events.models import Event
+from ops.metrics import WEBSOCKETS, WEBSOCKETS_OPENED
 
 logger = logging.getLogger(__name__)
 
@@ -77,17 +78,30 @@ class _Subscriber:
     views: frozenset = frozenset()
     _budget = float(CLIENT_BURST)
     _budget_at = 0.0
+    kind = ""  # the label of `concord_websocket_connections`
+    _counted = False
 
     async def __call__(self, scope, receive, send):
         """The connection's whole life. Whatever ends it (a close from either side, an
         error Channels does not turn into `disconnect()`, daphne cancelling a consumer
-        that outlived its socket), its subscriber leaves the hub."""
+        that outlived its socket), its subscriber leaves the hub and the open-connections
+        gauge goes down."""
         try:
             await super().__call__(scope, receive, send)
         finally:
             self.closed = True
             if self.hub is not None:
                 self.hub.unsubscribe(self)
+            if self._counted:
+                self._counted = False
+                WEBSOCKETS.labels(self.kind).dec()
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        if not self._counted:
+            self._counted = True
+            WEBSOCKETS.labels(self.kind).inc()
+            WEBSOCKETS_OPENED.labels(self.kind).inc()
 
     async def close(self, code=None, reason=None):
         """Closing ends what the hub sends: the subscriber leaves it now, not when the
@@ -154,6 +168,7 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
     """`/ws/stream/?token=T&after=SEQ[&view=leaderboard|ticker]`."""
 
     hub = None
+    kind = "stream"
     floor = 0  # events up to this seq the client has already (it said so with after=)
 
     async def connect(self):
@@ -406,6 +421,7 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
     the socket when the rule no longer holds (dashboard.socket_auth)."""
 
     hub = None
+    kind = "dashboard"
     staff_session: tuple[str | None, object] | None = None  # (session key, user id)
     checked_at = 0.0  # time.monotonic() of the last check that passed
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from config.errors import Refusal
 
-class DashboardError(Exception):
+
+class DashboardError(Refusal):
     """Base class for the dashboard's errors."""
 
 

@@ -75,6 +75,9 @@ def describe(event: Event, names: dict[int, str], data=None) -> str:
     if event.kind == "ledger.achievement_granted":
         title = data.get("name") or data.get("achievement") or data.get("code") or ""
         return f"{who(data.get('member_id'))} earned {title}".strip()
+    if event.kind in {"system.alert_raised", "system.alert_resolved"}:  # ops.alerts
+        state = "raised" if event.kind.endswith("raised") else "resolved"
+        return f"alert {state}: {data.get('title') or data.get('key') or ''}".strip()
     label = event.kind.replace("_", " ").replace(".", ": ", 1)
     if isinstance(data.get("member_id"), int):
         return f"{label} — {who(data['member_id'])}"

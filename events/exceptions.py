@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from config.errors import Refusal
 
-class EventsError(Exception):
+
+class EventsError(Refusal):
     """Base error of the event log."""
 
 

@@ -45,6 +45,7 @@ from django.utils import timezone
 from events import live
 from events.log import run_batch_handlers
 from events.models import Event, RelayPosition
+from ops.metrics import RELAY_BATCHES
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class Relay:
             messages.append(live.message_for(event, prev=prev))
             prev = event.seq
         self._send(messages)
+        RELAY_BATCHES.inc(len(events))
         if batch:
             self.position = batch[-1].seq
             if time.monotonic() - self._saved_at >= SAVE_EVERY:

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from integrity.models import IntegrityRun
 from integrity.runner import run_checks
+from ops.metrics import INTEGRITY_RUNS
 
 
 @shared_task(name="integrity.tasks.run_integrity_report", ignore_result=True)
@@ -19,4 +20,5 @@ def run_integrity_report() -> int:
         failed_checks=sum(1 for r in report.checks if r.status != "ok"),
         report=report.as_dict(),
     )
+    INTEGRITY_RUNS.labels("ok" if report.ok else "failed").inc()
     return run.pk

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from config.errors import Refusal
 
-class LedgerError(Exception):
+
+class LedgerError(Refusal):
     """Base error of the ledger; every refusal of a ledger action is one."""
 
 

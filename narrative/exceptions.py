@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from config.errors import Refusal
 
-class NarrativeError(Exception):
+
+class NarrativeError(Refusal):
     """Base error of the narrative app; every refusal of a narrative action is one."""
 
 

@@ -28,6 +28,7 @@ PACKAGES = (
     "ledger",
     "narrative",
     "tournaments",
+    "ops",
     "tests",
 )
 # bench/ is a folder of scripts, not a package: each puts bench/ on sys.path and imports

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from config.errors import Refusal
 
-class TournamentsError(Exception):
+
+class TournamentsError(Refusal):
     """Base error of the tournaments app; every refusal of a tournaments action is one."""
 
 

@@ -58,6 +58,7 @@ from narrative.actions import (
 )
 from narrative.demo import load_demo_story
 from narrative.models import Choice, ChoiceImpact, Decision, Relationship, Story
+from ops.rules import RULES
 from tests.factories import MemberFactory, TournamentFactory
 from tests.tournaments.helpers import settle
 from tournaments import payloads as tournament_payloads
@@ -355,6 +356,18 @@ def api(staff) -> None:
     revoke_key(key.prefix, actor=staff)
 
 
+def ops(staff) -> None:
+    """An alert raised (a failed restore drill) and resolved (a drill that passed)."""
+    from ops.alerts import evaluate
+    from ops.models import DrillRun
+
+    now = timezone.now()
+    DrillRun.objects.create(started_at=now, finished_at=now, ok=False, error="planted")
+    evaluate({"drill_failed": RULES["drill_failed"]})
+    DrillRun.objects.create(started_at=now, finished_at=now, ok=True)
+    evaluate({"drill_failed": RULES["drill_failed"]})
+
+
 def logins(staff) -> None:
     """Staff logins locked (accounts.logins) through the admin's login view: a username
     (the event names it) and an address tried with usernames that name nobody (it does
@@ -382,6 +395,7 @@ SCENARIOS = {
     "tournaments": tournaments,
     "narrative": narrative,
     "dashboard": dashboard,
+    "ops": ops,
 }
 
 

@@ -17,7 +17,17 @@ pytestmark = pytest.mark.django_db
 
 # --- every publish in the apps' code goes through a schema ------------------------------
 
-APPS = ("accounts", "ledger", "tournaments", "narrative", "dashboard", "integrity", "config")
+APPS = (
+    "accounts",
+    "ledger",
+    "tournaments",
+    "narrative",
+    "dashboard",
+    "integrity",
+    "api",
+    "ops",
+    "config",
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 
