@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from config.errors import Refusal
 
-class ApiError(Exception):
+
+class ApiError(Refusal):
     """Base error of the api app; every refusal of an api action is one."""
 
 
