@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from api import views as api_views
 from api.v1 import api as bot_api
 from config.health import healthz
 from dashboard import views as dashboard_views
@@ -14,6 +15,9 @@ admin.site.site_title = "Concord admin"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
+    path("dashboard/api-keys/", api_views.keys, name="api-keys"),
+    path("dashboard/api-keys/new", api_views.key_create, name="api-key-create"),
+    path("dashboard/api-keys/<str:prefix>/revoke", api_views.key_revoke, name="api-key-revoke"),
     path("dashboard/", include("dashboard.urls")),
     re_path(
         r"^overlays/(?P<token>[A-Za-z0-9_:-]{1,200})/(?P<page>leaderboard|ticker|tournament)/$",
