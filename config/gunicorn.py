@@ -32,5 +32,9 @@ graceful_timeout = 30
 # Workers are recycled now and then, staggered, to bound what a long life accumulates.
 max_requests = 10_000
 max_requests_jitter = 1_000
+# Whether a request came over TLS is Django's to decide (DJANGO_BEHIND_TLS_PROXY), as under
+# daphne: gunicorn would otherwise trust X-Forwarded-Proto from 127.0.0.1 by itself.
+secure_scheme_headers: dict[str, str] = {}
+forwarded_allow_ips = ""
 accesslog = None
 errorlog = "-"

@@ -4,6 +4,7 @@ workers' persistent database connections. Websockets stay on daphne (config.asgi
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -95,3 +96,18 @@ def test_a_gunicorn_worker_keeps_its_database_connection_between_requests(tmp_pa
     # DATABASE_CONN_MAX_AGE=0 it is closed at the end of each, and none would be seen).
     assert len(seen[0]) == 1, seen
     assert seen[0] == seen[1] == seen[2]
+
+
+def test_gunicorn_leaves_the_scheme_to_django(tmp_path):
+    """Without DJANGO_BEHIND_TLS_PROXY a forwarded `X-Forwarded-Proto: https` is not
+    believed (gunicorn would believe it from 127.0.0.1 by default): the request is still
+    plain HTTP and redirected to HTTPS."""
+    env = {"DATABASE_URL": this_database(tmp_path), "DJANGO_SECURE_SSL_REDIRECT": "1"}
+    with gunicorn(env) as (base, _):
+        conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+        conn.request("GET", "/api/v1/openapi.json", headers={"X-Forwarded-Proto": "https"})
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+    assert response.status == 301
+    assert response.getheader("Location", "").startswith("https://")
