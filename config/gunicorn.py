@@ -19,7 +19,8 @@ import os
 # Opening a PostgreSQL connection was ~15% of an award's time in a worker
 # (docs/benchmarks/2026-12-06-api.md); each thread runs one request at a time, so
 # connections are bounded by workers x threads.
-os.environ.setdefault("DATABASE_CONN_MAX_AGE", "600")
+if not os.environ.get("DATABASE_POOL", "").strip():
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "600")
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8001")
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import urllib.error
 import urllib.request
 
@@ -18,7 +19,7 @@ from api.actions import create_key
 from ledger.models import Transfer
 from tests.api.conftest import this_database
 from tests.factories import MemberFactory
-from tests.servers import gunicorn
+from tests.servers import daphne, gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,6 +97,31 @@ def test_a_gunicorn_worker_keeps_its_database_connection_between_requests(tmp_pa
     # DATABASE_CONN_MAX_AGE=0 it is closed at the end of each, and none would be seen).
     assert len(seen[0]) == 1, seen
     assert seen[0] == seen[1] == seen[2]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL backends")
+@pytest.mark.skipif("not os.environ.get('REDIS_URL')", reason="no embedded relay: Redis")
+def test_daphne_with_database_pool_reuses_its_connections(tmp_path):
+    """DATABASE_POOL under daphne: each request takes a pooled connection and gives it
+    back, so the same backends serve them all (without it, each request opens one and
+    closes it). With Redis daphne runs no embedded relay: requests are its only
+    connections."""
+    member = MemberFactory(platform="telegram", external_id="pool-1")
+    token = create_key(label="pool", scopes=["ledger:read"]).token
+    env = {
+        "DATABASE_URL": this_database(tmp_path),
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "CACHE_KEY_PREFIX": f"{os.environ.get('CACHE_KEY_PREFIX', 'test')}-pool",
+        "DATABASE_POOL": "2",
+    }
+    with daphne(env) as base:
+        url = f"{base}/api/v1/ledger/members/{member.pk}/balance"
+        seen = []
+        for _ in range(4):
+            assert _call(url, headers={"Authorization": f"Bearer {token}"})[0] == 200
+            seen.append(_backends())
+    assert 1 <= len(seen[0]) <= 2, seen
+    assert seen[0] == seen[1] == seen[2] == seen[3]
 
 
 def test_gunicorn_leaves_the_scheme_to_django(tmp_path):
