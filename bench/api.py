@@ -5,13 +5,14 @@ DATABASE_URL must name an existing PostgreSQL database; the script migrates it i
     psql -h 127.0.0.1 -U postgres -c 'create database concord_bench'
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \\
         .venv/bin/python bench/api.py [--duration 3] [--clients 8] [--servers 2] \\
-        [--server daphne|gunicorn] [--threads 4]
+        [--server daphne|gunicorn] [--threads 4] [--pool N]
 
 Two phases of --duration seconds each, --clients concurrent callers, released together:
   1. in-process: each caller a forked process calling `ledger.actions.award`;
   2. HTTP: each caller a forked process POSTing /api/v1/ledger/awards (keep-alive, a new
      Idempotency-Key each time), which calls the same `award()`: with --server daphne
-     (the default) to --servers daphne processes (config.asgi, callers spread over them);
+     (the default) to --servers daphne processes (config.asgi, callers spread over them;
+     --pool N: DATABASE_POOL=N in theirs);
      with --server gunicorn to one gunicorn (config/gunicorn.py, config.wsgi) with
      --servers workers of --threads threads (gthread; 4 by default; 1: sync workers).
      DEBUG off.
@@ -67,12 +68,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="per gunicorn worker (default 4, gthread; 1: sync workers)",
     )
+    parser.add_argument(
+        "--pool", type=common.positive, default=None, help="DATABASE_POOL for daphne's processes"
+    )
     parser.add_argument("--members", type=common.positive, default=200)
     parser.add_argument("--no-relay", action="store_true", help="run no manage.py run_relay")
     args = parser.parse_args(argv)
     common.postgres_url()
     common.at_most("--clients", args.clients, common.MAX_WORKERS)
     common.at_most("--servers", args.servers, 16)
+    if args.pool is not None and args.server != "daphne":
+        raise common.Refused("--pool is for --server daphne (gunicorn keeps its connections)")
     if args.threads is not None and args.server != "gunicorn":
         raise common.Refused("--threads is for --server gunicorn")
     args.threads = args.threads or (4 if args.server == "gunicorn" else 1)
@@ -222,6 +228,7 @@ def main(argv: list[str]) -> int:
         "DJANGO_DEBUG": "0",
         "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on the loopback, as behind TLS
         "API_RATE_LIMITS": "default=100000000/60,ledger:write=100000000/60",
+        **({"DATABASE_POOL": str(args.pool)} if args.pool else {}),
     }
     what = "the daphne processes" if args.server == "daphne" else "gunicorn and its workers"
     print(f"cpu ms/award: client = the callers; server = {what} (HTTP only)")
@@ -252,6 +259,7 @@ def main(argv: list[str]) -> int:
         return 1
     used = sum(a - b for a, b in zip(after, before, strict=True) if a is not None and b is not None)
     name = f"{args.server[0]}x{args.servers}" + (f"t{args.threads}" if args.threads > 1 else "")
+    name += f"p{args.pool}" if args.pool else ""
     line(f"HTTP {name}", remote, used / remote["calls"] * 1000)
     ratio = remote["rate"] / local["rate"]
     print(

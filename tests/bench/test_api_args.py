@@ -18,6 +18,7 @@ from tests.servers import ROOT
         (["--server", "uvicorn"], "invalid choice: 'uvicorn'"),
         (["--threads", "4"], "--threads is for --server gunicorn"),
         (["--server", "gunicorn", "--threads", "0"], "0 must be at least 1"),
+        (["--server", "gunicorn", "--pool", "4"], "--pool is for --server daphne"),
     ],
 )
 def test_a_bad_server_choice_is_one_line_and_exit_2(args, says):
