@@ -4,18 +4,23 @@ DATABASE_URL must name an existing PostgreSQL database; the script migrates it i
 
     psql -h 127.0.0.1 -U postgres -c 'create database concord_bench'
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \\
-        .venv/bin/python bench/api.py [--duration 3] [--clients 8] [--servers 2]
+        .venv/bin/python bench/api.py [--duration 3] [--clients 8] [--servers 2] \\
+        [--server daphne|gunicorn] [--threads 4] [--pool N]
 
 Two phases of --duration seconds each, --clients concurrent callers, released together:
   1. in-process: each caller a forked process calling `ledger.actions.award`;
   2. HTTP: each caller a forked process POSTing /api/v1/ledger/awards (keep-alive, a new
-     Idempotency-Key each time) to --servers daphne processes (DEBUG off, callers spread
-     over them), which call the same `award()`.
+     Idempotency-Key each time), which calls the same `award()`: with --server daphne
+     (the default) to --servers daphne processes (config.asgi, callers spread over them;
+     --pool N: DATABASE_POOL=N in theirs);
+     with --server gunicorn to one gunicorn (config/gunicorn.py, config.wsgi) with
+     --servers workers of --threads threads (gthread; 4 by default; 1: sync workers).
+     DEBUG off.
 Both with `manage.py run_relay` running (--no-relay: without), as deployed. It prints
-awards/s, p50/p99 latency, CPU ms per award of the callers and of the servers (daphne
-processes for HTTP; PostgreSQL backends for in-process are not read), how busy the cores
-were, the ratio HTTP/in-process and the issue's targets (>= 0.5 of in-process, p99 < 50
-ms). Run it on a quiet machine: every figure depends on what else runs.
+awards/s, p50/p99 latency, CPU ms per award of the callers and of the servers (the daphne
+processes, or gunicorn's master and workers, for HTTP; PostgreSQL backends are not read),
+how busy the cores were, the ratio HTTP/in-process and the issue's targets (>= 0.5 of
+in-process, p99 < 50 ms). Run it on a quiet machine: every figure depends on what else runs.
 
 Exit 0: both phases ran and every HTTP award answered 201; 1: a phase failed; 2: bad
 arguments or environment (one line on stderr).
@@ -34,7 +39,6 @@ import uuid
 from pathlib import Path
 
 import common
-from common import process_cpu
 from timing import Report, fmt, time_workers, verdict
 
 from config.processes import ServerDown, free_port, stop, wait_for_port
@@ -51,8 +55,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--duration", type=common.bounded(0.5, 120, "seconds"), default=3.0, help="per phase"
     )
     parser.add_argument("--clients", type=common.positive, default=8)
+    parser.add_argument("--server", choices=("daphne", "gunicorn"), default="daphne")
     parser.add_argument(
-        "--servers", type=common.positive, default=os.cpu_count() or 1, help="daphne processes"
+        "--servers",
+        type=common.positive,
+        default=os.cpu_count() or 1,
+        help="daphne processes, or gunicorn workers",
+    )
+    parser.add_argument(
+        "--threads",
+        type=common.positive,
+        default=None,
+        help="per gunicorn worker (default 4, gthread; 1: sync workers)",
+    )
+    parser.add_argument(
+        "--pool", type=common.positive, default=None, help="DATABASE_POOL for daphne's processes"
     )
     parser.add_argument("--members", type=common.positive, default=200)
     parser.add_argument("--no-relay", action="store_true", help="run no manage.py run_relay")
@@ -60,6 +77,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     common.postgres_url()
     common.at_most("--clients", args.clients, common.MAX_WORKERS)
     common.at_most("--servers", args.servers, 16)
+    if args.pool is not None and args.server != "daphne":
+        raise common.Refused("--pool is for --server daphne (gunicorn keeps its connections)")
+    if args.threads is not None and args.server != "gunicorn":
+        raise common.Refused("--threads is for --server gunicorn")
+    args.threads = args.threads or (4 if args.server == "gunicorn" else 1)
+    common.at_most("--threads", args.threads, 64)
     return args
 
 
@@ -86,49 +109,63 @@ def in_process(phase: dict, index: int, barrier) -> Report:
     return Report(started, time.perf_counter(), latencies, time.process_time() - cpu_before, None)
 
 
+def post(conn, phase: dict, rng: random.Random, index: int, i: int) -> None:
+    """One award over `conn`; BenchFailed unless it answers 201."""
+    body = {"member_id": rng.choice(MEMBERS), "amount": rng.randint(1, 100), "reason": "b"}
+    headers = {
+        "Authorization": f"Bearer {phase['token']}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": f"{phase['key']}:{index}:{i}",
+    }
+    conn.request("POST", "/api/v1/ledger/awards", json.dumps(body), headers)
+    response = conn.getresponse()
+    data = response.read()
+    if response.status != 201:
+        raise common.BenchFailed(f"HTTP {response.status}: {data[:300]!r}")
+
+
 def over_http(phase: dict, index: int, barrier) -> Report:
     port = phase["ports"][index % len(phase["ports"])]
     rng = random.Random(f"{phase['key']}:{index}")
-    headers = {"Authorization": f"Bearer {phase['token']}", "Content-Type": "application/json"}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def post(i: int) -> None:
-        body = {"member_id": rng.choice(MEMBERS), "amount": rng.randint(1, 100), "reason": "b"}
-        conn.request(
-            "POST",
-            "/api/v1/ledger/awards",
-            json.dumps(body),
-            {**headers, "Idempotency-Key": f"{phase['key']}:{index}:{i}"},
-        )
-        response = conn.getresponse()
-        data = response.read()
-        if response.status != 201:
-            raise common.BenchFailed(f"HTTP {response.status}: {data[:300]!r}")
-
-    post(-1)  # connected and warm before the clock starts
+    post(conn, phase, rng, index, -1)  # connected and warm before the clock starts
     barrier.wait(timeout=TIMEOUT)
     cpu_before = time.process_time()
     started = time.perf_counter()
     deadline, latencies, i = started + phase["duration"], [], 0
     while time.perf_counter() < deadline:
         began = time.perf_counter()
-        post(i)
+        post(conn, phase, rng, index, i)
         latencies.append(time.perf_counter() - began)
         i += 1
     conn.close()
     return Report(started, time.perf_counter(), latencies, time.process_time() - cpu_before, None)
 
 
-def start_servers(count: int, env: dict) -> list:
+def start_servers(args: argparse.Namespace, env: dict) -> list:
+    """[(process, port)]: --servers daphne processes, or one gunicorn master."""
     import subprocess
 
+    root = Path(__file__).resolve().parent.parent
+    if args.server == "gunicorn":
+        port = free_port()
+        kind = "gthread" if args.threads > 1 else "sync"
+        command = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py",
+                   "--bind", f"127.0.0.1:{port}", "--workers", str(args.servers),
+                   "--worker-class", kind, "--threads", str(args.threads),
+                   "config.wsgi:application"]  # fmt: skip
+        proc = subprocess.Popen(
+            command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(port, proc, what="gunicorn")
+        return [(proc, port)]
     procs = []
-    for _ in range(count):
+    for _ in range(args.servers):
         port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
              "config.asgi:application"],
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=root,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -136,6 +173,36 @@ def start_servers(count: int, env: dict) -> list:
         procs.append((proc, port))
         wait_for_port(port, proc, what="daphne")
     return procs
+
+
+def family_cpu(pid: int) -> float | None:
+    """CPU seconds of `pid` and its live children (gunicorn's workers); None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            pids = [pid, *map(int, children.read().split())]
+    except OSError:
+        return None
+    used = [common.process_cpu(p) for p in pids]
+    return None if None in used else sum(used)
+
+
+def warm(servers: list, token: str, requests: int) -> None:
+    """Boot and warm every server before its CPU is read: `requests` awards to each port
+    (gunicorn's workers boot after its master listens, and a process's first requests
+    build what it keeps), then wait until the servers' CPU stops growing."""
+    for _, port in servers:
+        phase = {"key": f"warm:{uuid.uuid4().hex}", "ports": [port], "token": token}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for i in range(requests):
+            post(conn, phase, random.Random(i), 0, i)
+        conn.close()
+    last = None
+    for _ in range(50):
+        used = sum(family_cpu(proc.pid) or 0.0 for proc, _ in servers)
+        if last is not None and used - last < 0.01:
+            return
+        last = used
+        time.sleep(0.3)
 
 
 def line(name: str, f: dict, server_ms: float | None) -> None:
@@ -161,8 +228,10 @@ def main(argv: list[str]) -> int:
         "DJANGO_DEBUG": "0",
         "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on the loopback, as behind TLS
         "API_RATE_LIMITS": "default=100000000/60,ledger:write=100000000/60",
+        **({"DATABASE_POOL": str(args.pool)} if args.pool else {}),
     }
-    print("cpu ms/award: client = the callers; server = the daphne processes (HTTP only)")
+    what = "the daphne processes" if args.server == "daphne" else "gunicorn and its workers"
+    print(f"cpu ms/award: client = the callers; server = {what} (HTTP only)")
     print(f"{'phase':<11} {'awards':>7} {'awards/s':>9} {'p50 ms':>7} {'p99 ms':>7}"
           f" {'client ms':>9} {'server ms':>9} {'busy%':>6}")  # fmt: skip
     try:
@@ -170,17 +239,18 @@ def main(argv: list[str]) -> int:
             phase = {"key": f"bench:{run_id}:inproc", "duration": args.duration}
             local = time_workers(in_process, lambda w: (phase, w), args.clients, TIMEOUT)
             line("in-process", local, None)
-            servers = start_servers(args.servers, env)
+            servers = start_servers(args, env)
             try:
+                warm(servers, token, 4 * args.threads * (args.servers if len(servers) == 1 else 1))
                 phase = {
                     "key": f"bench:{run_id}:http",
                     "duration": args.duration,
                     "ports": [port for _, port in servers],
                     "token": token,
                 }
-                before = [process_cpu(proc.pid) for proc, _ in servers]
+                before = [family_cpu(proc.pid) for proc, _ in servers]
                 remote = time_workers(over_http, lambda w: (phase, w), args.clients, TIMEOUT)
-                after = [process_cpu(proc.pid) for proc, _ in servers]
+                after = [family_cpu(proc.pid) for proc, _ in servers]
             finally:
                 for proc, _ in servers:
                     stop(proc)
@@ -188,7 +258,9 @@ def main(argv: list[str]) -> int:
         print(failed, file=sys.stderr)
         return 1
     used = sum(a - b for a, b in zip(after, before, strict=True) if a is not None and b is not None)
-    line(f"HTTP x{args.servers}", remote, used / remote["calls"] * 1000)
+    name = f"{args.server[0]}x{args.servers}" + (f"t{args.threads}" if args.threads > 1 else "")
+    name += f"p{args.pool}" if args.pool else ""
+    line(f"HTTP {name}", remote, used / remote["calls"] * 1000)
     ratio = remote["rate"] / local["rate"]
     print(
         f"HTTP/in-process: {ratio:.2f} (target >= {TARGET_RATIO}) {verdict(ratio >= TARGET_RATIO)};"

@@ -119,10 +119,19 @@ def database_from_url(url: str) -> dict:
     if not config.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL names no database (postgres://user@host/NAME)")
     # 0: under ASGI each request may run in another thread, and persistent connections
-    # pile up (Django's docs say to disable them there).
+    # pile up (Django's docs say to disable them there). gunicorn's workers keep theirs
+    # (config/gunicorn.py); DATABASE_POOL=N gives each process a pool of up to N instead
+    # (psycopg_pool: a request takes a connection and gives it back), for daphne.
     config["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0)
     config["CONN_HEALTH_CHECKS"] = True
     config.setdefault("OPTIONS", {})
+    pool = env_int("DATABASE_POOL", 0)
+    if pool and config["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured(
+            "DATABASE_POOL and DATABASE_CONN_MAX_AGE exclude each other: set one of them"
+        )
+    if pool:
+        config["OPTIONS"]["pool"] = {"min_size": 1, "max_size": pool, "timeout": 10}
     config["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
     # Django binds parameters client-side and prepares nothing; the few statements that
     # ask for it (`prepare=True`, the ledger's posting statement) are prepared, and run

@@ -1,4 +1,4 @@
-"""Real servers for tests: a private redis-server, and daphne serving Concord."""
+"""Real servers for tests: a private redis-server, and daphne or gunicorn serving Concord."""
 
 from __future__ import annotations
 
@@ -117,6 +117,32 @@ def daphne(env: dict[str, str]):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], *, workers: int = 1, threads: int = 2):
+    """Concord's HTTP served by gunicorn (config/gunicorn.py, config.wsgi) in its own
+    process, as in production; yields the base URL and the process."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+         "config.wsgi:application"],
+        cwd=ROOT,
+        env=child_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        try:
+            wait_for_port(port, proc, what="gunicorn")
+        except Exception:
+            stop(proc)
+            raise RuntimeError(proc.stderr.read().decode()[-2000:]) from None
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        stop(proc)
+        proc.stderr.close()
 
 
 def spawn_relay(env: dict[str, str], log: Path) -> subprocess.Popen:

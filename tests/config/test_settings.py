@@ -38,6 +38,14 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
             {"DATABASE_CONN_MAX_AGE": "soon", "DATABASE_URL": "postgres://h/db"},
             "not a whole number",
         ),
+        (
+            {
+                "DATABASE_POOL": "4",
+                "DATABASE_CONN_MAX_AGE": "60",
+                "DATABASE_URL": "postgres://h/db",
+            },
+            "DATABASE_POOL and DATABASE_CONN_MAX_AGE exclude each other",
+        ),
     ],
 )
 def test_bad_environment_fails_at_start_with_one_line(env, message):
