@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
@@ -37,7 +38,9 @@ def _call(url: str, *, body: dict | None = None, headers: dict | None = None):
 
 
 def _backends() -> set[int]:
-    """The PostgreSQL backends connected to the test database, other than ours."""
+    """The PostgreSQL backends connected to the test database, other than ours (a test
+    takes those there before its server starts away: an earlier test's process may
+    still hold one)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity"
@@ -54,7 +57,10 @@ def test_the_api_admin_and_dashboard_answer_under_gunicorn(tmp_path):
     client = Client()
     client.force_login(admin)
     cookie = {"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
-    with gunicorn({"DATABASE_URL": this_database(tmp_path)}) as (base, _):
+    # One secret key for every process, as in production: the session this process
+    # signed is the one gunicorn reads.
+    env = {"DATABASE_URL": this_database(tmp_path), "DJANGO_SECRET_KEY": settings.SECRET_KEY}
+    with gunicorn(env) as (base, _):
         status, data = _call(f"{base}/api/v1/ledger/members/{member.pk}/balance", headers=auth)
         assert status == 200, data
         before = json.loads(data)["balance"]
@@ -69,10 +75,13 @@ def test_the_api_admin_and_dashboard_answer_under_gunicorn(tmp_path):
         ]
         status, data = _call(f"{base}/api/v1/ledger/members/{member.pk}/balance", headers=auth)
         assert json.loads(data)["balance"] == before + 7
-        assert _call(f"{base}/admin/", headers=cookie)[0] == 200
+        status, page = _call(f"{base}/admin/", headers=cookie)
+        assert status == 200
+        assert b'name="password"' not in page  # the admin's index, not its login page
         status, page = _call(f"{base}/dashboard/members/", headers=cookie)
         assert status == 200
-        assert b"wsgi-1" in page or str(member.pk).encode() in page
+        assert b'name="password"' not in page
+        assert f'href="/dashboard/members/{member.pk}/"'.encode() in page
         status, page = _call(f"{base}/dashboard/members/")  # no session: the login page
         assert status == 200
         assert b"wsgi-1" not in page
@@ -87,12 +96,13 @@ def test_a_gunicorn_worker_keeps_its_database_connection_between_requests(tmp_pa
     member = MemberFactory(platform="telegram", external_id="wsgi-2")
     token = create_key(label="wsgi", scopes=["ledger:read"]).token
     url_env = {"DATABASE_URL": this_database(tmp_path)}
+    others = _backends()
     with gunicorn(url_env, threads=1) as (base, _):
         url = f"{base}/api/v1/ledger/members/{member.pk}/balance"
         seen = []
         for _ in range(3):
             assert _call(url, headers={"Authorization": f"Bearer {token}"})[0] == 200
-            seen.append(_backends())
+            seen.append(_backends() - others)
     # One worker, one thread: one connection, the same after every request (with
     # DATABASE_CONN_MAX_AGE=0 it is closed at the end of each, and none would be seen).
     assert len(seen[0]) == 1, seen
@@ -114,12 +124,13 @@ def test_daphne_with_database_pool_reuses_its_connections(tmp_path):
         "CACHE_KEY_PREFIX": f"{os.environ.get('CACHE_KEY_PREFIX', 'test')}-pool",
         "DATABASE_POOL": "2",
     }
+    others = _backends()
     with daphne(env) as base:
         url = f"{base}/api/v1/ledger/members/{member.pk}/balance"
         seen = []
         for _ in range(4):
             assert _call(url, headers={"Authorization": f"Bearer {token}"})[0] == 200
-            seen.append(_backends())
+            seen.append(_backends() - others)
     assert 1 <= len(seen[0]) <= 2, seen
     assert seen[0] == seen[1] == seen[2] == seen[3]
 
