@@ -217,3 +217,16 @@ def integrity_json(*args) -> tuple[int, dict]:
     except SystemExit as exc:
         code = exc.code
     return code, json.loads(out.getvalue())
+
+
+def raw_write(statement: str, params=()) -> None:
+    """Write as only something bypassing Concord could: on PostgreSQL the triggers are
+    switched off for this session while it runs (as a careless restore might)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            cursor.execute(statement, params)
+        finally:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET session_replication_role = DEFAULT")

@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from api.actions import create_key
+from tests.tournaments.helpers import checks_at_the_end
 
 
 class Bot:
@@ -61,21 +62,7 @@ def bot(make_bot) -> Bot:
     return make_bot()
 
 
-@pytest.fixture(autouse=True)
-def _deferred_checks_pass(request):
-    """The ledger's and tournaments' deferred checks run at COMMIT, which a rolled-back
-    test never reaches: run them at the end of every test instead."""
-    from django.db import connection
-
-    from tests.tournaments.helpers import settle
-
-    if request.node.get_closest_marker("django_db") is None:
-        yield
-        return
-    request.getfixturevalue("db")
-    yield
-    if not connection.needs_rollback:
-        settle()
+_deferred_checks_pass = pytest.fixture(autouse=True)(checks_at_the_end)
 
 
 def this_database(tmp_path) -> str:

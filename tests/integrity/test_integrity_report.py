@@ -11,6 +11,7 @@ from accounts.actions import register_member
 from integrity.models import IntegrityRun
 from integrity.registry import all_checks
 from integrity.tasks import run_integrity_report
+from tests.helpers import raw_write as raw
 
 ACCOUNTS_CHECKS = {
     "accounts.email_normalized_unique",
@@ -31,19 +32,6 @@ def report(*args) -> tuple[int, str]:
     except SystemExit as exc:
         code = exc.code
     return code, out.getvalue()
-
-
-def raw(statement: str, params=()) -> None:
-    """Corrupt the data as only something bypassing Concord could: on PostgreSQL the
-    triggers are switched off for this session (as a careless restore might)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(statement, params)
-        finally:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET session_replication_role = DEFAULT")
 
 
 def test_every_accounts_rule_has_a_registered_check():

@@ -4,25 +4,13 @@ who has started it; every test's writes pass the checks PostgreSQL defers to COM
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from narrative.demo import load_demo_story
 from narrative.models import Choice, Story
 from tests.factories import MemberFactory
-from tests.tournaments.helpers import settle
+from tests.tournaments.helpers import checks_at_the_end
 
-
-@pytest.fixture(autouse=True)
-def _deferred_checks_pass(request):
-    """The ledger's balanced-transfer check is deferred to COMMIT, which a rolled-back
-    test never reaches: run it at the end of every test instead."""
-    if request.node.get_closest_marker("django_db") is None:
-        yield
-        return
-    request.getfixturevalue("db")
-    yield
-    if not connection.needs_rollback:
-        settle()
+_deferred_checks_pass = pytest.fixture(autouse=True)(checks_at_the_end)
 
 
 @pytest.fixture

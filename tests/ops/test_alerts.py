@@ -15,21 +15,10 @@ from integrity.tasks import run_integrity_report
 from ops.alerts import evaluate
 from ops.models import Alert, BackupRun, DrillRun, Heartbeat
 from ops.tasks import heartbeat
+from tests.helpers import raw_write as raw
 from tests.ops.receiver import receiver
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
-
-
-def raw(statement: str, params=()) -> None:
-    """Write as only something bypassing Concord could (triggers off on PostgreSQL)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(statement, params)
-        finally:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET session_replication_role = DEFAULT")
 
 
 @pytest.fixture

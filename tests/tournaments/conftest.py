@@ -4,25 +4,12 @@ PostgreSQL defers to COMMIT."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from tests.factories import MemberFactory, TournamentFactory
-from tests.tournaments.helpers import settle
+from tests.tournaments.helpers import checks_at_the_end
 from tournaments.models import Tournament
 
-
-@pytest.fixture(autouse=True)
-def _deferred_checks_pass(request):
-    """A test's transaction is rolled back, so the deferred constraint triggers (counters,
-    waitlist numbering, paid slots, balanced transfers) would never run: run them at the
-    end of every test instead. A test that left the database inconsistent fails here."""
-    if request.node.get_closest_marker("django_db") is None:
-        yield
-        return
-    request.getfixturevalue("db")  # set up first, so torn down after this
-    yield
-    if not connection.needs_rollback:
-        settle()
+_deferred_checks_pass = pytest.fixture(autouse=True)(checks_at_the_end)
 
 
 @pytest.fixture
