@@ -552,6 +552,33 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 65_536, minimum=1024)
 API_EVENTS_MAX_WAIT = env_int("API_EVENTS_MAX_WAIT", 25, minimum=0)
 
 
+def webhook_schedule(name: str, default: list[int]) -> list[int]:
+    """Seconds to wait after the 1st, 2nd, ... failed attempt of a webhook delivery."""
+    raw = env_list(name, [str(seconds) for seconds in default])
+    if not raw or not all(item.isdigit() and 0 < int(item) <= 7 * 86400 for item in raw):
+        raise ImproperlyConfigured(f"{name}: comma-separated seconds, each 1 to 604800")
+    return [int(item) for item in raw]
+
+
+# Webhooks (api/delivery.py; docs/API.md, "Webhooks"). After the schedule's last pause
+# one more attempt; if it fails the delivery has failed and its endpoint is disabled.
+# Default: 12 attempts over 31 h 43 min.
+WEBHOOK_RETRY_SCHEDULE = webhook_schedule(
+    "WEBHOOK_RETRY_SCHEDULE", [5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800, 28800]
+)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# How often due deliveries are looked for (Celery beat; the in-process runner).
+WEBHOOK_TICK_SECONDS = env_int("WEBHOOK_TICK_SECONDS", 2, minimum=1)
+# Deliveries one endpoint is sent in a row before the sender moves on to the others.
+WEBHOOK_BATCH = env_int("WEBHOOK_BATCH", 100, minimum=1)
+# Without a broker (embedded defaults) a thread of the serving process delivers them.
+WEBHOOK_IN_PROCESS = env_bool("WEBHOOK_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER)
+CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
+    "task": "api.tasks.deliver_webhooks",
+    "schedule": float(WEBHOOK_TICK_SECONDS),
+}
+
+
 # --- Operations (ops/; docs/OPERATIONS.md, "Metrics", "Alerts", "Backups") ------------
 
 # /metrics answers these client addresses (REMOTE_ADDR) or a bearer token.
