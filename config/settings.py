@@ -368,6 +368,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# The queue tasks (and beat's) go to unless routed; workers consume it (tests give each
+# worker a queue of its own, so workers of other checkouts on one Redis never take them).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE") or "celery"
 CELERY_BEAT_SCHEDULE = {
     "expire-holds": {
         "task": "ledger.tasks.expire_holds",
