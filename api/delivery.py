@@ -48,6 +48,7 @@ from events.models import Event
 
 logger = logging.getLogger(__name__)
 READ_PAGE = 500
+BATCH = 100  # deliveries one endpoint is sent in a row before the sender moves on
 LEASE_MARGIN = 30  # seconds beyond the request timeout
 USER_AGENT = "Concord-Webhooks/1"
 
@@ -180,12 +181,12 @@ def _head(endpoint: WebhookEndpoint) -> WebhookDelivery | None:
 
 def deliver_endpoint(endpoint_id: int) -> int:
     """Send an endpoint its due deliveries in seq order, while they succeed (at most
-    WEBHOOK_BATCH); returns how many were delivered."""
+    BATCH); returns how many were delivered."""
     if not _lease(endpoint_id):
         return 0
     delivered = 0
     try:
-        for _ in range(settings.WEBHOOK_BATCH):
+        for _ in range(BATCH):
             endpoint = _active_endpoints().filter(pk=endpoint_id, enabled=True).first()
             head = _head(endpoint) if endpoint is not None else None
             if head is None or head.next_attempt_at > timezone.now():

@@ -18,6 +18,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.schedules import env_seconds
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -368,8 +370,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
-# The queue tasks (and beat's) go to unless routed; workers consume it (tests give each
-# worker a queue of its own, so workers of other checkouts on one Redis never take them).
+# Where tasks (and beat's) go unless routed (tests give each worker a queue of its own).
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE") or "celery"
 CELERY_BEAT_SCHEDULE = {
     "expire-holds": {
@@ -553,28 +554,14 @@ API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 48,
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 65_536, minimum=1024)
 # Longest wait of GET /api/v1/events (long-poll), in seconds.
 API_EVENTS_MAX_WAIT = env_int("API_EVENTS_MAX_WAIT", 25, minimum=0)
-
-
-def webhook_schedule(name: str, default: list[int]) -> list[int]:
-    """Seconds to wait after the 1st, 2nd, ... failed attempt of a webhook delivery."""
-    raw = env_list(name, [str(seconds) for seconds in default])
-    if not raw or not all(item.isdigit() and 0 < int(item) <= 7 * 86400 for item in raw):
-        raise ImproperlyConfigured(f"{name}: comma-separated seconds, each 1 to 604800")
-    return [int(item) for item in raw]
-
-
-# Webhooks (api/delivery.py; docs/API.md, "Webhooks"). After the schedule's last pause
-# one more attempt; if it fails the delivery has failed and its endpoint is disabled.
-# Default: 12 attempts over 31 h 43 min.
-WEBHOOK_RETRY_SCHEDULE = webhook_schedule(
-    "WEBHOOK_RETRY_SCHEDULE", [5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800, 28800]
+# Webhooks (api/delivery.py; docs/API.md, "Webhooks"): seconds to wait after each failed
+# attempt (one more try after the last, then the endpoint is disabled; default: 12 tries
+# over 31 h 43 min); how often beat or the in-process runner (no broker) looks for due ones.
+WEBHOOK_RETRY_SCHEDULE = env_seconds(
+    "WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,1800,3600,7200,14400,28800,28800,28800"
 )
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
-# How often due deliveries are looked for (Celery beat; the in-process runner).
 WEBHOOK_TICK_SECONDS = env_int("WEBHOOK_TICK_SECONDS", 2, minimum=1)
-# Deliveries one endpoint is sent in a row before the sender moves on to the others.
-WEBHOOK_BATCH = env_int("WEBHOOK_BATCH", 100, minimum=1)
-# Without a broker (embedded defaults) a thread of the serving process delivers them.
 WEBHOOK_IN_PROCESS = env_bool("WEBHOOK_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER)
 CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
     "task": "api.tasks.deliver_webhooks",
