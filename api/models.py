@@ -8,11 +8,14 @@ not) and keeps every request's check cheap."""
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from api.sql import statement
 from dashboard.scopes import SQL_PATTERN as SCOPE_SQL_PATTERN
+from events.sql import refuse
 
 # Every scope a key may hold (`api.scopes` says what each allows).
 SCOPES = (
@@ -207,6 +210,16 @@ class WebhookDelivery(models.Model):
                 name="api_webhookdelivery_round_within_attempts",
             ),
         ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="api_webhookdelivery_delivered_has_success",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                timing=pgtrigger.Deferred,
+                condition=pgtrigger.Q(new__status="delivered"),
+                func=statement("webhook_delivered_has_success"),
+            ),
+        ]
         indexes = [
             # api.delivery: an endpoint's head (lowest pending seq) and what is due.
             models.Index(
@@ -257,6 +270,15 @@ class WebhookAttempt(models.Model):
             models.CheckConstraint(
                 condition=Q(ok=True) | Q(status_code__isnull=False) | ~Q(error=""),
                 name="api_webhookattempt_failure_explained",
+            ),
+        ]
+        triggers = [
+            # The delivery log is never rewritten (deleting an endpoint deletes its log).
+            pgtrigger.Trigger(
+                name="api_webhookattempt_not_updated",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                func=refuse("webhook attempts are never changed: attempt % refused", "OLD.id"),
             ),
         ]
 

@@ -4,7 +4,7 @@ integrity checks for the rules that span rows."""
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from api.actions import create_endpoint, enqueue_deliveries, record_attempt
@@ -104,3 +104,24 @@ def test_the_integrity_checks_find_a_delivered_delivery_without_a_success(queued
     assert get_check("api.webhook_delivered_has_success").func().sample == [delivery.pk]
     assert get_check("api.webhook_attempts_counted").func().sample == [delivery.pk]
     assert get_check("api.webhook_queued_within_position").func().sample == [delivery.pk]
+
+
+def test_postgresql_refuses_a_delivered_delivery_without_a_successful_attempt(queued):
+    if connection.vendor != "postgresql":
+        pytest.skip("a trigger (PostgreSQL); api.webhook_delivered_has_success checks SQLite")
+    _, delivery = queued
+    with pytest.raises(IntegrityError, match="without a successful attempt"), transaction.atomic():
+        sql("SET CONSTRAINTS ALL IMMEDIATE")
+        sql(
+            "UPDATE api_webhookdelivery SET status = 'delivered', next_attempt_at = NULL,"
+            " delivered_at = created_at WHERE id = %s",
+            [delivery.pk],
+        )
+
+
+def test_postgresql_refuses_rewriting_an_attempt(queued):
+    if connection.vendor != "postgresql":
+        pytest.skip("a trigger (PostgreSQL)")
+    _, delivery = queued
+    with pytest.raises(IntegrityError, match="never changed"), transaction.atomic():
+        sql("UPDATE api_webhookattempt SET error = 'nothing' WHERE delivery_id = %s", [delivery.pk])
