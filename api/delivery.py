@@ -144,7 +144,9 @@ def send(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> WebhookDeliver
         response.close()
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
-    except requests.RequestException as exc:
+    except Exception as exc:
+        # Any failure to send is this attempt's (a refused connection, a timeout, a URL
+        # the HTTP client cannot use): logged and retried, never a stuck sender.
         error = f"{type(exc).__name__}: {exc}"
     duration_ms = int((time.monotonic() - started) * 1000)
     return actions.record_attempt(
