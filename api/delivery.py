@@ -160,17 +160,28 @@ def send(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> WebhookDeliver
     )
 
 
-def _lease(endpoint_id: int) -> bool:
-    """Take the endpoint for this sender (False: another holds it, or it is disabled)."""
-    now = timezone.now()
-    until = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN)
+def _lease_until():
+    return timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN)
+
+
+def _lease(endpoint_id: int):
+    """Take the endpoint for this sender: the lease's end, our token (None: another
+    sender holds it, or it is disabled)."""
+    now, until = timezone.now(), _lease_until()
     free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    return (
-        WebhookEndpoint.objects.filter(free, pk=endpoint_id, enabled=True).update(
-            leased_until=until
-        )
-        == 1
+    taken = WebhookEndpoint.objects.filter(free, pk=endpoint_id, enabled=True).update(
+        leased_until=until
     )
+    return until if taken == 1 else None
+
+
+def _renew(endpoint_id: int, held):
+    """Extend our lease (only if it is still ours); None if it is not."""
+    until = _lease_until()
+    renewed = WebhookEndpoint.objects.filter(pk=endpoint_id, leased_until=held).update(
+        leased_until=until
+    )
+    return until if renewed == 1 else None
 
 
 def _head(endpoint: WebhookEndpoint) -> WebhookDelivery | None:
@@ -183,30 +194,32 @@ def _head(endpoint: WebhookEndpoint) -> WebhookDelivery | None:
 
 def deliver_endpoint(endpoint_id: int) -> int:
     """Send an endpoint its due deliveries in seq order, while they succeed (at most
-    BATCH); returns how many were delivered."""
-    if not _lease(endpoint_id):
+    BATCH); returns how many were delivered. The lease is renewed before a send when
+    less than LEASE_MARGIN / 2 beyond the timeout is left, so it outlasts every request."""
+    held = _lease(endpoint_id)
+    if held is None:
         return 0
-    delivered = 0
+    delivered, renewed_at = 0, time.monotonic()
     try:
         for _ in range(BATCH):
             endpoint = _active_endpoints().filter(pk=endpoint_id, enabled=True).first()
             head = _head(endpoint) if endpoint is not None else None
             if head is None or head.next_attempt_at > timezone.now():
                 break
-            if not _lease_renewed(endpoint_id):
-                break
+            if time.monotonic() - renewed_at > LEASE_MARGIN / 2:
+                held, renewed_at = _renew(endpoint_id, held), time.monotonic()
+                if held is None:
+                    break  # another sender took it over (ours ran out)
             result = send(endpoint, head)
             if result is None or result.status != WebhookDelivery.DELIVERED:
                 break
             delivered += 1
     finally:
-        WebhookEndpoint.objects.filter(pk=endpoint_id).update(leased_until=None)
+        if held is not None:
+            WebhookEndpoint.objects.filter(pk=endpoint_id, leased_until=held).update(
+                leased_until=None
+            )
     return delivered
-
-
-def _lease_renewed(endpoint_id: int) -> bool:
-    until = timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN)
-    return WebhookEndpoint.objects.filter(pk=endpoint_id).update(leased_until=until) == 1
 
 
 def due_endpoints() -> list[int]:
