@@ -69,6 +69,9 @@ DOMAIN: dict[type[Exception], tuple[int, str]] = {
     api.InvalidKeyRequest: (422, "invalid_key_request"),
     api.UnknownKey: (404, "unknown_key"),
     api.KeyNotActive: (409, "key_not_active"),
+    api.InvalidWebhook: (422, "invalid_webhook"),
+    api.UnknownWebhook: (404, "webhook_not_found"),
+    api.WebhookDisabled: (409, "webhook_disabled"),
 }
 DOMAIN_BASES = (
     accounts.AccountsError,

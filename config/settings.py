@@ -18,6 +18,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.schedules import env_seconds
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -368,6 +370,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# Where tasks (and beat's) go unless routed (tests give each worker a queue of its own).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE") or "celery"
 CELERY_BEAT_SCHEDULE = {
     "expire-holds": {
         "task": "ledger.tasks.expire_holds",
@@ -550,6 +554,19 @@ API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 48,
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 65_536, minimum=1024)
 # Longest wait of GET /api/v1/events (long-poll), in seconds.
 API_EVENTS_MAX_WAIT = env_int("API_EVENTS_MAX_WAIT", 25, minimum=0)
+# Webhooks (api/delivery.py; docs/API.md, "Webhooks"): seconds to wait after each failed
+# attempt (one more try after the last, then the endpoint is disabled; default: 12 tries
+# over 31 h 43 min); how often beat or the in-process runner (no broker) looks for due ones.
+WEBHOOK_RETRY_SCHEDULE = env_seconds(
+    "WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,1800,3600,7200,14400,28800,28800,28800"
+)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_TICK_SECONDS = env_int("WEBHOOK_TICK_SECONDS", 2, minimum=1)
+WEBHOOK_IN_PROCESS = env_bool("WEBHOOK_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER)
+CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
+    "task": "api.tasks.deliver_webhooks",
+    "schedule": float(WEBHOOK_TICK_SECONDS),
+}
 
 
 # --- Operations (ops/; docs/OPERATIONS.md, "Metrics", "Alerts", "Backups") ------------

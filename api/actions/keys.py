@@ -1,4 +1,5 @@
-"""Every write to API keys goes through here (the command and the admin call these)."""
+"""Every write to API keys goes through here (the command, the admin and the dashboard
+call these)."""
 
 from __future__ import annotations
 
