@@ -392,6 +392,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# The queue the dashboard's "Run now" sends the integrity report to (Celery's default).
+INTEGRITY_RUN_QUEUE = env_str("INTEGRITY_RUN_QUEUE", "celery")
+
 # --- Security (production-like whenever DEBUG is off) ---------------------------------
 
 SESSION_COOKIE_HTTPONLY = True
