@@ -328,3 +328,53 @@ def test_story_map_counts_grow_live_as_members_choose(site, staff_state, browser
         staff.assert_no_errors()
     finally:
         context.close()
+
+
+# --- the activity feed: readable lines, filters, only new rows highlighted -----------------
+
+
+def test_the_activity_feed_highlights_only_new_rows_and_filters_by_kind(site, staff_state, browser):
+    from playwright.sync_api import expect
+
+    def award(reason: str) -> None:
+        run_django(
+            site.env,
+            f"""
+            from accounts.models import Member
+            from ledger.actions import award
+            award(Member.objects.get(pk={site.members["ada"]}), 3, reason="{reason}",
+                  idempotency_key="{uuid.uuid4().hex}")
+            print(json.dumps(True))
+            """,
+        )
+
+    award("before the page")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, storage_state=staff_state
+    )
+    try:
+        staff = Watched(context.new_page())
+        home = staff.page
+        home.goto(f"{site.base}/dashboard/")
+        expect_live(home)
+        old = home.locator("#feed .feed-item", has_text="before the page")
+        expect(old).to_contain_text("Ada +3 points (before the page)")
+        expect(old.get_by_role("link", name="Ada")).to_have_attribute(
+            "href", f"/dashboard/members/{site.members['ada']}/"
+        )
+        award("live one")
+        fresh = home.locator("#feed .feed-item", has_text="live one")
+        expect(fresh).to_have_class(re.compile(r"\bnew\b"), timeout=LIVE)
+        expect(home.locator("#feed .feed-item", has_text="before the page")).not_to_have_class(
+            re.compile(r"\bnew\b")
+        )
+        home.get_by_role("button", name="Tournaments").click()
+        expect(fresh).to_be_hidden()
+        home.get_by_role("button", name="Money").click()
+        expect(fresh).to_be_visible()
+        home.reload()
+        expect(home.get_by_role("button", name="Money")).to_have_attribute("aria-pressed", "true")
+        screenshot(home, "home-feed")
+        staff.assert_no_errors()
+    finally:
+        context.close()
