@@ -501,7 +501,12 @@ LOGGING = {
 
 # --- Concord ------------------------------------------------------------------------
 
-CONCORD_SITE_URL = env_str("CONCORD_SITE_URL", "http://127.0.0.1:8000")
+# The address people and overlays reach Concord at (links printed by commands:
+# overlay_token, demo_admin). Unset: http://HOST:PORT, as `make run HOST=... PORT=...`.
+CONCORD_SITE_URL = (
+    env_str("CONCORD_SITE_URL")
+    or f"http://{env_str('HOST') or '127.0.0.1'}:{env_str('PORT') or '8000'}"
+)
 # Broadcast committed events to the channel layer (websockets, overlays). Off: the relay
 # still bumps the caches but broadcasts nothing (screens then update only on reload).
 CONCORD_LIVE = env_bool("CONCORD_LIVE", True)
