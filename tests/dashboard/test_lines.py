@@ -104,3 +104,21 @@ def test_the_home_feed_links_names_and_offers_filters(alice, staff):
     assert 'data-group="money"' in body
     for value, _ in lines.FEED_GROUPS:
         assert f'data-feed-filter="{value}"' in body
+
+
+def test_the_nav_marks_the_current_page_and_only_live_pages_show_the_live_dot(alice):
+    client = Client()
+    client.force_login(make_user("Viewer"))
+    pages = {
+        "/dashboard/": ("Live", True),
+        "/dashboard/members/": ("Members", False),
+        f"/dashboard/members/{alice.pk}/": ("Members", False),
+        "/dashboard/tournaments/": ("Tournaments", False),
+        "/dashboard/stories/": ("Stories", False),
+        "/dashboard/integrity/": ("Integrity", False),
+    }
+    for url, (current, live) in pages.items():
+        body = client.get(url).content.decode()
+        assert body.count('aria-current="page"') == 1, url
+        assert f'aria-current="page">{current}</a>' in body, url
+        assert ('id="live-dot"' in body) == live, url

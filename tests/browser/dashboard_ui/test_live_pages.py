@@ -79,12 +79,33 @@ def reload_from_the_fleet(dash, overlay, fleet_row, first_id: str) -> str:
 
 
 def revoke(dash, token_row) -> None:
-    """Revoke the link from its row; the row shows it revoked, with no Revoke button."""
+    """Revoke the link from its row: first a confirmation that says what will happen
+    (dismissed: nothing changes), then accepted; the row shows it revoked, with no Revoke
+    button."""
     from playwright.sync_api import expect
 
     token_id = token_row.get_attribute("data-token-id")
+    asked: list[str] = []
+
+    def answer(accept: bool):
+        def handle(dialog) -> None:
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    dash.once("dialog", answer(False))
+    token_row.get_by_role("button", name="Revoke").click()
+    expect(token_row.get_by_role("button", name="Revoke")).to_be_visible()
+    assert (
+        dash.get_by_role("status").count() == 0
+        or "Revoked" not in dash.get_by_role("status").all_inner_texts()
+    )
+    dash.once("dialog", answer(True))
     token_row.get_by_role("button", name="Revoke").click()
     expect(dash.get_by_role("status")).to_contain_text("Revoked")
+    assert len(asked) == 2
+    assert "stop updating and close at once" in asked[0]
     revoked_row = dash.locator(f"tr[data-token-id='{token_id}']")
     expect(revoked_row.locator(".badge.bad")).to_contain_text("revoked")
     expect(revoked_row.get_by_role("button", name="Revoke")).to_have_count(0)
