@@ -36,6 +36,7 @@ DOMAIN: dict[type[Exception], tuple[int, str]] = {
     ledger.InvalidAmount: (422, "invalid_amount"),
     ledger.InvalidRequest: (422, "invalid_request"),
     ledger.UnknownCurrency: (422, "unknown_currency"),
+    ledger.UnknownMember: (404, "member_not_found"),
     ledger.InsufficientFunds: (409, "insufficient_funds"),
     ledger.IdempotencyConflict: (409, "idempotency_conflict"),
     ledger.AlreadyReversed: (409, "already_reversed"),

@@ -391,6 +391,13 @@ def ops(staff) -> None:
     evaluate({"drill_failed": RULES["drill_failed"]})
 
 
+def integrity(staff) -> None:
+    """A stored run of the whole report (the command, the schedule and "Run now")."""
+    from integrity.actions import run_report
+
+    run_report(actor=staff)
+
+
 def logins(staff) -> None:
     """Staff logins locked (accounts.logins) through the admin's login view: a username
     (the event names it) and an address tried with usernames that name nobody (it does
@@ -413,6 +420,7 @@ def logins(staff) -> None:
 SCENARIOS = {
     "accounts": accounts,
     "api": api,
+    "integrity": integrity,
     "logins": logins,
     "ledger": ledger,
     "tournaments": tournaments,
