@@ -396,9 +396,6 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# The queue the dashboard's "Run now" sends the integrity report to (Celery's default).
-INTEGRITY_RUN_QUEUE = env_str("INTEGRITY_RUN_QUEUE", "celery")
-
 # --- Security (production-like whenever DEBUG is off) ---------------------------------
 
 SESSION_COOKIE_HTTPONLY = True
@@ -505,12 +502,9 @@ LOGGING = {
 
 # --- Concord ------------------------------------------------------------------------
 
-# The address people and overlays reach Concord at (links printed by commands:
-# overlay_token, demo_admin). Unset: http://HOST:PORT, as `make run HOST=... PORT=...`.
-CONCORD_SITE_URL = (
-    env_str("CONCORD_SITE_URL")
-    or f"http://{env_str('HOST') or '127.0.0.1'}:{env_str('PORT') or '8000'}"
-)
+# Where people and OBS reach Concord (links commands print); unset: http://HOST:PORT.
+_HOST_PORT = f"http://{env_str('HOST') or '127.0.0.1'}:{env_str('PORT') or '8000'}"
+CONCORD_SITE_URL = env_str("CONCORD_SITE_URL") or _HOST_PORT
 # Broadcast committed events to the channel layer (websockets, overlays). Off: the relay
 # still bumps the caches but broadcasts nothing (screens then update only on reload).
 CONCORD_LIVE = env_bool("CONCORD_LIVE", True)

@@ -1,10 +1,11 @@
 """The integrity page: each check of the latest stored run with its samples, the history
 of runs, and "Run now" for those who may run the report (`integrity.run_report`).
 
-"Run now" hands the report to Celery (a worker runs it; on embedded defaults it runs
-before the answer) and notes the request in the cache: until a run started after it is
-stored, the page polls its own run panel every 2 s, so the result appears where it was
-asked for. The home tile updates live from the run's `integrity.run_finished` event."""
+"Run now" hands the report to Celery (a worker on the default queue runs it; on
+embedded defaults it runs before the answer) and notes the request in the cache: until a
+run started after it is stored, the page polls its own run panel every 2 s, so the
+result appears where it was asked for. The home tile updates live from the run's
+`integrity.run_finished` event."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def integrity_run(request):
         cache.set(REQUESTED, timezone.now().isoformat(), REQUEST_TTL)
     try:
         run_integrity_report.apply_async(
-            kwargs={"actor_id": request.user.pk}, queue=settings.INTEGRITY_RUN_QUEUE
+            kwargs={"actor_id": request.user.pk}, queue=settings.CELERY_TASK_DEFAULT_QUEUE
         )
     except Exception as exc:  # the broker is away: say so, nothing was started
         messages.error(request, f"Could not start the report: {type(exc).__name__}.")

@@ -417,6 +417,19 @@ def _api_key(verb: str) -> Describer:
     return describe
 
 
+def _webhook(verb: str) -> Describer:
+    def describe(lines: Lines, d: dict) -> list[Segment]:
+        url = f" ({d['url']})" if d.get("url") else ""
+        detail = ""
+        if verb == "disabled":
+            detail = f" after {d.get('attempts')} failed attempts at event {d.get('seq')}"
+        elif verb == "redelivered":
+            detail = f": event {d.get('seq')} queued again"
+        return [_t(f"webhook {d.get('webhook_id')}{url} {verb}{detail}")]
+
+    return describe
+
+
 def _locked(lines: Lines, d: dict) -> list[Segment]:
     who = d.get("username") or d.get("address") or "a login"
     return [_t(f"logins locked for {who} after {d.get('failures')} failures")]
@@ -435,6 +448,8 @@ def _integrity(lines: Lines, d: dict) -> list[Segment]:
     failed = d.get("failed") or []
     return [_t(f"integrity report: {len(failed)} failing ({', '.join(map(str, failed[:3]))})")]
 
+
+WEBHOOK_VERBS = ("created", "updated", "deleted", "disabled", "redelivered")
 
 DESCRIBERS: dict[str, Describer] = {
     "member.registered": _registered,
@@ -470,6 +485,7 @@ DESCRIBERS: dict[str, Describer] = {
     "overlay.token_revoked": _overlay("revoked"),
     "api.key_created": _api_key("created"),
     "api.key_revoked": _api_key("revoked"),
+    **{f"api.webhook_{verb}": _webhook(verb) for verb in WEBHOOK_VERBS},
     "staff.login_locked": _locked,
     "system.alert_raised": _alert("raised"),
     "system.alert_resolved": _alert("resolved"),

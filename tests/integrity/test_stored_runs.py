@@ -151,7 +151,7 @@ def test_run_now_hands_the_report_to_a_celery_worker_and_the_page_polls_until_it
     client.force_login(treasurer)
     queue = f"test-{uuid.uuid4().hex[:8]}"
     env = {"DATABASE_URL": database_url_for_tests(tmp_path), "REDIS_URL": settings.REDIS_URL}
-    with override_settings(INTEGRITY_RUN_QUEUE=queue):
+    with override_settings(CELERY_TASK_DEFAULT_QUEUE=queue):
         assert client.post("/dashboard/integrity/run").status_code == 302
         waiting = client.get("/dashboard/integrity/").content.decode()
         assert "Running: asked" in waiting
