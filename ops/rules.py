@@ -16,6 +16,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from ops.rates import RATES, rate_rule
+
 Failing = dict[str, tuple[str, str]]
 
 
@@ -169,4 +171,5 @@ RULES = {
     "beat_or_worker_silent": silent,
     "backup_stale": backup_stale,
     "drill_failed": drill_failed,
+    **{rule: rate_rule(rule) for rule in RATES},
 }
