@@ -583,3 +583,14 @@ BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 12)
 PGBACKREST_CONFIG = env_str("PGBACKREST_CONFIG")
 PGBACKREST_STANZA = env_str("PGBACKREST_STANZA", "concord")
 PGBACKREST_COMMAND = env_str("PGBACKREST_COMMAND", "pgbackrest")
+# The server binaries (pg_ctl) the physical restore drill starts its scratch cluster with.
+PGBACKREST_PG_BINDIR = env_str(
+    "PGBACKREST_PG_BINDIR",
+    str(
+        max(
+            Path("/usr/lib/postgresql").glob("*/bin"),
+            key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+            default="",
+        )
+    ),
+)
