@@ -584,8 +584,8 @@ PGBACKREST_CONFIG = env_str("PGBACKREST_CONFIG")
 PGBACKREST_STANZA = env_str("PGBACKREST_STANZA", "concord")
 PGBACKREST_COMMAND = env_str("PGBACKREST_COMMAND", "pgbackrest")
 # The server binaries (pg_ctl) the physical restore drill starts its scratch cluster with.
-PGBACKREST_PG_BINDIR = env_str(
-    "PGBACKREST_PG_BINDIR",
+PG_BINDIR = env_str(
+    "PG_BINDIR",
     str(
         max(
             Path("/usr/lib/postgresql").glob("*/bin"),

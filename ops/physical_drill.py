@@ -157,7 +157,7 @@ def _restore(config: Path, stanza: str, scratch: Path, point: str, database, rep
     physical.run(config, stanza, *args, f"--target={point}", "--target-action=promote")
     port = _free_port()
     report["port"] = port
-    bindir = Path(settings.PGBACKREST_PG_BINDIR)
+    bindir = Path(settings.PG_BINDIR)
     options = f"-p {port} -k {scratch} -c listen_addresses=127.0.0.1 -c archive_mode=off"
     _owner(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-t", "600", "-l",
            str(scratch / "server.log"), "start")  # fmt: skip
@@ -183,7 +183,7 @@ def _compare(port: int, database: str, expected: dict[str, int]) -> dict:
 
 def _remove(scratch: Path) -> None:
     data = scratch / "data"
-    bindir = Path(settings.PGBACKREST_PG_BINDIR)
+    bindir = Path(settings.PG_BINDIR)
     subprocess.run(
         [*_prefix(), str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
         capture_output=True,
