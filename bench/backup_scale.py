@@ -267,6 +267,7 @@ def pgbackrest(cluster: Cluster, config: Path) -> None:
     print(
         f"restore_drill --physical: {'passed' if drilled.ok else 'FAILED ' + drilled.error}"
         f" in {seconds:.1f} s (verify {drilled.report.get('verify_seconds', 0):.1f} s,"
+        f" tables locked to count and mark {drilled.report.get('point_seconds', 0):.2f} s,"
         f" restore and recovery {drilled.restore_seconds:.1f} s)"
     )
 

@@ -114,7 +114,9 @@ def physical_drill(config: Path, stanza: str, database: str | None = None) -> Dr
         report["verify_seconds"] = _timed(lambda: physical.run(config, stanza, "verify"))
         source = _section(config, stanza)
         host = source.get("pg1-socket-path", "/var/run/postgresql")
+        began = time.perf_counter()
         point, counts = mark_point(host, int(source.get("pg1-port", 5432)), database)
+        report["point_seconds"] = round(time.perf_counter() - began, 3)  # writers waited
         physical.run(config, stanza, "check")  # waits until the point's WAL is archived
         report["restore_point"] = point
         scratch = Path(_owner("mktemp", "-d", f"{tempfile.gettempdir()}/concord-drill-XXXXXX"))
