@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.db import connection
@@ -148,8 +148,8 @@ class Plan:
 def _value(value):
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
+    if isinstance(value, datetime):  # one offset whatever the connection's time zone
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
     return value
 
 
