@@ -587,6 +587,10 @@ ALERT_RELAY_LAG_SECONDS = env_int("ALERT_RELAY_LAG_SECONDS", 60)
 ALERT_HOLDS_GRACE_SECONDS = env_int("ALERT_HOLDS_GRACE_SECONDS", 300)
 ALERT_SILENT_SECONDS = env_int("ALERT_SILENT_SECONDS", 300)
 ALERT_BACKUP_MAX_AGE_HOURS = env_int("ALERT_BACKUP_MAX_AGE_HOURS", 26)
+# Rate rules (ops.rates): more refusals than this within ALERT_RATE_WINDOW_SECONDS.
+ALERT_RATE_WINDOW_SECONDS = env_int("ALERT_RATE_WINDOW_SECONDS", 600, minimum=60)
+ALERT_DUPLICATE_EMAILS_PER_WINDOW = env_int("ALERT_DUPLICATE_EMAILS_PER_WINDOW", 20)
+ALERT_REFUSED_TRANSFERS_PER_WINDOW = env_int("ALERT_REFUSED_TRANSFERS_PER_WINDOW", 100)
 
 # Backups (ops.backups): where they are written, and how many are kept.
 BACKUP_DIR = Path(env_str("BACKUP_DIR", str(BASE_DIR / "backups")))
@@ -598,3 +602,14 @@ BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 12)
 PGBACKREST_CONFIG = env_str("PGBACKREST_CONFIG")
 PGBACKREST_STANZA = env_str("PGBACKREST_STANZA", "concord")
 PGBACKREST_COMMAND = env_str("PGBACKREST_COMMAND", "pgbackrest")
+# The server binaries (pg_ctl) the physical restore drill starts its scratch cluster with.
+PG_BINDIR = env_str(
+    "PG_BINDIR",
+    str(
+        max(
+            Path("/usr/lib/postgresql").glob("*/bin"),
+            key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+            default="",
+        )
+    ),
+)

@@ -58,6 +58,29 @@ def test_refusals_are_counted_by_app_and_exception_class(live_server, alice):
     assert value(scrape(live_server.url), name, **labels) - before == 2
 
 
+def test_a_refusal_counts_when_raised_not_when_only_built(live_server):
+    name = "concord_domain_refusals_total"
+    labels = {"app": "ledger", "exception": "InsufficientFunds"}
+
+    def counted() -> float:
+        return value(scrape(live_server.url), name, **labels)
+
+    def built_elsewhere() -> InsufficientFunds:
+        return InsufficientFunds("kept for a report")
+
+    before = counted()
+    kept = [InsufficientFunds("described, never raised"), built_elsewhere()]
+    assert counted() == before  # built and kept: nothing refused
+    with pytest.raises(InsufficientFunds):
+        raise InsufficientFunds("refused") from None
+    assert counted() == before + 1
+    with pytest.raises(InsufficientFunds):
+        raise kept[0].refuse()  # built earlier, raised now: counted by its raiser
+    with pytest.raises(InsufficientFunds):
+        raise kept[0].refuse()  # the same refusal raised again counts once
+    assert counted() == before + 2
+
+
 def test_cache_hits_and_misses_are_counted_per_cached_name(live_server, alice):
     reads = "concord_cache_reads_total"
     before = scrape(live_server.url)
