@@ -20,7 +20,6 @@ from django.utils import timezone
 
 import events
 from config.db import Ref, prepared_row
-from config.errors import Refusal
 from events import log as event_log
 from events.payloads import sql_object
 from ledger import actions as ledger
@@ -91,7 +90,7 @@ def start_story(member, story, *, actor=None) -> Progress:
     state = member_state(member_id, story_id=story_id, chapter_id=first.pk, rule=first)
     locked = unmet_rule(first, state, label=f"chapter {first.number} of {title!r}")
     if locked is not None:
-        raise locked.refuse()  # built by unmet_rule: counted when raised
+        raise locked
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -250,7 +249,7 @@ def _decide(member_id: int, plan: ChoicePlan, actor) -> Decision:
     state = member_state(member_id, story_id=plan.story_id, chapter_id=plan.chapter_id, rule=plan)
     refused = refusal(member_id, plan, state)
     if refused is not None:
-        raise refused.refuse() if isinstance(refused, Refusal) else refused
+        raise refused
     now = timezone.now()
     at = db_time(now)
     _claim(member_id, plan, at)
@@ -405,8 +404,7 @@ def _make_choice_postgresql(member_id: int, choice_id: int, actor) -> Decision:
         with transaction.atomic():
             plan, state, decided, claimed = _claim_postgresql(member_id, choice_id, now)
             if decided is None and claimed is None:
-                refused = refusal(member_id, plan, state) or Raced()
-                raise refused.refuse() if isinstance(refused, Refusal) else refused
+                raise refusal(member_id, plan, state) or Raced()
             if claimed is not None:
                 return _record_postgresql(member_id, plan, actor, now)
     except Raced:
