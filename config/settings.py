@@ -245,6 +245,7 @@ INSTALLED_APPS = [
     "ledger",
     "tournaments",
     "narrative",
+    "payments",
     "integrity",
     "dashboard",
     "api",
