@@ -104,11 +104,8 @@ class Payment(models.Model):
             models.CheckConstraint(
                 condition=Q(credit_amount__gt=0), name="payments_payment_credit_positive"
             ),
-            models.CheckConstraint(
-                condition=Q(status__in=PaymentStatus.values), name="payments_payment_status_valid"
-            ),
-            # Each status has exactly its fields: a completed payment its credit, a failed
-            # one its reason, a refunded one its credit and what took it back.
+            # One of the four statuses, each with exactly its fields: a completed payment
+            # its credit, a failed one its reason, a refunded one its credit.
             models.CheckConstraint(
                 condition=(
                     Q(status=PaymentStatus.PENDING)
