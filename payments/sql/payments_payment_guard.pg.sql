@@ -24,7 +24,7 @@ IF (NEW.provider, NEW.payment_reference, NEW.member_id, NEW.amount, NEW.currency
         USING ERRCODE = 'integrity_constraint_violation';
 END IF;
 IF NEW.status = OLD.status THEN
-    IF OLD.status <> 'pending' AND NEW IS DISTINCT FROM OLD THEN
+    IF OLD.status <> 'pending' AND ROW(NEW.*) IS DISTINCT FROM ROW(OLD.*) THEN
         RAISE EXCEPTION 'payment %: a % payment is settled', OLD.id, OLD.status
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
@@ -56,7 +56,7 @@ IF NEW.status = 'refunded' AND COALESCE((
          WHERE p.transfer_id = NEW.refund_transfer_id
            AND a.member_id = NEW.member_id AND a.currency_id = NEW.credit_currency_id), 0)
    <> NEW.credit_amount - NEW.written_off THEN
-    RAISE EXCEPTION 'payment %: the refund does not take back % from the member''s wallet',
+    RAISE EXCEPTION 'payment %: the refund does not take back % out of the member''s wallet',
         NEW.id, NEW.credit_amount - NEW.written_off
         USING ERRCODE = 'integrity_constraint_violation';
 END IF;
