@@ -25,7 +25,16 @@ from ninja.responses import NinjaJSONEncoder
 from api import problems
 from api.auth import unauthorized
 from api.problems import Problem
-from api.routes import events, ledger, members, payments, standing, stories, tournaments
+from api.routes import (
+    events,
+    ledger,
+    members,
+    payments,
+    standing,
+    stories,
+    tournaments,
+    webhooks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -236,3 +245,4 @@ api.add_router("/readings", payments.readings)
 api.add_router("/tournaments", tournaments.router)
 api.add_router("/stories", stories.router)
 api.add_router("/events", events.router)
+api.add_router("/webhooks", webhooks.router)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard import views
+from dashboard import integrity_page, views
 
 app_name = "dashboard"
 
@@ -14,6 +14,8 @@ urlpatterns = [
     path("tournaments/<int:tournament_id>/", views.tournament, name="tournament"),
     path("stories/", views.stories, name="stories"),
     path("stories/<int:story_id>/", views.story, name="story"),
+    path("integrity/", integrity_page.integrity, name="integrity"),
+    path("integrity/run", integrity_page.integrity_run, name="integrity-run"),
     path("overlays/", views.overlays, name="overlays"),
     path("overlays/new", views.overlay_create, name="overlay-create"),
     path("overlays/<int:token_id>/revoke", views.overlay_revoke, name="overlay-revoke"),

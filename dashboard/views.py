@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import actions, boards, renders
+from dashboard import actions, boards, lines, renders
 from dashboard import cache as cached
 from dashboard.exceptions import DashboardError, InvalidToken, TokenRevoked
 from dashboard.hub import read_fleet
@@ -66,6 +66,7 @@ def home(request):
         {
             "counters": renders.counters(),
             "feed": renders.feed(),
+            "feed_groups": lines.FEED_GROUPS,
             "leaderboards": [
                 {"currency": code, "rows": renders.leaderboard_rows(code)} for code in currencies
             ],
