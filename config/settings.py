@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "ledger",
     "tournaments",
     "narrative",
+    "payments",
     "integrity",
     "dashboard",
     "api",

@@ -105,6 +105,7 @@ def member(request, member_id: int):
     from ledger.models import MemberAchievement
     from ledger.queries import statement
     from narrative.queries import member_stories
+    from payments.queries import member_payments, member_readings
 
     found = get_object_or_404(Member, pk=member_id)
     card = cached.member_card(found.pk) or {}
@@ -133,6 +134,13 @@ def member(request, member_id: int):
             "achievements": MemberAchievement.objects.filter(member=found)
             .select_related("achievement")
             .order_by("-pk"),
+            # Payments and readings are money and the member's own questions: their roles.
+            "payments": member_payments(found.pk)
+            if request.user.has_perm("payments.view_payment")
+            else None,
+            "readings": member_readings(found.pk)
+            if request.user.has_perm("payments.view_reading")
+            else None,
         },
     )
 

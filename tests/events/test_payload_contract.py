@@ -417,8 +417,32 @@ def logins(staff) -> None:
             fail(f"nobody-{n}", "198.51.100.2")
 
 
+def payments(staff) -> None:
+    """Every step of a payment and of a reading (payments.actions)."""
+    from payments import actions as pay
+
+    buyer = MemberFactory()
+    for reference in ("c-paid", "c-failed"):
+        pay.start_payment(
+            buyer,
+            provider="stripe",
+            reference=reference,
+            amount=99,
+            currency="EUR",
+            credit_amount=100,
+            actor=staff,
+        )
+    pay.complete_payment("stripe", "c-paid", actor=staff)
+    pay.fail_payment("stripe", "c-failed", error_message="declined", actor=staff)
+    held = pay.begin_reading(buyer, spread="yes_no", price=10, idempotency_key="c-1")
+    pay.finish_reading(held, cards=["The Sun"], interpretation="Yes.", actor=staff)
+    pay.abandon_reading(pay.begin_reading(buyer, spread="yes_no", price=10, idempotency_key="c-3"))
+    pay.refund_payment("stripe", "c-paid", reason="Chargeback", settle="clamp", actor=staff)
+
+
 SCENARIOS = {
     "accounts": accounts,
+    "payments": payments,
     "api": api,
     "integrity": integrity,
     "logins": logins,
