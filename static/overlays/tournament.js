@@ -98,15 +98,20 @@
     (b.rounds || []).forEach(function (r) {
       var col = el("div", "tb-round");
       col.appendChild(el("div", "tb-subtitle", "ROUND " + r.round));
+      var games = el("div", "tb-matches");
       r.matches.forEach(function (m) {
         var box = el("div", "tb-match " + (m.status || ""));
+        box.dataset.match = "R" + r.round + "M" + m.slot;
         ["home", "away"].forEach(function (side) {
-          var s = el("div", "tb-side" + (m.winner === side ? " won" : ""), m[side] || "bye");
+          // An empty side reads "TBD", "Winner of R1 M3" or (round 1) "bye": the label.
+          var s = el("div", "tb-side" + (m.winner === side ? " won" : "") + (m[side] ? "" : " placeholder"));
+          s.appendChild(el("span", "tb-name", m[side + "_label"] || m[side] || "TBD"));
+          if (m.winner === side && m.score) s.appendChild(el("span", "tb-score", m.score));
           box.appendChild(s);
         });
-        if (m.score) box.appendChild(el("div", "tb-score", m.score));
-        col.appendChild(box);
+        games.appendChild(box);
       });
+      col.appendChild(games);
       bracket.appendChild(col);
     });
   }
