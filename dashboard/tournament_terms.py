@@ -38,7 +38,7 @@ def _zones() -> list[tuple[str, str]]:
 class TermsForm(forms.Form):
     name = forms.CharField(max_length=150)
     game = forms.CharField(max_length=100, required=False)
-    currency = forms.ChoiceField()
+    currency = forms.ChoiceField(initial="points")
     entry_fee = forms.IntegerField(min_value=0, initial=0)
     capacity = forms.IntegerField(min_value=2, initial=8)
     waitlist_limit = forms.IntegerField(

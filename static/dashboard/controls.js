@@ -5,22 +5,31 @@
 
   // The tournament page with controls: the hub's pushed board lands in a hidden sink;
   // the panel (this user's buttons) is fetched again, unless someone is typing in it
-  // (then once they leave the field).
-  var pending = false;
+  // (then once they leave the field; a refresh already on its way is not swapped in).
+  var deferred = false;
+  function typing(panel) {
+    var active = document.activeElement;
+    return !!active && panel.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
+  }
   function refresh() {
     var panel = document.getElementById("tournament-panel");
     if (!panel || !window.htmx) return;
-    var active = document.activeElement;
-    if (active && panel.contains(active) && (active.tagName === "INPUT" || active.tagName === "SELECT")) {
-      if (!pending) {
-        pending = true;
-        active.addEventListener("blur", function () { pending = false; refresh(); }, { once: true });
-      }
-      return;
-    }
+    if (typing(panel)) { deferred = true; return; }
+    deferred = false;
     window.htmx.trigger(panel, "board-changed");
   }
   document.addEventListener("htmx:wsAfterMessage", refresh);
+  document.addEventListener("focusout", function () {
+    if (deferred) setTimeout(refresh, 0);
+  });
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var panel = document.getElementById("tournament-panel");
+    var config = evt.detail.requestConfig;
+    if (panel && evt.detail.target === panel && config && config.verb === "get" && typing(panel)) {
+      evt.detail.shouldSwap = false;
+      deferred = true;
+    }
+  });
 
   // The tournament form: preselect the browser's time zone (and remember it for next time).
   function zone() {
