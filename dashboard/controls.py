@@ -17,17 +17,47 @@ from functools import wraps
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
 from config.errors import Refusal
 
+VIEW = "dashboard.view_dashboard"
+PII = "accounts.view_member_pii"
 _SLOT = re.compile(r"[a-z0-9-]{1,60}\Z")
 
 
 class Unparsable(Exception):
     """A control's form field is missing or malformed (said before any action runs)."""
+
+
+def permitted(permission: str):
+    """Staff login first (else the login page), then `permission` (else a 403 page that
+    names the user's roles, or says they have none)."""
+
+    def decorate(view):
+        @staff_member_required
+        @wraps(view)
+        def checked(request, *args, **kwargs):
+            if not request.user.has_perm(permission):
+                return forbidden(request, permission)
+            return view(request, *args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+def forbidden(request, permission: str) -> HttpResponse:
+    roles = list(request.user.groups.order_by("name").values_list("name", flat=True))
+    return render(
+        request,
+        "dashboard/forbidden.html",
+        {"roles": roles, "permission": permission, "superuser": request.user.is_superuser},
+        status=403,
+    )
 
 
 def refused(request, message: str, *, status: int = 422) -> HttpResponse:

@@ -20,8 +20,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from dashboard import boards
-from dashboard.controls import Unparsable, control
-from dashboard.views import PII, VIEW, permitted
+from dashboard.controls import PII, VIEW, Unparsable, control, permitted
 
 RUN = "tournaments.run_tournament"
 RECORD = "tournaments.record_result"

@@ -16,8 +16,8 @@ from django import forms
 from django.shortcuts import get_object_or_404, redirect, render
 
 from config.errors import Refusal
+from dashboard.controls import permitted
 from dashboard.tournament_controls import ADD, CHANGE
-from dashboard.views import permitted
 
 WINDOWS = [
     ("registration_opens_at", "Registration opens"),

@@ -6,10 +6,7 @@ that says what is missing (403), and a POST without it changes nothing."""
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpResponse
@@ -19,42 +16,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import actions, boards, renders
 from dashboard import cache as cached
+from dashboard.controls import PII, VIEW, permitted
 from dashboard.exceptions import DashboardError, InvalidToken, TokenRevoked
 from dashboard.hub import read_fleet
 from dashboard.models import OverlayToken
 
 SEARCH_PAGE = 50
-VIEW = "dashboard.view_dashboard"
 OVERLAYS = "dashboard.manage_overlays"
-PII = "accounts.view_member_pii"
 ADD = "tournaments.add_tournament"
-
-
-def permitted(permission: str):
-    """Staff login first (else the login page), then `permission` (else a 403 page that
-    names the user's roles, or says they have none)."""
-
-    def decorate(view):
-        @staff_member_required
-        @wraps(view)
-        def checked(request, *args, **kwargs):
-            if not request.user.has_perm(permission):
-                return forbidden(request, permission)
-            return view(request, *args, **kwargs)
-
-        return checked
-
-    return decorate
-
-
-def forbidden(request, permission: str) -> HttpResponse:
-    roles = list(request.user.groups.order_by("name").values_list("name", flat=True))
-    return render(
-        request,
-        "dashboard/forbidden.html",
-        {"roles": roles, "permission": permission, "superuser": request.user.is_superuser},
-        status=403,
-    )
 
 
 @permitted(VIEW)

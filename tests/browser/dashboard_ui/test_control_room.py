@@ -110,6 +110,41 @@ def record(page, match: str, side: int, score: str) -> None:
     form.get_by_role("button", name="Record").click()
 
 
+def treasurer_adjusts(browser, site) -> None:
+    """A Treasurer on a member page: award, deduct, a deduction refused in place, reverse."""
+    from playwright.sync_api import expect
+
+    treasurer = logged_in(browser, site, "ui-treasurer")
+    page = treasurer.page
+    try:
+        page.goto(f"{site.base}/dashboard/members/{site.members['brook']}/")
+        wallet = page.locator("[data-wallet=points]")
+        start = int(wallet.get_attribute("data-amount"))
+        form = page.locator("form.adjust")
+
+        def adjust(amount: str, reason: str, button: str) -> None:
+            form.locator("input[name=amount]").fill(amount)
+            form.locator("input[name=reason]").fill(reason)
+            form.get_by_role("button", name=button).click()
+
+        adjust("50", "stream giveaway", "Award")
+        expect(wallet).to_have_attribute("data-amount", str(start + 50), timeout=LIVE)
+        adjust("20", "late fee", "Deduct")
+        expect(wallet).to_have_attribute("data-amount", str(start + 30), timeout=LIVE)
+        adjust("999999999", "too much", "Deduct")
+        expect(page.locator("#refusal-adjust [data-refusal]")).to_be_visible(timeout=LIVE)
+        expect(wallet).to_have_attribute("data-amount", str(start + 30))
+        row = page.locator("table.statement tr", has_text="stream giveaway")
+        row.locator("input[name=reason]").fill("given twice")
+        row.get_by_role("button", name="Reverse").click()
+        expect(wallet).to_have_attribute("data-amount", str(start - 20), timeout=LIVE)
+        assert "undone" in treasurer.dialogs[-1]
+        screenshot(page, "control-room-member", full_page=True)
+        treasurer.assert_no_errors()
+    finally:
+        page.context.close()
+
+
 def test_an_organiser_runs_a_night_and_a_treasurer_adjusts(site, browser):
     from playwright.sync_api import expect
 
@@ -179,32 +214,4 @@ def test_an_organiser_runs_a_night_and_a_treasurer_adjusts(site, browser):
         overlay_context.close()
         page.context.close()
 
-    treasurer = logged_in(browser, site, "ui-treasurer")
-    page = treasurer.page
-    try:
-        page.goto(f"{site.base}/dashboard/members/{site.members['brook']}/")
-        wallet = page.locator("[data-wallet=points]")
-        start = int(wallet.get_attribute("data-amount"))
-        form = page.locator("form.adjust")
-
-        def adjust(amount: str, reason: str, button: str) -> None:
-            form.locator("input[name=amount]").fill(amount)
-            form.locator("input[name=reason]").fill(reason)
-            form.get_by_role("button", name=button).click()
-
-        adjust("50", "stream giveaway", "Award")
-        expect(wallet).to_have_attribute("data-amount", str(start + 50), timeout=LIVE)
-        adjust("20", "late fee", "Deduct")
-        expect(wallet).to_have_attribute("data-amount", str(start + 30), timeout=LIVE)
-        adjust("999999999", "too much", "Deduct")
-        expect(page.locator("#refusal-adjust [data-refusal]")).to_be_visible(timeout=LIVE)
-        expect(wallet).to_have_attribute("data-amount", str(start + 30))
-        row = page.locator("table.statement tr", has_text="stream giveaway")
-        row.locator("input[name=reason]").fill("given twice")
-        row.get_by_role("button", name="Reverse").click()
-        expect(wallet).to_have_attribute("data-amount", str(start - 20), timeout=LIVE)
-        assert "undone" in treasurer.dialogs[-1]
-        screenshot(page, "control-room-member", full_page=True)
-        treasurer.assert_no_errors()
-    finally:
-        page.context.close()
+    treasurer_adjusts(browser, site)
