@@ -84,7 +84,7 @@ def member_body(request, found, *, status: int = 200) -> HttpResponse:
 
 
 def _member_context(request, found) -> dict:
-    from ledger.models import Account, MemberAchievement
+    from ledger.models import Account, MemberAchievement, Transfer
     from ledger.queries import statement
     from narrative.queries import member_stories
 
@@ -104,6 +104,11 @@ def _member_context(request, found) -> dict:
         int(before) if before.isascii() and before.isdigit() and len(before) <= 18 else None
     )
     lines = statement(found, currency, limit=25, before=before_version) if currency else []
+    reversed_ids = set(
+        Transfer.objects.filter(reverses_id__in=[line.transfer_id for line in lines]).values_list(
+            "reverses_id", flat=True
+        )
+    )
     return {
         "member": found,
         "card": card,
@@ -114,6 +119,7 @@ def _member_context(request, found) -> dict:
         "currency": currency,
         "lines": lines,
         "next_before": lines[-1].version if len(lines) == 25 else None,
+        "reversed": reversed_ids,
         "achievements": MemberAchievement.objects.filter(member=found)
         .select_related("achievement")
         .order_by("-pk"),

@@ -100,6 +100,7 @@ def test_a_treasurer_reverses_a_transfer_once(treasurer, alice):
     assert path in page
     response = treasurer.post(path, {"slot": f"reverse-{paid.pk}", "reason": "paid twice"}, **HX)
     assert response.status_code == 200
+    assert path not in response.content.decode()  # no second Reverse button: "reversed"
     assert balance(alice) == start
     assert Transfer.objects.filter(reverses=paid).count() == 1
     before = snapshot()
