@@ -47,7 +47,10 @@ def tournament_board(tournament_id: int) -> dict | None:
             }
             for p in players
         ],
-        "waitlist": [{"position": w.waitlist_position, "name": name(w)} for w in board.waitlist],
+        "waitlist": [
+            {"id": w.registration_id, "position": w.waitlist_position, "name": name(w)}
+            for w in board.waitlist
+        ],
         "rounds": [
             {
                 "round": games[0].round,

@@ -334,3 +334,13 @@ def test_the_board_labels_unplayed_slots_and_puts_the_score_by_the_winner(staff)
     client.force_login(staff)
     page = client.get(url(tournament)).content.decode()
     assert "Winner of R2 M1" in page
+
+
+def test_a_waitlisted_player_is_taken_off_the_waitlist_from_the_page(organiser):
+    tournament = TournamentFactory(capacity=2, entry_fee=0)
+    *_, waiting = players(tournament, 3)
+    path = url(tournament, f"players/{waiting.pk}/withdraw")
+    assert path in organiser.get(url(tournament)).content.decode()
+    assert post(organiser, path).status_code == 200
+    waiting.refresh_from_db()
+    assert waiting.status == "withdrawn"
