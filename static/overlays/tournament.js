@@ -98,8 +98,17 @@
     (b.rounds || []).forEach(function (r) {
       var col = el("div", "tb-round");
       col.appendChild(el("div", "tb-subtitle", "ROUND " + r.round));
+      // Matches in pairs (the two feeding one match of the next round), each in a slot of
+      // equal height, so a line joins each pair to the match it feeds.
       var games = el("div", "tb-matches");
-      r.matches.forEach(function (m) {
+      var pair = null;
+      r.matches.forEach(function (m, i) {
+        if (i % 2 === 0) {
+          pair = el("div", "tb-pair" + (i === r.matches.length - 1 ? " single" : ""));
+          games.appendChild(pair);
+        }
+        var slot = el("div", "tb-slot");
+        pair.appendChild(slot);
         var box = el("div", "tb-match " + (m.status || ""));
         box.dataset.match = "R" + r.round + "M" + m.slot;
         ["home", "away"].forEach(function (side) {
@@ -109,7 +118,7 @@
           if (m.winner === side && m.score) s.appendChild(el("span", "tb-score", m.score));
           box.appendChild(s);
         });
-        games.appendChild(box);
+        slot.appendChild(box);
       });
       col.appendChild(games);
       bracket.appendChild(col);

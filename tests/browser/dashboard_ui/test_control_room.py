@@ -102,6 +102,19 @@ def register_players(page, names: list[str]) -> None:
         )
 
 
+def assert_connected(page, selector: str) -> None:
+    """The final sits level with the middle of the two matches feeding it, so the bracket's
+    connector lines (a stub out of each, a vertical joining them, a stub into the final)
+    meet."""
+
+    def middle(round_: int, slot: int) -> float:
+        box = page.locator(selector.format(round_, slot)).bounding_box()
+        return box["y"] + box["height"] / 2
+
+    between = (middle(1, 1) + middle(1, 2)) / 2
+    assert abs(middle(2, 1) - between) <= 3, (middle(1, 1), middle(1, 2), middle(2, 1))
+
+
 def record(page, match: str, side: int, score: str) -> None:
     """Choose the winner in the bracket (the first or second side) and type the score."""
     form = page.locator(f"#tournament-panel [data-match={match}] form.result-form")
@@ -216,6 +229,8 @@ def test_an_organiser_runs_a_night_and_a_treasurer_adjusts(site, browser):
         overlay_final = stage.locator("[data-match=R2M1]")
         expect(overlay_final).to_contain_text("Winner of R1 M1", timeout=LIVE)
         expect(stage.locator(".tb-side", has_text="bye")).to_have_count(0)
+        assert_connected(page, "#tournament-panel [data-match=R{}M{}]")
+        assert_connected(overlay.page, "#stage [data-match=R{}M{}]")
 
         record(page, "R1M1", 0, "2-1")
         expect(page.locator("#tournament-panel [data-match=R1M1] .won .score")).to_have_text("2-1")
