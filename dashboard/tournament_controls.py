@@ -161,11 +161,12 @@ def search(request, tournament_id: int):
     from accounts.models import Member
 
     query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
+    pii = request.user.has_perm(PII)
     found = []
     if query:
-        match = Q(display_name__icontains=query) | Q(identities__username__icontains=query)
-        if request.user.has_perm(PII):
-            match |= Q(identities__external_id=query)
+        match = Q(display_name__icontains=query)
+        if pii:  # usernames and platform ids are personal data (docs/SECURITY.md)
+            match |= Q(identities__username__icontains=query) | Q(identities__external_id=query)
         number = query.removeprefix("#")
         if number.isascii() and number.isdigit() and len(number) <= 18:
             match |= Q(pk=int(number))
@@ -178,7 +179,7 @@ def search(request, tournament_id: int):
     return render(
         request,
         "dashboard/_register_search.html",
-        {"found": found, "query": query, "tournament_id": tournament_id},
+        {"found": found, "query": query, "tournament_id": tournament_id, "pii": pii},
     )
 
 

@@ -344,3 +344,24 @@ def test_a_waitlisted_player_is_taken_off_the_waitlist_from_the_page(organiser):
     assert post(organiser, path).status_code == 200
     waiting.refresh_from_db()
     assert waiting.status == "withdrawn"
+
+
+def test_the_register_search_finds_by_username_only_for_those_who_may_see_it(organiser):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    tournament = TournamentFactory(capacity=4)
+    MemberFactory(platform="discord", external_id="445566", username="quietfox")
+    search = url(tournament, "search")
+    assert "quietfox" in organiser.get(search, {"q": "445566"}).content.decode()
+    runner = UserFactory(username="runner-no-pii")
+    runner.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_dashboard", "run_tournament"])
+    )
+    client = Client()
+    client.force_login(runner)
+    assert "Register" not in client.get(search, {"q": "445566"}).content.decode()
+    found = client.get(search, {"q": "quiet"}).content.decode()
+    assert "Register quietfox" in found  # the display name (the username by default)
+    assert "@quietfox" not in found
