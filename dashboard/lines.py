@@ -478,6 +478,11 @@ def _alert(state: str) -> Describer:
     return describe
 
 
+def _repaired(lines: Lines, d: dict) -> list[Segment]:
+    what = "; ".join(map(str, d.get("repairs") or [])) or "nothing to repair"
+    return [lines.member(d.get("member_id")), _t(f" restored from {d.get('source')}: {what}")]
+
+
 def _integrity(lines: Lines, d: dict) -> list[Segment]:
     if d.get("ok"):
         return [_t(f"integrity report: all {d.get('checks')} checks passed")]
@@ -528,4 +533,5 @@ DESCRIBERS: dict[str, Describer] = {
     "system.alert_raised": _alert("raised"),
     "system.alert_resolved": _alert("resolved"),
     "integrity.run_finished": _integrity,
+    "system.member_repaired": _repaired,
 }

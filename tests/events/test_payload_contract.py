@@ -389,6 +389,14 @@ def ops(staff) -> None:
     evaluate({"drill_failed": RULES["drill_failed"]})
     DrillRun.objects.create(started_at=now, finished_at=now, ok=True)
     evaluate({"drill_failed": RULES["drill_failed"]})
+    # A selective restore's repair of one member's own fields (ops.selective's plan).
+    from accounts.actions import register_member
+    from ops.actions import repair_member
+    from ops.selective import Plan, Repair
+
+    member = register_member(platform="web", external_id="restored-1").member
+    change = Repair("member", "display name", {"changes": {"display_name": "Restored"}})
+    repair_member(Plan(member.pk, "backup.dump", repairs=[change]), actor=staff)
 
 
 def integrity(staff) -> None:
