@@ -159,8 +159,9 @@ def test_subscription_expires_after_it_starts(alice):
 )
 def test_subscription_tier_and_status_must_be_known(alice, column, value, constraint):
     sub = start_subscription(alice, tier="basic")
+    ended = ", ended_at = CURRENT_TIMESTAMP" if column == "status" else ""
     refused(
-        f"UPDATE accounts_subscription SET {column} = %s WHERE id = %s",
+        f"UPDATE accounts_subscription SET {column} = %s{ended} WHERE id = %s",
         [value, sub.pk],
         constraint=constraint,
         checks_only=True,  # PostgreSQL's transition trigger refuses both first
