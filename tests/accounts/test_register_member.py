@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from accounts import actions
-from accounts.actions import registration as registration_module
 from accounts.actions import register_member
+from accounts.actions import registration as registration_module
 from accounts.exceptions import (
     AccountsError,
     EmailAlreadyRegistered,

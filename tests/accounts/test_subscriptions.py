@@ -107,7 +107,8 @@ def test_a_current_subscription_blocks_a_new_one_and_nothing_is_written(alice):
 
 def test_cancelling_ends_now_and_cancelling_a_lapsed_one_expires_it(alice, bob):
     sub = actions.cancel_subscription(actions.start_subscription(alice, tier="premium"))
-    assert sub.status == SubscriptionStatus.CANCELLED and sub.ended_at is not None
+    assert sub.status == SubscriptionStatus.CANCELLED
+    assert sub.ended_at is not None
     gone = actions.cancel_subscription(lapsed(bob))
     assert (gone.status, gone.ended_at) == (SubscriptionStatus.EXPIRED, gone.expires_at)
 
@@ -160,7 +161,8 @@ def test_changing_tier_ends_the_old_and_starts_the_new_with_one_event(alice):
     assert not is_premium(alice)
     premium = actions.change_tier(basic, tier="premium")
     basic.refresh_from_db()
-    assert basic.status == SubscriptionStatus.REPLACED and basic.ended_at is not None
+    assert basic.status == SubscriptionStatus.REPLACED
+    assert basic.ended_at is not None
     assert (premium.tier, premium.status, premium.expires_at) == ("premium", "active", expiry)
     assert premium.starts_at == basic.ended_at
     assert is_premium(alice)
