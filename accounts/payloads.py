@@ -196,8 +196,8 @@ class ProfileChanges(TypedDict, total=False):
     welcomed: bool
     onboarding_completed: bool
     tutorial_completed: bool
-    preferences: dict
-    personality: dict
+    preferences: dict[str, bool | str]  # accounts.profiles.Preferences, whole
+    personality: dict[str, int]  # accounts.profiles.Personality, whole
 
 
 @schema("member.profile_updated")
