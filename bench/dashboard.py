@@ -112,8 +112,8 @@ def copy_members(raw, base: int, members: int, now) -> None:
         for i in range(1, members + 1):
             copy.write_row(["telegram", f"{base + i}", f"p{i}", now, base + i])
     with raw.cursor().copy(
-        "COPY accounts_profile (archetype, preferences, personality, welcomed, onboarding_completed,"
-        " tutorial_completed, updated_at, member_id) FROM STDIN"
+        "COPY accounts_profile (archetype, preferences, personality, welcomed,"
+        " onboarding_completed, tutorial_completed, updated_at, member_id) FROM STDIN"
     ) as copy:
         for i in range(1, members + 1):
             copy.write_row(["", "{}", "{}", False, False, False, now, base + i])
