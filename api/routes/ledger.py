@@ -14,7 +14,7 @@ from pydantic import Field, StrictInt
 from accounts.models import Member
 from api import idempotency
 from api.auth import scope
-from api.routes.common import get_or_404, parse_cursor
+from api.routes.common import acts, get_or_404, parse_cursor
 from api.schemas import Amount, Context, Currency, Id, Page, PathId, Reason, text
 from ledger import actions, queries
 from ledger.models import Hold, Posting, Transfer
@@ -242,6 +242,8 @@ def award(request: HttpRequest, payload: AwardIn):
     openapi_extra=idempotency.REQUIRED,
 )
 def spend(request: HttpRequest, payload: SpendIn):
+    acts(payload.member_id)
+
     def work():
         transfer = actions.spend(
             _member(payload.member_id),
@@ -267,6 +269,8 @@ def spend(request: HttpRequest, payload: SpendIn):
     openapi_extra=idempotency.REQUIRED,
 )
 def transfer(request: HttpRequest, payload: TransferIn):
+    acts(payload.from_member_id)
+
     def work():
         moved = actions.transfer(
             _member(payload.from_member_id),
@@ -313,6 +317,8 @@ def reverse(request: HttpRequest, transfer_id: PathId, payload: ReverseIn):
     openapi_extra=idempotency.REQUIRED,
 )
 def hold(request: HttpRequest, payload: HoldIn):
+    acts(payload.member_id)
+
     def work():
         placed = actions.hold(
             _member(payload.member_id),
