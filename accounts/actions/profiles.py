@@ -43,7 +43,8 @@ def _validated(name: str, value) -> object:
     else:
         model, error = Personality, InvalidPersonality
     if not isinstance(value, dict):
-        raise error(f"{name} is a JSON object, not {type(value).__name__}")
+        found = [f"{name}: a JSON object, not {type(value).__name__}"]
+        raise error(f"{name} refused: {found[0]}", found)
     try:
         parsed = model.model_validate(value)
     except ValidationError as invalid:
