@@ -3,7 +3,10 @@ members ("042" and "42"); identities carry the platform's first and last name an
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps
 
 from accounts import actions
 from accounts.actions import register_member
@@ -90,3 +93,23 @@ def test_the_database_holds_printable_names(alice):
             ["a\u202eb", alice.pk],
             constraint="accounts_identity_names_printable",
         )
+
+
+# --- existing rows: the migration ----------------------------------------------------------
+
+
+def _migration():
+    return importlib.import_module("accounts.migrations.0007_subscriptions_profiles_identities")
+
+
+def test_the_migration_fixes_leading_zeros_and_demo_ids_and_stops_on_the_rest(bypass, alice, bob):
+    carol = register_member(platform="telegram", external_id="3003").member
+    bypass.lift("accounts_identity", "accounts_identity_numeric_external_id")
+    bypass.sql("UPDATE accounts_identity SET external_id = '0042' WHERE member_id = %s", [alice.pk])
+    bypass.sql("UPDATE accounts_identity SET external_id = 'demo-7' WHERE member_id = %s", [bob.pk])
+    _migration().numeric_ids(apps, None)
+    assert alice.identities.get().external_id == "42"
+    assert bob.identities.get().external_id == str(990_000_000_007)
+    bypass.sql("UPDATE accounts_identity SET external_id = 'abc' WHERE member_id = %s", [carol.pk])
+    with pytest.raises(RuntimeError, match=f"telegram:abc \\(member {carol.pk}\\)"):
+        _migration().numeric_ids(apps, None)
