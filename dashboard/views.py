@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -77,6 +78,7 @@ def home(request):
 @require_GET
 def members(request):
     from accounts.models import Member
+    from accounts.queries import subscription_counts
 
     query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
     pii = request.user.has_perm(PII)
@@ -93,7 +95,12 @@ def members(request):
     return render(
         request,
         "dashboard/members.html",
-        {"query": query, "page": page.get_page(request.GET.get("page")), "pii": pii},
+        {
+            "query": query,
+            "page": page.get_page(request.GET.get("page")),
+            "pii": pii,
+            "subscriptions": subscription_counts(timezone.now()),
+        },
     )
 
 
@@ -101,6 +108,7 @@ def members(request):
 @require_GET
 def member(request, member_id: int):
     from accounts.models import Member
+    from accounts.queries import current_subscription
     from ledger.models import MemberAchievement
     from ledger.queries import statement
     from narrative.queries import member_stories
@@ -125,6 +133,7 @@ def member(request, member_id: int):
             "card": card,
             "pii": request.user.has_perm(PII),
             "identities": found.identities.order_by("platform", "external_id"),
+            "subscription": current_subscription(found.pk, timezone.now()),
             "stories": member_stories(found.pk),
             "currency": currency,
             "lines": lines,
