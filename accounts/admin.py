@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts import actions
@@ -192,7 +195,11 @@ class MemberAdmin(admin.ModelAdmin):
 
     @admin.display(boolean=True, description="premium now")
     def premium_now(self, obj) -> bool:
-        return obj.is_premium
+        return obj.premium_now  # annotated by get_queryset: one query for the page
+
+    def get_queryset(self, request):
+        premium = Subscription.objects.premium(timezone.now()).filter(member=OuterRef("pk"))
+        return super().get_queryset(request).annotate(premium_now=Exists(premium))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = MemberChangeForm if obj is not None else RegisterMemberForm
@@ -296,7 +303,7 @@ class MemberAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["member", "tier", "status", "starts_at", "expires_at"]
+    list_display = ["member", "tier", "status", "starts_at", "expires_at", "ended_at"]
     list_filter = ["tier", "status"]
     search_fields = ["member__display_name", "member__email"]
     raw_id_fields = ["member"]
@@ -305,7 +312,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return self.search_fields if sees_pii(request) else ["member__display_name"]
 
     fields = ["member", "tier", "starts_at", "expires_at"]
-    actions = ["cancel"]
+    actions = ["cancel", "renew_month"]
     has_manage_subscription_permission = requires("accounts.manage_subscription")
 
     def has_add_permission(self, request):
@@ -338,7 +345,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
             def clean(self):
                 data = super().clean()
                 member = data.get("member")
-                if member and Subscription.objects.filter(member=member, status="active").exists():
+                current = Subscription.objects.current(timezone.now())
+                if member and current.filter(member=member).exists():
                     raise ValidationError(f"{member} already has an active subscription.")
                 return data
 
@@ -351,3 +359,21 @@ class SubscriptionAdmin(admin.ModelAdmin):
         for subscription in queryset.filter(status="active"):
             actions.cancel_subscription(subscription, actor=request.user)
         self.message_user(request, "Cancelled.", messages.SUCCESS)
+
+    @admin.action(
+        description="Renew the selected subscriptions by 30 days",
+        permissions=["manage_subscription"],
+    )
+    def renew_month(self, request, queryset):
+        renewed, refused = 0, []
+        for subscription in queryset.filter(status="active").order_by("pk"):
+            try:
+                actions.renew_subscription(
+                    subscription, period=timedelta(days=30), actor=request.user
+                )
+                renewed += 1
+            except AccountsError as error:
+                refused.append(f"#{subscription.pk}: {error}")
+        self.message_user(request, f"Renewed {renewed}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Refused: " + "; ".join(refused), messages.WARNING)
