@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Exists, F, Func, OuterRef, Q
 from django.db.models.functions import Trim
 from django.db.models.lookups import Exact
+from django.utils import timezone
 
 from events.sql import refuse as _refuse
 
@@ -177,10 +178,9 @@ class Member(models.Model):
 
     @property
     def is_premium(self) -> bool:
-        """Premium now: `accounts.premium.is_premium(self)` (no stored flag: one rule)."""
-        from accounts.premium import is_premium
-
-        return is_premium(self)
+        """Premium now (`SubscriptionQuerySet.premium`, as `accounts.premium.is_premium`):
+        computed, no stored flag, so no second answer."""
+        return Subscription.objects.premium(timezone.now()).filter(member_id=self.pk).exists()
 
 
 class Identity(models.Model):
