@@ -9,12 +9,18 @@ not a silent new setting.
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Dimension = Annotated[int, Field(ge=0, le=100, strict=True)]
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())  # reads the tz database's files: once
 
 
 class Preferences(BaseModel):
@@ -31,7 +37,7 @@ class Preferences(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str | None) -> str | None:
-        if value is not None and value not in available_timezones():
+        if value is not None and value not in _timezones():
             raise ValueError(f"unknown time zone {value!r}")
         return value
 

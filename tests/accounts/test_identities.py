@@ -99,7 +99,7 @@ def test_the_database_holds_printable_names(alice):
 
 
 def _migration():
-    return importlib.import_module("accounts.migrations.0007_subscriptions_profiles_identities")
+    return importlib.import_module("accounts.migrations.0008_existing_rows")
 
 
 def test_the_migration_fixes_leading_zeros_and_demo_ids_and_stops_on_the_rest(bypass, alice, bob):

@@ -77,7 +77,7 @@ DOMAINS = ["gmail.com", "outlook.com", "proton.me", "example.org", "fastmail.com
 
 # Demo people's ids: Telegram and Discord ids are numbers (accounts'
 # `accounts_identity_numeric_external_id`), from a range no real account uses yet;
-# web ids say what they are. Migration accounts 0007 moved older `demo-N` ids here.
+# web ids say what they are. Migration accounts 0008 moved older `demo-N` ids here.
 DEMO_NUMERIC_BASE = 990_000_000_000
 
 
