@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from accounts import actions
 from accounts.emails import normalize_email
@@ -44,19 +48,34 @@ class ReadOnlyInline:
 
 class IdentityInline(ReadOnlyInline, admin.TabularInline):
     model = Identity
-    fields = ["platform", "external_id", "username", "created_at"]
+    fields = [
+        "platform",
+        "external_id",
+        "username",
+        "first_name",
+        "last_name",
+        "is_bot",
+        "created_at",
+    ]
     readonly_fields = fields
 
 
 class ProfileInline(ReadOnlyInline, admin.StackedInline):
     model = Profile
-    fields = ["archetype", "preferences", "welcomed", "onboarding_completed", "tutorial_completed"]
+    fields = [
+        "archetype",
+        "preferences",
+        "personality",
+        "welcomed",
+        "onboarding_completed",
+        "tutorial_completed",
+    ]
     readonly_fields = fields
 
 
 class SubscriptionInline(ReadOnlyInline, admin.TabularInline):
     model = Subscription
-    fields = ["tier", "status", "starts_at", "expires_at"]
+    fields = ["tier", "status", "starts_at", "expires_at", "ended_at"]
     readonly_fields = fields
 
 
@@ -121,6 +140,24 @@ class MemberChangeForm(forms.ModelForm):
         return email
 
 
+class PremiumNowFilter(admin.SimpleListFilter):
+    """Premium now, as every rule reads it (`accounts.premium`): no stored flag."""
+
+    title = "premium now"
+    parameter_name = "premium"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        premium = Member.objects.premium_subscribers(timezone.now()).values("pk")
+        if self.value() == "yes":
+            return queryset.filter(pk__in=premium)
+        if self.value() == "no":
+            return queryset.exclude(pk__in=premium)
+        return queryset
+
+
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
     list_display = [
@@ -128,11 +165,12 @@ class MemberAdmin(admin.ModelAdmin):
         "display_name",
         "email",
         "language",
-        "is_premium",
+        "premium_now",
         "is_active",
         "created_at",
+        "last_active_at",
     ]
-    list_filter = ["is_active", "is_premium", "language", "identities__platform"]
+    list_filter = ["is_active", PremiumNowFilter, "language", "identities__platform"]
     search_fields = [
         "display_name",
         "email",
@@ -155,6 +193,14 @@ class MemberAdmin(admin.ModelAdmin):
     ordering = ["-id"]
     show_full_result_count = False
 
+    @admin.display(boolean=True, description="premium now")
+    def premium_now(self, obj) -> bool:
+        return obj.premium_now  # annotated by get_queryset: one query for the page
+
+    def get_queryset(self, request):
+        premium = Subscription.objects.premium(timezone.now()).filter(member=OuterRef("pk"))
+        return super().get_queryset(request).annotate(premium_now=Exists(premium))
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = MemberChangeForm if obj is not None else RegisterMemberForm
         if obj is not None:
@@ -165,12 +211,9 @@ class MemberAdmin(admin.ModelAdmin):
 
     @staticmethod
     def _hidden(request) -> set[str]:
-        """Fields the user may not change: personal data without the permission to see it,
-        and premium (what a subscription grants) without the permission to grant it."""
-        hidden = set() if sees_pii(request) else set(PII_FIELDS)
-        if not request.user.has_perm("accounts.manage_subscription"):
-            hidden.add("is_premium")
-        return hidden
+        """Fields the user may not change: personal data without the permission to see it.
+        (Premium is no field: a subscription grants it, through its actions.)"""
+        return set() if sees_pii(request) else set(PII_FIELDS)
 
     def get_list_display(self, request):
         shown = super().get_list_display(request)
@@ -210,10 +253,7 @@ class MemberAdmin(admin.ModelAdmin):
             (
                 "Recorded",
                 {
-                    "fields": [
-                        *[f for f in self.readonly_fields if f not in shown],
-                        *(["is_premium"] if "is_premium" in hidden else []),
-                    ]
+                    "fields": [f for f in self.readonly_fields if f not in shown],
                 },
             ),
         ]
@@ -222,8 +262,7 @@ class MemberAdmin(admin.ModelAdmin):
         if obj is None:
             return []
         shown = set() if sees_pii(request) else PII_FIELDS
-        premium = ["is_premium"] if "is_premium" in self._hidden(request) else []
-        return [*(f for f in self.readonly_fields if f not in shown), *premium]
+        return [f for f in self.readonly_fields if f not in shown]
 
     def get_inlines(self, request, obj):
         if obj is None:
@@ -264,7 +303,7 @@ class MemberAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["member", "tier", "status", "starts_at", "expires_at"]
+    list_display = ["member", "tier", "status", "starts_at", "expires_at", "ended_at"]
     list_filter = ["tier", "status"]
     search_fields = ["member__display_name", "member__email"]
     raw_id_fields = ["member"]
@@ -273,7 +312,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return self.search_fields if sees_pii(request) else ["member__display_name"]
 
     fields = ["member", "tier", "starts_at", "expires_at"]
-    actions = ["cancel"]
+    actions = ["cancel", "renew_month"]
     has_manage_subscription_permission = requires("accounts.manage_subscription")
 
     def has_add_permission(self, request):
@@ -306,7 +345,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
             def clean(self):
                 data = super().clean()
                 member = data.get("member")
-                if member and Subscription.objects.filter(member=member, status="active").exists():
+                current = Subscription.objects.current(timezone.now())
+                if member and current.filter(member=member).exists():
                     raise ValidationError(f"{member} already has an active subscription.")
                 return data
 
@@ -319,3 +359,21 @@ class SubscriptionAdmin(admin.ModelAdmin):
         for subscription in queryset.filter(status="active"):
             actions.cancel_subscription(subscription, actor=request.user)
         self.message_user(request, "Cancelled.", messages.SUCCESS)
+
+    @admin.action(
+        description="Renew the selected subscriptions by 30 days",
+        permissions=["manage_subscription"],
+    )
+    def renew_month(self, request, queryset):
+        renewed, refused = 0, []
+        for subscription in queryset.filter(status="active").order_by("pk"):
+            try:
+                actions.renew_subscription(
+                    subscription, period=timedelta(days=30), actor=request.user
+                )
+                renewed += 1
+            except AccountsError as error:
+                refused.append(f"#{subscription.pk}: {error}")
+        self.message_user(request, f"Renewed {renewed}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Refused: " + "; ".join(refused), messages.WARNING)

@@ -41,8 +41,48 @@ class IdentityAlreadyLinked(AccountsError):
 
 
 class SubscriptionAlreadyActive(AccountsError):
-    """The member has an active subscription; cancel it before starting another."""
+    """The member has a current subscription (active, not past its expiry): renew it,
+    change its tier or cancel it; one past its expiry does not block a new one."""
 
 
 class InvalidSubscription(AccountsError, ValueError):
-    """Unknown tier, or an expiry not after the start."""
+    """Unknown tier, an expiry not after the start, or a renewal that does not move a
+    subscription's expiry later (or of one without expiry)."""
+
+
+class InvalidExternalId(InvalidIdentity):
+    """A Telegram or Discord id that is not the platform's number: digits only, no
+    leading zero, at most 20 ("042" is refused, not read as "42")."""
+
+    def __init__(self, platform: str, external_id: str):
+        super().__init__(
+            f"a {platform} id is a number without a leading zero (1 to 20 digits),"
+            f" not {external_id!r}"
+        )
+        self.platform = platform
+        self.external_id = external_id
+
+
+class SubscriptionNotActive(AccountsError):
+    """The subscription has ended (cancelled, expired or replaced), or its expiry has
+    passed: renew or change only a current one; start a new one instead."""
+
+
+class InvalidProfile(AccountsError, ValueError):
+    """A profile change that its schema refuses (docs/PROFILES.md); `errors` says where."""
+
+    def __init__(self, message: str, errors: list[str] | None = None):
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class UnknownArchetype(InvalidProfile):
+    """An archetype that is not one of `accounts.models.Archetype`."""
+
+
+class InvalidPreferences(InvalidProfile):
+    """Preferences that do not fit `accounts.profiles.Preferences`."""
+
+
+class InvalidPersonality(InvalidProfile):
+    """Personality dimensions that do not fit `accounts.profiles.Personality`."""

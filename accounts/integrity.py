@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Length
+from django.utils import timezone
 
 from accounts.actions import EXTERNAL_ID_IN_NAME_MIN
 from accounts.emails import normalize_email
@@ -110,3 +114,19 @@ def display_name_without_external_id() -> Violations:
         member__display_name__contains=F("external_id"),
     )
     return Violations.from_queryset(Member.objects.filter(Exists(named)))
+
+
+def expiry_grace() -> timedelta:
+    """How long an active subscription may stay past its expiry before it is reported:
+    two beat intervals (a run may start just before the expiry and the next one end a
+    little after its own start)."""
+    return timedelta(seconds=2 * settings.EXPIRE_SUBSCRIPTIONS_EVERY_SECONDS)
+
+
+@check(
+    "accounts.subscriptions_expired_on_time",
+    "No subscription stays active past its expiry longer than two beat intervals"
+    " (EXPIRE_SUBSCRIPTIONS_EVERY_SECONDS): beat's expiry is running.",
+)
+def subscriptions_expired_on_time() -> Violations:
+    return Violations.from_queryset(Subscription.objects.lapsed(timezone.now() - expiry_grace()))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pgtrigger
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Func, OuterRef, Q
 from django.db.models.functions import Trim
 from django.db.models.lookups import Exact
+from django.utils import timezone
+
+from events.sql import refuse as _refuse
 
 REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud safely
 REFERRAL_CODE_LENGTH = 8
@@ -29,6 +32,27 @@ HIDDEN_CHARACTERS_PATTERN = (
 )
 
 
+class JsonType(Func):
+    """The JSON type of a value ('object', 'array', ...): PostgreSQL's `jsonb_typeof`,
+    SQLite's `json_type`, so one CHECK says "is a JSON object" on both."""
+
+    function = "jsonb_typeof"
+    output_field = models.CharField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="json_type", **extra_context)
+
+
+def _legal(transitions: dict[str, tuple[str, ...]]) -> str:
+    """SQL true when OLD.status -> NEW.status is one of `transitions`."""
+    return " OR ".join(
+        f"(OLD.status = '{source}' AND NEW.status IN ("
+        + ", ".join(f"'{target}'" for target in targets)
+        + "))"
+        for source, targets in transitions.items()
+    )
+
+
 class User(AbstractUser):
     """Staff who log in to the admin and the dashboard."""
 
@@ -39,14 +63,25 @@ class Platform(models.TextChoices):
     WEB = "web", "Web"
 
 
+# Platforms whose user ids are numbers (Telegram's user ids, Discord's snowflakes): their
+# external ids are held to decimal digits without a leading zero (at most 20: a 64-bit
+# snowflake), so "042" and "42" can never become two members. Web ids are free text.
+NUMERIC_PLATFORMS = (Platform.TELEGRAM, Platform.DISCORD)
+NUMERIC_ID_PATTERN = r"^[1-9][0-9]{0,19}\Z"
+
+
 class MemberQuerySet(models.QuerySet):
     def with_identities(self):
         return self.prefetch_related("identities")
 
     def premium_subscribers(self, now):
-        """Members who are premium subscribers at `now` (see `SubscriptionQuerySet.premium`).
-        Not the `is_premium` flag: that is VIP (a chapter's `vip_only`), set by staff."""
+        """Members who are premium at `now` (see `SubscriptionQuerySet.premium`): the one
+        definition VIP chapters, subscription chapters, the dashboard and the API read."""
         return self.filter(Exists(Subscription.objects.premium(now).filter(member=OuterRef("pk"))))
+
+    def active_since(self, since):
+        """Members active at or after `since` (index `accounts_member_last_active_at`)."""
+        return self.filter(last_active_at__gte=since)
 
 
 class MemberManager(models.Manager.from_queryset(MemberQuerySet)):
@@ -61,9 +96,10 @@ class Member(models.Model):
 
     display_name = models.CharField(max_length=150, blank=True)
     language = models.CharField(max_length=16, default="en")
-    is_premium = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Real activity (`accounts.actions.note_activity`: ledger's `record_activity`, API
+    # calls naming the member), written at most once a minute per member.
     last_active_at = models.DateTimeField(null=True, blank=True)
     email = models.CharField(max_length=254, blank=True, help_text="As typed.")
     # NULL, not "": members without email stay outside the unique constraint.
@@ -81,6 +117,10 @@ class Member(models.Model):
         permissions = [
             ("view_member_pii", "Can see members' emails, external ids and usernames"),
             ("erase_member", "Can erase a member's personal data"),
+        ]
+        indexes = [
+            # "Active in the last N days": MemberQuerySet.active_since, the dashboard.
+            models.Index(fields=["last_active_at"], name="accounts_member_last_active_at"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -136,6 +176,12 @@ class Member(models.Model):
     def __str__(self) -> str:
         return self.display_name or f"member {self.pk}"
 
+    @property
+    def is_premium(self) -> bool:
+        """Premium now (`SubscriptionQuerySet.premium`, as `accounts.premium.is_premium`):
+        computed, no stored flag, so no second answer."""
+        return Subscription.objects.premium(timezone.now()).filter(member_id=self.pk).exists()
+
 
 class Identity(models.Model):
     """A member's account on one platform. One member per (platform, external id)."""
@@ -144,6 +190,9 @@ class Identity(models.Model):
     platform = models.CharField(max_length=16, choices=Platform.choices)
     external_id = models.CharField(max_length=64)
     username = models.CharField(max_length=150, blank=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    is_bot = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -167,6 +216,16 @@ class Identity(models.Model):
             models.CheckConstraint(
                 condition=~Q(username__regex=HIDDEN_CHARACTERS_PATTERN),
                 name="accounts_identity_username_printable",
+            ),
+            models.CheckConstraint(
+                condition=~Q(first_name__regex=HIDDEN_CHARACTERS_PATTERN)
+                & ~Q(last_name__regex=HIDDEN_CHARACTERS_PATTERN),
+                name="accounts_identity_names_printable",
+            ),
+            models.CheckConstraint(
+                condition=~Q(platform__in=NUMERIC_PLATFORMS)
+                | Q(external_id__regex=NUMERIC_ID_PATTERN),
+                name="accounts_identity_numeric_external_id",
             ),
         ]
         triggers = [
@@ -204,7 +263,10 @@ class Profile(models.Model):
 
     member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="profile")
     archetype = models.CharField(max_length=16, choices=Archetype.choices, blank=True)
+    # Both validated by `accounts.profiles` (schemas in docs/PROFILES.md); the database
+    # holds that each is a JSON object.
     preferences = models.JSONField(default=dict, blank=True)
+    personality = models.JSONField(default=dict, blank=True)
     welcomed = models.BooleanField(default=False)
     onboarding_completed = models.BooleanField(default=False)
     tutorial_completed = models.BooleanField(default=False)
@@ -214,6 +276,11 @@ class Profile(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(archetype__in=Archetype.values), name="accounts_profile_archetype_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(Exact(JsonType("preferences"), "object"))
+                & Q(Exact(JsonType("personality"), "object")),
+                name="accounts_profile_json_objects",
             ),
         ]
         triggers = [
@@ -252,20 +319,42 @@ class SubscriptionStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     CANCELLED = "cancelled", "Cancelled"
     EXPIRED = "expired", "Expired"
+    REPLACED = "replaced", "Replaced (tier changed)"
+
+
+# The only moves a subscription's status makes (the actions and the trigger read this):
+# an active subscription ends once (cancelled, expired at its expiry, or replaced by
+# `change_tier`); an ended one is history and never changes again.
+SUBSCRIPTION_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    SubscriptionStatus.ACTIVE: (
+        SubscriptionStatus.CANCELLED,
+        SubscriptionStatus.EXPIRED,
+        SubscriptionStatus.REPLACED,
+    ),
+}
 
 
 class SubscriptionQuerySet(models.QuerySet):
-    def premium(self, now):
-        """What makes a member a premium subscriber at `now`: an active subscription of a
-        premium tier that has started (`starts_at <= now`) and not expired
-        (`expires_at > now`, or none). `accounts.sql.PREMIUM_SUBSCRIBER` says the same in
-        SQL; tests/accounts/test_premium.py holds the two to the same answers."""
+    def current(self, now):
+        """Active and not past its expiry at `now`: what every read calls active. A row
+        still `active` past `expires_at` is expired already (beat, or the next write on
+        the member, stores it so: `accounts.actions.expire_subscriptions`)."""
         return self.filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
-            status=SubscriptionStatus.ACTIVE,
-            tier__in=PREMIUM_TIERS,
-            starts_at__lte=now,
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now), status=SubscriptionStatus.ACTIVE
         )
+
+    def lapsed(self, now):
+        """Still `active` in the table but past its expiry at `now` (index
+        `accounts_subscription_active_expiry`)."""
+        return self.filter(status=SubscriptionStatus.ACTIVE, expires_at__lte=now)
+
+    def premium(self, now):
+        """What makes a member premium at `now`, the one definition every rule reads (VIP
+        chapters, subscription chapters, the dashboard, the API's `is_premium`): a current
+        subscription of a premium tier that has started (`starts_at <= now`).
+        `accounts.sql.PREMIUM_SUBSCRIBER` says the same in SQL;
+        tests/accounts/test_premium.py holds the two to the same answers."""
+        return self.current(now).filter(tier__in=PREMIUM_TIERS, starts_at__lte=now)
 
 
 class Subscription(models.Model):
@@ -276,13 +365,25 @@ class Subscription(models.Model):
     )
     starts_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: no expiry.")
+    ended_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When it stopped being active."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = SubscriptionQuerySet.as_manager()
 
     class Meta:
         permissions = [
-            ("manage_subscription", "Can start and cancel subscriptions"),
+            ("manage_subscription", "Can start, renew, change and cancel subscriptions"),
+        ]
+        indexes = [
+            # expire_subscriptions, the integrity check and the dashboard's "expiring in 7
+            # days" read active rows by expiry.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active"),
+                name="accounts_subscription_expiry",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -300,6 +401,59 @@ class Subscription(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=SubscriptionStatus.values),
                 name="accounts_subscription_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=SubscriptionStatus.ACTIVE, ended_at__isnull=True)
+                | (~Q(status=SubscriptionStatus.ACTIVE) & Q(ended_at__isnull=False)),
+                name="accounts_subscription_ended_iff_not_active",
+            ),
+            # Expiring is reaching `expires_at`: an expired row ended exactly then.
+            models.CheckConstraint(
+                condition=~Q(status=SubscriptionStatus.EXPIRED)
+                | Q(expires_at__isnull=False, ended_at=F("expires_at")),
+                name="accounts_subscription_expired_at_expiry",
+            ),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="accounts_subscription_legal_transition",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                func=f"""
+                IF TG_OP = 'INSERT' THEN
+                    IF NEW.status <> 'active' THEN
+                        {_refuse("a subscription starts active, not %", "NEW.status")}
+                    END IF;
+                    RETURN NEW;
+                END IF;
+                IF OLD.status <> 'active' THEN
+                    {_refuse("subscription % has ended (%): it is history", "OLD.id", "OLD.status")}
+                END IF;
+                IF (NEW.member_id, NEW.tier, NEW.starts_at, NEW.created_at)
+                   IS DISTINCT FROM (OLD.member_id, OLD.tier, OLD.starts_at, OLD.created_at) THEN
+                    {_refuse("subscription %: member, tier and start are fixed", "OLD.id")}
+                END IF;
+                IF NEW.status IS DISTINCT FROM OLD.status
+                   AND NOT ({_legal(SUBSCRIPTION_TRANSITIONS)}) THEN
+                    {
+                    _refuse(
+                        "subscription %: % -> % is not a legal transition",
+                        "OLD.id",
+                        "OLD.status",
+                        "NEW.status",
+                    )
+                }
+                END IF;
+                IF NEW.status = 'expired'
+                   AND NEW.expires_at > statement_timestamp() + interval '5 seconds' THEN
+                    {_refuse("subscription % cannot expire before %", "OLD.id", "NEW.expires_at")}
+                END IF;
+                IF NEW.status = 'active' AND OLD.expires_at IS NOT NULL
+                   AND (NEW.expires_at IS NULL OR NEW.expires_at < OLD.expires_at) THEN
+                    {_refuse("subscription %: a renewal only moves the expiry later", "OLD.id")}
+                END IF;
+                RETURN NEW;
+                """,
             ),
         ]
 

@@ -49,7 +49,6 @@ class MemberChanges(TypedDict, total=False):
 
     display_name: str
     language: str
-    is_premium: bool
     is_active: bool
     email: str
 
@@ -112,6 +111,103 @@ def subscription_cancelled(
     *, member_id: int, subscription_id: int, tier: str
 ) -> SubscriptionCancelled:
     return {"member_id": member_id, "subscription_id": subscription_id, "tier": tier}
+
+
+@schema("subscription.expired")
+class SubscriptionExpired(TypedDict):
+    member_id: int
+    subscription_id: int
+    tier: str
+    expired_at: str  # its expires_at (ISO time)
+
+
+def subscription_expired(
+    *, member_id: int, subscription_id: int, tier: str, expired_at: datetime
+) -> SubscriptionExpired:
+    return {
+        "member_id": member_id,
+        "subscription_id": subscription_id,
+        "tier": tier,
+        "expired_at": instant(expired_at),
+    }
+
+
+@schema("subscription.renewed")
+class SubscriptionRenewed(TypedDict):
+    member_id: int
+    subscription_id: int
+    tier: str
+    previous_expires_at: str
+    expires_at: str
+
+
+def subscription_renewed(
+    *,
+    member_id: int,
+    subscription_id: int,
+    tier: str,
+    previous_expires_at: datetime,
+    expires_at: datetime,
+) -> SubscriptionRenewed:
+    return {
+        "member_id": member_id,
+        "subscription_id": subscription_id,
+        "tier": tier,
+        "previous_expires_at": instant(previous_expires_at),
+        "expires_at": instant(expires_at),
+    }
+
+
+@schema("subscription.tier_changed")
+class SubscriptionTierChanged(TypedDict):
+    """`change_tier`: the old subscription ended (`replaced`), the new one started."""
+
+    member_id: int
+    replaced_subscription_id: int
+    subscription_id: int  # the new one
+    old_tier: str
+    tier: str
+    expires_at: str | None
+
+
+def subscription_tier_changed(
+    *,
+    member_id: int,
+    replaced_subscription_id: int,
+    subscription_id: int,
+    old_tier: str,
+    tier: str,
+    expires_at: datetime | None,
+) -> SubscriptionTierChanged:
+    return {
+        "member_id": member_id,
+        "replaced_subscription_id": replaced_subscription_id,
+        "subscription_id": subscription_id,
+        "old_tier": old_tier,
+        "tier": tier,
+        "expires_at": instant(expires_at),
+    }
+
+
+class ProfileChanges(TypedDict, total=False):
+    """The profile fields `update_profile` changed, with their new values."""
+
+    archetype: str
+    welcomed: bool
+    onboarding_completed: bool
+    tutorial_completed: bool
+    preferences: dict[str, bool | str]  # accounts.profiles.Preferences, whole
+    personality: dict[str, int]  # accounts.profiles.Personality, whole
+
+
+@schema("member.profile_updated")
+class ProfileUpdated(TypedDict):
+    member_id: int
+    changed: ProfileChanges
+
+
+def profile_updated(*, member_id: int, changed: ProfileChanges) -> ProfileUpdated:
+    return {"member_id": member_id, "changed": changed}
 
 
 @schema("staff.login_locked")

@@ -89,7 +89,7 @@ def load(members: int) -> None:
 def copy_members(raw, base: int, members: int, now) -> None:
     """Members base+1..base+members: each with a telegram identity and a profile."""
     with raw.cursor().copy(
-        "COPY accounts_member (id, display_name, language, is_premium, is_active,"
+        "COPY accounts_member (id, display_name, language, is_active,"
         " created_at, email, email_normalized, referral_code) FROM STDIN"
     ) as copy:
         for i in range(1, members + 1):
@@ -99,7 +99,6 @@ def copy_members(raw, base: int, members: int, now) -> None:
                     base + i,
                     name[:150],
                     "en",
-                    False,
                     True,
                     now,
                     "",
@@ -111,13 +110,13 @@ def copy_members(raw, base: int, members: int, now) -> None:
         "COPY accounts_identity (platform, external_id, username, created_at, member_id) FROM STDIN"
     ) as copy:
         for i in range(1, members + 1):
-            copy.write_row(["telegram", f"bench-{base + i}", f"p{i}", now, base + i])
+            copy.write_row(["telegram", f"{base + i}", f"p{i}", now, base + i])
     with raw.cursor().copy(
-        "COPY accounts_profile (archetype, preferences, welcomed, onboarding_completed,"
-        " tutorial_completed, updated_at, member_id) FROM STDIN"
+        "COPY accounts_profile (archetype, preferences, personality, welcomed,"
+        " onboarding_completed, tutorial_completed, updated_at, member_id) FROM STDIN"
     ) as copy:
         for i in range(1, members + 1):
-            copy.write_row(["", "{}", False, False, False, now, base + i])
+            copy.write_row(["", "{}", "{}", False, False, False, now, base + i])
 
 
 def copy_wallets(raw, base: int, members: int, now, ids: tuple[int, int, int]) -> None:

@@ -99,7 +99,9 @@ def worker(story_id: int, index: int, workers: int, local: bool, seed: int, barr
 
 
 def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
-    """`count` new VIP members, each at chapter 1 of the story (untimed)."""
+    """`count` new VIP members (a premium subscription each), each at chapter 1 of the
+    story (untimed)."""
+    from accounts.actions import start_subscription
     from accounts.models import Member
     from config.db import Ref
     from narrative.actions import start_story
@@ -110,7 +112,8 @@ def prepare(run_id: str, round_: int, count: int, story_id: int) -> list[int]:
             f"nbench-{run_id}-{round_}", count, username="reader", timeout=TIMEOUT
         )
     ]
-    Member.objects.filter(pk__in=members).update(is_premium=True)
+    for member in Member.objects.filter(pk__in=members):  # VIP: premium now
+        start_subscription(member, tier="premium")
     for member_id in members:
         start_story(Ref(member_id), Ref(story_id))
     return members

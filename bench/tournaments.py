@@ -238,7 +238,7 @@ def write_sheet(
                 [
                     ["myspace", f"x{n}", f"bad {n}", ""],
                     ["telegram", "   ", f"blank {n}", ""],
-                    ["discord", f"d-{run_id}-{n}", f"mail {n}", f"not-an-email-{n}"],
+                    ["web", f"d-{run_id}-{n}", f"mail {n}", f"not-an-email-{n}"],
                 ]
             )
         elif roll < 0.10 + known_share * 2 / 3 and known:
@@ -248,10 +248,10 @@ def write_sheet(
         elif roll < 0.10 + known_share and known:
             _external_id, email = known.pop()
             mix["email"] += 1
-            row = ["discord", f"d-{run_id}-{n}", f"by mail {n}", email.upper()]
+            row = ["web", f"d-{run_id}-{n}", f"by mail {n}", email.upper()]
         else:
             mix["new"] += 1
-            row = ["telegram", f"t-{run_id}-{n}", f"new {n}", f"new.{run_id}.{n}@example.org"]
+            row = ["web", f"t-{run_id}-{n}", f"new {n}", f"new.{run_id}.{n}@example.org"]
         written.append(row)
     with open(path, "w", newline="") as sheet:
         out = csv.writer(sheet)

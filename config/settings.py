@@ -205,7 +205,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 # Where tasks (and beat's) go unless routed (tests give each worker a queue of its own).
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE") or "celery"
+# How often beat stores lapsed subscriptions as expired; the integrity check
+# `accounts.subscriptions_expired_on_time` allows twice this before it reports one.
+EXPIRE_SUBSCRIPTIONS_EVERY_SECONDS = env_int("EXPIRE_SUBSCRIPTIONS_EVERY_SECONDS", 60, minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
+    "expire-subscriptions": {
+        "task": "accounts.tasks.expire_subscriptions",
+        "schedule": float(EXPIRE_SUBSCRIPTIONS_EVERY_SECONDS),
+    },
     "expire-holds": {
         "task": "ledger.tasks.expire_holds",
         "schedule": float(env_int("EXPIRE_HOLDS_EVERY_SECONDS", 60, minimum=1)),

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -48,6 +49,7 @@ def home(request):
 @require_GET
 def members(request):
     from accounts.models import Member
+    from accounts.queries import subscription_counts
 
     query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
     pii = request.user.has_perm(PII)
@@ -64,7 +66,12 @@ def members(request):
     return render(
         request,
         "dashboard/members.html",
-        {"query": query, "page": page.get_page(request.GET.get("page")), "pii": pii},
+        {
+            "query": query,
+            "page": page.get_page(request.GET.get("page")),
+            "pii": pii,
+            "subscriptions": subscription_counts(timezone.now()),
+        },
     )
 
 
@@ -85,6 +92,7 @@ def member_body(request, found, *, status: int = 200) -> HttpResponse:
 
 
 def _member_context(request, found) -> dict:
+    from accounts.queries import current_subscription
     from ledger.models import Account, MemberAchievement, Transfer
     from ledger.queries import statement
     from narrative.queries import member_stories
@@ -117,6 +125,7 @@ def _member_context(request, found) -> dict:
         "balances": balances,
         "pii": request.user.has_perm(PII),
         "identities": found.identities.order_by("platform", "external_id"),
+        "subscription": current_subscription(found.pk, timezone.now()),
         "stories": member_stories(found.pk),
         "currency": currency,
         "lines": lines,

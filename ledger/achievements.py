@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import events
+from accounts.actions import note_activity
 from config.db import Ref
 from ledger import payloads, sql
 from ledger.exceptions import AchievementError, InvalidRequest
@@ -120,12 +121,15 @@ def record_activity(member, day: date | None = None, *, actor=None) -> Streak:
     """Record that `member` was active on `day` (today by default); idempotent per day.
 
     Keeps the current and longest daily streak and grants the streak achievements it
-    reaches."""
+    reaches. Today's activity also marks the member active (`accounts.actions.note_activity`,
+    at most one write a minute)."""
     member_id = member_id_of(member)
     day = timezone.localdate() if day is None else day
     # A datetime is a date too, but would not compare with the stored days.
     if isinstance(day, datetime) or not isinstance(day, date):
         raise InvalidRequest(f"day is a date, not {day!r}")
+    if day == timezone.localdate():
+        note_activity(member_id)
     with connection.cursor() as cursor:
         cursor.execute(sql.statement("activity_day_insert"), {"member": member_id, "day": day})
         new_day = cursor.fetchone() is not None

@@ -27,7 +27,9 @@ class MemberFactory(factory.Factory):
         model = Member
 
     platform = "telegram"
-    external_id = factory.Sequence(lambda n: f"f{n}")
+    # Telegram ids are numbers (accounts_identity_numeric_external_id): from a range no
+    # test names by hand.
+    external_id = factory.Sequence(lambda n: str(880_000_000_000 + n))
     username = factory.Faker("user_name")
     email = None
     referral_code = None

@@ -262,7 +262,7 @@ def member_and_stream_token(env: dict[str, str], external_id: str) -> dict:
         f"""
         from accounts.actions import register_member
         from dashboard.actions import create_token
-        m = register_member(platform="discord", external_id={external_id!r},
+        m = register_member(platform="web", external_id={external_id!r},
                             username="Streamer").member
         print(json.dumps({{"member": m.pk, "token": create_token("events").token}}))
         """,

@@ -15,7 +15,7 @@ from accounts.models import Member
 from api import idempotency
 from api.auth import scope
 from api.problems import Problem
-from api.routes.common import get_or_404, parse_cursor
+from api.routes.common import acts, get_or_404, parse_cursor
 from api.schemas import Amount, Context, Currency, Id, Page, PathId, Reason, text
 from config.db import Ref
 from ledger import actions, queries
@@ -263,6 +263,8 @@ def _award(request: HttpRequest, payload: AwardIn) -> Transfer:
     openapi_extra=idempotency.REQUIRED,
 )
 def spend(request: HttpRequest, payload: SpendIn):
+    acts(payload.member_id)
+
     def work():
         transfer = actions.spend(
             _member(payload.member_id),
@@ -288,6 +290,8 @@ def spend(request: HttpRequest, payload: SpendIn):
     openapi_extra=idempotency.REQUIRED,
 )
 def transfer(request: HttpRequest, payload: TransferIn):
+    acts(payload.from_member_id)
+
     def work():
         moved = actions.transfer(
             _member(payload.from_member_id),
@@ -334,6 +338,8 @@ def reverse(request: HttpRequest, transfer_id: PathId, payload: ReverseIn):
     openapi_extra=idempotency.REQUIRED,
 )
 def hold(request: HttpRequest, payload: HoldIn):
+    acts(payload.member_id)
+
     def work():
         placed = actions.hold(
             _member(payload.member_id),

@@ -1,21 +1,25 @@
 """Members: register by platform identity, link an identity, look up, update the profile.
 
 Each calls the accounts action every other door calls (`register_member`,
-`link_identity`, `update_member`) with the key's actor."""
+`link_identity`, `update_member`, `update_profile`) with the key's actor; a call about a
+member marks them active (`api.routes.common.acts`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Router, Schema
 
 from accounts import actions
-from accounts.models import Identity, Member, Platform
+from accounts.actions.profiles import PROFILE_EDITABLE
+from accounts.models import Identity, Member, Platform, Profile
 from api import idempotency
 from api.auth import scope
 from api.problems import Problem
-from api.routes.common import get_or_404
+from api.routes.common import acts, get_or_404
 from api.schemas import PathId, text
 
 router = Router(tags=["members"])
@@ -26,6 +30,9 @@ class IdentityIn(Schema):
     platform: PlatformName
     external_id: text(64, 1)
     username: text(150) = ""
+    first_name: text(150) = ""
+    last_name: text(150) = ""
+    is_bot: bool = False
 
 
 class RegisterIn(IdentityIn):
@@ -34,15 +41,36 @@ class RegisterIn(IdentityIn):
 
 
 class ProfileIn(Schema):
+    """The member's own fields (`update_member`) and their profile (`update_profile`:
+    docs/PROFILES.md has the schemas of `preferences` and `personality`)."""
+
     display_name: text(150) | None = None
     language: text(16, 1) | None = None
     email: text(254) | None = None
+    archetype: text(16) | None = None
+    welcomed: bool | None = None
+    onboarding_completed: bool | None = None
+    tutorial_completed: bool | None = None
+    preferences: dict[str, Any] | None = None
+    personality: dict[str, Any] | None = None
 
 
 class IdentityOut(Schema):
     platform: str
     external_id: str
     username: str
+    first_name: str
+    last_name: str
+    is_bot: bool
+
+
+class ProfileOut(Schema):
+    archetype: str
+    welcomed: bool
+    onboarding_completed: bool
+    tutorial_completed: bool
+    preferences: dict[str, Any]
+    personality: dict[str, Any]
 
 
 class MemberOut(Schema):
@@ -55,7 +83,9 @@ class MemberOut(Schema):
     referral_code: str
     referred_by: int | None
     created_at: datetime
+    last_active_at: datetime | None
     identities: list[IdentityOut]
+    profile: ProfileOut
 
 
 class RegistrationOut(MemberOut):
@@ -64,6 +94,7 @@ class RegistrationOut(MemberOut):
 
 def member_data(member: Member) -> dict:
     identities = Identity.objects.filter(member_id=member.pk).order_by("id")
+    profile = Profile.objects.get(member_id=member.pk)
     return MemberOut(
         id=member.pk,
         display_name=member.display_name,
@@ -74,10 +105,21 @@ def member_data(member: Member) -> dict:
         referral_code=member.referral_code,
         referred_by=member.referred_by_id,
         created_at=member.created_at,
+        last_active_at=member.last_active_at,
         identities=[
-            IdentityOut(platform=i.platform, external_id=i.external_id, username=i.username)
+            IdentityOut(
+                platform=i.platform,
+                external_id=i.external_id,
+                username=i.username,
+                first_name=i.first_name,
+                last_name=i.last_name,
+                is_bot=i.is_bot,
+            )
             for i in identities
         ],
+        profile=ProfileOut(
+            **{name: getattr(profile, name) for name in PROFILE_EDITABLE},
+        ),
     ).model_dump(mode="json")
 
 
@@ -96,8 +138,14 @@ def register(request: HttpRequest, payload: RegisterIn):
             username=payload.username,
             email=payload.email,
             referral_code=payload.referral_code,
+            first_name=payload.first_name,
+            last_name=payload.last_name,
+            is_bot=payload.is_bot,
             actor=request.auth.actor,
         )
+        if not created:  # a known member again (a /start): their activity
+            actions.note_activity(member)
+            member.refresh_from_db(fields=["last_active_at"])
         return (201 if created else 200), {**member_data(member), "created": created}
 
     return idempotency.write(request, payload.model_dump(mode="json"), work, moves_value=False)
@@ -135,6 +183,8 @@ def get_member(request: HttpRequest, member_id: PathId):
     openapi_extra=idempotency.OPTIONAL,
 )
 def link_identity(request: HttpRequest, member_id: PathId, payload: IdentityIn):
+    acts(member_id)
+
     def work():
         member = get_or_404(Member.objects, member_id, "member")
         before = Identity.objects.filter(member_id=member.pk).count()
@@ -143,6 +193,9 @@ def link_identity(request: HttpRequest, member_id: PathId, payload: IdentityIn):
             platform=payload.platform,
             external_id=payload.external_id,
             username=payload.username,
+            first_name=payload.first_name,
+            last_name=payload.last_name,
+            is_bot=payload.is_bot,
             actor=request.auth.actor,
         )
         after = Identity.objects.filter(member_id=member.pk).count()
@@ -155,17 +208,24 @@ def link_identity(request: HttpRequest, member_id: PathId, payload: IdentityIn):
     "/{member_id}",
     auth=scope("members:write"),
     response=MemberOut,
-    summary="Update a member's profile (display name, language, email)",
+    summary="Update a member (display name, language, email) and their profile (archetype,"
+    " onboarding flags, preferences, personality)",
     openapi_extra=idempotency.OPTIONAL,
 )
 def update_profile(request: HttpRequest, member_id: PathId, payload: ProfileIn):
     changes = payload.model_dump(exclude_unset=True)
     if any(value is None for value in changes.values()):
         raise Problem(422, "validation_failed", "a field sent cannot be null")
+    acts(member_id)
+    profile = {name: changes.pop(name) for name in PROFILE_EDITABLE if name in changes}
 
     def work():
         member = get_or_404(Member.objects, member_id, "member")
-        updated = actions.update_member(member, actor=request.auth.actor, **changes)
-        return 200, member_data(updated)
+        with transaction.atomic():  # both or neither
+            if changes:
+                member = actions.update_member(member, actor=request.auth.actor, **changes)
+            if profile:
+                actions.update_profile(member, actor=request.auth.actor, **profile)
+        return 200, member_data(member)
 
     return idempotency.write(request, payload.model_dump(mode="json"), work, moves_value=False)

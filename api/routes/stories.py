@@ -13,7 +13,7 @@ from accounts.models import Member
 from api import idempotency
 from api.auth import scope
 from api.problems import Problem
-from api.routes.common import get_or_404
+from api.routes.common import acts, get_or_404
 from api.schemas import Id, PathId
 from narrative import actions, queries
 from narrative.models import Choice, Decision, Progress, Story
@@ -108,6 +108,8 @@ def list_stories(request: HttpRequest):
     openapi_extra=idempotency.OPTIONAL,
 )
 def start(request: HttpRequest, story_id: PathId, payload: MemberIn):
+    acts(payload.member_id)
+
     def work():
         member = get_or_404(Member.objects, payload.member_id, "member")
         story = get_or_404(Story.objects, story_id, "story")
@@ -125,6 +127,8 @@ def start(request: HttpRequest, story_id: PathId, payload: MemberIn):
     openapi_extra=idempotency.REQUIRED,
 )
 def choose(request: HttpRequest, choice_id: PathId, payload: MemberIn):
+    acts(payload.member_id)
+
     def work():
         member = get_or_404(Member.objects, payload.member_id, "member")
         choice = get_or_404(Choice.objects.select_related("chapter"), choice_id, "choice")

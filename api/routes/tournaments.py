@@ -14,7 +14,7 @@ from accounts.models import Member
 from api import idempotency
 from api.auth import scope
 from api.problems import Problem
-from api.routes.common import get_or_404, parse_cursor
+from api.routes.common import acts, get_or_404, parse_cursor
 from api.schemas import Id, Page, PathId, text
 from tournaments import actions, queries
 from tournaments.models import ACTIVE, Registration, Tournament
@@ -186,6 +186,8 @@ def _registration_of(tournament: Tournament, member_id: int) -> Registration:
 
 
 def _action(request, tournament_id: int, payload: MemberIn, do, *, moves_value: bool):
+    acts(payload.member_id)
+
     def work():
         tournament = get_or_404(Tournament.objects, tournament_id, "tournament")
         member = get_or_404(Member.objects, payload.member_id, "member")

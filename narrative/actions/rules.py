@@ -1,7 +1,8 @@
 """What a choice does, and what a chapter asks of the member who enters it.
 
-A chapter may be VIP-only (`Member.is_premium`) and has an unlock rule: `previous`,
-`min_balance` or `subscription` (a premium subscriber, as accounts defines it). The rules
+A chapter may be VIP-only (for members premium now, as accounts defines it:
+`accounts.premium`) and has an unlock rule: `previous`, `min_balance` or `subscription`
+(the same premium rule). The rules
 are checked on entry. `load_plan` reads what a choice does (before the transaction),
 `member_state` who the member is as the rules ask, `unmet_rule` names the rule that shuts
 them out and `refusal` says why a choice may not be made now. PostgreSQL's claim

@@ -82,7 +82,7 @@ SAME_IDENTITY = {
     ],
 }
 EMAIL_VARIANTS = [
-    {"platform": "discord", "external_id": f"d{n}", "email": email}
+    {"platform": "discord", "external_id": f"{n + 1}", "email": email}
     for n, email in enumerate(
         [
             "racer@gmail.com",

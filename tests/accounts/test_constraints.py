@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
-from accounts.actions import register_member, start_subscription
+from accounts.actions import cancel_subscription, register_member, start_subscription
 from accounts.models import Member
 from ledger.models import Currency
 from tests.factories import MemberFactory
@@ -108,9 +108,9 @@ def test_member_cannot_refer_themselves(alice):
 
 def test_member_has_at_most_one_profile(alice):
     refused(
-        "INSERT INTO accounts_profile (member_id, archetype, preferences, welcomed,"
-        " onboarding_completed, tutorial_completed, updated_at)"
-        " VALUES (%s, '', '{}', false, false, false, CURRENT_TIMESTAMP)",
+        "INSERT INTO accounts_profile (member_id, archetype, preferences, personality,"
+        " welcomed, onboarding_completed, tutorial_completed, updated_at)"
+        " VALUES (%s, '', '{}', '{}', false, false, false, CURRENT_TIMESTAMP)",
         [alice.pk],
         constraint="accounts_profile_member_id_key",
         unique=True,
@@ -134,12 +134,11 @@ def test_at_most_one_active_subscription(alice):
         constraint="accounts_subscription_one_active_per_member",
         unique=True,
     )
-    # Inactive ones may accumulate.
-    sql(
-        "INSERT INTO accounts_subscription (member_id, tier, status, starts_at, created_at)"
-        " VALUES (%s, 'premium', 'cancelled', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
-        [alice.pk],
-    )
+    # Ended ones may accumulate.
+    for tier in ("premium", "professional"):
+        cancel_subscription(alice.subscriptions.get(status="active"))
+        start_subscription(alice, tier=tier)
+    assert alice.subscriptions.filter(status="cancelled").count() == 2
 
 
 def test_subscription_expires_after_it_starts(alice):
@@ -160,10 +159,12 @@ def test_subscription_expires_after_it_starts(alice):
 )
 def test_subscription_tier_and_status_must_be_known(alice, column, value, constraint):
     sub = start_subscription(alice, tier="basic")
+    ended = ", ended_at = CURRENT_TIMESTAMP" if column == "status" else ""
     refused(
-        f"UPDATE accounts_subscription SET {column} = %s WHERE id = %s",
+        f"UPDATE accounts_subscription SET {column} = %s{ended} WHERE id = %s",
         [value, sub.pk],
         constraint=constraint,
+        checks_only=True,  # PostgreSQL's transition trigger refuses both first
     )
 
 
@@ -173,9 +174,9 @@ def test_subscription_tier_and_status_must_be_known(alice, column, value, constr
 @pytest.mark.postgres
 def test_member_cannot_commit_without_profile_and_identity(db):
     refused(
-        "INSERT INTO accounts_member (display_name, language, is_premium, is_active,"
+        "INSERT INTO accounts_member (display_name, language, is_active,"
         " created_at, email, referral_code) VALUES"
-        " ('ghost', 'en', false, true, CURRENT_TIMESTAMP, '', 'GHQSTABC')",
+        " ('ghost', 'en', true, CURRENT_TIMESTAMP, '', 'GHQSTABC')",
         constraint="has no profile",
     )
 
@@ -184,14 +185,14 @@ def test_member_cannot_commit_without_profile_and_identity(db):
 def test_member_with_profile_but_no_identity_is_refused(db):
     with pytest.raises(IntegrityError, match="has no identity"), transaction.atomic():
         sql(
-            "INSERT INTO accounts_member (display_name, language, is_premium, is_active,"
+            "INSERT INTO accounts_member (display_name, language, is_active,"
             " created_at, email, referral_code) VALUES"
-            " ('ghost', 'en', false, true, CURRENT_TIMESTAMP, '', 'GHQSTABC')"
+            " ('ghost', 'en', true, CURRENT_TIMESTAMP, '', 'GHQSTABC')"
         )
         sql(
-            "INSERT INTO accounts_profile (member_id, archetype, preferences, welcomed,"
-            " onboarding_completed, tutorial_completed, updated_at)"
-            " SELECT id, '', '{}', false, false, false, CURRENT_TIMESTAMP"
+            "INSERT INTO accounts_profile (member_id, archetype, preferences, personality,"
+            " welcomed, onboarding_completed, tutorial_completed, updated_at)"
+            " SELECT id, '', '{}', '{}', false, false, false, CURRENT_TIMESTAMP"
             " FROM accounts_member WHERE referral_code = 'GHQSTABC'"
         )
         sql("SET CONSTRAINTS ALL IMMEDIATE")
@@ -236,7 +237,7 @@ def test_deleting_the_whole_member_is_allowed(db):
     # The keep-one triggers let member, identity and profile go together. (Only a member
     # with no ledger history: wallets and postings protect their member.)
     Currency.objects.update(opens_on_signup=False)
-    carol = MemberFactory(external_id="carol")
+    carol = MemberFactory(platform="web", external_id="carol")
     with transaction.atomic():
         carol.delete()
         sql("SET CONSTRAINTS ALL IMMEDIATE")

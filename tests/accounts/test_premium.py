@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.actions import cancel_subscription, start_subscription
@@ -35,8 +36,8 @@ def subscriber(tier: str, *, starts_at, expires_at=None, status=SubscriptionStat
     made = start_subscription(member, tier=tier, starts_at=starts_at, expires_at=expires_at)
     if status == SubscriptionStatus.CANCELLED:
         cancel_subscription(made)
-    elif status != SubscriptionStatus.ACTIVE:  # no action ends one otherwise: as staff would
-        Subscription.objects.filter(pk=made.pk).update(status=status)
+    elif status == SubscriptionStatus.EXPIRED:  # stored expired: as beat would
+        Subscription.objects.filter(pk=made.pk).update(status=status, ended_at=F("expires_at"))
     return member.pk
 
 
@@ -64,7 +65,9 @@ def test_the_queryset_and_the_sql_fragment_name_the_same_premium_subscribers(now
         "expires at now": subscriber("premium", starts_at=now - DAY, expires_at=now),
         "starts after now": subscriber("premium", starts_at=now + timedelta(microseconds=1)),
         "cancelled": subscriber("premium", starts_at=now - DAY, status="cancelled"),
-        "expired (status)": subscriber("professional", starts_at=now - DAY, status="expired"),
+        "expired (status)": subscriber(
+            "professional", starts_at=now - 2 * DAY, expires_at=now - DAY, status="expired"
+        ),
     }
     # A member with an old cancelled subscription and a current one is premium.
     again = Member.objects.get(pk=not_premium["cancelled"])

@@ -4,7 +4,9 @@ import pytest
 
 from accounts import actions
 from accounts.actions import register_member
+from accounts.actions import registration as registration_module
 from accounts.exceptions import (
+    AccountsError,
     EmailAlreadyRegistered,
     IdentityAlreadyLinked,
     InvalidEmail,
@@ -64,6 +66,7 @@ def test_returned_member_is_exactly_the_row_written_with_the_models_defaults(db)
     fields = [f.attname for f in Member._meta.concrete_fields]
     assert {f: getattr(member, f) for f in fields} == {f: getattr(stored, f) for f in fields}
     assert (stored.language, stored.is_premium, stored.is_active) == ("en", False, True)
+    assert stored.last_active_at == stored.created_at
     assert stored.created_at == stored.last_active_at
     profile = Profile.objects.get(member=member)
     assert (profile.archetype, profile.preferences) == ("", {})
@@ -105,7 +108,7 @@ def test_known_identity_is_answered_before_the_other_arguments_are_judged(alice,
 def test_email_of_another_member_is_refused_and_nothing_written(alice, variant):
     before = table_contents()
     with pytest.raises(EmailAlreadyRegistered) as raised:
-        register_member(platform="discord", external_id="new-1", email=variant)
+        register_member(platform="discord", external_id="5001", email=variant)
     assert raised.value.normalized == "aliceliddell@gmail.com"
     assert table_contents() == before
 
@@ -119,13 +122,13 @@ def test_custom_domain_dots_are_different_members(db):
 def test_unknown_referral_code_is_refused_and_nothing_written(alice):
     before = table_contents()
     with pytest.raises(UnknownReferralCode):
-        register_member(platform="discord", external_id="x", referral_code="ZZZZZZZZ")
+        register_member(platform="discord", external_id="5002", referral_code="ZZZZZZZZ")
     assert table_contents() == before
 
 
 def test_referral_code_links_referrer_whatever_its_case(alice):
     registration = register_member(
-        platform="discord", external_id="x", referral_code=f" {alice.referral_code.lower()} "
+        platform="discord", external_id="5002", referral_code=f" {alice.referral_code.lower()} "
     )
     assert registration.member.referred_by == alice
 
@@ -160,16 +163,16 @@ def test_bad_input_raises_a_named_error_and_writes_nothing(kwargs, error, alice)
 
 def test_referral_code_collision_draws_a_new_code_inside_a_savepoint(alice, monkeypatch):
     codes = iter([alice.referral_code, alice.referral_code, "NEWC0DE2".replace("0", "9")])
-    monkeypatch.setattr(actions, "new_referral_code", lambda: next(codes))
+    monkeypatch.setattr(registration_module, "new_referral_code", lambda: next(codes))
     registration = register_member(platform="web", external_id="collide", email="c@example.org")
     assert registration.member.referral_code == "NEWC9DE2"
     assert Member.objects.count() == 2
 
 
 def test_referral_code_that_keeps_colliding_gives_up_with_a_clear_error(alice, monkeypatch):
-    monkeypatch.setattr(actions, "new_referral_code", lambda: alice.referral_code)
+    monkeypatch.setattr(registration_module, "new_referral_code", lambda: alice.referral_code)
     before = table_contents()
-    with pytest.raises(actions.AccountsError, match="unused referral code"):
+    with pytest.raises(AccountsError, match="unused referral code"):
         register_member(platform="web", external_id="collide")
     assert table_contents() == before
 
@@ -203,17 +206,17 @@ def test_update_member_without_change_publishes_nothing(alice):
 
 
 def test_update_member_refuses_fields_it_does_not_own(alice):
-    with pytest.raises(actions.AccountsError, match="referral_code"):
+    with pytest.raises(AccountsError, match="referral_code"):
         actions.update_member(alice, referral_code="AAAAAAAA")
 
 
 def test_link_identity_adds_a_platform_and_is_idempotent(alice, bob):
-    identity = actions.link_identity(alice, platform="discord", external_id="d-1", username="al")
-    assert actions.link_identity(alice, platform="discord", external_id="d-1") == identity
+    identity = actions.link_identity(alice, platform="discord", external_id="4001", username="al")
+    assert actions.link_identity(alice, platform="discord", external_id="4001") == identity
     assert alice.identities.count() == 2
-    assert Member.objects.by_identity("discord", "d-1") == alice
+    assert Member.objects.by_identity("discord", "4001") == alice
     with pytest.raises(IdentityAlreadyLinked):
-        actions.link_identity(bob, platform="discord", external_id="d-1")
+        actions.link_identity(bob, platform="discord", external_id="4001")
 
 
 def test_one_active_subscription_at_a_time(alice):

@@ -30,9 +30,9 @@ def test_every_event_written_through_the_api_names_the_keys_actor(bot, alice):
         assert response.status_code < 300, response.content
         return response.json()
 
-    zed = ok(bot.post("/members", {"platform": "discord", "external_id": "actor-1"}))["id"]
+    zed = ok(bot.post("/members", {"platform": "discord", "external_id": "3003"}))["id"]
     ok(bot.post(f"/members/{zed}/identities", {"platform": "web", "external_id": "actor-w"}))
-    ok(bot.patch(f"/members/{zed}", {"display_name": "Zed"}))
+    ok(bot.patch(f"/members/{zed}", {"display_name": "Zed", "archetype": "explorer"}))
     ok(bot.post("/ledger/awards", {"member_id": zed, "amount": 50, "reason": "a"}, key="1"))
     spend = {"member_id": zed, "amount": 5, "reason": "s", "sink": "shop"}
     ok(bot.post("/ledger/spends", spend, key="2"))

@@ -43,7 +43,7 @@ CHECKS = [
 
 def test_every_endpoint_answers_within_its_schema_and_never_5xx(tmp_path):
     for n in range(3):
-        MemberFactory(platform="telegram", external_id=f"fuzz-{n}")
+        MemberFactory(platform="web", external_id=f"fuzz-{n}")
     TournamentFactory()
     load_demo_story()
     token = create_key(label="fuzz", scopes=SCOPES).token

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_waiting_poll_answers_when_an_award_commits():
-    member = MemberFactory(platform="telegram", external_id="poll-1")
+    member = MemberFactory(platform="web", external_id="poll-1")
     bot = Bot(create_key(label="poll", scopes=["events:read"]))
     top = Event.objects.order_by("-seq").values_list("seq", flat=True).first()
 

@@ -51,7 +51,14 @@ def test_look_up_by_platform_id_and_by_id(bot, alice):
     assert found.status_code == 200
     assert found.json()["id"] == alice.pk
     assert found.json()["identities"] == [
-        {"platform": "telegram", "external_id": "1001", "username": "alice"}
+        {
+            "platform": "telegram",
+            "external_id": "1001",
+            "username": "alice",
+            "first_name": "",
+            "last_name": "",
+            "is_bot": False,
+        }
     ]
     assert bot.get(f"/members/{alice.pk}").json()["display_name"] == "alice"
     assert bot.get("/members/by-identity/telegram/404").status_code == 404

@@ -52,7 +52,7 @@ def _at_once(count: int, call) -> list[tuple[int, dict]]:
 
 
 def test_sixteen_concurrent_awards_with_one_key_pay_once_and_answer_the_same(tmp_path):
-    member = MemberFactory(platform="telegram", external_id="race-1")
+    member = MemberFactory(platform="web", external_id="race-1")
     token = create_key(label="race", scopes=["ledger:write"]).token
     env = {"DATABASE_URL": this_database(tmp_path)}
     with daphne(env) as base:
@@ -71,7 +71,7 @@ def test_sixteen_concurrent_awards_with_one_key_pay_once_and_answer_the_same(tmp
 def test_twenty_four_concurrent_registrations_of_one_identity_give_one_member(tmp_path):
     token = create_key(label="race", scopes=["members:write"]).token
     env = {"DATABASE_URL": this_database(tmp_path)}
-    body = {"platform": "discord", "external_id": "race-2", "username": "racer"}
+    body = {"platform": "web", "external_id": "race-2", "username": "racer"}
     with daphne(env) as base:
         results = _at_once(24, lambda: _post(f"{base}/api/v1/members", token, body, None))
     statuses = sorted(status for status, _ in results)

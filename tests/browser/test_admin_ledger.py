@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_staff_adjusts_a_wallet_and_sees_the_new_balance(page, live_server, django_user_model):
-    member = MemberFactory(external_id="streamer-1", username="Streamer")
+    member = MemberFactory(platform="web", external_id="streamer-1", username="Streamer")
     wallet = Account.objects.get(member=member, currency__code="points")
     log_in(page, live_server, django_user_model)
     page.goto(f"{live_server.url}/admin/ledger/account/?q=Streamer")

@@ -86,7 +86,7 @@ def site(servers):
         from dashboard.actions import create_token
         get_user_model().objects.create_superuser(
             {STAFF[0]!r}, "csp-ops@example.org", {STAFF[1]!r})
-        ids = [register_member(platform="discord", external_id=f"csp-{{n}}", username=n).member.pk
+        ids = [register_member(platform="web", external_id=f"csp-{{n}}", username=n).member.pk
                for n in ("Ada", "Brook")]
         print(json.dumps({{"members": ids, "overlay": create_token("leaderboard:points").path}}))
         """,

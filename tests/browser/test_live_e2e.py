@@ -271,7 +271,7 @@ def make_members_and_overlay(env: dict[str, str]) -> dict:
         from accounts.actions import register_member
         from dashboard.actions import create_token
         ids = [
-            register_member(platform="telegram", external_id=f"e2e-{name}", username=name).member.pk
+            register_member(platform="web", external_id=f"e2e-{name}", username=name).member.pk
             for name in ("Ada", "Brook", "Cyd")
         ]
         token = create_token("leaderboard:points", label="e2e")

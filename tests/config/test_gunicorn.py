@@ -50,7 +50,7 @@ def _backends() -> set[int]:
 
 
 def test_the_api_admin_and_dashboard_answer_under_gunicorn(tmp_path):
-    member = MemberFactory(platform="telegram", external_id="wsgi-1")
+    member = MemberFactory(platform="web", external_id="wsgi-1")
     token = create_key(label="wsgi", scopes=["ledger:write", "ledger:read"]).token
     auth = {"Authorization": f"Bearer {token}"}
     admin = get_user_model().objects.create_superuser("boss", "boss@example.org", "pw-x-1234")
@@ -93,7 +93,7 @@ def test_the_api_admin_and_dashboard_answer_under_gunicorn(tmp_path):
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL backends")
 def test_a_gunicorn_worker_keeps_its_database_connection_between_requests(tmp_path):
-    member = MemberFactory(platform="telegram", external_id="wsgi-2")
+    member = MemberFactory(platform="web", external_id="wsgi-2")
     token = create_key(label="wsgi", scopes=["ledger:read"]).token
     url_env = {"DATABASE_URL": this_database(tmp_path)}
     others = _backends()
@@ -116,7 +116,7 @@ def test_daphne_with_database_pool_reuses_its_connections(tmp_path):
     back, so the same backends serve them all (without it, each request opens one and
     closes it). With Redis daphne runs no embedded relay: requests are its only
     connections."""
-    member = MemberFactory(platform="telegram", external_id="pool-1")
+    member = MemberFactory(platform="web", external_id="pool-1")
     token = create_key(label="pool", scopes=["ledger:read"]).token
     env = {
         "DATABASE_URL": this_database(tmp_path),

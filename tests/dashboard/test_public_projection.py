@@ -153,7 +153,7 @@ async def test_an_old_event_naming_a_member_after_their_external_id_is_replayed_
 async def test_a_member_updated_with_an_email_never_reaches_a_token_stream(alice):
     token = await create_token("events")
     comm, _ = await connect(token)
-    await update(alice, email="alice.private@example.org", language="de", is_premium=True)
+    await update(alice, email="alice.private@example.org", language="de", is_active=False)
     renamed = await update(alice, display_name="Alice L.", email="alice.other@example.org")
     frames = await frames_until(comm, is_kind("member.updated"))
     frames += await frames_for(comm, 0.3)
@@ -171,7 +171,7 @@ async def test_a_member_updated_with_an_email_never_reaches_a_token_stream(alice
         text = "\n".join(got)
         assert "example.org" not in text
         assert "gmail" not in text.lower()
-        assert "is_premium" not in text
+        assert "is_active" not in text
         assert "language" not in text
 
 
@@ -491,7 +491,7 @@ def test_no_staff_kind_is_ever_public():
 
 
 def test_a_member_update_without_a_public_change_projects_to_nothing():
-    changed = {"email": "c@x.org", "language": "de", "is_premium": True}
+    changed = {"email": "c@x.org", "language": "de", "is_active": False}
     assert public.project("member.updated", {"member_id": 1, "changed": changed}) is None
 
 

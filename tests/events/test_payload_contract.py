@@ -22,11 +22,16 @@ from django.utils import timezone
 
 from accounts.actions import (
     cancel_subscription,
+    change_tier,
+    expire_subscriptions,
     link_identity,
     register_member,
+    renew_subscription,
     start_subscription,
     update_member,
+    update_profile,
 )
+from accounts.models import Subscription
 from dashboard.actions import create_token, revoke
 from events import payloads
 from events.exceptions import InvalidPayload, UnknownEventKind
@@ -190,11 +195,11 @@ def transfers_match_their_rows(events: list[Event]) -> None:
 
 def accounts(staff) -> None:
     referrer = register_member(
-        platform="telegram", external_id="c-1", username="ref", email="ref@example.org"
+        platform="telegram", external_id="9001", username="ref", email="ref@example.org"
     ).member
     referred = register_member(
         platform="discord",
-        external_id="c-2",
+        external_id="9002",
         username="",
         referral_code=referrer.referral_code,
         actor=staff,
@@ -203,7 +208,6 @@ def accounts(staff) -> None:
         referred,
         display_name="Renamed",
         language="de",
-        is_premium=True,
         is_active=True,
         email="new@example.org",
         actor=staff,
@@ -211,8 +215,24 @@ def accounts(staff) -> None:
     update_member(referred, is_active=False, email="")
     link_identity(referred, platform="web", external_id="w-2", username="web")
     later = start_subscription(referred, tier="premium", expires_at=timezone.now() + timedelta(30))
-    cancel_subscription(later, actor=staff)
+    renew_subscription(later, period=timedelta(days=30), actor=staff)
+    upgraded = change_tier(later, tier="professional", actor=staff)
+    cancel_subscription(upgraded, actor=staff)
     start_subscription(referrer, tier="basic")  # no expiry
+    now = timezone.now()
+    lapsed = start_subscription(
+        referred, tier="basic", starts_at=now - timedelta(2), expires_at=now
+    )
+    expire_subscriptions()
+    assert Subscription.objects.get(pk=lapsed.pk).status == "expired"
+    update_profile(
+        referred,
+        archetype="explorer",
+        welcomed=True,
+        preferences={"theme": "dark", "notifications": False},
+        personality={"openness": 80},
+        actor=staff,
+    )
 
 
 def ledger(staff) -> None:

@@ -329,7 +329,7 @@ def test_on_embedded_defaults_another_processs_award_shows_on_the_servers_cached
             "import json\n"
             "from accounts.actions import register_member\n"
             "from django.contrib.auth import get_user_model\n"
-            "m = register_member(platform='telegram', external_id='emb-1', username='Emb').member\n"
+            "m = register_member(platform='web', external_id='emb-1', username='Emb').member\n"
             "get_user_model().objects.create_superuser('emb', 'e@example.org', 'pw-emb-12345')\n"
             "print(json.dumps({'member': m.pk}))",
         )

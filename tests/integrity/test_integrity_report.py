@@ -51,8 +51,8 @@ def test_clean_data_reports_ok_and_exits_0(alice, bob):
 
 @pytest.mark.django_db(transaction=True)
 def test_member_whose_profile_was_deleted_by_raw_sql_is_found_and_exits_1():
-    victim = register_member(platform="telegram", external_id="v").member
-    register_member(platform="telegram", external_id="ok")
+    victim = register_member(platform="web", external_id="v").member
+    register_member(platform="web", external_id="ok")
     raw("DELETE FROM accounts_profile WHERE member_id = %s", [victim.pk])
 
     code, out = report("--format", "json")

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 def test_a_celery_worker_runs_the_integrity_report_and_stores_it(tmp_path):
     if not database_url_for_tests(tmp_path).startswith("postgres"):
         pytest.skip("the worker needs a database shared with the test (PostgreSQL)")
-    register_member(platform="telegram", external_id="w1")
+    register_member(platform="web", external_id="w1")
     queue = f"test-{uuid.uuid4().hex[:8]}"
     env = {"DATABASE_URL": database_url_for_tests(tmp_path), "REDIS_URL": settings.REDIS_URL}
     with celery_worker(env, queue) as worker:

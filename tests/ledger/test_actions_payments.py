@@ -167,7 +167,7 @@ def test_award_many_sums_each_members_awards_into_one_posting(alice, bob):
 
 
 def test_award_many_writes_every_wallet_once(alice, bob):
-    carol = MemberFactory(external_id="carol")
+    carol = MemberFactory(platform="web", external_id="carol")
     award_many([(carol, 1), (bob, 2), (alice, 3), (bob, 4)], reason="x", idempotency_key="k")
     assert [(balance(m), wallet(m).version) for m in (alice, bob, carol)] == [
         (103, 2),

@@ -231,7 +231,7 @@ def test_the_same_key_for_another_spend_raises_a_conflict_naming_the_difference(
 
 
 def test_the_same_key_for_another_transfer_raises_a_conflict_naming_the_difference(alice, bob):
-    carol = MemberFactory(external_id="carol")
+    carol = MemberFactory(platform="web", external_id="carol")
     transfer(alice, bob, 10, reason="gift", idempotency_key="k")
     error = refused_writing_nothing(
         IdempotencyConflict, lambda: transfer(alice, carol, 10, reason="gift", idempotency_key="k")

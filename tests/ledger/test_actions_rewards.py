@@ -71,7 +71,7 @@ def test_open_wallets_again_pays_nothing_twice(alice, bob):
 
 def test_registration_follows_each_currencys_signup_settings(db, gems):
     Currency.objects.create(code="stars", name="Stars", signup_bonus=7, referral_bonus=3)
-    first = MemberFactory(external_id="first")
+    first = MemberFactory(platform="web", external_id="first")
     second = register_member(
         platform="web", external_id="second", referral_code=first.referral_code
     ).member
@@ -81,7 +81,7 @@ def test_registration_follows_each_currencys_signup_settings(db, gems):
 
 def test_registration_without_signup_bonus_writes_no_transfer(db):
     Currency.objects.update(signup_bonus=0)
-    member = MemberFactory(external_id="quiet")
+    member = MemberFactory(platform="web", external_id="quiet")
     assert Account.objects.filter(member=member).count() == 2
     assert not Transfer.objects.exists()
 
@@ -147,7 +147,7 @@ def test_a_reward_that_reaches_the_next_threshold_grants_that_one_too(alice, poi
 
 def test_registration_grants_the_balance_achievements_its_bonus_reaches(db, points):
     balance_achievement(points, threshold=100, reward=5, code="welcome")
-    member = MemberFactory(external_id="new")
+    member = MemberFactory(platform="web", external_id="new")
     assert MemberAchievement.objects.filter(member=member).count() == 1
     assert balance(member) == 105
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from accounts.actions import start_subscription
-from accounts.models import Member
+from accounts.actions import cancel_subscription, start_subscription
 from events.models import Event
 from ledger.actions import award, spend
 from ledger.exceptions import InvalidRequest as LedgerInvalidRequest
@@ -159,8 +158,8 @@ def test_a_vip_chapter_is_closed_to_others_and_opens_for_a_vip(story, reader, ch
     # Another way on is open to them: the story never strands a member in a chapter.
     assert make_choice(reader, choice("Confess everything")).created
 
-    vip = MemberFactory()
-    Member.objects.filter(pk=vip.pk).update(is_premium=True)
+    vip = MemberFactory()  # VIP: premium now, as accounts defines it (one rule)
+    start_subscription(vip, tier="professional")
     start_story(vip, story)
     make_choice(vip, choice("Keep the lamp burning"))
     make_choice(vip, choice("Signal the harbour"))
@@ -183,7 +182,7 @@ def test_a_subscription_chapter_needs_an_active_premium_subscription(story, read
     start_subscription(reader, tier="basic")
     with pytest.raises(ChapterLocked):
         make_choice(reader, choice("Keep the lamp burning"))
-    reader.subscriptions.update(status="cancelled")
+    cancel_subscription(reader.subscriptions.get(status="active"))
     start_subscription(reader, tier="premium")
     assert make_choice(reader, choice("Keep the lamp burning")).created
 

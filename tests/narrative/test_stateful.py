@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from accounts.models import Member
+from accounts.actions import cancel_subscription, start_subscription
+from accounts.models import Member, Subscription
 from config.db import Ref
 from integrity.registry import all_checks
 from integrity.runner import run_checks
@@ -156,7 +157,10 @@ class StoryMachine(RuleBasedStateMachine):
     def toggle_vip(self, m):
         member_id = self.members[m]
         self.vip[member_id] = not self.vip[member_id]
-        Member.objects.filter(pk=member_id).update(is_premium=self.vip[member_id])
+        if self.vip[member_id]:  # VIP is premium now: a premium subscription
+            start_subscription(Member.objects.get(pk=member_id), tier="premium")
+        else:
+            cancel_subscription(Subscription.objects.get(member_id=member_id, status="active"))
 
     @invariant()
     def integrity_checks_are_clean(self):

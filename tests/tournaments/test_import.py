@@ -70,6 +70,9 @@ def cup(db):
     return TournamentFactory(name="Sheet Cup", capacity=50, entry_fee=10)
 
 
+KNOWN = 60_000  # the known players' Discord ids
+
+
 @pytest.fixture
 def big_sheet(tmp_path, cup) -> Sheet:
     """10,000 rows: 198 members Concord knows named by identity, 100 by email (another
@@ -78,7 +81,7 @@ def big_sheet(tmp_path, cup) -> Sheet:
     identity, or by email under another identity) and 1,243 bad rows. Every line's
     outcome is known in advance."""
     known = [
-        MemberFactory(platform="discord", external_id=f"k{n}", email=f"known.{n}@gmail.com")
+        MemberFactory(platform="discord", external_id=f"{KNOWN + n}", email=f"known.{n}@gmail.com")
         for n in range(300)
     ]
     already = known[0]
@@ -106,15 +109,19 @@ def big_sheet(tmp_path, cup) -> Sheet:
             reasons[line] = reason
         return line
 
-    line = add(["discord", "k0", "already", ""], "already registered", reason="before this import")
+    line = add(
+        ["discord", f"{KNOWN}", "already", ""], "already registered", reason="before this import"
+    )
     firsts.append((line, rows[-1]))
-    line = add(["discord", "k1", "poor", ""], "rejected", reason="cannot pay the entry fee")
+    line = add(
+        ["discord", f"{KNOWN + 1}", "poor", ""], "rejected", reason="cannot pay the entry fee"
+    )
     for n in range(2, 200):
-        line = add(["Discord", f" k{n} ", f"user {n}", ""], "seat", "matched by identity")
+        line = add(["Discord", f" {KNOWN + n} ", f"user {n}", ""], "seat", "matched by identity")
         firsts.append((line, rows[-1]))
     for n in range(200, 300):
         email = f"Known.{n}+sheet@GoogleMail.com"  # normalizes to known.{n}@gmail.com
-        line = add(["telegram", f"tg{n}", f"user {n}", email], "seat", "matched by email")
+        line = add(["telegram", f"{70_000 + n}", f"user {n}", email], "seat", "matched by email")
         firsts.append((line, rows[-1]))
     for n in range(1000):
         email = f"new.{n}@example.org" if n % 3 else ""
@@ -135,7 +142,7 @@ def big_sheet(tmp_path, cup) -> Sheet:
             first_line, first = firsts[n % len(firsts)]
             if n % 2 and first[3]:
                 # The same person under another identity, known by email.
-                repeat = ["telegram", f"again{n}", "again", first[3].lower()]
+                repeat = ["telegram", f"{80_000 + n}", "again", first[3].lower()]
             else:
                 repeat = list(first)
             add(repeat, "already registered", reason=f"same player as line {first_line}")
@@ -179,7 +186,7 @@ def test_a_sheet_with_rejected_rows_imports_nothing(big_sheet, cup):
     assert table_contents(*APPS) == before
     assert "nothing imported: 1244 rows rejected" in out
     assert "unknown platform 'myspace'" in flat(out)
-    assert "3 discord k1 cannot pay the entry fee: has 0 points, needs 10" in flat(out)
+    assert "3 discord 60001 cannot pay the entry fee: has 0 points, needs 10" in flat(out)
 
 
 def test_skip_invalid_imports_every_other_row(big_sheet, cup, tmp_path):
@@ -215,7 +222,7 @@ def test_skip_invalid_imports_every_other_row(big_sheet, cup, tmp_path):
 def test_importing_the_same_sheet_again_changes_nothing(tmp_path, cup):
     path = write(
         tmp_path / "small.csv",
-        [["telegram", "s1", "one", "one@example.org"], ["discord", "s2", "two", ""]],
+        [["telegram", "9101", "one", "one@example.org"], ["discord", "9102", "two", ""]],
     )
     assert run(cup.pk, path)[0] == 0
     before = table_contents(*APPS)
@@ -231,14 +238,14 @@ def test_a_clean_sheet_imports_everything(tmp_path, cup, alice):
         [
             ["telegram", "1001", "alice", ""],  # alice, by identity
             ["web", "w1", "someone", "ALICE.LIDDELL+cup@googlemail.com"],  # alice again
-            ["discord", "d1", "dee", "dee@example.org"],
+            ["discord", "4004", "dee", "dee@example.org"],
         ],
     )
     code, out, _ = run(cup.pk, path)
     assert code == 0, out
     assert Registration.objects.filter(tournament=cup).count() == 2
     assert "same player as line 2" in out
-    dee = Member.objects.get(identities__external_id="d1")
+    dee = Member.objects.get(identities__external_id="4004")
     assert dee.email_normalized == "dee@example.org"
 
 
@@ -255,7 +262,8 @@ def test_a_player_who_cannot_pay_any_more_when_the_rows_are_written(
 ):
     """The plan saw the fee covered; by the time the rows are written it is not: without
     --skip-invalid the whole import is aborted, with it that row is rejected."""
-    path = write(tmp_path / "s.csv", [["discord", "d9", "dee", ""], ["telegram", "1001", "a", ""]])
+    rows = [["discord", "4009", "dee", ""], ["telegram", "1001", "a", ""]]
+    path = write(tmp_path / "s.csv", rows)
     real = imports.plan
 
     def plan_then_spend(*args, **kwargs):
@@ -267,7 +275,7 @@ def test_a_player_who_cannot_pay_any_more_when_the_rows_are_written(
     with pytest.raises(imports.ImportAborted, match=r"line 3: member .* has 0 points available"):
         imports.run(cup.pk, imports.read_sheet(path))
     assert not Registration.objects.exists()
-    assert not Member.objects.filter(identities__external_id="d9").exists()
+    assert not Member.objects.filter(identities__external_id="4009").exists()
     report = imports.run(cup.pk, imports.read_sheet(path), skip_invalid=True)
     assert [row.outcome for row in report.rows] == ["registered", "rejected"]
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from rich.progress import Progress
 
 from accounts.actions import register_member, start_subscription
-from accounts.models import Identity, Member, Platform, Tier
+from accounts.models import NUMERIC_PLATFORMS, Identity, Member, Platform, Tier
 from config.commands import ConcordCommand
 from ledger import actions as ledger
 from ledger.exceptions import InsufficientFunds
@@ -75,6 +75,21 @@ LAST = [
 DOMAINS = ["gmail.com", "outlook.com", "proton.me", "example.org", "fastmail.com"]
 
 
+# Demo people's ids: Telegram and Discord ids are numbers (accounts'
+# `accounts_identity_numeric_external_id`), from a range no real account uses yet;
+# web ids say what they are. Migration accounts 0008 moved older `demo-N` ids here.
+DEMO_NUMERIC_BASE = 990_000_000_000
+
+
+def demo_id(platform: str, n: int) -> str:
+    return str(DEMO_NUMERIC_BASE + n) if platform in NUMERIC_PLATFORMS else f"demo-{n}"
+
+
+def demo_ids(n: int) -> list[str]:
+    """Demo person `n`'s id on whichever platform they were drawn on."""
+    return [demo_id(Platform.TELEGRAM, n), demo_id(Platform.WEB, n)]
+
+
 class Command(ConcordCommand):
     help = "Create demo members through the actions (safe to run again)."
 
@@ -87,7 +102,7 @@ class Command(ConcordCommand):
     def handle(self, *args, members: int, once: bool, **options):
         if members < 1:
             raise CommandError("--members must be at least 1")
-        if once and Identity.objects.filter(external_id__startswith="demo-").exists():
+        if once and Identity.objects.filter(external_id__in=demo_ids(1)).exists():
             load_demo_story()  # a database seeded before the story existed gets it too
             self.stdout.write("Demo data already loaded.")
             return
@@ -131,7 +146,7 @@ class Command(ConcordCommand):
         referral = codes[referrer_index] if codes and with_referral else None
         registration = register_member(
             platform=platform,
-            external_id=f"demo-{n}",
+            external_id=demo_id(platform, n),
             username=f"{first} {last}",
             email=email,
             referral_code=referral,

@@ -78,7 +78,7 @@ def site(servers):
         names = {{"ada": "Ada", "brook": "Brook", "cyd": "Cyd", "long": {LONG_NAME!r}}}
         ids = {{
             key: register_member(
-                platform="telegram", external_id=f"ui-{{key}}", username=name
+                platform="web", external_id=f"ui-{{key}}", username=name
             ).member.pk
             for key, name in names.items()
         }}

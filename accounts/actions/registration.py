@@ -1,4 +1,4 @@
-"""Every write to members, identities, profiles and subscriptions goes through here."""
+"""Registering members, linking identities, changing a member's own fields."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
@@ -20,28 +19,27 @@ from accounts.exceptions import (
     EmailAlreadyRegistered,
     IdentityAlreadyLinked,
     InvalidDisplayName,
+    InvalidExternalId,
     InvalidIdentity,
-    InvalidSubscription,
-    SubscriptionAlreadyActive,
     UnknownReferralCode,
 )
 from accounts.models import (
     HIDDEN_CHARACTERS_PATTERN,
+    NUMERIC_ID_PATTERN,
+    NUMERIC_PLATFORMS,
     REFERRAL_ALPHABET,
     REFERRAL_CODE_LENGTH,
     REFERRAL_CODE_PATTERN,
     Identity,
     Member,
     Platform,
-    Subscription,
-    SubscriptionStatus,
-    Tier,
 )
 from accounts.signals import member_registered
 
 REFERRAL_CODE_ATTEMPTS = 8
 EXTERNAL_ID_MAX = Identity._meta.get_field("external_id").max_length
 USERNAME_MAX = Identity._meta.get_field("username").max_length
+NAME_MAX = Identity._meta.get_field("first_name").max_length
 DISPLAY_NAME_MAX = Member._meta.get_field("display_name").max_length
 # External ids this long or longer must not appear in a display name (accounts.integrity
 # reports one that does). Telegram's and Discord's ids are far longer; a shorter id turns
@@ -65,6 +63,9 @@ class RegistrationRequest:
     email: str
     email_normalized: str | None
     referrer: Member | None
+    first_name: str = ""
+    last_name: str = ""
+    is_bot: bool = False
 
 
 def new_referral_code() -> str:
@@ -116,6 +117,10 @@ def validate_identity(platform: str, external_id) -> tuple[str, str]:
         raise InvalidIdentity(f"external id is longer than {EXTERNAL_ID_MAX} characters")
     if _has_control_characters(external_id):
         raise InvalidIdentity("external id contains control characters")
+    if platform in NUMERIC_PLATFORMS and re.match(NUMERIC_ID_PATTERN, external_id) is None:
+        # Refused, not normalised: "042" is no id the platform gives, and guessing it
+        # means "42" could bind a typo to someone else's account.
+        raise InvalidExternalId(platform, external_id)
     return platform, external_id
 
 
@@ -128,6 +133,16 @@ def validate_username(username: str | None) -> str:
             " reordering the text around it)"
         )
     return username
+
+
+def validate_person_name(name: str | None, label: str) -> str:
+    """A first or last name on an identity (as the platform gives it): trimmed, cut to
+    150 characters, without control or format characters."""
+    name = (name or "").strip()[:NAME_MAX]
+    found = hidden_character(name)
+    if found:
+        raise InvalidIdentity(f"{label} contains {found}, a control or format character")
+    return name
 
 
 def validate_display_name(name, external_ids=()) -> str:
@@ -157,10 +172,15 @@ def validate_registration(
     username: str = "",
     email: str | None = None,
     referral_code: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    is_bot: bool = False,
 ) -> RegistrationRequest:
     """Check a registration without writing: raises the same errors register_member would."""
     platform, external_id = validate_identity(platform, external_id)
     username = validate_username(username)
+    first_name = validate_person_name(first_name, "first name")
+    last_name = validate_person_name(last_name, "last name")
     email = (email or "").strip()
     email_normalized = normalize_email(email) if email else None
     referrer = None
@@ -173,7 +193,17 @@ def validate_registration(
         referrer = Member.objects.filter(referral_code=code).first()
         if referrer is None:
             raise UnknownReferralCode(referral_code)
-    return RegistrationRequest(platform, external_id, username, email, email_normalized, referrer)
+    return RegistrationRequest(
+        platform,
+        external_id,
+        username,
+        email,
+        email_normalized,
+        referrer,
+        first_name,
+        last_name,
+        bool(is_bot),
+    )
 
 
 def register_member(
@@ -183,13 +213,19 @@ def register_member(
     username: str = "",
     email: str | None = None,
     referral_code: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    is_bot: bool = False,
     actor=None,
 ) -> Registration:
     """Create member, identity and profile in one transaction and publish `member.registered`.
 
     The same identity again returns the existing member (`created=False`) and writes
     nothing. An email normalizing to another member's raises `EmailAlreadyRegistered`, an
-    unknown referral code `UnknownReferralCode`; then nothing is written. Concurrent calls
+    unknown referral code `UnknownReferralCode`, a Telegram or Discord id that is not the
+    platform's number ("042", "abc") `InvalidExternalId`; then nothing is written.
+    `first_name`, `last_name` and `is_bot` (as the platform gives them) are stored on the
+    identity. Concurrent calls
     for one identity or one mailbox end with one member: the unique constraints decide,
     and the losers are answered as if they had come second.
     """
@@ -205,6 +241,9 @@ def register_member(
         username=username,
         email=email,
         referral_code=referral_code,
+        first_name=first_name,
+        last_name=last_name,
+        is_bot=is_bot,
     )
     # A taken mailbox is not looked up first: the unique constraint refuses it, and the
     # answer is worked out below, as for a race.
@@ -265,15 +304,17 @@ _INSERT_MEMBER_IDENTITY_PROFILE = sql.statement(
     "register.pg",
     member_insert=_INSERT_MEMBER,
     identity_insert=sql.statement(
-        "identity_insert", values="SELECT id, %s, %s, %s, %s FROM member"
+        "identity_insert", values="SELECT id, %s, %s, %s, %s, %s, %s, %s FROM member"
     ),
     profile_insert=sql.statement(
-        "profile_insert", values="SELECT id, '', '{}', false, false, false, %s FROM member"
+        "profile_insert", values="SELECT id, '', '{}', '{}', false, false, false, %s FROM member"
     ),
 )
-_INSERT_IDENTITY = sql.statement("identity_insert", values="VALUES (%s, %s, %s, %s, %s)")
+_INSERT_IDENTITY = sql.statement(
+    "identity_insert", values="VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
 _INSERT_PROFILE = sql.statement(
-    "profile_insert", values="VALUES (%s, '', '{}', false, false, false, %s)"
+    "profile_insert", values="VALUES (%s, '', '{}', '{}', false, false, false, %s)"
 )
 
 
@@ -295,7 +336,15 @@ def _create_member(request: RegistrationRequest, *, actor) -> Member:
         last_active_at=now,
     )
     db_now = connection.ops.adapt_datetimefield_value(now)
-    identity = [request.platform, request.external_id, request.username, db_now]
+    identity = [
+        request.platform,
+        request.external_id,
+        request.username,
+        request.first_name,
+        request.last_name,
+        request.is_bot,
+        db_now,
+    ]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             _insert_with_fresh_referral_code(
@@ -338,7 +387,6 @@ def _insert_with_fresh_referral_code(cursor, member: Member, db_now, sql: str, e
                     [
                         member.display_name,
                         member.language,
-                        member.is_premium,
                         member.is_active,
                         db_now,
                         db_now,
@@ -361,13 +409,14 @@ def _insert_with_fresh_referral_code(cursor, member: Member, db_now, sql: str, e
     )
 
 
-MEMBER_EDITABLE = ("display_name", "language", "is_premium", "is_active", "email")
+MEMBER_EDITABLE = ("display_name", "language", "is_active", "email")
 
 
 @transaction.atomic
 def update_member(member: Member, *, actor=None, **changes) -> Member:
-    """Change a member's own fields (`display_name`, `language`, `is_premium`,
-    `is_active`, `email`) and publish `member.updated` with what changed."""
+    """Change a member's own fields (`display_name`, `language`, `is_active`, `email`)
+    and publish `member.updated` with what changed. Premium is no field: it is what a
+    subscription grants (`accounts.premium`)."""
     unknown = set(changes) - set(MEMBER_EDITABLE)
     if unknown:
         raise AccountsError(f"cannot change {', '.join(sorted(unknown))} with update_member")
@@ -413,7 +462,17 @@ def update_member(member: Member, *, actor=None, **changes) -> Member:
 
 
 @transaction.atomic
-def link_identity(member: Member, *, platform: str, external_id, username: str = "", actor=None):
+def link_identity(
+    member: Member,
+    *,
+    platform: str,
+    external_id,
+    username: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    is_bot: bool = False,
+    actor=None,
+):
     """Link another platform account to `member`; linking it again returns the same row."""
     platform, external_id = validate_identity(platform, external_id)
     existing = Identity.objects.filter(platform=platform, external_id=external_id).first()
@@ -428,6 +487,9 @@ def link_identity(member: Member, *, platform: str, external_id, username: str =
                 platform=platform,
                 external_id=external_id,
                 username=validate_username(username),
+                first_name=validate_person_name(first_name, "first name"),
+                last_name=validate_person_name(last_name, "last name"),
+                is_bot=bool(is_bot),
             )
     except IntegrityError:
         raise IdentityAlreadyLinked(f"{platform}:{external_id} was just linked elsewhere") from None
@@ -438,60 +500,3 @@ def link_identity(member: Member, *, platform: str, external_id, username: str =
         subject=f"member:{member.pk}",
     )
     return identity
-
-
-@transaction.atomic
-def start_subscription(
-    member: Member,
-    *,
-    tier: str,
-    starts_at: datetime | None = None,
-    expires_at: datetime | None = None,
-    actor=None,
-) -> Subscription:
-    """Start a subscription; a member has at most one active (cancel the old one first)."""
-    if tier not in Tier.values:
-        raise InvalidSubscription(
-            f"unknown tier {tier!r} (expected one of {', '.join(Tier.values)})"
-        )
-    starts_at = starts_at or timezone.now()
-    if expires_at is not None and expires_at <= starts_at:
-        raise InvalidSubscription("a subscription must expire after it starts")
-    # Lock the member: two concurrent starts queue here instead of racing to the constraint.
-    Member.objects.select_for_update(no_key=True).filter(pk=member.pk).first()
-    if Subscription.objects.filter(member=member, status=SubscriptionStatus.ACTIVE).exists():
-        raise SubscriptionAlreadyActive(f"{member} already has an active subscription")
-    subscription = Subscription.objects.create(
-        member=member, tier=tier, starts_at=starts_at, expires_at=expires_at
-    )
-    events.publish(
-        "subscription.started",
-        payloads.subscription_started(
-            member_id=member.pk,
-            subscription_id=subscription.pk,
-            tier=tier,
-            starts_at=starts_at,
-            expires_at=expires_at,
-        ),
-        actor=actor,
-        subject=f"member:{member.pk}",
-    )
-    return subscription
-
-
-@transaction.atomic
-def cancel_subscription(subscription: Subscription, *, actor=None) -> Subscription:
-    locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
-    if locked.status != SubscriptionStatus.ACTIVE:
-        return locked
-    locked.status = SubscriptionStatus.CANCELLED
-    locked.save(update_fields=["status"])
-    events.publish(
-        "subscription.cancelled",
-        payloads.subscription_cancelled(
-            member_id=locked.member_id, subscription_id=locked.pk, tier=locked.tier
-        ),
-        actor=actor,
-        subject=f"member:{locked.member_id}",
-    )
-    return locked
