@@ -2,13 +2,21 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard import integrity_page, member_controls, tournament_controls, tournament_terms, views
+from dashboard import (
+    integrity_page,
+    member_controls,
+    members_list,
+    tournament_controls,
+    tournament_terms,
+    views,
+)
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("members/", views.members, name="members"),
+    path("members/", members_list.members, name="members"),
+    path("members/award", members_list.bulk_award, name="members-award"),
     path("members/<int:member_id>/", views.member, name="member"),
     path("tournaments/", views.tournaments, name="tournaments"),
     path("tournaments/<int:tournament_id>/", views.tournament, name="tournament"),

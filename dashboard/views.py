@@ -7,8 +7,6 @@ that says what is missing (403), and a POST without it changes nothing."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -41,36 +39,6 @@ def home(request):
             "leaderboards": [
                 {"currency": code, "rows": renders.leaderboard_rows(code)} for code in currencies
             ],
-        },
-    )
-
-
-@permitted(VIEW)
-@require_GET
-def members(request):
-    from accounts.models import Member
-    from accounts.queries import subscription_counts
-
-    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
-    pii = request.user.has_perm(PII)
-    found = Member.objects.order_by("-pk")
-    if query:
-        match = Q(display_name__icontains=query) | Q(referral_code=query.upper())
-        if pii:  # a search by email or platform id is a lookup of personal data
-            match |= Q(email_normalized=query.lower()) | Q(identities__external_id=query)
-        number = query.removeprefix("#")
-        if number.isascii() and number.isdigit() and len(number) <= 18:
-            match |= Q(pk=int(number))
-        found = found.filter(match).distinct()
-    page = Paginator(found.only("pk", "display_name", "email", "created_at"), SEARCH_PAGE)
-    return render(
-        request,
-        "dashboard/members.html",
-        {
-            "query": query,
-            "page": page.get_page(request.GET.get("page")),
-            "pii": pii,
-            "subscriptions": subscription_counts(timezone.now()),
         },
     )
 

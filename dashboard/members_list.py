@@ -1,0 +1,224 @@
+"""The members list: columns (platform, balance, last active, premium), sorting, filters,
+search (name, referral code, `#id`; with `accounts.view_member_pii` also username, part
+of an email and platform id), a CSV export of the current filter, and a bulk award to
+the selected members (one `ledger.award_many`, Treasurer's `ledger.adjust_balance`).
+
+One `Listing` reads the query string once; the page, the CSV and the bulk form's return
+address all use it, so what is exported is exactly what is shown."""
+
+from __future__ import annotations
+
+import csv
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from dashboard.controls import PII, VIEW, permitted
+
+PAGE = 50
+CSV_MAX = 100_000
+ADJUST = "ledger.adjust_balance"
+SORTS = {
+    "joined": ("-created_at", "-pk"),
+    "oldest": ("created_at", "pk"),
+    "name": ("display_name", "pk"),
+    "balance": ("-balance", "-pk"),
+    "active": ("-last_active_at", "-pk"),
+}
+ACTIVE_DAYS = ("1", "7", "30", "90")
+TOKEN = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
+
+
+@dataclass(frozen=True)
+class Listing:
+    query: str
+    platform: str
+    premium: str  # "", "yes", "no"
+    active: str  # "", or days
+    sort: str
+    currency: str
+
+    @classmethod
+    def of(cls, data) -> Listing:
+        from accounts.models import Platform
+
+        def pick(name: str, allowed, default: str = "") -> str:
+            value = data.get(name, default)
+            return value if value in allowed else default
+
+        return cls(
+            query=data.get("q", "").replace("\x00", "").strip()[:100],
+            platform=pick("platform", Platform.values),
+            premium=pick("premium", ("yes", "no")),
+            active=pick("active", ACTIVE_DAYS),
+            sort=pick("sort", SORTS, "joined"),
+            currency=data.get("currency", "points")[:32] or "points",
+        )
+
+    def params(self, **changes) -> str:
+        values = {
+            "q": self.query,
+            "platform": self.platform,
+            "premium": self.premium,
+            "active": self.active,
+            "sort": self.sort,
+            "currency": self.currency,
+            **changes,
+        }
+        return urlencode({k: v for k, v in values.items() if v})
+
+    def members(self, pii: bool):
+        from accounts.models import Identity, Member, Subscription
+        from ledger.models import Account
+
+        now = timezone.now()
+        found = Member.objects.annotate(
+            balance=Subquery(
+                Account.objects.filter(member=OuterRef("pk"), currency__code=self.currency).values(
+                    "balance"
+                )[:1]
+            ),
+            platform=Subquery(
+                Identity.objects.filter(member=OuterRef("pk")).order_by("pk").values("platform")[:1]
+            ),
+            premium_now=Exists(Subscription.objects.premium(now).filter(member=OuterRef("pk"))),
+        )
+        if self.query:
+            found = found.filter(self._match(pii)).distinct()
+        if self.platform:
+            found = found.filter(identities__platform=self.platform).distinct()
+        if self.premium:
+            found = found.filter(premium_now=self.premium == "yes")
+        if self.active:
+            found = found.filter(last_active_at__gte=now - timedelta(days=int(self.active)))
+        return found.order_by(*SORTS[self.sort])
+
+    def _match(self, pii: bool) -> Q:
+        query = self.query
+        match = Q(display_name__icontains=query) | Q(referral_code=query.upper())
+        if pii:  # a search by email, username or platform id is a lookup of personal data
+            match |= (
+                Q(email_normalized__icontains=query.lower())
+                | Q(identities__external_id=query)
+                | Q(identities__username__icontains=query.removeprefix("@"))
+            )
+        number = query.removeprefix("#")
+        if number.isascii() and number.isdigit() and len(number) <= 18:
+            match |= Q(pk=int(number))
+        return match
+
+
+@permitted(VIEW)
+@require_GET
+def members(request):
+    from accounts.models import Platform
+    from accounts.queries import subscription_counts
+    from ledger.models import Currency
+
+    listing = Listing.of(request.GET)
+    pii = request.user.has_perm(PII)
+    if request.GET.get("format") == "csv":
+        return _csv(listing, pii)
+    page = Paginator(listing.members(pii), PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "dashboard/members.html",
+        {
+            "listing": listing,
+            "query": listing.query,
+            "page": page,
+            "pii": pii,
+            "platforms": Platform.choices,
+            "currencies": list(Currency.objects.order_by("code").values_list("code", flat=True)),
+            "sorts": list(SORTS),
+            "active_days": ACTIVE_DAYS,
+            "subscriptions": subscription_counts(timezone.now()),
+            "can_award": request.user.has_perm(ADJUST),
+            "token": secrets.token_urlsafe(16),
+        },
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv(listing: Listing, pii: bool) -> StreamingHttpResponse:
+    """The current filter as CSV (at most CSV_MAX rows), personal data only for `pii`."""
+    header = ["id", "name", "platform", f"balance_{listing.currency}", "premium"]
+    header += ["last_active", "joined"] + (["email"] if pii else [])
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(header)
+        for m in listing.members(pii)[:CSV_MAX].iterator(chunk_size=2000):
+            row = [m.pk, _cell(m.display_name), m.platform or "", m.balance or 0]
+            row += ["yes" if m.premium_now else "no"]
+            row += [m.last_active_at.isoformat() if m.last_active_at else ""]
+            row += [m.created_at.isoformat()] + ([_cell(m.email or "")] if pii else [])
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="members.csv"'
+    return response
+
+
+def _cell(text: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@permitted(ADJUST)
+@require_POST
+def bulk_award(request) -> HttpResponse:
+    """Award the same amount to every selected member: one transfer (`award_many`), paid
+    once however often the form is sent (its token is the idempotency key). A refusal is
+    shown above the list and nothing is written."""
+    from accounts.models import Member
+    from ledger import actions as ledger
+    from ledger.exceptions import LedgerError
+    from ledger.models import TransferKind
+    from ledger.plans import SystemKey
+
+    back = redirect(f"/dashboard/members/?{Listing.of(request.POST).params()}")
+    ids = sorted({int(v) for v in request.POST.getlist("member") if v.isascii() and v.isdigit()})
+    amount, token = request.POST.get("amount", ""), request.POST.get("token", "")
+    if not ids:
+        messages.error(request, "Select at least one member to award.")
+        return back
+    if not (amount.isascii() and amount.isdigit() and 0 < len(amount) <= 18 and int(amount)):
+        messages.error(request, "The amount is a positive whole number.")
+        return back
+    if not TOKEN.match(token):
+        messages.error(request, "This form has expired: reload the page.")
+        return back
+    found = list(Member.objects.filter(pk__in=ids).only("pk"))
+    try:
+        ledger.award_many(
+            [(member, int(amount)) for member in found],
+            currency=request.POST.get("currency", "points"),
+            kind=TransferKind.ADJUSTMENT,
+            reason=request.POST.get("reason", ""),
+            idempotency_key=SystemKey(f"admin-adjust:dashboard-bulk:{token}"),
+            actor=request.user,
+        )
+    except LedgerError as exc:
+        messages.error(request, str(exc))
+    else:
+        gone = len(ids) - len(found)
+        note = f" ({gone} selected no longer exist)" if gone else ""
+        messages.success(
+            request, f"Awarded {int(amount):,} to {len(found)} members in one transfer{note}."
+        )
+    return back

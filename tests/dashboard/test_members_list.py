@@ -1,0 +1,136 @@
+"""The members list: platform, balance, last active and premium columns; sorting and
+filters; search by username and part of an email for roles that may see personal data;
+a CSV export of exactly the current filter; a bulk award to the selection (one transfer,
+paid once, Treasurer only, refusals shown and nothing written)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+
+import pytest
+from django.test import Client
+
+from accounts.actions import start_subscription
+from ledger import actions as ledger
+from ledger.models import Transfer
+from ledger.queries import balance as balances
+from tests.dashboard.test_roles import make_user, snapshot
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def as_role(role: str) -> Client:
+    client = Client()
+    client.force_login(make_user(role, prefix=secrets.token_hex(3)))
+    return client
+
+
+def shown(client: Client, **query) -> list[int]:
+    body = client.get("/dashboard/members/", query).content.decode()
+    return [int(part.split('"')[0]) for part in body.split('<tr data-member="')[1:]]
+
+
+def test_columns_sorting_and_filters(alice, bob):
+    ledger.award(bob, 500, reason="x", idempotency_key="m1")
+    start_subscription(alice, tier="premium")
+    web = MemberFactory(platform="web", external_id="w-1", username="carol")
+    viewer = as_role("Viewer")
+    body = viewer.get("/dashboard/members/").content.decode()
+    assert 'data-balance="600"' in body  # bob: welcome bonus + 500
+    assert "premium</span>" in body
+    assert "telegram" in body
+    assert "discord" in body
+    assert shown(viewer, sort="balance")[0] == bob.pk
+    assert shown(viewer, premium="yes") == [alice.pk]
+    assert set(shown(viewer, premium="no")) == {bob.pk, web.pk}
+    assert shown(viewer, platform="discord") == [bob.pk]
+    assert shown(viewer, q=f"#{web.pk}") == [web.pk]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import Member
+
+    Member.objects.filter(pk=bob.pk).update(last_active_at=timezone.now() - timedelta(days=30))
+    assert set(shown(viewer, active="7")) == {alice.pk, web.pk}  # registering is activity
+    assert shown(viewer, sort="active")[-1] == bob.pk
+
+
+def test_usernames_and_parts_of_emails_are_search_keys_only_for_personal_data_roles(alice):
+    assert shown(as_role("Moderator"), q="@alice") == [alice.pk]
+    assert shown(as_role("Moderator"), q="liddell@gm") == [alice.pk]
+    assert shown(as_role("Viewer"), q="liddell@gm") == []
+    assert (
+        "Alice.Liddell@gmail.com"
+        not in as_role("Viewer").get("/dashboard/members/").content.decode()
+    )
+
+
+def test_the_csv_export_is_the_current_filter_and_defuses_formulas(alice, bob):
+    evil = MemberFactory(platform="web", external_id="w-2", username="=HYPERLINK(1)")
+    rows = list(csv.reader(io.StringIO(_csv(as_role("Moderator"), platform="web"))))
+    assert rows[0][:4] == ["id", "name", "platform", "balance_points"]
+    assert "email" in rows[0]
+    assert [int(row[0]) for row in rows[1:]] == [evil.pk]
+    assert rows[1][1].startswith("'=")
+    viewer_rows = list(csv.reader(io.StringIO(_csv(as_role("Viewer")))))
+    assert "email" not in viewer_rows[0]
+    assert {int(row[0]) for row in viewer_rows[1:]} == {alice.pk, bob.pk, evil.pk}
+
+
+def balance(member) -> int:
+    return balances(member, "points")[0]
+
+
+def _csv(client: Client, **query) -> str:
+    response = client.get("/dashboard/members/", {**query, "format": "csv"})
+    assert response["Content-Type"].startswith("text/csv")
+    return b"".join(response.streaming_content).decode()
+
+
+def test_a_bulk_award_pays_the_selection_once_in_one_transfer(alice, bob):
+    treasurer = as_role("Treasurer")
+    form = {
+        "member": [alice.pk, bob.pk],
+        "amount": "25",
+        "currency": "points",
+        "reason": "event bonus",
+        "token": "bulk-token-0123456789",
+    }
+    first = treasurer.post("/dashboard/members/award", form, follow=True)
+    assert "Awarded 25 to 2 members in one transfer" in first.content.decode()
+    treasurer.post("/dashboard/members/award", form)  # a double submit
+    assert Transfer.objects.filter(reason="event bonus").count() == 1
+    assert balance(alice) == balance(bob) == 125
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"member": []}, "Select at least one member"),
+        ({"amount": "-5"}, "positive whole number"),
+        ({"currency": "gold"}, "gold"),
+        ({"reason": ""}, "reason"),
+    ],
+)
+def test_a_refused_bulk_award_says_why_and_writes_nothing(alice, change, said):
+    form = {"member": [alice.pk], "amount": "5", "currency": "points", "reason": "r"}
+    form |= {"token": "bulk-token-refused-0001", **change}
+    treasurer = as_role("Treasurer")
+    before = snapshot()
+    response = treasurer.post("/dashboard/members/award", form, follow=True)
+    assert said in response.content.decode()
+    after = snapshot()
+    assert {t: v for t, v in after.items() if before[t] != v and t != "auth_user"} == {}
+
+
+@pytest.mark.parametrize("role", ["Viewer", "Moderator", "Organiser"])
+def test_only_money_roles_may_bulk_award(alice, role):
+    client = as_role(role)
+    assert 'name="member"' not in client.get("/dashboard/members/").content.decode()
+    form = {"member": [alice.pk], "amount": "5", "reason": "r", "token": "bulk-token-x-0001"}
+    assert client.post("/dashboard/members/award", form).status_code == 403
+    assert not Transfer.objects.filter(reason="r").exists()
