@@ -1,5 +1,8 @@
 """`manage.py seed_demo [--members N] [--once]`: realistic demo data, through the actions.
 
+Tournaments too: one in each state (`tournaments.demo`; with at least 8 members), so
+every page has something on first run.
+
 Members (accounts), then their ledger life: quiz awards, paid readings, gifts between
 members, daily streaks and achievements; then the demo story (`narrative.demo`) with a
 third of the members partway or all the way through it. The command lives in the highest
@@ -25,6 +28,7 @@ from narrative.actions import make_choice, start_story
 from narrative.demo import load_demo_story
 from narrative.exceptions import ChapterLocked
 from narrative.models import Choice
+from tournaments.demo import load_demo_tournaments
 
 FIRST = [
     "Ava",
@@ -120,6 +124,7 @@ class Command(ConcordCommand):
             for n, member in enumerate(people, start=1):
                 self.ledger_life(n, member, rng, people)
                 progress.advance(task)
+            load_demo_tournaments(people)
             story = load_demo_story()
             task = progress.add_task("Reading the demo story", total=members)
             for member in people:
