@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard import views
+from dashboard import trends, views
 
 app_name = "dashboard"
 
@@ -14,6 +14,9 @@ urlpatterns = [
     path("tournaments/<int:tournament_id>/", views.tournament, name="tournament"),
     path("stories/", views.stories, name="stories"),
     path("stories/<int:story_id>/", views.story, name="story"),
+    path("analytics/", trends.analytics, name="analytics"),
+    path("analytics/today", trends.analytics_today, name="analytics-today"),
+    path("analytics/<slug:slug>.csv", trends.analytics_csv, name="analytics-csv"),
     path("overlays/", views.overlays, name="overlays"),
     path("overlays/new", views.overlay_create, name="overlay-create"),
     path("overlays/<int:token_id>/revoke", views.overlay_revoke, name="overlay-revoke"),
