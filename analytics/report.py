@@ -132,7 +132,8 @@ def charts(frame: Frame, before: Frame) -> list[Chart]:
             ("issued", [issued.get(n, 0) for n in names]),
             ("spent", [spent.get(n, 0) for n in names]),
         ]
-        found.append(kinds)
+        if names:
+            found.append(kinds)
     stories = Chart("stories", "Stories: starts, decisions, endings", "bar", x)
     stories.series += [
         ("starts", frame.series("narrative.starts")),

@@ -5,6 +5,7 @@
 (function () {
   "use strict";
   var charts = [];
+  var compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
 
   function css(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -46,7 +47,10 @@
       height: Math.max(180, Math.min(260, Math.round(width * 0.5))),
       series: series,
       scales: { x: categorical ? { time: false, range: [-0.5, chart.x.length - 0.5] } : { time: true } },
-      axes: [axisX, { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 60 }],
+      axes: [axisX, {
+        stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 56,
+        values: function (u, splits) { return splits.map(function (v) { return compact.format(v); }); },
+      }],
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
     };
