@@ -216,3 +216,41 @@ def cohorts_csv(rows: list[dict]) -> str:
             [row["week"].isoformat(), row["size"], *(c["active"] for c in row["weeks"])]
         )
     return out.getvalue()
+
+
+def spark_points(values: list[int], width: int = 96, height: int = 24) -> str:
+    """An SVG polyline's points drawing `values` in a width x height box."""
+    if not values:
+        return ""
+    top = max(values) or 1
+    step = width / max(len(values) - 1, 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 1 - (height - 2) * v / top:.1f}" for i, v in enumerate(values)
+    )
+
+
+def home_trends(span: Period) -> list[dict]:
+    """The home page's sparklines: the last 7 days of registrations, daily actives and
+    each currency's flows, with the change against the 7 days before."""
+    metrics = ["members.registered", "members.dau", "ledger.issued", "ledger.spent"]
+    frame, before = Frame(span, metrics), Frame(span.previous(), metrics)
+    wanted = [("registered", "members.registered", ""), ("daily active", "members.dau", "")]
+    for code in Currency.objects.order_by("code").values_list("code", flat=True):
+        wanted += [
+            (f"{code} issued", "ledger.issued", f"{code}:"),
+            (f"{code} spent", "ledger.spent", f"{code}:"),
+        ]
+    found = []
+    for label, metric, prefix in wanted:
+        values = frame.series(metric, prefix)
+        total, previous = sum(values), before.total(metric, prefix)
+        found.append(
+            {
+                "label": label,
+                "total": total,
+                "previous": previous,
+                "delta": _delta(total, previous),
+                "points": spark_points(values),
+            }
+        )
+    return found

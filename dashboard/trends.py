@@ -23,17 +23,6 @@ ANALYTICS = "analytics.view_analytics"
 RANGES = [("24h", "24 h"), ("7d", "7 d"), ("30d", "30 d"), ("90d", "90 d"), ("custom", "custom")]
 
 
-def spark_points(values: list[int], width: int = 96, height: int = 24) -> str:
-    """An SVG polyline's points drawing `values` in a width x height box."""
-    if not values:
-        return ""
-    top = max(values) or 1
-    step = width / max(len(values) - 1, 1)
-    return " ".join(
-        f"{i * step:.1f},{height - 1 - (height - 2) * v / top:.1f}" for i, v in enumerate(values)
-    )
-
-
 def _period(request):
     chosen = request.GET.get("range", "30d")
     return chosen, period(
@@ -55,7 +44,7 @@ def analytics(request):
         )
     built = report.build(span)
     for tile in built["tiles"]:
-        tile["points"] = spark_points(tile["spark"])
+        tile["points"] = report.spark_points(tile["spark"])
     query = request.GET.urlencode()
     return render(
         request,

@@ -14,9 +14,12 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from analytics.queries import period
+from analytics.report import home_trends
 from dashboard import actions, boards, renders
 from dashboard import cache as cached
 from dashboard.exceptions import DashboardError, InvalidToken, TokenRevoked
@@ -65,6 +68,10 @@ def home(request):
         "dashboard/home.html",
         {
             "counters": renders.counters(),
+            # Sparklines of the last 7 days (rollups), for those who may see analytics.
+            "trends": home_trends(period("7d", timezone.now()))
+            if request.user.has_perm("analytics.view_analytics")
+            else None,
             "feed": renders.feed(),
             "leaderboards": [
                 {"currency": code, "rows": renders.leaderboard_rows(code)} for code in currencies

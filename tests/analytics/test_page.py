@@ -88,3 +88,22 @@ def test_the_24_hour_range_reads_hours(viewer, history):
     )
     assert len(rows) == 1 + 24
     assert sum(int(row[1]) for row in rows[1:]) == 5
+
+
+def test_home_shows_7_day_sparklines_with_deltas(viewer, history):
+    rebuild_days(history.today, history.today)
+    body = viewer.get("/dashboard/").content.decode()
+    assert 'data-trend="registered"' in body
+    assert "<strong>5</strong>" in body  # 5 registered in the last 7 days
+    assert "(before: 0)" in body  # nothing the week before: no percentage
+    assert '<polyline points="0.0,23.0' in body
+
+
+def test_home_has_no_sparklines_without_the_analytics_permission(client, db):
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(username="dashboard-only")
+    user.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    client.force_login(user)
+    body = client.get("/dashboard/").content.decode()
+    assert 'data-trend="registered"' not in body
