@@ -6,7 +6,7 @@
 WITH member AS (
     SELECT g, %(base)s + g AS id, {registered_at} AS joined,
            10 + (g * 7919) %% 90 AS a1, 10 + (g * 104729) %% 90 AS a3
-      FROM generate_series(1, %(n)s) g
+      FROM generate_series(1::bigint, %(n)s::bigint) g
 ), slot AS (
     SELECT m.*, j,
            m.joined + (%(now)s::timestamptz - m.joined)

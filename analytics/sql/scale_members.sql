@@ -10,4 +10,4 @@ SELECT %(base)s + g, 'player ' || (%(base)s + g), 'en', false, true,
                                  1), '' ORDER BY k DESC)
           FROM generate_series(0, 7) k),
        CASE WHEN g %% 10 = 0 THEN %(base)s + g - 1 END
-  FROM generate_series(1, %(n)s) g
+  FROM generate_series(1::bigint, %(n)s::bigint) g

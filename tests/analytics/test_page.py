@@ -32,7 +32,10 @@ def test_a_viewer_opens_the_analytics_page(viewer, history):
     assert "/static/vendor/uplot/uPlot.iife.min.js" in body
     assert 'href="/dashboard/analytics/"' in body  # the nav link
     assert 'data-tile="Registered"' in body
-    assert 'hx-trigger="every 10s"' in body  # the live tile of today
+    assert 'hx-get="/dashboard/analytics/today" hx-trigger="load"' in body  # today, live
+    tile = viewer.get("/dashboard/analytics/today").content.decode()
+    assert 'hx-trigger="every 10s"' in tile
+    assert 'data-today="registered">5<' in tile
 
 
 def test_staff_without_a_role_is_refused(client, db):

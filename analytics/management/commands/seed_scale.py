@@ -31,7 +31,6 @@ STEPS = [
     ("members", "scale_members"),
     ("identities", "scale_identities"),
     ("profiles", "scale_profiles"),
-    ("system accounts", "scale_system_accounts"),
     ("wallets", "scale_wallets"),
     ("transfers", "scale_transfers"),
     ("postings", "scale_postings"),
@@ -99,26 +98,29 @@ class Command(ConcordCommand):
     def params(self, count: int, span: int, story) -> dict:
         from ledger.models import Currency
 
+        codes = dict(Currency.objects.values_list("code", "pk"))
         with connection.cursor() as cursor:
+            # The system accounts first: their ids come from the sequence (which may be
+            # past max(id)); the wallets' are chosen above every id there is.
+            cursor.execute(
+                load(SQL, "scale_system_accounts"),
+                {"points": codes["points"], "now": timezone.now()},
+            )
             cursor.execute(
                 "SELECT (SELECT coalesce(max(id), 0) FROM accounts_member),"
                 " (SELECT coalesce(max(id), 0) FROM ledger_account),"
                 " (SELECT coalesce(max(id), 0) FROM ledger_transfer)"
             )
             base, abase, tbase = cursor.fetchone()
-        # System accounts may be created by the load itself: wallets go above them.
-        codes = dict(Currency.objects.values_list("code", "pk"))
         return {
             "n": count,
             "days": span,
             "now": timezone.now(),
             "base": base,
-            "abase": abase + 10,
+            "abase": abase,
             "tbase": tbase,
             "points": codes["points"],
             "credits": codes["credits"],
             "story": story.pk,
             "chapter": story.chapters.get(number=1).pk,
         }
-
-

@@ -78,6 +78,7 @@ def test_the_analytics_page_draws_its_charts_in_both_themes(site, browser, staff
             assert page.evaluate(INKED, slug) > 0, f"{slug}: nothing drawn"
             if viewport is None:
                 screenshot(page.locator(f"#chart-{slug}"), f"analytics-{slug}-{theme}")
+        page.wait_for_selector('[data-today="registered"]')  # the live tile came
         today = page.locator('[data-numbers="members"] tbody tr').last
         assert today.locator("td").first.inner_text() == str(registered)
         size = "phone" if viewport else "desktop"
@@ -103,5 +104,24 @@ def test_the_theme_toggle_redraws_the_charts_in_its_colours(site, browser, staff
     page.click("[data-theme-toggle]")
     page.wait_for_function(DRAWN)
     assert page.evaluate(axis) != light
+    # Today's tile follows the ledger: an award shows within its 10 s refresh.
+    issued = page.locator('[data-today="issued:points"]')
+    before = int(issued.inner_text().replace(",", ""))
+    run_django(
+        site.env,
+        """
+        from accounts.models import Member
+        from ledger.actions import award
+        award(Member.objects.order_by("pk").first(), 777, reason="live",
+              idempotency_key="ui-analytics-live")
+        print(json.dumps({}))
+        """,
+    )
+    page.wait_for_function(
+        "want => document.querySelector('[data-today=\"issued:points\"]')"
+        ".textContent.replace(/,/g, '') === String(want)",
+        arg=before + 777,
+        timeout=20_000,
+    )
     watched.assert_no_errors()
     context.close()
