@@ -144,3 +144,13 @@ def test_the_command_rebuilds_a_range(history, capsys):
     )
     assert "rolled up 3 days" in capsys.readouterr().out
     assert rows_of(history.today)[("members.registered", "")] == 5
+
+
+def test_beat_runs_the_refresh_task(history, settings):
+    from config.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["analytics-rollups"]
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovery
+    assert entry["task"] in app.tasks
+    app.tasks[entry["task"]].apply()
+    assert rows_of(history.today)[("members.registered", "")] == 5
