@@ -17,3 +17,16 @@ class UnknownKey(ApiError, LookupError):
 
 class KeyNotActive(ApiError):
     """The key is revoked or expired: it cannot be rotated."""
+
+
+class InvalidWebhook(ApiError, ValueError):
+    """A webhook endpoint that cannot be made or changed: bad URL, scope or kinds, or a
+    key that may not read events."""
+
+
+class UnknownWebhook(ApiError, LookupError):
+    """No such webhook endpoint (for this key), or no such delivery."""
+
+
+class WebhookDisabled(ApiError):
+    """The endpoint is disabled: enable it before redelivering."""

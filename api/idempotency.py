@@ -115,11 +115,13 @@ def write(request: HttpRequest, body: dict, work: Work, *, moves_value: bool) ->
         if status >= 500:
             transaction.set_rollback(True)
         else:
-            IdempotentRequest.objects.filter(pk=record_id).update(status=status, response_body=data)
+            with transaction.get_connection().cursor() as cursor:
+                cursor.execute(_FILL, [status, json.dumps(data), record_id])
     return problems.response(status, data)
 
 
 _CLAIM = statement("idempotency_claim")
+_FILL = statement("idempotency_fill")
 
 
 def _claim(request: HttpRequest, value: str, digest: str, body: dict) -> int | None:

@@ -36,6 +36,7 @@ DOMAIN: dict[type[Exception], tuple[int, str]] = {
     ledger.InvalidAmount: (422, "invalid_amount"),
     ledger.InvalidRequest: (422, "invalid_request"),
     ledger.UnknownCurrency: (422, "unknown_currency"),
+    ledger.UnknownMember: (404, "member_not_found"),
     ledger.InsufficientFunds: (409, "insufficient_funds"),
     ledger.IdempotencyConflict: (409, "idempotency_conflict"),
     ledger.AlreadyReversed: (409, "already_reversed"),
@@ -69,6 +70,9 @@ DOMAIN: dict[type[Exception], tuple[int, str]] = {
     api.InvalidKeyRequest: (422, "invalid_key_request"),
     api.UnknownKey: (404, "unknown_key"),
     api.KeyNotActive: (409, "key_not_active"),
+    api.InvalidWebhook: (422, "invalid_webhook"),
+    api.UnknownWebhook: (404, "webhook_not_found"),
+    api.WebhookDisabled: (409, "webhook_disabled"),
 }
 DOMAIN_BASES = (
     accounts.AccountsError,

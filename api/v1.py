@@ -25,7 +25,7 @@ from ninja.responses import NinjaJSONEncoder
 from api import problems
 from api.auth import unauthorized
 from api.problems import Problem
-from api.routes import events, ledger, members, standing, stories, tournaments
+from api.routes import events, ledger, members, standing, stories, tournaments, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -234,3 +234,4 @@ api.add_router("/ledger", standing.router)
 api.add_router("/tournaments", tournaments.router)
 api.add_router("/stories", stories.router)
 api.add_router("/events", events.router)
+api.add_router("/webhooks", webhooks.router)

@@ -15,17 +15,22 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from api.delivery import EmbeddedWebhooks  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from dashboard.hub import EmbeddedRelay  # noqa: E402
 
 _EMBEDDED = EmbeddedRelay.wanted()
+_WEBHOOKS_HERE = EmbeddedWebhooks.wanted()
 
 
 async def http(scope, receive, send):
     """Django, with the embedded relay started by the first request on embedded defaults:
-    from then on this process's local caches hear about other processes' writes."""
+    from then on this process's local caches hear about other processes' writes. Without
+    a Celery broker the same request starts the in-process webhook sender."""
     if _EMBEDDED and not EmbeddedRelay.running():
         await asyncio.to_thread(EmbeddedRelay.ensure)
+    if _WEBHOOKS_HERE and not EmbeddedWebhooks.running():
+        EmbeddedWebhooks.ensure()
     await django_asgi_app(scope, receive, send)
 
 

@@ -18,6 +18,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.schedules import env_seconds
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -369,6 +371,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# Where tasks (and beat's) go unless routed (tests give each worker a queue of its own).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE") or "celery"
 CELERY_BEAT_SCHEDULE = {
     "expire-holds": {
         "task": "ledger.tasks.expire_holds",
@@ -504,7 +508,9 @@ LOGGING = {
 
 # --- Concord ------------------------------------------------------------------------
 
-CONCORD_SITE_URL = env_str("CONCORD_SITE_URL", "http://127.0.0.1:8000")
+# Where people and OBS reach Concord (links commands print); unset: http://HOST:PORT.
+_HOST_PORT = f"http://{env_str('HOST') or '127.0.0.1'}:{env_str('PORT') or '8000'}"
+CONCORD_SITE_URL = env_str("CONCORD_SITE_URL") or _HOST_PORT
 # Broadcast committed events to the channel layer (websockets, overlays). Off: the relay
 # still bumps the caches but broadcasts nothing (screens then update only on reload).
 CONCORD_LIVE = env_bool("CONCORD_LIVE", True)
@@ -556,6 +562,19 @@ API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 48,
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 65_536, minimum=1024)
 # Longest wait of GET /api/v1/events (long-poll), in seconds.
 API_EVENTS_MAX_WAIT = env_int("API_EVENTS_MAX_WAIT", 25, minimum=0)
+# Webhooks (api/delivery.py; docs/API.md, "Webhooks"): seconds to wait after each failed
+# attempt (one more try after the last, then the endpoint is disabled; default: 12 tries
+# over 31 h 43 min); how often beat or the in-process runner (no broker) looks for due ones.
+WEBHOOK_RETRY_SCHEDULE = env_seconds(
+    "WEBHOOK_RETRY_SCHEDULE", "5,30,120,600,1800,3600,7200,14400,28800,28800,28800"
+)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_TICK_SECONDS = env_int("WEBHOOK_TICK_SECONDS", 2, minimum=1)
+WEBHOOK_IN_PROCESS = env_bool("WEBHOOK_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER)
+CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
+    "task": "api.tasks.deliver_webhooks",
+    "schedule": float(WEBHOOK_TICK_SECONDS),
+}
 
 
 # --- Operations (ops/; docs/OPERATIONS.md, "Metrics", "Alerts", "Backups") ------------
@@ -574,6 +593,10 @@ ALERT_RELAY_LAG_SECONDS = env_int("ALERT_RELAY_LAG_SECONDS", 60)
 ALERT_HOLDS_GRACE_SECONDS = env_int("ALERT_HOLDS_GRACE_SECONDS", 300)
 ALERT_SILENT_SECONDS = env_int("ALERT_SILENT_SECONDS", 300)
 ALERT_BACKUP_MAX_AGE_HOURS = env_int("ALERT_BACKUP_MAX_AGE_HOURS", 26)
+# Rate rules (ops.rates): more refusals than this within ALERT_RATE_WINDOW_SECONDS.
+ALERT_RATE_WINDOW_SECONDS = env_int("ALERT_RATE_WINDOW_SECONDS", 600, minimum=60)
+ALERT_DUPLICATE_EMAILS_PER_WINDOW = env_int("ALERT_DUPLICATE_EMAILS_PER_WINDOW", 20)
+ALERT_REFUSED_TRANSFERS_PER_WINDOW = env_int("ALERT_REFUSED_TRANSFERS_PER_WINDOW", 100)
 
 # Backups (ops.backups): where they are written, and how many are kept.
 BACKUP_DIR = Path(env_str("BACKUP_DIR", str(BASE_DIR / "backups")))
@@ -585,3 +608,14 @@ BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 12)
 PGBACKREST_CONFIG = env_str("PGBACKREST_CONFIG")
 PGBACKREST_STANZA = env_str("PGBACKREST_STANZA", "concord")
 PGBACKREST_COMMAND = env_str("PGBACKREST_COMMAND", "pgbackrest")
+# The server binaries (pg_ctl) the physical restore drill starts its scratch cluster with.
+PG_BINDIR = env_str(
+    "PG_BINDIR",
+    str(
+        max(
+            Path("/usr/lib/postgresql").glob("*/bin"),
+            key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+            default="",
+        )
+    ),
+)

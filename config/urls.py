@@ -18,6 +18,22 @@ urlpatterns = [
     path("dashboard/api-keys/", api_views.keys, name="api-keys"),
     path("dashboard/api-keys/new", api_views.key_create, name="api-key-create"),
     path("dashboard/api-keys/<str:prefix>/revoke", api_views.key_revoke, name="api-key-revoke"),
+    path("dashboard/api-keys/webhooks/", api_views.webhooks, name="api-webhooks"),
+    path(
+        "dashboard/api-keys/webhooks/<int:endpoint_id>/",
+        api_views.webhook_log,
+        name="api-webhook",
+    ),
+    path(
+        "dashboard/api-keys/webhooks/<int:endpoint_id>/enable",
+        api_views.webhook_enable,
+        name="api-webhook-enable",
+    ),
+    path(
+        "dashboard/api-keys/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/redeliver",
+        api_views.webhook_redeliver,
+        name="api-webhook-redeliver",
+    ),
     path("dashboard/", include("dashboard.urls")),
     re_path(
         r"^overlays/(?P<token>[A-Za-z0-9_:-]{1,200})/(?P<page>leaderboard|ticker|tournament)/$",

@@ -161,32 +161,51 @@ def _ending_boxes(found) -> dict[str, dict]:
 
 def _choice_edges(found, boxes: dict[str, dict]) -> list[dict]:
     """A curve per choice from its chapter's box to where it leads, thicker when taken
-    more (relative to the most taken)."""
+    more (relative to the most taken). The choices leaving a box start at even heights
+    down its right side (and those arriving end so down the left side), so no two share a
+    point; each count sits just past its start, in the gap between columns, where no box
+    can cover it (the map draws the counts above the boxes too)."""
     most = max((c.taken for c in found.choices), default=0) or 1
-    edges = []
+    ends = []
     for choice in found.choices:
         start = boxes.get(f"c{choice.chapter_id}")
         end = boxes.get(
             f"c{choice.next_chapter_id}" if choice.next_chapter_id else f"e{choice.ending}"
         )
-        if start is None or end is None:
-            continue
-        x1, y1 = start["x"] + NODE_W, start["y"] + NODE_H / 2
-        x2, y2 = end["x"], end["y"] + NODE_H / 2
+        if start is not None and end is not None:
+            ends.append((choice, start, end))
+    leaving = _spread([start["key"] for _, start, _ in ends])
+    arriving = _spread([end["key"] for _, _, end in ends])
+    edges = []
+    for n, (choice, start, end) in enumerate(ends):
+        x1, y1 = start["x"] + NODE_W, start["y"] + NODE_H * leaving[n]
+        x2, y2 = end["x"], end["y"] + NODE_H * arriving[n]
         bend = max(40, (x2 - x1) / 2)
         edges.append(
             {
                 "id": choice.id,
                 "d": f"M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f}"
                 f" {x2 - bend:.0f},{y2:.0f} {x2:.0f},{y2:.0f}",
-                "label_x": round((x1 + x2) / 2),
-                "label_y": round((y1 + y2) / 2) - 6,
+                "label_x": round(x1 + 8),
+                "label_y": round(y1 - 4),
                 "taken": choice.taken,
                 "text": choice.text,
                 "width": round(1.5 + 6 * choice.taken / most, 1),
             }
         )
     return edges
+
+
+def _spread(keys: list[str]) -> list[float]:
+    """For each of `keys` (a box per edge, in order), where along the box's side its edge
+    meets it: the k-th of n edges at (k + 1) / (n + 1) of the height."""
+    total = {key: keys.count(key) for key in set(keys)}
+    seen: dict[str, int] = {}
+    fractions = []
+    for key in keys:
+        seen[key] = seen.get(key, 0) + 1
+        fractions.append(seen[key] / (total[key] + 1))
+    return fractions
 
 
 def _choice_row(found, choice) -> dict:

@@ -19,9 +19,9 @@ from django.db.models import Count, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from dashboard import boards, public
+from dashboard import boards, lines, public
 from dashboard import cache as cached
-from dashboard.scopes import TICKER_KINDS, TRANSFER_POSTED
+from dashboard.scopes import TICKER_KINDS
 from events.models import Event
 
 FEED_SIZE = 20
@@ -34,59 +34,27 @@ class FeedItem:
     seq: int
     at: datetime
     kind: str
-    text: str
+    segments: list  # (text, link or None): dashboard.lines
+    actor: str = ""  # the staff user who did it (staff feed only)
 
+    @property
+    def text(self) -> str:
+        return "".join(text for text, _ in self.segments)
 
-def _names(member_ids) -> dict[int, str]:
-    from accounts.models import Member
+    @property
+    def group(self) -> str:
+        return lines.group_of(self.kind)
 
-    ids = {m for m in member_ids if isinstance(m, int)}
-    return dict(Member.objects.filter(pk__in=ids).values_list("pk", "display_name")) if ids else {}
-
-
-def _member_ids(data) -> list[int]:
-    data = data if isinstance(data, dict) else {}
-    postings = data.get("postings")
-    ids = [p.get("member_id") for p in postings or [] if isinstance(p, dict)]
-    ids.append(data.get("member_id"))
-    return [i for i in ids if isinstance(i, int)]
-
-
-def describe(event: Event, names: dict[int, str], data=None) -> str:
-    """One line a person reads, for the feed and the ticker, from `data` (the event's own
-    data unless given: the ticker gives its public projection)."""
-    data = event.data if data is None else data
-    data = data if isinstance(data, dict) else {}
-
-    def who(member_id) -> str:
-        return names.get(member_id, f"member {member_id}")
-
-    if event.kind == TRANSFER_POSTED:
-        parts = []
-        for posting in data.get("postings") or []:
-            if posting.get("member_id") is not None:
-                amount = posting.get("amount", 0)
-                parts.append(f"{who(posting['member_id'])} {amount:+,} {data.get('currency', '')}")
-        reason = data.get("reason") or data.get("kind") or ""
-        shown = ", ".join(parts[:3]) + (f" and {len(parts) - 3} more" if len(parts) > 3 else "")
-        return f"{shown} ({reason})" if reason else shown
-    if event.kind == "member.registered":
-        return f"{who(data.get('member_id'))} joined"
-    if event.kind == "ledger.achievement_granted":
-        title = data.get("name") or data.get("achievement") or data.get("code") or ""
-        return f"{who(data.get('member_id'))} earned {title}".strip()
-    if event.kind in {"system.alert_raised", "system.alert_resolved"}:  # ops.alerts
-        state = "raised" if event.kind.endswith("raised") else "resolved"
-        return f"alert {state}: {data.get('title') or data.get('key') or ''}".strip()
-    label = event.kind.replace("_", " ").replace(".", ": ", 1)
-    if isinstance(data.get("member_id"), int):
-        return f"{label} — {who(data['member_id'])}"
-    return label
+    @property
+    def label(self) -> str:
+        return self.kind.partition(".")[2].replace("_", " ") or self.kind
 
 
 def feed(limit: int = FEED_SIZE, kinds=None, *, public_only: bool = False) -> list[FeedItem]:
     """The latest events as lines. `public_only` (what overlays show): kinds with a public
-    projection only, each line written from it."""
+    projection only, each line written from it, without links or staff names."""
+    from django.contrib.auth import get_user_model
+
     rows = Event.objects.order_by("-seq")
     if public_only:
         kinds = set(kinds or public.PROJECTORS) & set(public.PROJECTORS)
@@ -94,8 +62,16 @@ def feed(limit: int = FEED_SIZE, kinds=None, *, public_only: bool = False) -> li
         rows = rows.filter(kind__in=sorted(kinds))
     shown = [(e, public.project(e.kind, e.data) if public_only else e.data) for e in rows[:limit]]
     shown = [(e, data) for e, data in shown if data is not None]
-    names = _names(m for _, data in shown for m in _member_ids(data))
-    return [FeedItem(e.seq, e.created_at, e.kind, describe(e, names, data)) for e, data in shown]
+    said = lines.Lines([(e.kind, data) for e, data in shown], links=not public_only)
+    actors = {}
+    if not public_only:
+        ids = {e.actor_id for e, _ in shown if e.actor_id}
+        users = get_user_model().objects.filter(pk__in=ids)
+        actors = {user.pk: user.get_username() for user in users} if ids else {}
+    return [
+        FeedItem(e.seq, e.created_at, e.kind, said.line(e.kind, data), actors.get(e.actor_id, ""))
+        for e, data in shown
+    ]
 
 
 COUNTERS_TTL = 1.0  # seconds: aggregates over the day, shared by every process and page

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard import trends, views
+from dashboard import integrity_page, trends, views
 
 app_name = "dashboard"
 
@@ -17,6 +17,8 @@ urlpatterns = [
     path("analytics/", trends.analytics, name="analytics"),
     path("analytics/today", trends.analytics_today, name="analytics-today"),
     path("analytics/<slug:slug>.csv", trends.analytics_csv, name="analytics-csv"),
+    path("integrity/", integrity_page.integrity, name="integrity"),
+    path("integrity/run", integrity_page.integrity_run, name="integrity-run"),
     path("overlays/", views.overlays, name="overlays"),
     path("overlays/new", views.overlay_create, name="overlay-create"),
     path("overlays/<int:token_id>/revoke", views.overlay_revoke, name="overlay-revoke"),

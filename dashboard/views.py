@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from analytics.queries import period
 from analytics.report import home_trends
-from dashboard import actions, boards, renders
+from dashboard import actions, boards, lines, renders
 from dashboard import cache as cached
 from dashboard.exceptions import DashboardError, InvalidToken, TokenRevoked
 from dashboard.hub import read_fleet
@@ -73,6 +73,7 @@ def home(request):
             if request.user.has_perm("analytics.view_analytics")
             else None,
             "feed": renders.feed(),
+            "feed_groups": lines.FEED_GROUPS,
             "leaderboards": [
                 {"currency": code, "rows": renders.leaderboard_rows(code)} for code in currencies
             ],

@@ -15,6 +15,10 @@ class InvalidRequest(LedgerError, ValueError):
     """A malformed argument: blank idempotency key or reason, unknown kind, ..."""
 
 
+class UnknownMember(InvalidRequest, LookupError):
+    """A transfer names a member that does not exist (nothing was written)."""
+
+
 class UnknownCurrency(LedgerError, LookupError):
     """No currency has this code."""
 

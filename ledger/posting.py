@@ -29,9 +29,9 @@ from ledger.exceptions import (
     AlreadyReversed,
     IdempotencyConflict,
     InsufficientFunds,
-    InvalidRequest,
     LedgerError,
     UnknownCurrency,
+    UnknownMember,
 )
 from ledger.models import Account, Transfer
 from ledger.plans import Leg, Plan, check_currency, describe, differences, request_hash
@@ -120,7 +120,7 @@ def post(plan: Plan, *, grant: Callable[..., None]) -> Transfer:
                 open_accounts(outcome.currency_id, plan.legs)
                 outcome = _write(plan, digest)
                 if not outcome.ready:  # open_accounts opens wallets of members only
-                    raise InvalidRequest(
+                    raise UnknownMember(
                         f"{plan.idempotency_key!r} names a member that does not exist"
                     )
             transfer = _answer(plan, digest, outcome)

@@ -17,6 +17,7 @@ tables, and a backup whose checksum does not match."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -113,7 +114,8 @@ def backup(directory: Path | None = None) -> BackupRun:
         checksum_path(final).write_text(f"{digest}  {final.name}\n")
         partial.rename(final)
     except (OSError, subprocess.SubprocessError, sqlite3.Error, BackupFailed) as exc:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder may not exist (or be a file)
+            partial.unlink(missing_ok=True)
         error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         BackupRun.objects.create(
             started_at=started, finished_at=timezone.now(), kind=kind, ok=False, error=error

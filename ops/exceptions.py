@@ -27,3 +27,16 @@ class UnsafeTarget(OpsError):
 
 class RestoreFailed(OpsError):
     """The restore tool failed on the backup."""
+
+
+class ScratchUnusable(OpsError):
+    """The source of a selective restore is the live database, missing, of the other
+    backend, or not a Concord database."""
+
+
+class MemberNotInBackup(OpsError):
+    """The member to restore is not in the restored copy."""
+
+
+class NoFreshBackup(OpsError):
+    """`restore_member --apply` could not take the backup it takes before any write."""

@@ -135,3 +135,23 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RateSample(models.Model):
+    """A counter's total as one alert evaluation read it (`ops.rates`): the rate rules
+    compare it with the samples of the last window. Older samples are deleted."""
+
+    rule = models.CharField(max_length=50)
+    at = models.DateTimeField()
+    total = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["rule", "at"], name="ops_ratesample_rule_at")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total__gte=0), name="ops_ratesample_total_not_negative"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.total:g} at {self.at:%Y-%m-%d %H:%M:%S}"

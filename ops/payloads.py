@@ -57,3 +57,14 @@ def alert_resolved(
         "raised_at": instant(raised_at),
         "resolved_at": instant(resolved_at),
     }
+
+
+@schema("system.member_repaired")
+class MemberRepaired(TypedDict):
+    member_id: int
+    source: str
+    repairs: list[str]
+
+
+def member_repaired(*, member_id: int, source: str, repairs: list[str]) -> MemberRepaired:
+    return {"member_id": member_id, "source": source, "repairs": repairs}

@@ -76,6 +76,9 @@ def server_settings(config: Path, stanza: str) -> dict[str, str]:
         "archive_mode": "on",
         "archive_command": f"{command} archive-push %p",
         "max_wal_senders": "3",
+        # A quiet server's last WAL segment is archived within a minute, not when full:
+        # the recovery point is at most that old.
+        "archive_timeout": "60",
     }
 
 

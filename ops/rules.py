@@ -16,6 +16,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from ops.rates import RATES, rate_rule
+
 Failing = dict[str, tuple[str, str]]
 
 
@@ -148,17 +150,23 @@ def backup_stale() -> Failing:
 
 
 def drill_failed() -> Failing:
+    """The latest logical drill (`drill_failed`) and the latest drill of the pgBackRest
+    repository (`drill_failed:pgbackrest`), each on its own."""
     from ops.models import DrillRun
 
-    drill = DrillRun.objects.order_by("-started_at", "-pk").first()
-    if drill is None or drill.ok:
-        return {}
-    return {
-        "drill_failed": (
-            "the restore drill failed",
-            f"drill of {drill.started_at:%Y-%m-%d %H:%M:%S} UTC: {drill.error}",
-        )
-    }
+    failing = {}
+    for key, drills in (
+        ("drill_failed", DrillRun.objects.exclude(path__startswith="pgbackrest:")),
+        ("drill_failed:pgbackrest", DrillRun.objects.filter(path__startswith="pgbackrest:")),
+    ):
+        drill = drills.order_by("-started_at", "-pk").first()
+        if drill is not None and not drill.ok:
+            failing[key] = (
+                "the restore drill failed"
+                + (" (pgBackRest repository)" if key != "drill_failed" else ""),
+                f"drill of {drill.started_at:%Y-%m-%d %H:%M:%S} UTC: {drill.error}",
+            )
+    return failing
 
 
 RULES = {
@@ -169,4 +177,5 @@ RULES = {
     "beat_or_worker_silent": silent,
     "backup_stale": backup_stale,
     "drill_failed": drill_failed,
+    **{rule: rate_rule(rule) for rule in RATES},
 }

@@ -23,8 +23,22 @@ def heartbeat() -> None:
 
 
 @shared_task(name="ops.tasks.restore_drill", ignore_result=True)
-def restore_drill() -> int:
-    """The weekly restore drill (ops.backups.drill); returns the DrillRun's id."""
-    from ops.drill import drill
+def restore_drill() -> list[int]:
+    """The weekly restore drill of the newest logical backup (ops.drill) and, with
+    PGBACKREST_CONFIG, of the pgBackRest repository (ops.physical_drill); the DrillRuns'
+    ids."""
+    from pathlib import Path
 
-    return drill().pk
+    from django.conf import settings
+
+    from ops.backups import backup_files
+    from ops.drill import drill
+    from ops.physical_drill import physical_drill
+
+    runs = []
+    if settings.PGBACKREST_CONFIG:
+        config = Path(settings.PGBACKREST_CONFIG)
+        runs.append(physical_drill(config, settings.PGBACKREST_STANZA).pk)
+    if not runs or backup_files():
+        runs.append(drill().pk)
+    return runs

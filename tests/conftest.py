@@ -116,12 +116,14 @@ def relay(transactional_db):
 @pytest.fixture(autouse=True)
 def _stop_embedded_relay():
     """On embedded defaults a hub (or a request through config.asgi) starts the relay in a
-    thread of this process; each test that did gets it stopped, with its connection,
-    before the database is emptied for the next."""
+    thread of this process, and a request the webhook sender; each test that did gets
+    them stopped, with their connections, before the database is emptied for the next."""
     yield
+    from api.delivery import EmbeddedWebhooks
     from dashboard.hub import EmbeddedRelay
 
     EmbeddedRelay.shut()
+    EmbeddedWebhooks.shut()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -109,10 +109,12 @@ def spawn_daphne(env: dict[str, str], port: int, *, stderr=subprocess.PIPE) -> s
 
 
 @contextlib.contextmanager
-def daphne(env: dict[str, str]):
-    """Concord served by daphne in its own process; yields the base URL."""
+def daphne(env: dict[str, str], *, stderr=subprocess.PIPE):
+    """Concord served by daphne in its own process; yields the base URL. `stderr`: where
+    its log goes (a file for a long run: nobody reads the pipe, and a full pipe blocks
+    the server at its next log line)."""
     port = free_port()
-    proc = spawn_daphne(env, port)
+    proc = spawn_daphne(env, port, stderr=stderr)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -14,9 +14,12 @@ from pydantic import Field, StrictInt
 from accounts.models import Member
 from api import idempotency
 from api.auth import scope
+from api.problems import Problem
 from api.routes.common import get_or_404, parse_cursor
 from api.schemas import Amount, Context, Currency, Id, Page, PathId, Reason, text
+from config.db import Ref
 from ledger import actions, queries
+from ledger.exceptions import UnknownMember
 from ledger.models import Hold, Posting, Transfer
 
 router = Router(tags=["ledger"])
@@ -121,32 +124,41 @@ class HoldOut(Schema):
 
 
 def transfer_data(transfer: Transfer) -> dict:
-    rows = list(
-        Posting.objects.filter(transfer_id=transfer.pk)
-        .order_by("id")
-        .values_list(
-            "account__member_id",
-            "account__name",
-            "amount",
-            "balance_after",
-            "account__currency__code",
+    """The answer about `transfer`: from the event its posting just wrote (no query), or,
+    for a transfer read back (a replayed key), from its postings."""
+    event = getattr(transfer, "event", None)
+    if event is not None and not getattr(transfer, "replayed", True):
+        data = event.data
+        currency = data["currency"]
+        rows = [(p["member_id"], p["system"], p["amount"], p["balance"]) for p in data["postings"]]
+    else:
+        rows = list(
+            Posting.objects.filter(transfer_id=transfer.pk)
+            .order_by("id")
+            .values_list(
+                "account__member_id",
+                "account__name",
+                "amount",
+                "balance_after",
+                "account__currency__code",
+            )
         )
-    )
+        currency = rows[0][4] if rows else ""
     return TransferOut(
         id=transfer.pk,
         kind=transfer.kind,
-        currency=rows[0][4] if rows else "",
+        currency=currency,
         reason=transfer.reason,
         created_at=transfer.created_at,
         reverses_id=transfer.reverses_id,
         postings=[
             PostingOut(
-                member_id=member_id,
-                account=name or f"member:{member_id}",
-                amount=amount,
-                balance=balance,
+                member_id=row[0],
+                account=row[1] or f"member:{row[0]}",
+                amount=row[2],
+                balance=row[3],
             )
-            for member_id, name, amount, balance, _ in rows
+            for row in rows
         ],
     ).model_dump(mode="json")
 
@@ -219,19 +231,28 @@ def statement(request: HttpRequest, member_id: PathId, q: Query[StatementQuery])
 )
 def award(request: HttpRequest, payload: AwardIn):
     def work():
-        transfer = actions.award(
-            _member(payload.member_id),
-            payload.amount,
-            currency=payload.currency,
-            kind=payload.kind,
-            reason=payload.reason,
-            idempotency_key=idempotency.ledger_key(request),
-            actor=request.auth.actor,
-            context=payload.context,
-        )
+        try:
+            # The member is not read first: the award's statement finds its wallet (or
+            # refuses a member that does not exist), one round trip less.
+            transfer = _award(request, payload)
+        except UnknownMember:
+            raise Problem(404, "member_not_found", f"no member {payload.member_id}") from None
         return 201, transfer_data(transfer)
 
     return _write(request, payload, work)
+
+
+def _award(request: HttpRequest, payload: AwardIn) -> Transfer:
+    return actions.award(
+        Ref(payload.member_id),
+        payload.amount,
+        currency=payload.currency,
+        kind=payload.kind,
+        reason=payload.reason,
+        idempotency_key=idempotency.ledger_key(request),
+        actor=request.auth.actor,
+        context=payload.context,
+    )
 
 
 @router.post(

@@ -200,3 +200,41 @@ def test_unknown_member_is_404(bot):
     )
     assert response.status_code == 404
     assert response.json()["code"] == "member_not_found"
+    assert response.json()["detail"] == "no member 987654"
+    assert not Transfer.objects.exists()
+    assert IdempotentRequest.objects.get(key="z").status == 404  # the refusal is stored
+
+
+def test_an_answer_built_from_the_written_event_equals_the_postings_read_back(bot, alice, bob):
+    """Writes answer from the event their statement wrote (no read after the write); a
+    transfer read back from its postings (what a replayed ledger key answers) is the same."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from api.routes.ledger import transfer_data
+
+    with CaptureQueriesContext(connection) as queries:
+        awarded = _award(bot, alice, 25, key="w1")
+    assert not [q for q in queries if 'FROM "ledger_posting"' in q["sql"]]
+    answers = [
+        awarded,
+        bot.post(
+            "/ledger/spends",
+            {"member_id": alice.pk, "amount": 30, "reason": "shop", "sink": "shop"},
+            key="w2",
+        ),
+        bot.post(
+            "/ledger/transfers",
+            {"from_member_id": alice.pk, "to_member_id": bob.pk, "amount": 20, "reason": "g"},
+            key="w3",
+        ),
+    ]
+    answers.append(
+        bot.post(f"/ledger/transfers/{answers[2].json()['id']}/reverse", {"reason": "x"}, key="w4")
+    )
+    for answer in answers:
+        assert answer.status_code == 201, answer.content
+        stored = Transfer.objects.get(pk=answer.json()["id"])
+        assert not hasattr(stored, "event")  # read back: its postings are queried
+        assert transfer_data(stored) == answer.json()
+        assert len(answer.json()["postings"]) == 2

@@ -115,3 +115,22 @@ def test_postgres_connections_name_nothing_for_pgtrigger_to_ignore():
             "SELECT current_setting('pgtrigger.ignore'), current_setting('plan_cache_mode')"
         )
         assert cursor.fetchone() == ("{}", "force_generic_plan")
+
+
+@pytest.mark.parametrize(
+    ("env", "url"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"PORT": "9123"}, "http://127.0.0.1:9123"),
+        ({"HOST": "0.0.0.0", "PORT": "8080"}, "http://0.0.0.0:8080"),
+        ({"PORT": "9123", "CONCORD_SITE_URL": "https://c.example.org"}, "https://c.example.org"),
+    ],
+)
+def test_printed_links_follow_the_servers_host_and_port_unless_the_site_url_is_set(env, url):
+    """What `overlay_token create` and `demo_admin` print links with (issue: it said
+    port 8000 whatever the server's port)."""
+    base = dict.fromkeys(("HOST", "PORT", "CONCORD_SITE_URL"), "")
+    code = "from django.conf import settings; print(settings.CONCORD_SITE_URL)"
+    result = manage("shell", "-c", code, env={**base, **env})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == url

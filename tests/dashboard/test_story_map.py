@@ -99,3 +99,24 @@ async def test_a_bad_story_on_the_dashboard_socket_is_closed_with_4400(staff):
     while output["type"] != "websocket.close":
         output = await comm.receive_output(timeout=5)
     assert output["code"] == 4400
+
+
+def test_no_choice_count_is_hidden_under_a_box_and_no_two_choices_share_a_start(db):
+    """Users saw counts covered by chapter boxes: each count sits just past its start, in
+    the gap between columns, drawn after the boxes; each choice starts at its own point."""
+    import re
+
+    from dashboard.boards import NODE_H, NODE_W, story_board
+
+    story = load_demo_story()
+    board = story_board(story.pk)
+    starts = set()
+    for edge in board["edges"]:
+        x, y = edge["label_x"], edge["label_y"]
+        for node in board["nodes"]:
+            inside = node["x"] - 2 <= x <= node["x"] + NODE_W and node["y"] <= y <= (
+                node["y"] + NODE_H + 12
+            )
+            assert not inside, (edge["text"], node["title"])
+        starts.add(re.match(r"M(\d+),(\d+)", edge["d"]).groups())
+    assert len(starts) == len(board["edges"])

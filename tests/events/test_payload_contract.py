@@ -354,6 +354,29 @@ def api(staff) -> None:
     key = create_key(label="Quiz bot", scopes=["ledger:write"], actor=staff).key
     rotate_key(key.prefix, actor=staff)
     revoke_key(key.prefix, actor=staff)
+    webhooks(staff)
+
+
+def webhooks(staff) -> None:
+    """An endpoint made, changed, disabled by a failure, enabled, redelivered, deleted."""
+    from api import actions
+    from api.models import WebhookDelivery
+
+    key = actions.create_key(label="Hook bot", scopes=["events:read"], actor=staff).key
+    endpoint = actions.create_endpoint(key, url="https://bot.example.org/h", actor=staff).endpoint
+    actions.update_endpoint(endpoint.pk, kinds=["member.registered"], actor=staff)
+    body = {"type": "member.registered", "timestamp": None, "seq": 1, "data": {}}
+    message = {"seq": endpoint.position + 1, "kind": "member.registered", "body": body}
+    position = endpoint.position
+    actions.enqueue_deliveries(endpoint.pk, after=position, upto=position + 1, messages=[message])
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    now = timezone.now()
+    actions.record_attempt(  # the schedule ran out: api.webhook_disabled
+        delivery.pk, at=now, ok=False, status_code=503, error="HTTP 503", duration_ms=1, schedule=[]
+    )
+    actions.update_endpoint(endpoint.pk, enabled=True, actor=staff)
+    actions.redeliver(delivery.pk, actor=staff)
+    actions.delete_endpoint(endpoint.pk, actor=staff)
 
 
 def ops(staff) -> None:
@@ -366,6 +389,13 @@ def ops(staff) -> None:
     evaluate({"drill_failed": RULES["drill_failed"]})
     DrillRun.objects.create(started_at=now, finished_at=now, ok=True)
     evaluate({"drill_failed": RULES["drill_failed"]})
+
+
+def integrity(staff) -> None:
+    """A stored run of the whole report (the command, the schedule and "Run now")."""
+    from integrity.actions import run_report
+
+    run_report(actor=staff)
 
 
 def logins(staff) -> None:
@@ -390,6 +420,7 @@ def logins(staff) -> None:
 SCENARIOS = {
     "accounts": accounts,
     "api": api,
+    "integrity": integrity,
     "logins": logins,
     "ledger": ledger,
     "tournaments": tournaments,

@@ -58,6 +58,25 @@ def test_refusals_are_counted_by_app_and_exception_class(live_server, alice):
     assert value(scrape(live_server.url), name, **labels) - before == 2
 
 
+def test_a_refusal_that_names_a_rule_first_counts_once_when_refused(live_server, alice):
+    """`unmet_rule` builds the ChapterLocked that start_story then raises: one refusal,
+    one count (a refusal is counted when made; Concord makes one only to raise it)."""
+    from narrative.actions import start_story
+    from narrative.demo import load_demo_story
+    from narrative.exceptions import ChapterLocked
+    from narrative.models import Chapter
+
+    name = "concord_domain_refusals_total"
+    labels = {"app": "narrative", "exception": "ChapterLocked"}
+    story = load_demo_story()
+    Chapter.objects.filter(story=story, number=1).update(vip_only=True)
+    before = value(scrape(live_server.url), name, **labels)
+    for _ in range(2):
+        with pytest.raises(ChapterLocked):
+            start_story(alice, story)
+    assert value(scrape(live_server.url), name, **labels) - before == 2
+
+
 def test_cache_hits_and_misses_are_counted_per_cached_name(live_server, alice):
     reads = "concord_cache_reads_total"
     before = scrape(live_server.url)

@@ -1,5 +1,7 @@
 """`manage.py integrity_report`: exit 0 clean, 1 violations found, 2 could not run.
 
+A run of every check is kept (`IntegrityRun`, shown on the dashboard) unless `--no-store`.
+
 The exit code comes from the report, never from the printing: samples and error messages
 can quote stored data, so they are printed as plain text (`config.text.rich_literal`)
 and a report that cannot be printed is one line on stderr."""
@@ -16,8 +18,9 @@ from rich.table import Table
 
 from config.commands import ConcordCommand
 from config.text import printable, rich_literal
+from integrity.actions import run_report
 from integrity.registry import all_checks
-from integrity.runner import Report, UnknownCheck, run_checks
+from integrity.runner import Report, UnknownCheck
 
 STYLE = {"ok": "green", "failed": "bold red", "error": "bold yellow"}
 
@@ -35,8 +38,15 @@ class Command(ConcordCommand):
             help="Run only this check (repeatable). --list shows the names.",
         )
         parser.add_argument("--list", action="store_true", help="List the checks and exit.")
+        parser.add_argument(
+            "--no-store",
+            action="store_true",
+            help="Do not keep the run (a run of every check is kept by default: the"
+            " dashboard's integrity tile and page show it). Runs of --check are never kept.",
+        )
 
     def handle(self, *args, format: str, checks: list[str] | None, list: bool, **options):
+        store = not options["no_store"]
         if list:
             for check in all_checks():
                 self.stdout.write(f"{printable(check.name)}\t{printable(check.description)}")
@@ -46,7 +56,7 @@ class Command(ConcordCommand):
         except DatabaseError as exc:
             raise CommandError(f"could not run: {exc}".splitlines()[0], returncode=2) from None
         try:
-            report = run_checks(checks)
+            report, _ = run_report(checks, store=store)
         except UnknownCheck as exc:
             raise CommandError(f"{exc} (see --list)", returncode=2) from None
         except DatabaseError as exc:

@@ -79,12 +79,33 @@ def reload_from_the_fleet(dash, overlay, fleet_row, first_id: str) -> str:
 
 
 def revoke(dash, token_row) -> None:
-    """Revoke the link from its row; the row shows it revoked, with no Revoke button."""
+    """Revoke the link from its row: first a confirmation that says what will happen
+    (dismissed: nothing changes), then accepted; the row shows it revoked, with no Revoke
+    button."""
     from playwright.sync_api import expect
 
     token_id = token_row.get_attribute("data-token-id")
+    asked: list[str] = []
+
+    def answer(accept: bool):
+        def handle(dialog) -> None:
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    dash.once("dialog", answer(False))
+    token_row.get_by_role("button", name="Revoke").click()
+    expect(token_row.get_by_role("button", name="Revoke")).to_be_visible()
+    assert (
+        dash.get_by_role("status").count() == 0
+        or "Revoked" not in dash.get_by_role("status").all_inner_texts()
+    )
+    dash.once("dialog", answer(True))
     token_row.get_by_role("button", name="Revoke").click()
     expect(dash.get_by_role("status")).to_contain_text("Revoked")
+    assert len(asked) == 2
+    assert "stop updating and close at once" in asked[0]
     revoked_row = dash.locator(f"tr[data-token-id='{token_id}']")
     expect(revoked_row.locator(".badge.bad")).to_contain_text("revoked")
     expect(revoked_row.get_by_role("button", name="Revoke")).to_have_count(0)
@@ -325,6 +346,56 @@ def test_story_map_counts_grow_live_as_members_choose(site, staff_state, browser
         )
         expect(section.locator("[data-level]")).to_have_text(["+10"])
         screenshot(page, "member-stories")
+        staff.assert_no_errors()
+    finally:
+        context.close()
+
+
+# --- the activity feed: readable lines, filters, only new rows highlighted -----------------
+
+
+def test_the_activity_feed_highlights_only_new_rows_and_filters_by_kind(site, staff_state, browser):
+    from playwright.sync_api import expect
+
+    def award(reason: str) -> None:
+        run_django(
+            site.env,
+            f"""
+            from accounts.models import Member
+            from ledger.actions import award
+            award(Member.objects.get(pk={site.members["ada"]}), 3, reason="{reason}",
+                  idempotency_key="{uuid.uuid4().hex}")
+            print(json.dumps(True))
+            """,
+        )
+
+    award("before the page")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, storage_state=staff_state
+    )
+    try:
+        staff = Watched(context.new_page())
+        home = staff.page
+        home.goto(f"{site.base}/dashboard/")
+        expect_live(home)
+        old = home.locator("#feed .feed-item", has_text="before the page")
+        expect(old).to_contain_text("Ada +3 points (before the page)")
+        expect(old.get_by_role("link", name="Ada")).to_have_attribute(
+            "href", f"/dashboard/members/{site.members['ada']}/"
+        )
+        award("live one")
+        fresh = home.locator("#feed .feed-item", has_text="live one")
+        expect(fresh).to_have_class(re.compile(r"\bnew\b"), timeout=LIVE)
+        expect(home.locator("#feed .feed-item", has_text="before the page")).not_to_have_class(
+            re.compile(r"\bnew\b")
+        )
+        home.get_by_role("button", name="Tournaments").click()
+        expect(fresh).to_be_hidden()
+        home.get_by_role("button", name="Money").click()
+        expect(fresh).to_be_visible()
+        home.reload()
+        expect(home.get_by_role("button", name="Money")).to_have_attribute("aria-pressed", "true")
+        screenshot(home, "home-feed")
         staff.assert_no_errors()
     finally:
         context.close()
