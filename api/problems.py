@@ -2,7 +2,7 @@
 
 Every refusal has a stable `code` (also the last segment of `type`): bots branch on it,
 never on the wording of `detail`. A domain exception's code is in `DOMAIN`, one entry per
-exception class of accounts, ledger, narrative and tournaments (tests/api/test_errors.py
+exception class of accounts, ledger, narrative, payments and tournaments (tests/api/test_errors.py
 checks that none is missing, so a new exception gets its code on purpose)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from accounts import exceptions as accounts
 from api import exceptions as api
 from ledger import exceptions as ledger
 from narrative import exceptions as narrative
+from payments import exceptions as payments
 from tournaments import exceptions as tournaments
 
 CONTENT_TYPE = "application/problem+json"
@@ -53,6 +54,19 @@ DOMAIN: dict[type[Exception], tuple[int, str]] = {
     narrative.ChapterLocked: (403, "chapter_locked"),
     narrative.ChapterAlreadyDecided: (409, "chapter_already_decided"),
     narrative.RelationshipOutOfRange: (409, "relationship_out_of_range"),
+    payments.PaymentsError: (422, "payments_error"),
+    payments.InvalidPayment: (422, "invalid_payment"),
+    payments.PaymentNotFound: (404, "payment_not_found"),
+    payments.PaymentConflict: (409, "payment_conflict"),
+    payments.PaymentFailed: (409, "payment_failed"),
+    payments.PaymentAlreadyCompleted: (409, "payment_already_completed"),
+    payments.PaymentNotRefundable: (409, "payment_not_refundable"),
+    payments.RefundWouldOverdraw: (409, "refund_would_overdraw"),
+    payments.InvalidReading: (422, "invalid_reading"),
+    payments.NotAReadingHold: (404, "not_a_reading"),
+    payments.ReadingConflict: (409, "reading_conflict"),
+    payments.ReadingNotOpen: (409, "reading_not_open"),
+    payments.ReadingAlreadyFinished: (409, "reading_already_finished"),
     tournaments.TournamentsError: (422, "tournaments_error"),
     tournaments.InvalidTournament: (422, "invalid_tournament"),
     tournaments.InvalidRequest: (422, "invalid_request"),
@@ -78,6 +92,7 @@ DOMAIN_BASES = (
     accounts.AccountsError,
     ledger.LedgerError,
     narrative.NarrativeError,
+    payments.PaymentsError,
     tournaments.TournamentsError,
     api.ApiError,
 )

@@ -25,7 +25,16 @@ from ninja.responses import NinjaJSONEncoder
 from api import problems
 from api.auth import unauthorized
 from api.problems import Problem
-from api.routes import events, ledger, members, standing, stories, tournaments, webhooks
+from api.routes import (
+    events,
+    ledger,
+    members,
+    payments,
+    standing,
+    stories,
+    tournaments,
+    webhooks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +240,8 @@ def _unexpected(request, exc):
 api.add_router("/members", members.router)
 api.add_router("/ledger", ledger.router)
 api.add_router("/ledger", standing.router)
+api.add_router("/payments", payments.router)
+api.add_router("/readings", payments.readings)
 api.add_router("/tournaments", tournaments.router)
 api.add_router("/stories", stories.router)
 api.add_router("/events", events.router)

@@ -32,3 +32,24 @@ class OverlayTokenAdmin(admin.ModelAdmin):
         for token in queryset:
             actions.revoke(token, actor=request.user)
         messages.success(request, f"Revoked {queryset.count()} token(s).")
+
+
+def _member_on_dashboard(member) -> str:
+    from django.urls import reverse
+
+    return reverse("dashboard:member", args=[member.pk])
+
+
+def _link_members_to_the_dashboard() -> None:
+    """The member change page's "View on site" button opens the member's dashboard page
+    (and the dashboard links back). Set from here, not in accounts/admin.py: accounts
+    may not name the dashboard (dependencies point one way); `dashboard` comes after
+    `accounts` in INSTALLED_APPS, so its admin module is imported after accounts'."""
+    from accounts.models import Member
+
+    registered = admin.site._registry.get(Member)
+    if registered is not None:
+        registered.view_on_site = _member_on_dashboard
+
+
+_link_members_to_the_dashboard()

@@ -19,6 +19,7 @@ def tournament_board(tournament_id: int) -> dict | None:
     except InvalidRequest:
         return None
     checked = RegistrationStatus.CHECKED_IN
+    knockout = board.format == Format.SINGLE_ELIMINATION
     players = sorted(board.players, key=lambda p: p.status != checked)  # stable: by seed
 
     def name(entry) -> str | None:
@@ -46,17 +47,25 @@ def tournament_board(tournament_id: int) -> dict | None:
             }
             for p in players
         ],
-        "waitlist": [{"position": w.waitlist_position, "name": name(w)} for w in board.waitlist],
+        "waitlist": [
+            {"id": w.registration_id, "position": w.waitlist_position, "name": name(w)}
+            for w in board.waitlist
+        ],
         "rounds": [
             {
                 "round": games[0].round,
                 "matches": [
                     {
+                        "id": g.match_id,
                         "slot": g.slot,
                         "status": g.status,
                         "score": g.score,
                         "home": name(g.home),
                         "away": name(g.away),
+                        "home_id": g.home.registration_id if g.home else None,
+                        "away_id": g.away.registration_id if g.away else None,
+                        "home_label": name(g.home) or _empty_side(g, "home", knockout),
+                        "away_label": name(g.away) or _empty_side(g, "away", knockout),
                         "winner": _side(g),
                     }
                     for g in games
@@ -66,6 +75,19 @@ def tournament_board(tournament_id: int) -> dict | None:
             if games
         ],
     }
+
+
+def _empty_side(game, side: str, knockout: bool) -> str:
+    """What an empty side of a match reads: "bye" where round 1 left it empty for good,
+    "Winner of R1 M3" where a match of the round before will fill it (single
+    elimination: round r slot s is fed by round r - 1 slots 2s - 1 (home) and 2s (away)),
+    else "TBD"."""
+    if game.status == "bye":
+        return "bye"
+    if knockout and game.round > 1:
+        feeder = 2 * game.slot - (1 if side == "home" else 0)
+        return f"Winner of R{game.round - 1} M{feeder}"
+    return "TBD"
 
 
 def _side(game) -> str | None:

@@ -25,6 +25,7 @@ GROUPS = {
     "member": "members",
     "subscription": "members",
     "ledger": "money",
+    "payments": "money",
     "tournament": "tournaments",
     "narrative": "stories",
 }
@@ -209,6 +210,41 @@ def _hold(kind: str) -> Describer:
         amount = _amount(d.get("amount"), d.get("currency") or "")
         where = f" for {sink}" if sink else ""
         return [lines.member(d.get("member_id")), _t(f": {amount} {HOLD_VERBS[kind]}{where}")]
+
+    return describe
+
+
+PAYMENT_VERBS = {
+    "payments.payment_started": "started paying",
+    "payments.payment_completed": "paid",
+    "payments.payment_failed": "failed to pay",
+    "payments.payment_refunded": "was refunded",
+}
+READING_VERBS = {
+    "payments.reading_begun": "began",
+    "payments.reading_finished": "finished",
+    "payments.reading_abandoned": "abandoned",
+}
+
+
+def _payment(kind: str) -> Describer:
+    def describe(lines: Lines, d: dict) -> list[Segment]:
+        money = _amount(d.get("amount"), d.get("currency") or "")  # minor units
+        credit = _amount(d.get("credit_amount"), d.get("credit_currency") or "")
+        verb, provider = PAYMENT_VERBS[kind], d.get("provider") or ""
+        return [lines.member(d.get("member_id")), _t(f" {verb} {money} for {credit} ({provider})")]
+
+    return describe
+
+
+def _reading(kind: str) -> Describer:
+    def describe(lines: Lines, d: dict) -> list[Segment]:
+        spread = str(d.get("spread") or "").replace("_", " ")
+        price = _amount(d.get("price"), d.get("currency") or "")
+        return [
+            lines.member(d.get("member_id")),
+            _t(f" {READING_VERBS[kind]} a {spread} reading ({price})"),
+        ]
 
     return describe
 
@@ -442,6 +478,11 @@ def _alert(state: str) -> Describer:
     return describe
 
 
+def _repaired(lines: Lines, d: dict) -> list[Segment]:
+    what = "; ".join(map(str, d.get("repairs") or [])) or "nothing to repair"
+    return [lines.member(d.get("member_id")), _t(f" restored from {d.get('source')}: {what}")]
+
+
 def _integrity(lines: Lines, d: dict) -> list[Segment]:
     if d.get("ok"):
         return [_t(f"integrity report: all {d.get('checks')} checks passed")]
@@ -460,6 +501,8 @@ DESCRIBERS: dict[str, Describer] = {
     "ledger.transfer_posted": _transfer,
     **{kind: _hold(kind) for kind in HOLD_VERBS},
     "ledger.achievement_granted": _achievement,
+    **{kind: _payment(kind) for kind in PAYMENT_VERBS},
+    **{kind: _reading(kind) for kind in READING_VERBS},
     "ledger.activity_recorded": _activity,
     "narrative.story_started": _story_started,
     "narrative.decision_made": _decision,
@@ -490,4 +533,5 @@ DESCRIBERS: dict[str, Describer] = {
     "system.alert_raised": _alert("raised"),
     "system.alert_resolved": _alert("resolved"),
     "integrity.run_finished": _integrity,
+    "system.member_repaired": _repaired,
 }

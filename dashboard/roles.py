@@ -67,6 +67,9 @@ ROLES: dict[str, list[str] | str] = {
         "ledger.reverse_transfer",
         "ledger.release_hold",
         "ledger.grant_achievement",
+        *_view("payments", "payment", "reading"),
+        "payments.refund_payment",
+        "payments.resolve_payment",
         "integrity.run_report",
     ],
     # Competitions: tournaments, their players and matches, and the overlays on stream.

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard import integrity_page, trends, views
+from dashboard import (
+    integrity_page,
+    member_controls,
+    tournament_controls,
+    tournament_terms,
+    trends,
+    views,
+)
 
 app_name = "dashboard"
 
@@ -12,6 +19,51 @@ urlpatterns = [
     path("members/<int:member_id>/", views.member, name="member"),
     path("tournaments/", views.tournaments, name="tournaments"),
     path("tournaments/<int:tournament_id>/", views.tournament, name="tournament"),
+    path("tournaments/new", tournament_terms.new, name="tournament-new"),
+    path("tournaments/<int:tournament_id>/edit", tournament_terms.edit, name="tournament-edit"),
+    path(
+        "tournaments/<int:tournament_id>/panel",
+        tournament_controls.panel,
+        name="tournament-panel",
+    ),
+    path(
+        "tournaments/<int:tournament_id>/do/<slug:name>",
+        tournament_controls.step,
+        name="tournament-step",
+    ),
+    path(
+        "tournaments/<int:tournament_id>/players/<int:registration_id>/<slug:name>",
+        tournament_controls.player,
+        name="tournament-player",
+    ),
+    path(
+        "tournaments/<int:tournament_id>/register",
+        tournament_controls.register,
+        name="tournament-register",
+    ),
+    path(
+        "tournaments/<int:tournament_id>/search",
+        tournament_controls.search,
+        name="tournament-search",
+    ),
+    path(
+        "tournaments/<int:tournament_id>/matches/<int:match_id>/result",
+        tournament_controls.result,
+        name="tournament-result",
+    ),
+    path("members/<int:member_id>/adjust", member_controls.adjust, name="member-adjust"),
+    path(
+        "members/<int:member_id>/transfers/<int:transfer_id>/reverse",
+        member_controls.reverse,
+        name="member-reverse",
+    ),
+    path("members/<int:member_id>/grant", member_controls.grant, name="member-grant"),
+    path("members/<int:member_id>/subscribe", member_controls.subscribe, name="member-subscribe"),
+    path(
+        "members/<int:member_id>/subscriptions/<int:subscription_id>/cancel",
+        member_controls.unsubscribe,
+        name="member-unsubscribe",
+    ),
     path("stories/", views.stories, name="stories"),
     path("stories/<int:story_id>/", views.story, name="story"),
     path("analytics/", trends.analytics, name="analytics"),

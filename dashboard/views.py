@@ -6,10 +6,7 @@ that says what is missing (403), and a POST without it changes nothing."""
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpResponse
@@ -22,41 +19,14 @@ from analytics.queries import period
 from analytics.report import home_trends
 from dashboard import actions, boards, lines, renders
 from dashboard import cache as cached
+from dashboard.controls import PII, VIEW, permitted
 from dashboard.exceptions import DashboardError, InvalidToken, TokenRevoked
 from dashboard.hub import read_fleet
 from dashboard.models import OverlayToken
 
 SEARCH_PAGE = 50
-VIEW = "dashboard.view_dashboard"
 OVERLAYS = "dashboard.manage_overlays"
-PII = "accounts.view_member_pii"
-
-
-def permitted(permission: str):
-    """Staff login first (else the login page), then `permission` (else a 403 page that
-    names the user's roles, or says they have none)."""
-
-    def decorate(view):
-        @staff_member_required
-        @wraps(view)
-        def checked(request, *args, **kwargs):
-            if not request.user.has_perm(permission):
-                return forbidden(request, permission)
-            return view(request, *args, **kwargs)
-
-        return checked
-
-    return decorate
-
-
-def forbidden(request, permission: str) -> HttpResponse:
-    roles = list(request.user.groups.order_by("name").values_list("name", flat=True))
-    return render(
-        request,
-        "dashboard/forbidden.html",
-        {"roles": roles, "permission": permission, "superuser": request.user.is_superuser},
-        status=403,
-    )
+ADD = "tournaments.add_tournament"
 
 
 @permitted(VIEW)
@@ -109,14 +79,32 @@ def members(request):
 @require_GET
 def member(request, member_id: int):
     from accounts.models import Member
-    from ledger.models import MemberAchievement
-    from ledger.queries import statement
-    from narrative.queries import member_stories
 
     found = get_object_or_404(Member, pk=member_id)
+    return render(request, "dashboard/member.html", _member_context(request, found))
+
+
+def member_body(request, found, *, status: int = 200) -> HttpResponse:
+    """The member page's body alone: what a member control answers with (fresh)."""
+    return render(
+        request, "dashboard/_member_body.html", _member_context(request, found), status=status
+    )
+
+
+def _member_context(request, found) -> dict:
+    from ledger.models import Account, MemberAchievement, Transfer
+    from ledger.queries import statement
+    from narrative.queries import member_stories
+    from payments.queries import member_payments, member_readings
+
     card = cached.member_card(found.pk) or {}
-    balances = card.get("balances") or {}
-    currency = request.GET.get("currency")
+    # The wallets as they are now (the card may be a moment old after a control's write).
+    balances = dict(
+        Account.objects.filter(member_id=found.pk)
+        .order_by("currency__code")
+        .values_list("currency__code", "balance")
+    )
+    currency = request.GET.get("currency") or request.POST.get("currency")
     if currency not in balances:
         # The wallet with the most in it (its statement is the one most likely wanted).
         currency = max(balances, key=lambda code: (balances[code], code), default=None)
@@ -125,38 +113,95 @@ def member(request, member_id: int):
         int(before) if before.isascii() and before.isdigit() and len(before) <= 18 else None
     )
     lines = statement(found, currency, limit=25, before=before_version) if currency else []
-    return render(
-        request,
-        "dashboard/member.html",
-        {
-            "member": found,
-            "card": card,
-            "pii": request.user.has_perm(PII),
-            "identities": found.identities.order_by("platform", "external_id"),
-            "stories": member_stories(found.pk),
-            "currency": currency,
-            "lines": lines,
-            "next_before": lines[-1].version if len(lines) == 25 else None,
-            "achievements": MemberAchievement.objects.filter(member=found)
-            .select_related("achievement")
-            .order_by("-pk"),
-        },
+    reversed_ids = set(
+        Transfer.objects.filter(reverses_id__in=[line.transfer_id for line in lines]).values_list(
+            "reverses_id", flat=True
+        )
     )
+    return {
+        "member": found,
+        "card": card,
+        "balances": balances,
+        "pii": request.user.has_perm(PII),
+        "identities": found.identities.order_by("platform", "external_id"),
+        "stories": member_stories(found.pk),
+        "currency": currency,
+        "lines": lines,
+        "next_before": lines[-1].version if len(lines) == 25 else None,
+        "reversed": reversed_ids,
+        "achievements": MemberAchievement.objects.filter(member=found)
+        .select_related("achievement")
+        .order_by("-pk"),
+        "played": found.tournament_registrations.select_related("tournament").order_by("-pk")[:50],
+        # Payments and readings are money and the member's own questions: their roles.
+        "payments": member_payments(found.pk)
+        if request.user.has_perm("payments.view_payment")
+        else None,
+        "readings": member_readings(found.pk)
+        if request.user.has_perm("payments.view_reading")
+        else None,
+        **member_controls_context(request, found, balances),
+    }
+
+
+def member_controls_context(request, found, balances: dict) -> dict:
+    """What the member page's controls need: who may press what, a fresh form token."""
+    import secrets
+
+    from accounts.models import Subscription, SubscriptionStatus, Tier
+    from ledger.models import Achievement, Currency
+
+    user = request.user
+    ctl = {
+        "adjust": user.has_perm("ledger.adjust_balance"),
+        "reverse": user.has_perm("ledger.reverse_transfer"),
+        "grant": user.has_perm("ledger.grant_achievement"),
+        "subscribe": user.has_perm("accounts.manage_subscription"),
+        "admin": user.has_perm("accounts.view_member") or user.has_perm("accounts.change_member"),
+    }
+    return {
+        "ctl": ctl,
+        "token": secrets.token_urlsafe(16),
+        "currencies": list(Currency.objects.order_by("code").values_list("code", flat=True))
+        if ctl["adjust"]
+        else [],
+        "grantable": Achievement.objects.filter(is_active=True)
+        .exclude(grants__member=found)
+        .order_by("name")
+        if ctl["grant"]
+        else [],
+        "subscription": Subscription.objects.filter(
+            member=found, status=SubscriptionStatus.ACTIVE
+        ).first(),
+        "tiers": Tier.choices,
+    }
 
 
 @permitted(VIEW)
 @require_GET
 def tournaments(request):
-    return render(request, "dashboard/tournaments.html", {"tournaments": boards.tournaments_list()})
+    return render(
+        request,
+        "dashboard/tournaments.html",
+        {"tournaments": boards.tournaments_list(), "can_add": request.user.has_perm(ADD)},
+    )
 
 
 @permitted(VIEW)
 @require_GET
 def tournament(request, tournament_id: int):
+    from dashboard.tournament_controls import controls_for
+    from tournaments.models import Tournament
+
     board = boards.tournament_board(tournament_id)
     if board is None:
         raise Http404("no such tournament")
-    return render(request, "dashboard/tournament.html", {"board": board})
+    found = Tournament.objects.select_related("currency").get(pk=tournament_id)
+    return render(
+        request,
+        "dashboard/tournament.html",
+        {"board": board, "ctl": controls_for(request.user, found)},
+    )
 
 
 @permitted(VIEW)

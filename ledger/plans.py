@@ -100,6 +100,8 @@ RESERVED_KEY_PREFIXES = (
     "tournament:",  # entry fees, refunds and prizes (tournaments.actions)
     "api:",  # derived from the Bot API's Idempotency-Key (api.idempotency.ledger_key)
     "narrative:",  # choice rewards (narrative.actions)
+    "payment:",  # credits bought and refunded (payments.actions)
+    "reading:",  # Tarot readings' holds (payments.actions)
 )
 
 

@@ -42,6 +42,8 @@ def repair_member(found: Plan, *, actor=None) -> list[str]:
     events.publish(
         "system.member_repaired",
         payloads.member_repaired(member_id=member.pk, source=found.source, repairs=done),
+        actor=actor,
+        subject=f"member:{member.pk}",
     )
     return done
 

@@ -30,6 +30,7 @@ PACKAGES = (
     "narrative",
     "tournaments",
     "ops",
+    "payments",
     "tests",
 )
 # bench/ is a folder of scripts, not a package: each puts bench/ on sys.path and imports

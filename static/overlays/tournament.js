@@ -98,15 +98,29 @@
     (b.rounds || []).forEach(function (r) {
       var col = el("div", "tb-round");
       col.appendChild(el("div", "tb-subtitle", "ROUND " + r.round));
-      r.matches.forEach(function (m) {
+      // Matches in pairs (the two feeding one match of the next round), each in a slot of
+      // equal height, so a line joins each pair to the match it feeds.
+      var games = el("div", "tb-matches");
+      var pair = null;
+      r.matches.forEach(function (m, i) {
+        if (i % 2 === 0) {
+          pair = el("div", "tb-pair" + (i === r.matches.length - 1 ? " single" : ""));
+          games.appendChild(pair);
+        }
+        var slot = el("div", "tb-slot");
+        pair.appendChild(slot);
         var box = el("div", "tb-match " + (m.status || ""));
+        box.dataset.match = "R" + r.round + "M" + m.slot;
         ["home", "away"].forEach(function (side) {
-          var s = el("div", "tb-side" + (m.winner === side ? " won" : ""), m[side] || "bye");
+          // An empty side reads "TBD", "Winner of R1 M3" or (round 1) "bye": the label.
+          var s = el("div", "tb-side" + (m.winner === side ? " won" : "") + (m[side] ? "" : " placeholder"));
+          s.appendChild(el("span", "tb-name", m[side + "_label"] || m[side] || "TBD"));
+          if (m.winner === side && m.score) s.appendChild(el("span", "tb-score", m.score));
           box.appendChild(s);
         });
-        if (m.score) box.appendChild(el("div", "tb-score", m.score));
-        col.appendChild(box);
+        slot.appendChild(box);
       });
+      col.appendChild(games);
       bracket.appendChild(col);
     });
   }

@@ -12,13 +12,14 @@ from api import exceptions as api
 from api.problems import DOMAIN, of_domain
 from ledger import exceptions as ledger
 from narrative import exceptions as narrative
+from payments import exceptions as payments
 from tournaments import exceptions as tournaments
 
 pytestmark = pytest.mark.django_db
 
 
 def test_every_domain_exception_has_its_own_code():
-    for module in (accounts, ledger, narrative, tournaments, api):
+    for module in (accounts, ledger, narrative, payments, tournaments, api):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Exception) and cls.__module__ == module.__name__:
                 assert cls in DOMAIN, f"{cls.__qualname__} has no problem code (api.problems)"

@@ -24,6 +24,8 @@ from dashboard.actions import create_token
 from ledger import actions as ledger
 from ledger.models import Account
 from narrative.demo import load_demo_story
+from payments import actions as pay
+from payments.models import Payment
 from tests.accounts.test_admin import hidden_inputs
 from tests.factories import MemberFactory, TournamentFactory, UserFactory
 from tournaments import actions as cup
@@ -126,6 +128,20 @@ def a_hold():
     )
 
 
+def a_payment(reference: str, *, completed: bool):
+    pay.start_payment(
+        MemberFactory(),
+        provider="stripe",
+        reference=reference,
+        amount=99,
+        currency="EUR",
+        credit_amount=100,
+    )
+    if completed:
+        return pay.complete_payment("stripe", reference)
+    return Payment.objects.get(payment_reference=reference)
+
+
 def a_subscription():
     return start_subscription(
         MemberFactory(), tier="premium", expires_at=timezone.now() + timedelta(days=30)
@@ -191,6 +207,32 @@ ADMIN_ACTIONS = [
         "ledger: release a hold",
         MONEY,
         lambda: admin_action("ledger/hold", "release_holds", [a_hold()]),
+    ),
+    Op(
+        "payments: refund",
+        MONEY,
+        lambda: admin_action("payments/payment", "refund", [a_payment("m-1", completed=True)]),
+    ),
+    Op(
+        "payments: refund, writing off what was spent",
+        MONEY,
+        lambda: admin_action(
+            "payments/payment", "refund_clamped", [a_payment("m-2", completed=True)]
+        ),
+    ),
+    Op(
+        "payments: mark completed",
+        MONEY,
+        lambda: admin_action(
+            "payments/payment", "mark_completed", [a_payment("m-3", completed=False)]
+        ),
+    ),
+    Op(
+        "payments: mark failed",
+        MONEY,
+        lambda: admin_action(
+            "payments/payment", "mark_failed", [a_payment("m-4", completed=False)]
+        ),
     ),
     Op(
         "accounts: cancel a subscription",

@@ -389,6 +389,14 @@ def ops(staff) -> None:
     evaluate({"drill_failed": RULES["drill_failed"]})
     DrillRun.objects.create(started_at=now, finished_at=now, ok=True)
     evaluate({"drill_failed": RULES["drill_failed"]})
+    # A selective restore's repair of one member's own fields (ops.selective's plan).
+    from accounts.actions import register_member
+    from ops.actions import repair_member
+    from ops.selective import Plan, Repair
+
+    member = register_member(platform="web", external_id="restored-1").member
+    change = Repair("member", "display name", {"changes": {"display_name": "Restored"}})
+    repair_member(Plan(member.pk, "backup.dump", repairs=[change]), actor=staff)
 
 
 def integrity(staff) -> None:
@@ -417,8 +425,32 @@ def logins(staff) -> None:
             fail(f"nobody-{n}", "198.51.100.2")
 
 
+def payments(staff) -> None:
+    """Every step of a payment and of a reading (payments.actions)."""
+    from payments import actions as pay
+
+    buyer = MemberFactory()
+    for reference in ("c-paid", "c-failed"):
+        pay.start_payment(
+            buyer,
+            provider="stripe",
+            reference=reference,
+            amount=99,
+            currency="EUR",
+            credit_amount=100,
+            actor=staff,
+        )
+    pay.complete_payment("stripe", "c-paid", actor=staff)
+    pay.fail_payment("stripe", "c-failed", error_message="declined", actor=staff)
+    held = pay.begin_reading(buyer, spread="yes_no", price=10, idempotency_key="c-1")
+    pay.finish_reading(held, cards=["The Sun"], interpretation="Yes.", actor=staff)
+    pay.abandon_reading(pay.begin_reading(buyer, spread="yes_no", price=10, idempotency_key="c-3"))
+    pay.refund_payment("stripe", "c-paid", reason="Chargeback", settle="clamp", actor=staff)
+
+
 SCENARIOS = {
     "accounts": accounts,
+    "payments": payments,
     "api": api,
     "integrity": integrity,
     "logins": logins,

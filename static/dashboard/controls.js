@@ -1,0 +1,67 @@
+// Dashboard controls: keeps a page's control panel fresh after live pushes, and fills in
+// the staff member's time zone on the tournament form.
+(function () {
+  "use strict";
+
+  // The tournament page with controls: the hub's pushed board lands in a hidden sink;
+  // the panel (this user's buttons) is fetched again, unless someone is typing in it
+  // (then once they leave the field; a refresh already on its way is not swapped in).
+  var deferred = false;
+  function typing(panel) {
+    var active = document.activeElement;
+    return !!active && panel.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
+  }
+  function refresh() {
+    var panel = document.getElementById("tournament-panel");
+    if (!panel || !window.htmx) return;
+    if (typing(panel)) { deferred = true; return; }
+    deferred = false;
+    window.htmx.trigger(panel, "board-changed");
+  }
+  document.addEventListener("htmx:wsAfterMessage", refresh);
+  document.addEventListener("focusout", function () {
+    if (deferred) setTimeout(refresh, 0);
+  });
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var panel = document.getElementById("tournament-panel");
+    var config = evt.detail.requestConfig;
+    if (panel && evt.detail.target === panel && config && config.verb === "get" && typing(panel)) {
+      evt.detail.shouldSwap = false;
+      deferred = true;
+    }
+  });
+
+  // The tournament form: preselect the browser's time zone (and remember it for next time).
+  function zone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { return "UTC"; }
+  }
+  function utcHints() {
+    var select = document.querySelector("select[name=time_zone]");
+    if (!select) return;
+    if (select.dataset.auto === "1" && select.value === "UTC" && zone() !== "UTC") {
+      if (Array.prototype.some.call(select.options, function (o) { return o.value === zone(); })) {
+        select.value = zone();
+      }
+    }
+    document.cookie = "tz=" + encodeURIComponent(select.value) + "; path=/dashboard/; SameSite=Lax";
+    select.addEventListener("change", function () {
+      document.cookie = "tz=" + encodeURIComponent(select.value) + "; path=/dashboard/; SameSite=Lax";
+      show();
+    });
+    function show() {
+      document.querySelectorAll("input[type=datetime-local]").forEach(function (input) {
+        var hint = document.querySelector("[data-utc-for='" + input.name + "']");
+        if (!hint) return;
+        if (!input.value || select.value !== zone()) return; // the server's hint stands
+        var when = new Date(input.value);
+        if (!isNaN(when)) hint.textContent = when.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+      });
+    }
+    document.querySelectorAll("input[type=datetime-local]").forEach(function (input) {
+      input.addEventListener("input", show);
+    });
+    show();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", utcHints);
+  else utcHints();
+})();
