@@ -22,7 +22,7 @@ from config.sqlfiles import load
 SQL = Path(__file__).resolve().parent / "sql"
 STEP = {Grain.HOUR: timedelta(hours=1), Grain.DAY: timedelta(days=1)}
 # Metrics of any bucket (counted by the time of their row) ...
-RANGE_QUERIES = ("members", "ledger", "grants", "stories", "tournaments")
+RANGE_QUERIES = ("members", "ledger", "grants", "stories", "tournaments", "payments")
 # ... and of days only (activity is recorded per day).
 DAY_QUERIES = ("active", "retention")
 # The week a member registered in, as 'YYYY-MM-DD' of its Monday.

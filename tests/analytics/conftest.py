@@ -16,6 +16,7 @@ from ledger.models import Achievement, AchievementRule, Currency
 from narrative.actions import make_choice, start_story
 from narrative.demo import load_demo_story
 from narrative.models import Choice
+from payments.actions import complete_payment, refund_payment, start_payment
 from tests.factories import MemberFactory, TournamentFactory
 from tests.tournaments.helpers import checks_at_the_end
 from tournaments.actions import check_in, close_check_in, open_check_in, register
@@ -50,6 +51,17 @@ def history(db) -> History:
     badge = Achievement.objects.create(code="first", name="First", rule=AchievementRule.GRANTED)
     grant_achievement(members[4], badge)
     start_subscription(members[0], tier="premium")
+    for reference in ("p1", "p2"):
+        start_payment(
+            members[1],
+            provider="stripe",
+            reference=reference,
+            amount=499,
+            currency="EUR",
+            credit_amount=100,
+        )
+        complete_payment("stripe", reference)
+    refund_payment("stripe", "p2", reason="asked")
     story = load_demo_story()
     first = Choice.objects.filter(chapter__story=story, chapter__number=1).order_by("pk")[0]
     for member in members[:3]:
@@ -94,6 +106,12 @@ def history(db) -> History:
         ("narrative.starts", story_key): 3,
         ("narrative.decided", f"{story_key}:1"): 2,
         ("tournaments.registrations", ""): 4,
+        ("payments.purchases", "EUR"): 2,
+        ("payments.money_in", "EUR"): 998,
+        ("payments.refunds", "EUR"): 1,
+        ("payments.money_refunded", "EUR"): 499,
+        ("ledger.issued", "credits:award"): 200,  # the credits bought
+        ("ledger.spent", "credits:reversal"): 100,  # the refund took one back
         # Registered this week, active this week: members 0-3 (4 had a day 20 days ago).
         ("retention.active", _monday(made.today).isoformat()): 4,
     }
