@@ -51,36 +51,14 @@ def history(db) -> History:
     badge = Achievement.objects.create(code="first", name="First", rule=AchievementRule.GRANTED)
     grant_achievement(members[4], badge)
     start_subscription(members[0], tier="premium")
-    for reference in ("p1", "p2"):
-        start_payment(
-            members[1],
-            provider="stripe",
-            reference=reference,
-            amount=499,
-            currency="EUR",
-            credit_amount=100,
-        )
-        complete_payment("stripe", reference)
-    refund_payment("stripe", "p2", reason="asked")
+    _two_purchases_one_refunded(members[1])
     story = load_demo_story()
     first = Choice.objects.filter(chapter__story=story, chapter__number=1).order_by("pk")[0]
     for member in members[:3]:
         start_story(member, story)
     make_choice(members[0], first)
     make_choice(members[1], first)
-    cup = TournamentFactory(
-        capacity=4,
-        entry_fee=10,
-        registration_opens_at=now - timedelta(hours=1),
-        registration_closes_at=now + timedelta(minutes=1),
-        check_in_opens_at=now + timedelta(minutes=2),
-        check_in_closes_at=now + timedelta(minutes=3),
-    )
-    seats = [register(cup, member) for member in members[1:5]]
-    open_check_in(cup)
-    check_in(seats[0])
-    check_in(seats[1])
-    close_check_in(cup)
+    cup = _tournament_with_two_no_shows(now, members[1:5])
     for member in members[:4]:
         record_activity(member)
     for member in members[:2]:
@@ -127,3 +105,36 @@ def history(db) -> History:
 
 def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
+
+
+def _two_purchases_one_refunded(member) -> None:
+    """Two purchases of 100 credits for 4.99 EUR; the second refunded."""
+    for reference in ("p1", "p2"):
+        start_payment(
+            member,
+            provider="stripe",
+            reference=reference,
+            amount=499,
+            currency="EUR",
+            credit_amount=100,
+        )
+        complete_payment("stripe", reference)
+    refund_payment("stripe", "p2", reason="asked")
+
+
+def _tournament_with_two_no_shows(now, members):
+    """4 slots, 4 registered, 2 check in, check-in closes: 2 no-shows."""
+    cup = TournamentFactory(
+        capacity=4,
+        entry_fee=10,
+        registration_opens_at=now - timedelta(hours=1),
+        registration_closes_at=now + timedelta(minutes=1),
+        check_in_opens_at=now + timedelta(minutes=2),
+        check_in_closes_at=now + timedelta(minutes=3),
+    )
+    seats = [register(cup, member) for member in members]
+    open_check_in(cup)
+    check_in(seats[0])
+    check_in(seats[1])
+    close_check_in(cup)
+    return cup
