@@ -59,11 +59,13 @@ class OverlayToken(models.Model):
         return self.revoked_at is None
 
     @property
+    def page(self) -> str:
+        """Which overlay page this token's scope shows: leaderboard, ticker or tournament."""
+        if self.scope.startswith("tournament:"):
+            return "tournament"
+        return "ticker" if self.scope in {"ticker", "events"} else "leaderboard"
+
+    @property
     def path(self) -> str:
         """The overlay page for this token's scope."""
-        page = "ticker" if self.scope == "ticker" else "leaderboard"
-        if self.scope.startswith("tournament:"):
-            page = "tournament"
-        elif self.scope == "events":
-            page = "ticker"
-        return f"/overlays/{self.token}/{page}/"
+        return f"/overlays/{self.token}/{self.page}/"

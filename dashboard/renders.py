@@ -178,7 +178,12 @@ def render_view(view: str, seq: int) -> str:
                 "type": "ticker",
                 "seq": seq,
                 "items": [
-                    {"seq": i.seq, "at": i.at.isoformat().replace("+00:00", "Z"), "text": i.text}
+                    {
+                        "seq": i.seq,
+                        "at": i.at.isoformat().replace("+00:00", "Z"),
+                        "kind": i.kind,
+                        "text": i.text,
+                    }
                     for i in items
                 ],
             },

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from analytics.queries import period
 from analytics.report import home_trends
-from dashboard import actions, boards, lines, renders
+from dashboard import actions, boards, lines, overlay_options, renders
 from dashboard import cache as cached
 from dashboard.controls import PII, VIEW, permitted
 from dashboard.exceptions import DashboardError, InvalidToken, TokenRevoked
@@ -230,6 +230,7 @@ def overlays(request):
             "fleet": read_fleet(),
             "currencies": renders.currencies(),
             "tournaments": boards.tournaments_list()[:20],
+            "site_url": request.build_absolute_uri("/").rstrip("/"),
         },
     )
 
@@ -289,10 +290,19 @@ def overlay_page(request, token: str, page: str):
         raise Http404("this token is not for a ticker")
     if page == "tournament" and not found.scope.startswith("tournament:"):
         raise Http404("this token is not for a tournament")
+    try:
+        options = overlay_options.parse(request.GET, page)
+    except overlay_options.BadOption as exc:
+        return HttpResponse(f"Overlay option: {exc}.", status=400, content_type="text/plain")
     response = render(
         request,
         f"overlays/{page}.html",
-        {"token": token, "overlay": found, "ws_url": f"/ws/stream/?token={token}&view={page}"},
+        {
+            "token": token,
+            "overlay": found,
+            "options": options,
+            "ws_url": f"/ws/stream/?token={token}&view={page}",
+        },
     )
     # An OBS browser source keeps no state we want: nothing here sets a cookie.
     response.cookies.clear()

@@ -247,6 +247,10 @@
   function init() {
     stage = document.getElementById("stage");
     if (!stage) return;
+    // ?accent=#rrggbb (validated by the server): highlights in the streamer's colour.
+    if (/^#[0-9a-f]{3}([0-9a-f]{3})?$/.test(stage.dataset.accent || "")) {
+      stage.style.setProperty("--accent", stage.dataset.accent);
+    }
     fitStage();
   }
 

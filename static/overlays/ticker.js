@@ -22,12 +22,19 @@
 
   function originals() { return Array.prototype.slice.call(track.querySelectorAll(".ticker-item")); }
 
+  // ?kinds=a,b (validated by the server): only those event kinds; none given: all.
+  function wanted() {
+    var kinds = (stage.dataset.kinds || "").split(",").filter(Boolean);
+    return kinds.length ? new Set(kinds) : null;
+  }
+
   function render(msg) {
     if (!track || !msg || !Array.isArray(msg.items)) return;
-    var items = [], seen = new Set();
+    var items = [], seen = new Set(), only = wanted();
     for (var i = 0; i < msg.items.length && items.length < MAX_ITEMS; i++) {
       var it = msg.items[i];
       var key = String(it.seq);
+      if (only && !only.has(it.kind)) continue;
       if (seen.has(key)) continue;
       seen.add(key);
       items.push(it);
@@ -46,7 +53,7 @@
     // item must come in next at the right edge (not at the loop's start, which may be a
     // whole loop away). Anchor: the first surviving item at least partly on screen. Entry:
     // the first surviving item starting at or beyond the right edge (in loop coordinates).
-    // Items are at most 900 stage px wide (CSS), so a new one is on screen within seconds.
+    // Items are shown whole (however long), so a new one may wait for a long one to pass.
     var anchor = null, anchorLeft = 0, entry = null;
     if (wasScrolling) {
       var base = current[0].offsetLeft;

@@ -163,3 +163,53 @@ def test_overlay_pages_refuse_unknown_revoked_and_mismatched_tokens(client):
     assert client.get("/overlays/not-a-token/ticker/").status_code == 404
     actions.revoke(ticker)
     assert client.get(f"/overlays/{ticker.token}/ticker/").status_code == 410
+
+
+def test_overlay_options_in_the_url_reach_the_page(client):
+    board = actions.create_token("leaderboard:points", label="main")
+    page = client.get(
+        f"{board.path}?rows=5&theme=light&accent=%23FF8800", secure=True
+    ).content.decode()
+    assert 'class="stage theme-light"' in page
+    assert 'data-limit="5"' in page
+    assert 'data-accent="#ff8800"' in page
+    default = client.get(board.path, secure=True).content.decode()
+    assert 'class="stage theme-dark"' in default
+    assert 'data-limit="10"' in default  # the leaderboard's own number
+    ticker = actions.create_token("ticker")
+    only = client.get(f"{ticker.path}?kinds=member.registered", secure=True).content.decode()
+    assert 'data-kinds="member.registered"' in only
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("rows=0", "rows is a whole number from 1 to 25"),
+        ("rows=ten", "rows is a whole number"),
+        ("theme=neon", "theme is one of dark, light, clear"),
+        ("accent=orange", "accent is a colour like #ff8800"),
+        ("accent=%23ff88001", "accent is a colour"),
+        ("kinds=member.updated", "kinds are among"),
+    ],
+)
+def test_an_overlay_option_it_cannot_use_is_a_400_naming_it(client, query, said):
+    ticker = actions.create_token("ticker")
+    response = client.get(f"{ticker.path}?{query}", secure=True)
+    assert response.status_code == 400
+    assert said in response.content.decode()
+    board = actions.create_token("leaderboard:points")
+    refused = client.get(f"{board.path}?kinds=member.registered", secure=True)
+    assert refused.status_code == 400
+    assert "kinds is an option of the ticker" in refused.content.decode()
+
+
+def test_the_overlays_page_offers_copy_preview_and_the_obs_size(client):
+    from tests.dashboard.test_roles import make_user
+
+    client.force_login(make_user("Organiser"))
+    token = actions.create_token("leaderboard:points", label="main")
+    page = client.get("/dashboard/overlays/", secure=True).content.decode()
+    assert f'data-copy="https://testserver{token.path}"' in page
+    assert "overlays/previews/leaderboard" in page
+    assert "1920" in page
+    assert "1080" in page

@@ -298,3 +298,47 @@ def test_ticker_brings_a_new_award_into_view_soon(site, browser):
             ) from None
     finally:
         context.close()
+
+
+# --- overlay options in the URL ---------------------------------------------------------------
+
+
+def test_overlay_options_rows_theme_accent_and_the_tickers_kinds(site, browser):
+    from playwright.sync_api import expect
+
+    board = f"{site.base}{site.data['board']}?rows=2&theme=light&accent=%2300aa55"
+    context, watched = overlay_page(browser, board)
+    try:
+        page = watched.page
+        expect(page.locator("#stage .lb-row:not(.leaving)")).to_have_count(2)
+        expect(page.locator("#stage")).to_have_class("stage theme-light connected")
+        rank_one = page.locator("#stage .lb-row[data-rank='1'] .lb-rank")
+        expect(rank_one).to_have_css("color", "rgb(0, 170, 85)")
+        expect(page.locator("#stage .panel").first).to_have_css(
+            "background-color", "rgba(250, 250, 252, 0.9)"
+        )
+        watched.assert_no_errors()
+    finally:
+        context.close()
+    ticker = f"{site.base}{site.data['ticker']}?kinds=member.registered"
+    context, watched = overlay_page(browser, ticker)
+    try:
+        page = watched.page
+        post_award(site.env, site.members["ada"], 7, "not on this ticker")
+        joined = run_django(
+            site.env,
+            """
+            from accounts.actions import register_member
+            member = register_member(platform="web", external_id="kinds-1", username="Kim").member
+            print(json.dumps(member.display_name))
+            """,
+        )
+        expect(page.locator(".ticker-item", has_text=f"{joined} joined")).to_have_count(
+            1, timeout=LIVE
+        )
+        expect(page.locator(".ticker-item", has_text="not on this ticker")).to_have_count(0)
+        assert page.locator(".ticker-item", has_text="points").count() == 0
+        screenshot(page, "overlay-ticker-kinds")
+        watched.assert_no_errors()
+    finally:
+        context.close()
