@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "tournaments",
     "narrative",
     "payments",
+    "analytics",
     "integrity",
     "dashboard",
     "api",
@@ -231,6 +232,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("ALERTS_EVERY_SECONDS", 60, minimum=10)),
     },
     "heartbeat": {"task": "ops.tasks.heartbeat", "schedule": 60.0},
+    # Today's and yesterday's rollups and the last two hours (analytics.actions).
+    "analytics-rollups": {
+        "task": "analytics.tasks.refresh_rollups",
+        "schedule": float(env_int("ANALYTICS_ROLLUP_EVERY_SECONDS", 60, minimum=10)),
+    },
     "restore-drill": {
         "task": "ops.tasks.restore_drill",
         "schedule": float(env_int("RESTORE_DRILL_EVERY_SECONDS", 7 * 86400, minimum=3600)),

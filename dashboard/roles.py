@@ -17,8 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# What every role can do: open the live dashboard and see the integrity status.
-_DASHBOARD = ["dashboard.view_dashboard", "integrity.view_integrityrun"]
+# What every role can do: open the live dashboard and its analytics, and see the integrity
+# status.
+_DASHBOARD = [
+    "dashboard.view_dashboard",
+    "analytics.view_analytics",
+    "integrity.view_integrityrun",
+]
 
 
 def _view(app: str, *models: str) -> list[str]:

@@ -8,6 +8,7 @@ from dashboard import (
     members_list,
     tournament_controls,
     tournament_terms,
+    trends,
     views,
 )
 
@@ -67,6 +68,9 @@ urlpatterns = [
     ),
     path("stories/", views.stories, name="stories"),
     path("stories/<int:story_id>/", views.story, name="story"),
+    path("analytics/", trends.analytics, name="analytics"),
+    path("analytics/today", trends.analytics_today, name="analytics-today"),
+    path("analytics/<slug:slug>.csv", trends.analytics_csv, name="analytics-csv"),
     path("integrity/", integrity_page.integrity, name="integrity"),
     path("integrity/run", integrity_page.integrity_run, name="integrity-run"),
     path("overlays/", views.overlays, name="overlays"),

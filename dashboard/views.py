@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from analytics.queries import period
+from analytics.report import home_trends
 from dashboard import actions, boards, lines, overlay_options, renders
 from dashboard import cache as cached
 from dashboard.controls import PII, VIEW, permitted
@@ -34,6 +36,10 @@ def home(request):
         "dashboard/home.html",
         {
             "counters": renders.counters(),
+            # Sparklines of the last 7 days (rollups), for those who may see analytics.
+            "trends": home_trends(period("7d", timezone.now()))
+            if request.user.has_perm("analytics.view_analytics")
+            else None,
             "feed": renders.feed(),
             "feed_groups": lines.FEED_GROUPS,
             "leaderboards": [

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
     "accounts",
+    "analytics",
     "api",
     "config",
     "dashboard",

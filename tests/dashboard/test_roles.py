@@ -67,7 +67,8 @@ def make_user(role: str, prefix: str = "user"):
     user = UserFactory(username=f"{prefix}-{role.strip('()').replace(' ', '-').lower()}")
     if role == VIEW_ONLY:
         models = Permission.objects.filter(codename__startswith="view_").exclude(
-            codename__in=["view_dashboard", "view_member_pii"]  # not a model's view
+            # not a model's view
+            codename__in=["view_dashboard", "view_analytics", "view_member_pii"]
         )
         user.user_permissions.set(models)
     elif role != NONE:

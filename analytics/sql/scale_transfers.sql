@@ -1,0 +1,4 @@
+-- seed_scale: one transfer per leg group.
+INSERT INTO ledger_transfer (id, kind, idempotency_key, request_hash, reason, context, created_at)
+SELECT tid, MIN(kind), 'seed:' || tid, '', 'seeded history', '{{}}', MIN(at)
+  FROM ({legs}) legs GROUP BY tid

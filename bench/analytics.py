@@ -1,0 +1,217 @@
+"""Analytics at scale: seed a large history, roll it up, and time what admins wait for.
+
+DATABASE_URL must name a scratch PostgreSQL database (migrated and filled by
+`manage.py seed_scale --members N --days D`, unless it holds members already); REDIS_URL
+the Redis to use (keys under a fresh prefix). Prints:
+- seeding time, and rolling up every day of the history (manage.py rollup),
+- a day's rollup (the busiest day, rebuilt three times: median) and the beat's refresh,
+- each dashboard page's server time to first byte and first contentful paint in headless
+  Chromium against daphne (cold, then median of warm loads): home, members list
+  (filtered), a member page, analytics for 90 days,
+- the full integrity report, each check's time,
+- the leaderboard query (all time and last 7 days, uncached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+
+import common
+
+from tests.browser.conftest import CHROMIUM_ARGS
+from tests.servers import free_port, spawn_daphne, stop
+
+
+def timed(call) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def seed(members: int, days: int) -> None:
+    from django.core.management import call_command
+
+    from accounts.models import Member
+
+    if Member.objects.count() >= members:
+        print(f"seed: {Member.objects.count()} members already there")
+        return
+    started = time.perf_counter()
+    call_command("seed_scale", members=str(members), days=str(days))
+    print(f"seed: {time.perf_counter() - started:.1f} s")
+
+
+def rollups(days: int) -> None:
+    from django.db import connection
+    from django.utils import timezone
+
+    from analytics.actions import rebuild, rebuild_days, refresh_recent
+    from analytics.models import Grain
+    from analytics.rollup import day_start
+
+    today = timezone.now().date()
+    started = time.perf_counter()
+    rebuild_days(today - timedelta(days=days), today)
+    print(f"rollup of {days + 1} days: {time.perf_counter() - started:.1f} s")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT created_at::date, count(*) FROM ledger_transfer GROUP BY 1 ORDER BY 2 DESC"
+            " LIMIT 1"
+        )
+        busiest, transfers = cursor.fetchone()
+    start = day_start(busiest)
+    runs = [timed(lambda: rebuild(Grain.DAY, start, start + timedelta(days=1))) for _ in range(3)]
+    print(f"a day's rollup ({busiest}, {transfers} transfers): {statistics.median(runs):.0f} ms")
+    print(f"the beat's refresh (today, yesterday, 2 hours): {timed(refresh_recent):.0f} ms")
+
+
+def integrity() -> None:
+    from integrity.runner import run_checks
+
+    started = time.perf_counter()
+    report = run_checks()
+    total = time.perf_counter() - started
+    for check in sorted(report.checks, key=lambda c: -c.duration_ms):
+        print(f"  {check.name:<44} {check.status:<7} {check.duration_ms:>9.0f} ms")
+    print(f"integrity report: {total:.1f} s, {'ok' if report.ok else 'FAILED'}")
+
+
+def leaderboards() -> None:
+    from django.utils import timezone
+
+    from ledger.queries import leaderboard
+
+    week = timezone.now() - timedelta(days=7)
+    for label, call in (
+        ("all time", lambda: leaderboard("points", limit=10)),
+        ("last 7 days", lambda: leaderboard("points", limit=10, since=week)),
+    ):
+        runs = [timed(call) for _ in range(5)]
+        print(f"leaderboard {label}: median {statistics.median(runs):.1f} ms, max {max(runs):.1f}")
+
+
+def pages(member_id: int, loads: int) -> list:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    password = secrets.token_urlsafe(12)
+    user, _ = get_user_model().objects.get_or_create(username="bench-analytics")
+    user.is_staff = user.is_superuser = True
+    user.set_password(password)
+    user.save()
+    connection.close()
+    port = free_port()
+    env = {name: os.environ[name] for name in ("DATABASE_URL", "REDIS_URL", "CACHE_KEY_PREFIX")}
+    proc = spawn_daphne(
+        {**env, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}, port, stderr=subprocess.DEVNULL
+    )
+    try:
+        return browse(f"http://127.0.0.1:{port}", user.username, password, member_id, loads)
+    finally:
+        stop(proc)
+
+
+PAINT = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const paint = performance.getEntriesByName('first-contentful-paint')[0];
+  return [nav.responseStart - nav.requestStart, paint ? paint.startTime : null];
+}"""
+
+
+def browse(base: str, username: str, password: str, member_id: int, loads: int) -> list:
+    from playwright.sync_api import sync_playwright
+
+    paths = [
+        ("/dashboard/", "#counters"),
+        ("/dashboard/members/?q=player%2012345", "table"),
+        (f"/dashboard/members/{member_id}/", ".statement"),
+        ("/dashboard/analytics/?range=90d", ".uplot"),
+    ]
+    rows = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            headless=True,
+            args=CHROMIUM_ARGS,
+        )
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{base}/admin/login/?next=/dashboard/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{base}/dashboard/")
+        for path, selector in paths:
+            timings = []
+            for _ in range(loads + 1):
+                page.goto(f"{base}{path}", wait_until="load")
+                page.wait_for_selector(selector)
+                timings.append(page.evaluate(PAINT))
+            cold, warm = timings[0], timings[1:]
+            rows.append(
+                (
+                    path,
+                    cold[0],
+                    cold[1],
+                    statistics.median(t[0] for t in warm),
+                    statistics.median(t[1] for t in warm),
+                )
+            )
+        browser.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=common.positive, default=100_000)
+    parser.add_argument("--days", type=common.positive, default=180)
+    parser.add_argument("--loads", type=common.positive, default=3, help="warm loads per page")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("bench/analytics.py: set DATABASE_URL to a scratch PostgreSQL database")
+    if not os.environ.get("REDIS_URL"):
+        sys.exit("bench/analytics.py: set REDIS_URL (the cache under test)")
+    os.environ["CACHE_KEY_PREFIX"] = f"bench-analytics-{uuid.uuid4().hex[:8]}"
+    os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        print(f"cores: {os.cpu_count()}  database: {cursor.fetchone()[0].split(' on ')[0]}")
+    seed(args.members, args.days)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM accounts_member), (SELECT count(*) FROM ledger_posting),"
+            " (SELECT member_id FROM ledger_account WHERE member_id IS NOT NULL"
+            "  ORDER BY balance DESC LIMIT 1)"
+        )
+        members, postings, member_id = cursor.fetchone()
+    print(f"size: {members} members, {postings} postings")
+    rollups(args.days)
+    leaderboards()
+    integrity()
+    rows = pages(member_id, args.loads)
+    print("\nfirst byte and first paint, headless Chromium against daphne (DEBUG off)")
+    heads = ["cold ttfb", "cold fcp", "ttfb p50", "fcp p50"]
+    print(f"{'page':<40} " + " ".join(f"{h:>9}" for h in heads))
+    for path, cttfb, cfcp, ttfb, fcp in rows:
+        print(f"{path:<40} {cttfb:>7.0f}ms {cfcp:>7.0f}ms {ttfb:>7.0f}ms {fcp:>7.0f}ms")
+
+
+if __name__ == "__main__":
+    main()
