@@ -80,12 +80,13 @@ class TermsForm(forms.Form):
 
 
 def _prize_rows(post) -> tuple[dict, list[tuple[str, str]]]:
-    """The prize table from the rows (blank rows skipped), and the rows as typed."""
+    """The prize table from the rows, and the rows as typed. A row without an amount is
+    no prize (the form offers placements 1 to 3 filled in: one left empty is skipped)."""
     rows = list(zip(post.getlist("prize_place"), post.getlist("prize_amount"), strict=False))
     table = {}
     for place, amount in rows:
         place, amount = place.strip(), amount.strip().replace(",", "")
-        if not place and not amount:
+        if not amount:
             continue
         table[place] = int(amount) if amount.isascii() and amount.isdigit() else amount
     return table, rows

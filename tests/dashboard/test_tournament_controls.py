@@ -85,7 +85,9 @@ def test_the_create_form_takes_windows_in_a_time_zone_and_prizes_as_rows(organis
             "registration_closes_at": "2027-01-10T19:00",
             "check_in_opens_at": "2027-01-10T19:00",
             "check_in_closes_at": "2027-01-10T19:30",
-            "prize_place": ["1", "2", ""],
+            # The form offers placements 1 to 3 filled in: the third left without an
+            # amount is no prize (it was refused as "a positive whole amount, not ''").
+            "prize_place": ["1", "2", "3"],
             "prize_amount": ["500", "200", ""],
         },
     )

@@ -253,3 +253,98 @@ def test_an_organiser_runs_a_night_and_a_treasurer_adjusts(site, browser):
         page.context.close()
 
     treasurer_adjusts(browser, site)
+
+
+def eight_player_draft(page, base: str) -> int:
+    """A draft for 8 players with a waitlist, made in the form like the 4-player one."""
+    page.goto(f"{base}/dashboard/tournaments/new")
+    now = datetime.now().astimezone()
+    page.fill("input[name=name]", "Eight Night")
+    page.fill("input[name=game]", "chess")
+    page.fill("input[name=entry_fee]", "0")
+    page.fill("input[name=capacity]", "8")
+    page.fill("input[name=waitlist_limit]", "4")
+    for name, hours in (
+        ("registration_opens_at", -1),
+        ("registration_closes_at", 1),
+        ("check_in_opens_at", 1),
+        ("check_in_closes_at", 2),
+    ):
+        page.fill(f"input[name={name}]", local(now + timedelta(hours=hours)))
+    page.locator("input[name=prize_amount]").nth(0).fill("500")
+    page.get_by_role("button", name="Create draft").click()
+    page.wait_for_url(f"{base}/dashboard/tournaments/*/")
+    return int(page.url.rstrip("/").rsplit("/", 1)[1])
+
+
+def test_an_organiser_runs_an_eight_player_night_with_a_waitlist(site, browser):
+    """The issue's night: register 10 (8 seated, 2 waitlisted), check 7 in, close
+    check-in, the bracket, every result, finalize; the overlay follows to the champion."""
+    from playwright.sync_api import expect
+
+    staff_users(site)
+    names = [f"Player{n:02d}" for n in range(1, 11)]
+    run_django(
+        site.env,
+        f"""
+        from accounts.actions import register_member
+        for name in {names!r}:
+            register_member(platform="web", external_id=f"night-{{name}}", username=name)
+        print(json.dumps(True))
+        """,
+    )
+    organiser = logged_in(browser, site, "ui-organiser")
+    page = organiser.page
+    panel = page.locator("#tournament-panel")
+    tournament_id = eight_player_draft(page, site.base)
+    token = run_django(
+        site.env,
+        f"""
+        from dashboard.actions import create_token
+        print(json.dumps(create_token("tournament:{tournament_id}", label="night").path))
+        """,
+    )
+    overlay_context, overlay = overlay_page(browser, f"{site.base}{token}")
+    stage = overlay.page.locator("#stage")
+    try:
+        page.get_by_role("button", name="Open registration").click()
+        status_is(page, "Registration open")
+        for name in names:
+            page.fill("#register-search", name)
+            page.get_by_role("button", name=f"Register {name}").click()
+            expect(panel.locator("#register-found")).not_to_contain_text(name, timeout=LIVE)
+        expect(panel.locator("[data-seated]")).to_have_text("8/8", timeout=LIVE)
+        expect(panel.locator("ol.waitlist li")).to_have_count(2, timeout=LIVE)
+        expect(stage.locator("[data-count=seated] .tb-count-value")).to_have_text(
+            "8/8", timeout=LIVE
+        )
+        page.get_by_role("button", name="Open check-in").click()
+        status_is(page, "Check-in open")
+        for done in range(1, 8):
+            panel.get_by_role("button", name="Check in").first.click()
+            expect(panel.locator("[data-checked-in]")).to_have_text(f"{done}/8", timeout=LIVE)
+        expect(stage.locator(".tb-player.in")).to_have_count(7, timeout=LIVE)
+        page.get_by_role("button", name="Close check-in").click()
+        status_is(page, "In progress")
+        page.get_by_role("button", name="Generate bracket").click()
+        expect(panel.locator("[data-match=R3M1]")).to_be_visible(timeout=LIVE)
+        played = 0
+        while panel.locator("form.result-form").count():
+            form = panel.locator("form.result-form").first
+            match = form.locator("xpath=ancestor::*[@data-match][1]").get_attribute("data-match")
+            record(page, match, 0, "1-0")
+            expect(panel.locator(f"[data-match={match}] .won .score")).to_have_text(
+                "1-0", timeout=LIVE
+            )
+            played += 1
+        assert played >= 6  # 7 players: one bye in round 1, then every match
+        page.get_by_role("button", name="Finalize").click()
+        status_is(page, "Completed")
+        expect(stage.locator("[data-match=R3M1] .won .tb-score")).to_have_text("1-0", timeout=LIVE)
+        screenshot(page, "control-room-eight-night", full_page=True)
+        screenshot(overlay.page, "control-room-eight-night-overlay")
+        organiser.assert_no_errors()
+        overlay.assert_no_errors()
+    finally:
+        overlay_context.close()
+        page.context.close()
