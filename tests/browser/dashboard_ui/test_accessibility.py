@@ -1,6 +1,7 @@
 """axe-core (vendored in tests/browser/vendor/axe-core, injected by the test, never
 served) finds no serious or critical accessibility violation on any dashboard page, in
-both themes, nor on the overlays; each page is also screenshotted in both themes."""
+both themes, on a desktop and on a phone, nor on the overlays. Each page is kept as a
+screenshot in each of the four (test-artifacts/dashboard-ui/page-<name>-<theme>[-phone])."""
 
 from __future__ import annotations
 
@@ -62,12 +63,22 @@ def pages(site) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("theme", ["light", "dark"])
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.mark.parametrize(
+    ("theme", "phone"), [("light", False), ("dark", False), ("light", True), ("dark", True)]
+)
 def test_no_serious_accessibility_violation_on_any_dashboard_page(
-    site, staff_state, browser, theme
+    site, staff_state, browser, theme, phone
 ):
+    """On a desktop and on a phone (390x844), in both themes."""
     context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, storage_state=staff_state, color_scheme=theme
+        viewport=PHONE if phone else {"width": 1280, "height": 900},
+        storage_state=staff_state,
+        color_scheme=theme,
+        is_mobile=phone,
+        has_touch=phone,
     )
     context.add_init_script(f"localStorage.setItem('concord-theme', {json.dumps(theme)})")
     found = {}
@@ -78,10 +89,11 @@ def test_no_serious_accessibility_violation_on_any_dashboard_page(
             page.wait_for_load_state("networkidle")
             assert page.evaluate("document.documentElement.dataset.theme") == theme
             found[name] = violations(page)
-            screenshot(page, f"a11y-{name}-{theme}", full_page=True)
+            screenshot(page, f"page-{name}-{theme}{'-phone' if phone else ''}", full_page=True)
     finally:
         context.close()
-    (ARTIFACTS / f"a11y-{theme}.json").write_text(json.dumps(found, indent=1))
+    report = ARTIFACTS / f"a11y-{theme}{'-phone' if phone else ''}.json"
+    report.write_text(json.dumps(found, indent=1))
     assert {name: v for name, v in found.items() if v} == {}
 
 
