@@ -122,3 +122,17 @@ def test_the_nav_marks_the_current_page_and_only_live_pages_show_the_live_dot(al
         assert body.count('aria-current="page"') == 1, url
         assert f'aria-current="page">{current}</a>' in body, url
         assert ('id="live-dot"' in body) == live, url
+
+
+def test_a_story_path_is_numbered_by_step_and_names_each_chapter(alice):
+    """Users read "1, 2, 4" as a step missing: the list counts steps, each names its
+    chapter (a path may skip one)."""
+    story = load_demo_story()
+    start_story(alice, story)
+    make_choice(alice, Choice.objects.get(chapter__story=story, text="Row out to the wreck"))
+    client = Client()
+    client.force_login(make_user("Viewer"))
+    page = client.get(f"/dashboard/members/{alice.pk}/").content.decode()
+    path = page.split('<ol class="path">')[1].split("</ol>")[0]
+    assert "<li value=" not in path
+    assert "chapter 1, A light in the storm:" in path

@@ -342,7 +342,7 @@ def test_story_map_counts_grow_live_as_members_choose(site, staff_state, browser
         section = page.locator(".member-story")
         expect(section.locator("h3")).to_contain_text("chapter 2: The wreck")
         expect(section.locator("ol.path li")).to_have_text(
-            ["A light in the storm: Row out to the wreck +10"]
+            ["chapter 1, A light in the storm: Row out to the wreck +10"]
         )
         expect(section.locator("[data-level]")).to_have_text(["+10"])
         screenshot(page, "member-stories")
