@@ -161,6 +161,23 @@ def _identity_linked(lines: Lines, d: dict) -> list[Segment]:
     return [lines.member(d.get("member_id")), _t(f" linked a {platform} account")]
 
 
+def _profile_updated(lines: Lines, d: dict) -> list[Segment]:
+    changed = ", ".join(str(name).replace("_", " ") for name in d.get("changed") or [])
+    return [lines.member(d.get("member_id")), _t(f"'s profile updated: {changed or 'details'}")]
+
+
+def _renewed(lines: Lines, d: dict) -> list[Segment]:
+    until = str(d.get("expires_at") or "")[:10]
+    return [lines.member(d.get("member_id")), _t(f" renewed {d.get('tier')} until {until}")]
+
+
+def _tier_changed(lines: Lines, d: dict) -> list[Segment]:
+    return [
+        lines.member(d.get("member_id")),
+        _t(f" moved from {d.get('old_tier')} to {d.get('tier')}"),
+    ]
+
+
 def _subscription(lines: Lines, d: dict, verb: str) -> list[Segment]:
     out = [lines.member(d.get("member_id")), _t(f" {verb} {d.get('tier') or 'a'} subscription")]
     if verb == "started" and d.get("expires_at"):
@@ -498,6 +515,13 @@ DESCRIBERS: dict[str, Describer] = {
     "member.identity_linked": _identity_linked,
     "subscription.started": lambda lines, d: _subscription(lines, d, "started"),
     "subscription.cancelled": lambda lines, d: _subscription(lines, d, "cancelled"),
+    "subscription.expired": lambda lines, d: [
+        lines.member(d.get("member_id")),
+        _t(f"'s {d.get('tier')} subscription expired"),
+    ],
+    "subscription.renewed": _renewed,
+    "subscription.tier_changed": _tier_changed,
+    "member.profile_updated": _profile_updated,
     "ledger.transfer_posted": _transfer,
     **{kind: _hold(kind) for kind in HOLD_VERBS},
     "ledger.achievement_granted": _achievement,

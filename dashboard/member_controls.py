@@ -4,7 +4,7 @@ permissions and refusals work). Their answer is the page's body again, fresh.
 
 Money is the Treasurer's: adjusting needs `ledger.adjust_balance`, reversing
 `ledger.reverse_transfer`, granting `ledger.grant_achievement`; subscriptions need
-`accounts.manage_subscription` (Moderators).
+`accounts.manage_subscription` and the profile `accounts.change_member` (Moderators).
 
 A double submit pays once: the adjust form carries a token drawn when it was rendered,
 and the transfer's idempotency key is made from it (`admin-adjust:dashboard:<token>`, a
@@ -24,6 +24,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}\Z")
 REVERSE = "ledger.reverse_transfer"
 GRANT = "ledger.grant_achievement"
 SUBSCRIBE = "accounts.manage_subscription"
+PROFILE = "accounts.change_member"
+FLAGS = ("welcomed", "onboarding_completed", "tutorial_completed")
 
 
 def _member(member_id: int):
@@ -121,4 +123,18 @@ def unsubscribe(request, member_id: int, subscription_id: int):
     member = _member(member_id)
     subscription = get_object_or_404(Subscription, pk=subscription_id, member=member)
     cancel_subscription(subscription, actor=request.user)
+    return _body(request, member)
+
+
+@control(PROFILE)
+def profile(request, member_id: int):
+    """Change the profile's archetype and onboarding flags (`update_profile`; preferences
+    and personality come from the bots, through the API)."""
+    from accounts.actions import update_profile
+
+    member = _member(member_id)
+    changes = {flag: request.POST.get(flag) == "on" for flag in FLAGS}
+    update_profile(
+        member, actor=request.user, archetype=request.POST.get("archetype", ""), **changes
+    )
     return _body(request, member)

@@ -124,7 +124,7 @@ def member_controls_context(request, found, balances: dict) -> dict:
     """What the member page's controls need: who may press what, a fresh form token."""
     import secrets
 
-    from accounts.models import Subscription, SubscriptionStatus, Tier
+    from accounts.models import Archetype, Tier
     from ledger.models import Achievement, Currency
 
     user = request.user
@@ -133,6 +133,7 @@ def member_controls_context(request, found, balances: dict) -> dict:
         "reverse": user.has_perm("ledger.reverse_transfer"),
         "grant": user.has_perm("ledger.grant_achievement"),
         "subscribe": user.has_perm("accounts.manage_subscription"),
+        "profile": user.has_perm("accounts.change_member"),
         "admin": user.has_perm("accounts.view_member") or user.has_perm("accounts.change_member"),
     }
     return {
@@ -146,10 +147,8 @@ def member_controls_context(request, found, balances: dict) -> dict:
         .order_by("name")
         if ctl["grant"]
         else [],
-        "subscription": Subscription.objects.filter(
-            member=found, status=SubscriptionStatus.ACTIVE
-        ).first(),
         "tiers": Tier.choices,
+        "archetypes": Archetype.choices,
     }
 
 

@@ -156,6 +156,29 @@ def test_a_moderator_starts_and_cancels_a_subscription(moderator, treasurer, ali
     assert subscription.status == "cancelled"
 
 
+def test_a_moderator_edits_the_profile_and_an_unknown_archetype_is_refused(
+    moderator, treasurer, alice
+):
+    from events.models import Event
+
+    path = f"/dashboard/members/{alice.pk}/profile"
+    form = {"slot": "profile", "archetype": "explorer", "onboarding_completed": "on"}
+    assert_refused(
+        treasurer.post(path, form, **HX), "profile", "accounts.change_member", status=403
+    )
+    page = moderator.post(path, form, **HX)
+    assert page.status_code == 200
+    alice.profile.refresh_from_db()
+    assert alice.profile.archetype == "explorer"
+    assert alice.profile.onboarding_completed
+    assert Event.objects.filter(kind="member.profile_updated", data__member_id=alice.pk).exists()
+    assert 'value="explorer" selected' in page.content.decode()
+    before = snapshot()
+    refused = moderator.post(path, {**form, "archetype": "wizard"}, **HX)
+    assert_refused(refused, "profile", "wizard")
+    assert changed(before, snapshot()) == []
+
+
 def test_every_member_control_refuses_a_viewer_and_writes_nothing(viewer, alice):
     paid = ledger.award(alice, 70, reason="kept", idempotency_key="viewer-keeps")
     Achievement.objects.create(code="kept", name="Kept", rule="granted")
@@ -169,6 +192,7 @@ def test_every_member_control_refuses_a_viewer_and_writes_nothing(viewer, alice)
         (f"{base}/transfers/{paid.pk}/reverse", {"reason": "no"}),
         (f"{base}/grant", {"achievement": "kept"}),
         (f"{base}/subscribe", {"tier": "premium"}),
+        (f"{base}/profile", {"archetype": "explorer"}),
     ]:
         response = viewer.post(path, {"slot": "adjust", "reason": "r", **data}, **HX)
         assert_refused(response, "adjust", "Not allowed", status=403)
