@@ -239,6 +239,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",  # the Bot API's framework; listed so its Swagger UI files are served from here
     "pgtrigger",
+    # History of configuration rows, kept by PostgreSQL triggers (config/history.py).
+    "pghistory",
+    "pghistory.admin",
     "axes",  # brute-force lock on the staff login (accounts/logins.py)
     "events",
     "accounts",
@@ -250,6 +253,9 @@ INSTALLED_APPS = [
     "api",
     "ops",
 ]
+
+# The admin's list of configuration changes, with a revert action (config/history_admin.py).
+PGHISTORY_ADMIN_CLASS = "config.history_admin.ConfigHistoryAdmin"
 
 MIDDLEWARE = [
     # First: request latency and database time per view cover everything below (/metrics).
@@ -266,6 +272,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Configuration history written by admin and dashboard POSTs names the staff user.
+    "config.history.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

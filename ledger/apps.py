@@ -32,3 +32,8 @@ class LedgerConfig(AppConfig):
         # Like contenttypes: the default currencies exist after every migrate (and after
         # a test flush, which emits post_migrate too).
         post_migrate.connect(create_default_currencies, sender=self)
+        # SQLite has no history triggers: configuration changes made through the ORM
+        # publish `config.changed` from signals there (config/history.py).
+        from config.history import connect_signal_fallback
+
+        connect_signal_fallback()

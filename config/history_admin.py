@@ -1,0 +1,51 @@
+"""The admin's history of configuration rows (pghistory's event list, `/admin/pghistory/
+events/`): one line per change with its diff and who made it, and an action that reverts
+a row to a chosen version through `config.history.revert_to_version`. PostgreSQL only
+(SQLite keeps no history; the page is hidden there)."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.contrib import admin, messages
+from django.db import IntegrityError, connection
+from pghistory.admin import EventsAdmin
+
+from config.history import HistoryError, revert_to_version, tracked_models
+
+
+class ConfigHistoryAdmin(EventsAdmin):
+    list_display = ["pgh_created_at", "pgh_obj_model", "pgh_obj_id", "pgh_label", "who", "pgh_diff"]
+    actions = ["revert_to_this_version"]
+
+    def get_list_display(self, request):
+        return self.list_display
+
+    def has_module_permission(self, request):
+        return connection.vendor == "postgresql" and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return connection.vendor == "postgresql" and super().has_view_permission(request, obj)
+
+    @admin.display(description="who")
+    def who(self, event) -> str:
+        user = (event.pgh_context or {}).get("user")
+        return f"user {user}" if user is not None else "-"
+
+    @admin.action(description="Revert each object to the selected version")
+    def revert_to_this_version(self, request, queryset):
+        for event in queryset:
+            model = apps.get_model(event.pgh_obj_model)
+            label = model._meta.label_lower
+            if label not in tracked_models():
+                continue
+            perm = f"{model._meta.app_label}.change_{model._meta.model_name}"
+            if not request.user.has_perm(perm):
+                self.message_user(request, f"{label}: you need {perm}", messages.ERROR)
+                continue
+            try:
+                changed = revert_to_version(model, int(event.pgh_id), actor=request.user)
+            except (HistoryError, IntegrityError) as refused:
+                self.message_user(request, f"{label} {event.pgh_obj_id}: {refused}", messages.ERROR)
+                continue
+            done = ", ".join(changed) if changed else "nothing to change"
+            self.message_user(request, f"{label} {event.pgh_obj_id} reverted: {done}")
