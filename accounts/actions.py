@@ -495,3 +495,8 @@ def cancel_subscription(subscription: Subscription, *, actor=None) -> Subscripti
         subject=f"member:{locked.member_id}",
     )
     return locked
+
+
+# Erasure has its own module (what it removes and keeps is its docstring); its public
+# name stays here with the other accounts actions.
+from accounts.erasure import erase_member  # noqa: E402, F401

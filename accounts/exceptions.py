@@ -46,3 +46,19 @@ class SubscriptionAlreadyActive(AccountsError):
 
 class InvalidSubscription(AccountsError, ValueError):
     """Unknown tier, or an expiry not after the start."""
+
+
+class ErasureRefused(AccountsError):
+    """Base of the refusals of `erase_member`."""
+
+
+class ErasureReasonRequired(ErasureRefused, ValueError):
+    """An erasure needs a reason (the request it answers), written to its event."""
+
+
+class ErasureNotPermitted(ErasureRefused, PermissionError):
+    """Only a staff user holding accounts.erase_member may erase a member."""
+
+
+class MemberAlreadyErased(ErasureRefused):
+    """The member's personal data was erased already."""
