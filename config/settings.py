@@ -400,6 +400,27 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Retention (docs/OPERATIONS.md, "Retention") ---------------------------------------
+# Events and activity days older than these are archived to files in RETENTION_ARCHIVE_DIR
+# (daily, by beat, only when it is set; `manage.py archive_events` / `archive_activity_days`
+# by hand). Sessions past their expiry are cleared daily.
+RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 365, minimum=7)
+RETENTION_ACTIVITY_DAYS = env_int("RETENTION_ACTIVITY_DAYS", 365, minimum=7)
+RETENTION_ARCHIVE_DIR = env_str("RETENTION_ARCHIVE_DIR", "")
+CELERY_BEAT_SCHEDULE["clear-sessions"] = {
+    "task": "events.tasks.clear_sessions",
+    "schedule": 86400.0,
+}
+if RETENTION_ARCHIVE_DIR:
+    CELERY_BEAT_SCHEDULE["archive-events"] = {
+        "task": "events.tasks.archive_events",
+        "schedule": 86400.0,
+    }
+    CELERY_BEAT_SCHEDULE["archive-activity-days"] = {
+        "task": "ledger.tasks.archive_activity_days",
+        "schedule": 86400.0,
+    }
+
 # --- Security (production-like whenever DEBUG is off) ---------------------------------
 
 SESSION_COOKIE_HTTPONLY = True

@@ -170,3 +170,16 @@ class ConfigChanged(TypedDict):
 
 def config_changed(*, model: str, pk: int, operation: str, fields: list[str]) -> ConfigChanged:
     return ConfigChanged(model=model, pk=pk, operation=operation, fields=fields, version=0)
+
+
+@schema("ledger.activity_archived")
+class ActivityArchived(TypedDict):
+    """Old activity days moved to the file `file` (ledger.archive)."""
+
+    rows: int
+    file: str
+    sha256: str
+
+
+def activity_archived(*, rows: int, file: str, sha256: str) -> ActivityArchived:
+    return {"rows": rows, "file": file, "sha256": sha256}
