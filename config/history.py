@@ -15,7 +15,7 @@ the admin's and the dashboard's writes.
 
 SQLite (embedded defaults) has no triggers: there is no history there, and the
 `config.changed` event of a change made through the ORM is published by the
-`post_save`/`post_delete` receivers below (changes made with raw SQL or
+`post_save`/`post_delete` receivers of `ledger.history` (changes made with raw SQL or
 `QuerySet.update()` go unrecorded). docs/ARCHITECTURE.md, "History of configuration".
 """
 
@@ -26,12 +26,9 @@ import contextlib
 import pghistory
 import pgtrigger
 from django.db import connection, transaction
-from django.db.models.signals import post_delete, post_save, pre_save
 
-import events
 from config.errors import Refusal
 from events.sql import refuse
-from ledger.payloads import config_changed
 
 OPERATIONS = ("insert", "update", "delete")
 
@@ -126,6 +123,11 @@ class _Acting:
 _acting = _Acting()
 
 
+def acting_user_id() -> int | None:
+    """The id of the user `acting` names now (None outside it)."""
+    return _acting.user_id
+
+
 class HistoryMiddleware:
     """Attributes the history of the admin's and the dashboard's writes to the signed-in
     staff user. Only there: elsewhere (the Bot API's hot writes) no configuration changes,
@@ -188,60 +190,6 @@ def revert_to_version(model, version_id: int, *, actor) -> list[str]:
         with acting(actor):
             obj.save(update_fields=changed)
     return changed
-
-
-# --- SQLite: the event from Django's signals -----------------------------------------
-
-
-def _remember_old(sender, instance, raw=False, **kwargs):
-    if connection.vendor == "postgresql" or raw or instance.pk is None:
-        return
-    fields = tracked_fields(sender)
-    instance._config_old = sender.objects.filter(pk=instance.pk).values(*fields).first()
-
-
-def _publish_saved(sender, instance, created, raw=False, **kwargs):
-    if connection.vendor == "postgresql" or raw:
-        return
-    old = getattr(instance, "_config_old", None)
-    fields = tracked_fields(sender)
-    changed = [f for f in fields if old is None or old.get(f) != getattr(instance, f)]
-    if not created and not changed:
-        return
-    _publish(sender, instance.pk, "insert" if created else "update", sorted(changed))
-
-
-def _publish_deleted(sender, instance, **kwargs):
-    if connection.vendor != "postgresql":
-        _publish(sender, instance.pk, "delete", [])
-
-
-def _publish(model, pk, operation: str, fields: list[str]) -> None:
-    """`config.changed` for an ORM write on SQLite; in its transaction when it has one,
-    else right after it (`version` 0: there is no history row)."""
-    label = model._meta.label_lower
-    with transaction.atomic():
-        events.publish(
-            "config.changed",
-            config_changed(model=label, pk=pk, operation=operation, fields=fields),
-            actor=_ActorRef(_acting.user_id),
-            subject=f"{label}:{pk}",
-        )
-
-
-class _ActorRef:
-    """What `events.publish(actor=)` reads of a user: its pk."""
-
-    def __init__(self, pk):
-        self.pk = pk
-
-
-def connect_signal_fallback() -> None:
-    """Connect the SQLite fallback for every tracked model (called once, from ready())."""
-    for model in _TRACKED.values():
-        pre_save.connect(_remember_old, sender=model, dispatch_uid=f"config-old-{model}")
-        post_save.connect(_publish_saved, sender=model, dispatch_uid=f"config-saved-{model}")
-        post_delete.connect(_publish_deleted, sender=model, dispatch_uid=f"config-del-{model}")
 
 
 def baseline(app_label: str, model_name: str):

@@ -239,9 +239,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",  # the Bot API's framework; listed so its Swagger UI files are served from here
     "pgtrigger",
-    # History of configuration rows, kept by PostgreSQL triggers (config/history.py).
-    "pghistory",
-    "pghistory.admin",
+    "pghistory",  # history of configuration rows (config/history.py)
+    "pghistory.admin",  # its admin list: config/history_admin.py
     "axes",  # brute-force lock on the staff login (accounts/logins.py)
     "events",
     "accounts",
@@ -254,7 +253,6 @@ INSTALLED_APPS = [
     "ops",
 ]
 
-# The admin's list of configuration changes, with a revert action (config/history_admin.py).
 PGHISTORY_ADMIN_CLASS = "config.history_admin.ConfigHistoryAdmin"
 
 MIDDLEWARE = [
@@ -272,8 +270,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Configuration history written by admin and dashboard POSTs names the staff user.
-    "config.history.HistoryMiddleware",
+    "config.history.HistoryMiddleware",  # history of admin and dashboard writes names the user
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -400,26 +397,16 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Retention (docs/OPERATIONS.md, "Retention") ---------------------------------------
-# Events and activity days older than these are archived to files in RETENTION_ARCHIVE_DIR
-# (daily, by beat, only when it is set; `manage.py archive_events` / `archive_activity_days`
-# by hand). Sessions past their expiry are cleared daily.
+# --- Retention (docs/OPERATIONS.md): expired sessions cleared daily; events and activity
+# days older than these archived daily to RETENTION_ARCHIVE_DIR, when it is set.
 RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 365, minimum=7)
 RETENTION_ACTIVITY_DAYS = env_int("RETENTION_ACTIVITY_DAYS", 365, minimum=7)
 RETENTION_ARCHIVE_DIR = env_str("RETENTION_ARCHIVE_DIR", "")
-CELERY_BEAT_SCHEDULE["clear-sessions"] = {
-    "task": "events.tasks.clear_sessions",
-    "schedule": 86400.0,
-}
+_DAILY = {"clear-sessions": "events.tasks.clear_sessions"}
 if RETENTION_ARCHIVE_DIR:
-    CELERY_BEAT_SCHEDULE["archive-events"] = {
-        "task": "events.tasks.archive_events",
-        "schedule": 86400.0,
-    }
-    CELERY_BEAT_SCHEDULE["archive-activity-days"] = {
-        "task": "ledger.tasks.archive_activity_days",
-        "schedule": 86400.0,
-    }
+    _DAILY |= {"archive-events": "events.tasks.archive_events"}
+    _DAILY |= {"archive-activity-days": "ledger.tasks.archive_activity_days"}
+CELERY_BEAT_SCHEDULE |= {name: {"task": task, "schedule": 86400.0} for name, task in _DAILY.items()}
 
 # --- Security (production-like whenever DEBUG is off) ---------------------------------
 

@@ -31,6 +31,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 import events
+from events import payloads
 from events.exceptions import EventsError
 from events.models import Archive, Event, RelayPosition
 from events.sql import statement
@@ -131,7 +132,9 @@ def _record(before, first: int, last: int, rows: int, name: str, digest: str, *,
         raise EventsError(f"{name}: wrote {rows} events but {deleted} were due; nothing kept")
     events.publish(
         "events.archived",
-        {"first_seq": first, "last_seq": last, "rows": rows, "file": name, "sha256": digest},
+        payloads.events_archived(
+            first_seq=first, last_seq=last, rows=rows, file=name, sha256=digest
+        ),
         actor=actor,
         subject=f"archive:{archive.pk}",
     )

@@ -226,3 +226,15 @@ class EventsArchived(TypedDict):
     rows: int
     file: str
     sha256: str
+
+
+def events_archived(
+    *, first_seq: int, last_seq: int, rows: int, file: str, sha256: str
+) -> EventsArchived:
+    return {
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "rows": rows,
+        "file": file,
+        "sha256": sha256,
+    }

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -387,7 +387,38 @@ def logins(staff) -> None:
             fail(f"nobody-{n}", "198.51.100.2")
 
 
+def privacy(staff) -> None:
+    """Configuration changed (config.changed: PostgreSQL's trigger, SQLite's signal), a
+    member erased, events and activity days archived."""
+    import tempfile
+    from pathlib import Path
+
+    from accounts.actions import erase_member
+    from config.history import acting
+    from events.archive import archive_events
+    from events.models import RelayPosition
+    from ledger.archive import archive_activity_days
+
+    currency = Currency.objects.get(code="points")
+    with transaction.atomic(), acting(staff):
+        currency.name = "Points!"
+        currency.save()
+    # Archived below: only what came before this scenario and its first event (run first
+    # of all, so the other scenarios' events stay to be checked).
+    RelayPosition.objects.update_or_create(
+        name="default", defaults={"seq": last_seq(), "moved_at": timezone.now()}
+    )
+    member = MemberFactory()
+    erase_member(member, reason="subject request", actor=staff)
+    record_activity(member, timezone.localdate() - timedelta(days=800))
+    record_activity(member, timezone.localdate())
+    with tempfile.TemporaryDirectory() as folder:
+        assert archive_events(timedelta(days=1), Path(folder), now=timezone.now() + timedelta(2))
+        assert archive_activity_days(timedelta(days=365), Path(folder))
+
+
 SCENARIOS = {
+    "privacy": privacy,
     "accounts": accounts,
     "api": api,
     "logins": logins,
