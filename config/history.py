@@ -217,3 +217,32 @@ def baseline(app_label: str, model_name: str):
         )
 
     return migrations.RunPython(run, migrations.RunPython.noop)
+
+
+def rows_unlike_their_history(model) -> tuple[int, list[int]]:
+    """(count, up to 10 ids) of `model`'s rows whose tracked fields differ from their latest
+    version, or that have none: changed with the history triggers off (a restore with
+    `session_replication_role = replica`, a trigger dropped). PostgreSQL only (SQLite
+    keeps no history): elsewhere (0, [])."""
+    if connection.vendor != "postgresql":
+        return 0, []
+    history = history_model(model)
+    columns = [
+        model._meta.get_field(name).column
+        for name in [f.name for f in model._meta.concrete_fields]
+        if model._meta.get_field(name).attname in tracked_fields(model)
+    ]
+    pairs = " OR ".join(f"t.{c} IS DISTINCT FROM h.{c}" for c in columns)
+    query = f"""
+        SELECT t.id FROM {model._meta.db_table} t
+          LEFT JOIN LATERAL (
+              SELECT * FROM {history._meta.db_table} v
+               WHERE v.pgh_obj_id = t.id ORDER BY v.pgh_id DESC LIMIT 1
+          ) h ON true
+         WHERE h.pgh_id IS NULL OR h.pgh_label = 'delete' OR {pairs}
+         ORDER BY t.id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(query)
+        ids = [row[0] for row in cursor.fetchall()]
+    return len(ids), ids[:10]

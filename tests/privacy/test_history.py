@@ -13,7 +13,7 @@ from events.payloads import check
 from ledger.models import Achievement, Currency
 from narrative.models import Story
 from tests.factories import UserFactory
-from tests.helpers import sql
+from tests.helpers import integrity_json, raw_write, sql
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -98,3 +98,13 @@ def test_an_orm_change_is_a_config_changed_event_on_every_backend():
     check("config.changed", event.data)
     assert event.data["fields"] == ["referral_bonus"]
     assert event.actor_id == staff.pk
+
+
+@pytest.mark.postgres
+def test_integrity_report_finds_a_configuration_row_changed_with_the_triggers_off():
+    currency = Currency.objects.get(code="points")
+    assert integrity_json("--check", "ledger.configuration_history_current")[0] == 0
+    raw_write("UPDATE ledger_currency SET referral_bonus = 1 WHERE id = %s", [currency.pk])
+    code, report = integrity_json("--check", "ledger.configuration_history_current")
+    assert code == 1
+    assert report["checks"][0]["sample"] == [f"currency:{currency.pk}"]
