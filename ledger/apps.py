@@ -19,7 +19,9 @@ def create_default_currencies(app_config, using="default", apps=None, **kwargs) 
         return
     # Seeding is no one's change: the history keeps the first version, but no
     # `config.changed` event is written (a flushed test database starts with an empty log).
-    with pgtrigger.ignore("ledger.CurrencyEvent:config_changed"):
+    from ledger.history import seeding
+
+    with pgtrigger.ignore("ledger.CurrencyEvent:config_changed"), seeding():
         for code, defaults in DEFAULT_CURRENCIES.items():
             Currency.objects.using(using).get_or_create(code=code, defaults=defaults)
 

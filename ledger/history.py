@@ -5,6 +5,9 @@ made with raw SQL or `QuerySet.update()` are not seen on SQLite."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
@@ -12,6 +15,19 @@ import events
 from config.db import Ref
 from config.history import acting_user_id, tracked_fields, tracked_models
 from ledger import payloads
+
+_seeding = threading.local()
+
+
+@contextlib.contextmanager
+def seeding():
+    """Writes inside publish no `config.changed` (SQLite's half of what
+    `pgtrigger.ignore` does for the trigger in `create_default_currencies`)."""
+    _seeding.on = True
+    try:
+        yield
+    finally:
+        _seeding.on = False
 
 
 def _remember_old(sender, instance, raw=False, **kwargs):
@@ -22,7 +38,7 @@ def _remember_old(sender, instance, raw=False, **kwargs):
 
 
 def _publish_saved(sender, instance, created, raw=False, **kwargs):
-    if connection.vendor == "postgresql" or raw:
+    if connection.vendor == "postgresql" or raw or getattr(_seeding, "on", False):
         return
     old = getattr(instance, "_config_old", None)
     fields = tracked_fields(sender)
