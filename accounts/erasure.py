@@ -1,8 +1,8 @@
 """Erasing a member's personal data (a data-subject's request): `erase_member`.
 
 What is personal goes: the email, the display name, each identity's external id and
-username (and any other name field an identity has), the profile's preferences and
-archetype. Each becomes a tombstone that names only the member's id
+username (and any other name field an identity has), the profile's preferences,
+personality and archetype. Each becomes a tombstone that names only the member's id
 (`erased:<member id>` for the name, `erased:<member id>:<n>` for the n-th identity, on
 platform `web`, whose ids need not be numeric), so every unique constraint still holds and
 the old identifiers find nobody. What is not personal stays, so the books still balance
@@ -27,6 +27,8 @@ from accounts.models import Identity, Member, Platform, Profile
 PERMISSION = "accounts.erase_member"
 # Identity fields that name a person, blanked if the model has them.
 IDENTITY_NAME_FIELDS = ("username", "first_name", "last_name")
+# Profile fields about the person, reset if the model has them.
+PROFILE_PERSONAL = {"preferences": {}, "personality": {}, "archetype": ""}
 
 
 def tombstone(member_id: int, n: int | None = None) -> str:
@@ -58,7 +60,10 @@ def erase_member(member: Member, *, reason: str, actor) -> Member:
         for name in name_fields:
             setattr(identity, name, "" if not Identity._meta.get_field(name).null else None)
         identity.save(update_fields=["platform", "external_id", *name_fields])
-    Profile.objects.filter(member=locked).update(preferences={}, archetype="")
+    profile_fields = {f.name for f in Profile._meta.concrete_fields}
+    Profile.objects.filter(member=locked).update(
+        **{name: value for name, value in PROFILE_PERSONAL.items() if name in profile_fields}
+    )
     locked.display_name = tombstone(locked.pk)
     locked.email = ""
     locked.email_normalized = None
