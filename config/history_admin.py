@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.apps import apps
 from django.contrib import admin, messages
 from django.db import IntegrityError, connection
+from django.http import HttpResponseBadRequest
 from pghistory.admin import EventsAdmin
 
 from config.history import HistoryError, revert_to_version, tracked_models
@@ -16,6 +17,15 @@ from config.history import HistoryError, revert_to_version, tracked_models
 class ConfigHistoryAdmin(EventsAdmin):
     list_display = ["pgh_created_at", "pgh_obj_model", "pgh_obj_id", "pgh_label", "who", "pgh_diff"]
     actions = ["revert_to_this_version"]
+
+    def changelist_view(self, request, extra_context=None):
+        # pghistory's filters unpack these without checking ("app.Model", "app.Model:pk"):
+        # anything else is a 400 here, not a crash there.
+        for name in ("event_model", "model", "obj"):
+            value = request.GET.get(name)
+            if value is not None and not _names_a_model(value.partition(":")[0]):
+                return HttpResponseBadRequest(f"{name}: no such model")
+        return super().changelist_view(request, extra_context)
 
     def get_list_display(self, request):
         return self.list_display
@@ -49,3 +59,14 @@ class ConfigHistoryAdmin(EventsAdmin):
                 continue
             done = ", ".join(changed) if changed else "nothing to change"
             self.message_user(request, f"{label} {event.pgh_obj_id} reverted: {done}")
+
+
+def _names_a_model(label: str) -> bool:
+    app_label, dot, name = label.partition(".")
+    if not dot:
+        return False
+    try:
+        apps.get_model(app_label, name)
+    except (LookupError, ValueError):
+        return False
+    return True

@@ -21,12 +21,8 @@ from django.utils import timezone
 import events
 from events.archive import BATCH, Written, write_jsonl_gz
 from ledger import payloads
-from ledger.exceptions import LedgerError
+from ledger.exceptions import ArchiveRaced
 from ledger.models import ActivityDay, Streak
-
-
-class ArchiveRaced(LedgerError):
-    """The rows changed between writing the file and deleting them; nothing archived."""
 
 
 def _current_run_starts(member_ids) -> dict[int, date]:
