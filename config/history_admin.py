@@ -1,7 +1,7 @@
 """The admin's history of configuration rows (pghistory's event list, `/admin/pghistory/
 events/`): one line per change with its diff and who made it, and an action that reverts
 a row to a chosen version through `config.history.revert_to_version`. PostgreSQL only
-(SQLite keeps no history; the page is hidden there)."""
+(SQLite keeps no history: the page is left out of the index there and lists nothing)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,10 @@ class ConfigHistoryAdmin(EventsAdmin):
     def has_module_permission(self, request):
         return connection.vendor == "postgresql" and super().has_module_permission(request)
 
-    def has_view_permission(self, request, obj=None):
-        return connection.vendor == "postgresql" and super().has_view_permission(request, obj)
+    def get_queryset(self, request):
+        if connection.vendor != "postgresql":  # no history kept: an empty list, no query
+            return self.model.objects.none()
+        return super().get_queryset(request)
 
     @admin.display(description="who")
     def who(self, event) -> str:
