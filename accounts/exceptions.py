@@ -86,3 +86,19 @@ class InvalidPreferences(InvalidProfile):
 
 class InvalidPersonality(InvalidProfile):
     """Personality dimensions that do not fit `accounts.profiles.Personality`."""
+
+
+class ErasureRefused(AccountsError):
+    """Base of the refusals of `erase_member`."""
+
+
+class ErasureReasonRequired(ErasureRefused, ValueError):
+    """An erasure needs a reason (the request it answers), written to its event."""
+
+
+class ErasureNotPermitted(ErasureRefused, PermissionError):
+    """Only a staff user holding accounts.erase_member may erase a member."""
+
+
+class MemberAlreadyErased(ErasureRefused):
+    """The member's personal data was erased already."""

@@ -240,3 +240,17 @@ def login_locked(
         "seconds": seconds,
         "until": instant(until),
     }
+
+
+@schema("member.erased")
+class MemberErased(TypedDict):
+    """A member's personal data was erased (`accounts.erasure.erase_member`). Holds none of
+    it: how many identities were tombstoned and the reason staff gave."""
+
+    member_id: int
+    identities: int
+    reason: str
+
+
+def member_erased(*, member_id: int, identities: int, reason: str) -> MemberErased:
+    return {"member_id": member_id, "identities": identities, "reason": reason}

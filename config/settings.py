@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",  # the Bot API's framework; listed so its Swagger UI files are served from here
     "pgtrigger",
+    "pghistory",  # history of configuration rows (config/history.py)
+    "pghistory.admin",  # its admin list: config/history_admin.py
     "axes",  # brute-force lock on the staff login (accounts/logins.py)
     "events",
     "accounts",
@@ -86,6 +88,8 @@ INSTALLED_APPS = [
     "api",
     "ops",
 ]
+
+PGHISTORY_ADMIN_CLASS = "config.history_admin.ConfigHistoryAdmin"
 
 MIDDLEWARE = [
     # First: request latency and database time per view cover everything below (/metrics).
@@ -102,6 +106,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.history.HistoryMiddleware",  # history of admin and dashboard writes names the user
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -242,6 +247,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("RESTORE_DRILL_EVERY_SECONDS", 7 * 86400, minimum=3600)),
     },
 }
+
+# --- Retention (docs/OPERATIONS.md): expired sessions cleared daily; events and activity
+# days older than these archived daily to RETENTION_ARCHIVE_DIR, when it is set.
+RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 365, minimum=7)
+RETENTION_ACTIVITY_DAYS = env_int("RETENTION_ACTIVITY_DAYS", 365, minimum=7)
+RETENTION_ARCHIVE_DIR = env_str("RETENTION_ARCHIVE_DIR", "")
+_DAILY = {"clear-sessions": "events.tasks.clear_sessions"}
+if RETENTION_ARCHIVE_DIR:
+    _DAILY |= {"archive-events": "events.tasks.archive_events"}
+    _DAILY |= {"archive-activity-days": "ledger.tasks.archive_activity_days"}
+CELERY_BEAT_SCHEDULE |= {name: {"task": task, "schedule": 86400.0} for name, task in _DAILY.items()}
 
 # --- Security (production-like whenever DEBUG is off) ---------------------------------
 

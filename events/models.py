@@ -3,9 +3,9 @@ from __future__ import annotations
 import pgtrigger
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
-from events.sql import refuse
+from events.sql import refuse, statement
 
 
 class Event(models.Model):
@@ -45,7 +45,8 @@ class Event(models.Model):
                 name="events_event_append_only",
                 when=pgtrigger.Before,
                 operation=pgtrigger.Update | pgtrigger.Delete,
-                func=refuse("events are append-only: % of event % refused", "TG_OP", "OLD.seq"),
+                # Refuses every change but archiving's delete (the file says which).
+                func=statement("event_append_only.pg"),
             ),
         ]
 
@@ -82,3 +83,39 @@ class RelayPosition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at #{self.seq}"
+
+
+class Archive(models.Model):
+    """A range of the log written to a file and then removed from the table
+    (`events.archive`, `manage.py archive_events`). The row is written in the transaction
+    that deletes the events, after the file: the append-only trigger lets a row go only
+    when an archive covers it and it is older than `before`. Never changed or removed."""
+
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    before = models.DateTimeField(help_text="Only events created before this were archived.")
+    rows = models.PositiveBigIntegerField()
+    file = models.CharField(max_length=255, help_text="The file's name in the archive folder.")
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(first_seq__lte=F("last_seq")), name="events_archive_range_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(sha256__regex=r"^[0-9a-f]{64}\Z"), name="events_archive_sha256_hex"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="events_archive_append_only",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                func=refuse("archives are kept: % of archive % refused", "TG_OP", "OLD.id"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"events #{self.first_seq}..#{self.last_seq} in {self.file}"

@@ -32,7 +32,7 @@ import types
 import typing
 from datetime import date, datetime
 from functools import cache
-from typing import Any, Literal, NotRequired, Required, Union
+from typing import Any, Literal, NotRequired, Required, TypedDict, Union
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -215,3 +215,26 @@ def _check(expected, value, path: str, found: list[str]) -> None:
             found.append(f"{path}: expected str, got {value!r}")
         return
     raise TypeError(f"{path}: events.payloads cannot check {expected!r} (JSON types only)")
+
+
+@schema("events.archived")
+class EventsArchived(TypedDict):
+    """Events up to `last_seq` moved to the file `file` (events.archive)."""
+
+    first_seq: int
+    last_seq: int
+    rows: int
+    file: str
+    sha256: str
+
+
+def events_archived(
+    *, first_seq: int, last_seq: int, rows: int, file: str, sha256: str
+) -> EventsArchived:
+    return {
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "rows": rows,
+        "file": file,
+        "sha256": sha256,
+    }

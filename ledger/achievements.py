@@ -144,7 +144,10 @@ def record_activity(member, day: date | None = None, *, actor=None) -> Streak:
         streak.current = 1
         streak.last_day = day
     else:  # a day before the last one arrived late: count the runs again
-        streak.current, streak.longest = _runs(member_id, streak.last_day)
+        # Days before the current run may have been archived (ledger.archive): the
+        # longest run they made is kept, never counted down.
+        streak.current, longest = _runs(member_id, streak.last_day)
+        streak.longest = max(streak.longest, longest)
     streak.longest = max(streak.longest, streak.current)
     streak.save()
     events.publish(

@@ -60,3 +60,8 @@ class HoldExpired(HoldNotPending):
 
 class AchievementError(LedgerError):
     """An achievement that cannot be granted (inactive, or misconfigured)."""
+
+
+class ArchiveRaced(LedgerError):
+    """Activity days changed between writing their archive file and deleting them (a
+    late day joined them to a current run); nothing was archived: run again."""

@@ -14,11 +14,13 @@ from django.db import models
 from django.db.models import F, Q
 
 from accounts.models import Member
+from config.history import track
 
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}\Z"
 ISSUANCE = "issuance"
 
 
+@track(exclude=["created_at"])
 class Currency(models.Model):
     """A unit of value: `points`, `credits`, or a community's own."""
 
@@ -435,6 +437,7 @@ class AchievementRule(models.TextChoices):
     GRANTED = "granted", "Granted by another action"
 
 
+@track()
 class Achievement(models.Model):
     code = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=100)

@@ -151,3 +151,35 @@ class ActivityRecorded(TypedDict):
 
 def activity_recorded(*, member_id: int, day: date, current: int, longest: int) -> ActivityRecorded:
     return {"member_id": member_id, "day": instant(day), "current": current, "longest": longest}
+
+
+@schema("config.changed")
+class ConfigChanged(TypedDict):
+    """A configuration row (currency, achievement, story, chapter, choice, tournament
+    settings) was inserted, updated or deleted: written by `config_changed()`
+    (ledger/sql/config_changed.pg.sql) from each history row on PostgreSQL, by
+    `config.history` on SQLite. Names the fields that changed, never their values;
+    `version` is the history row (0 on SQLite, which keeps none)."""
+
+    model: str  # "ledger.currency"
+    pk: int
+    operation: str  # insert, update, delete
+    fields: list[str]
+    version: int
+
+
+def config_changed(*, model: str, pk: int, operation: str, fields: list[str]) -> ConfigChanged:
+    return ConfigChanged(model=model, pk=pk, operation=operation, fields=fields, version=0)
+
+
+@schema("ledger.activity_archived")
+class ActivityArchived(TypedDict):
+    """Old activity days moved to the file `file` (ledger.archive)."""
+
+    rows: int
+    file: str
+    sha256: str
+
+
+def activity_archived(*, rows: int, file: str, sha256: str) -> ActivityArchived:
+    return {"rows": rows, "file": file, "sha256": sha256}

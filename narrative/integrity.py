@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from django.db import connection
 
+from config.history import rows_unlike_their_history
 from integrity.registry import Violations, check
+from ledger.integrity import history_violations
+from narrative.models import Chapter, Choice, Story
 
 
 def _ids(sql: str, params=()) -> Violations:
@@ -138,3 +141,13 @@ def rewards_paid_once() -> Violations:
         ORDER BY 1
         """
     )
+
+
+@check(
+    "narrative.configuration_history_current",
+    "Every story, chapter and choice reads as its latest history version (PostgreSQL;"
+    " a row changed with the history triggers off fails; sampled: 'chapter:<id>' ...).",
+)
+def configuration_history_current() -> Violations:
+
+    return history_violations(rows_unlike_their_history, Story, Chapter, Choice)

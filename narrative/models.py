@@ -22,6 +22,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from accounts.models import Member
+from config.history import track
 from events.sql import refuse as _refuse
 from ledger.models import Currency, Transfer
 from ledger.plans import MAX_AMOUNT
@@ -29,6 +30,7 @@ from ledger.plans import MAX_AMOUNT
 LEVEL_MIN, LEVEL_MAX = -100, 100
 
 
+@track(exclude=["created_at"])
 class Story(models.Model):
     title = models.CharField(max_length=150)
     slug = models.SlugField(max_length=80, unique=True)
@@ -66,6 +68,7 @@ class UnlockRule(models.TextChoices):
     SUBSCRIPTION = "subscription", "A premium subscription"
 
 
+@track()
 class Chapter(models.Model):
     story = models.ForeignKey(Story, on_delete=models.CASCADE, related_name="chapters")
     number = models.PositiveIntegerField(help_text="Chapter 1 is where the story starts.")
@@ -146,6 +149,7 @@ class Character(models.Model):
         return self.name
 
 
+@track()
 class Choice(models.Model):
     chapter = models.ForeignKey(Chapter, on_delete=models.CASCADE, related_name="choices")
     position = models.PositiveSmallIntegerField(default=1, help_text="Order shown.")

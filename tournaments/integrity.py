@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from django.db import connection
 
+from config.history import rows_unlike_their_history
 from integrity.registry import Violations, check
+from ledger.integrity import history_violations
 from ledger.models import Posting, Transfer, TransferKind
 from tournaments.actions import prizes_key
 from tournaments.models import Format, Registration, Status, Tournament
@@ -200,3 +202,13 @@ def bracket_advances() -> Violations:
         """,
         [Format.SINGLE_ELIMINATION, Format.SINGLE_ELIMINATION],
     )
+
+
+@check(
+    "tournaments.settings_history_current",
+    "Every tournament's settings read as its latest history version (PostgreSQL; a row"
+    " changed with the history triggers off fails; sampled: 'tournament:<id>').",
+)
+def settings_history_current() -> Violations:
+
+    return history_violations(rows_unlike_their_history, Tournament)

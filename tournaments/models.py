@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from accounts.models import Member
+from config.history import track
 from events.sql import refuse as _refuse
 from ledger.models import Currency, Transfer
 
@@ -140,6 +141,23 @@ def count_writes(name: str) -> pgtrigger.Trigger:
     )
 
 
+# Its settings, not its progress (status, counters: the actions' events say those).
+@track(
+    fields=[
+        "name",
+        "game",
+        "currency",
+        "entry_fee",
+        "capacity",
+        "waitlist_limit",
+        "format",
+        "registration_opens_at",
+        "registration_closes_at",
+        "check_in_opens_at",
+        "check_in_closes_at",
+        "prize_table",
+    ]
+)
 class Tournament(models.Model):
     name = models.CharField(max_length=150)
     game = models.CharField(max_length=100, blank=True)

@@ -2,7 +2,8 @@
 
 One module per subject, re-exported so callers keep `accounts.actions.<name>`:
 `registration` (register_member, link_identity, update_member), `subscriptions`
-(start, renew, change_tier, cancel, expire), `profiles` (update_profile, note_activity).
+(start, renew, change_tier, cancel, expire), `profiles` (update_profile, note_activity),
+and `accounts.erasure` (erase_member).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ from accounts.actions.subscriptions import (
     start_subscription,
 )
 
+# Erasure has its own module (what it removes and keeps is its docstring); its public
+# name is here with the other accounts actions.
+from accounts.erasure import erase_member
+
 __all__ = [
     "DEFAULT_NAME_SUFFIX",
     "DISPLAY_NAME_MAX",
@@ -56,6 +61,7 @@ __all__ = [
     "cancel_subscription",
     "change_tier",
     "default_display_name",
+    "erase_member",
     "expire_subscriptions",
     "hidden_character",
     "link_identity",

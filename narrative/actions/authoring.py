@@ -7,6 +7,7 @@ import re
 from django.db import IntegrityError, transaction
 
 import events
+from config.history import acting
 from ledger.models import Currency
 from narrative import graph, payloads
 from narrative.actions.common import pk_of
@@ -47,7 +48,8 @@ def publish_story(story, *, actor=None) -> Story:
     if found:
         raise InvalidStory(found)
     locked.published = True
-    locked.save(update_fields=["published"])
+    with acting(actor):  # the story's history names who (config.history)
+        locked.save(update_fields=["published"])
     events.publish(
         "narrative.story_published",
         payloads.story_published(story_id=locked.pk, title=locked.title),
@@ -86,16 +88,19 @@ def create_story(
         raise InvalidStory([f"no currency {currency!r}"])
     if Story.objects.filter(slug=slug).exists():
         raise InvalidStory([f"a story with slug {slug!r} exists"])
-    try:
-        story = Story.objects.create(
-            title=title, slug=slug, description=description, currency=paid_in
-        )
-        cast = {name: Character.objects.create(story=story, name=name).pk for name in characters}
-        numbered = {spec["number"]: _create_chapter(story, spec, currency) for spec in chapters}
-        for spec in chapters:
-            _create_choices(numbered[spec["number"]], spec.get("choices", ()), numbered, cast)
-    except (IntegrityError, KeyError, TypeError) as error:
-        raise InvalidStory([f"the story cannot be stored as given: {error}"]) from error
+    with acting(actor):  # the story's history names who (config.history)
+        try:
+            story = Story.objects.create(
+                title=title, slug=slug, description=description, currency=paid_in
+            )
+            cast = {
+                name: Character.objects.create(story=story, name=name).pk for name in characters
+            }
+            numbered = {spec["number"]: _create_chapter(story, spec, currency) for spec in chapters}
+            for spec in chapters:
+                _create_choices(numbered[spec["number"]], spec.get("choices", ()), numbered, cast)
+        except (IntegrityError, KeyError, TypeError) as error:
+            raise InvalidStory([f"the story cannot be stored as given: {error}"]) from error
     if published:
         publish_story(story, actor=actor)
         story.refresh_from_db()

@@ -11,7 +11,10 @@ from tests.config.test_settings import manage
 
 CONCORD_APPS = ("accounts", "config", "dashboard", "events", "integrity", "ledger", "narrative")
 BAD_ARGUMENTS = {
+    "archive_activity_days": ["--bogus"],
+    "archive_events": ["--bogus"],
     "demo_admin": ["--bogus"],
+    "export_member": [],
     "import_registrations": [],
     "integrity_report": ["--format", "xml"],
     "overlay_token": ["create"],

@@ -428,7 +428,40 @@ def payments(staff) -> None:
     pay.refund_payment("stripe", "c-paid", reason="Chargeback", settle="clamp", actor=staff)
 
 
+def privacy(staff) -> None:
+    """Configuration changed (config.changed: PostgreSQL's trigger, SQLite's signal), a
+    member erased, events and activity days archived. Runs first of all (SCENARIOS'
+    order): it archives only what came before it, so the others' events stay."""
+    import tempfile
+    from pathlib import Path
+
+    from django.db import transaction
+
+    from accounts.actions import erase_member
+    from config.history import acting
+    from events.archive import archive_events
+    from events.models import Event, RelayPosition
+    from ledger.archive import archive_activity_days
+
+    last = Event.objects.order_by("-seq").first()
+    currency = Currency.objects.get(code="points")
+    with transaction.atomic(), acting(staff):
+        currency.name = "Points!"
+        currency.save()
+    RelayPosition.objects.update_or_create(
+        name="default", defaults={"seq": last.seq if last else 0, "moved_at": timezone.now()}
+    )
+    member = MemberFactory()
+    erase_member(member, reason="subject request", actor=staff)
+    record_activity(member, timezone.localdate() - timedelta(days=800))
+    record_activity(member, timezone.localdate())
+    with tempfile.TemporaryDirectory() as folder:
+        assert archive_events(timedelta(days=1), Path(folder), now=timezone.now() + timedelta(2))
+        assert archive_activity_days(timedelta(days=365), Path(folder))
+
+
 SCENARIOS = {
+    "privacy": privacy,
     "accounts": accounts,
     "payments": payments,
     "api": api,

@@ -47,6 +47,7 @@ pytestmark = pytest.mark.django_db
 LEDGER_CHECKS = [
     "ledger.achievements_paid_once",
     "ledger.balance_matches_postings",
+    "ledger.configuration_history_current",
     "ledger.held_matches_pending_holds",
     "ledger.members_have_wallets",
     "ledger.no_expired_pending_hold",

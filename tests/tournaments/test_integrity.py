@@ -32,6 +32,7 @@ CHECKS = [
     "tournaments.prizes_paid_once",
     "tournaments.seats_paid",
     "tournaments.seats_within_capacity",
+    "tournaments.settings_history_current",
     "tournaments.waitlist_gap_free",
     "tournaments.withdrawals_refunded",
 ]

@@ -10,6 +10,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from config.history import acting
 from ledger.models import Currency
 from ledger.plans import MAX_AMOUNT
 from tournaments import payloads
@@ -157,7 +158,8 @@ TERMS = [field for field in Terms.__dataclass_fields__ if field != "currency_id"
 def create_tournament(*, actor=None, **settings) -> Tournament:
     """A new tournament, as a draft (`open_registration` opens it)."""
     terms = validate_terms(**settings)
-    tournament = Tournament.objects.create(**terms.__dict__, status_changed_at=timezone.now())
+    with acting(actor):  # the settings' history names who (config.history)
+        tournament = Tournament.objects.create(**terms.__dict__, status_changed_at=timezone.now())
     _publish(
         "tournament.created",
         payloads.created(
@@ -193,7 +195,8 @@ def update_tournament(tournament, *, actor=None, **changes) -> Tournament:
         return locked
     for name, value in changed.items():
         setattr(locked, name, value)
-    locked.save(update_fields=list(changed))
+    with acting(actor):
+        locked.save(update_fields=list(changed))
     _publish(
         "tournament.updated",
         payloads.updated(tournament_id=locked.pk, changed=sorted(changed)),
