@@ -500,6 +500,24 @@ def _repaired(lines: Lines, d: dict) -> list[Segment]:
     return [lines.member(d.get("member_id")), _t(f" restored from {d.get('source')}: {what}")]
 
 
+def _config_changed(lines: Lines, d: dict) -> list[Segment]:
+    fields = ", ".join(map(str, d.get("fields") or [])) or "all fields"
+    what = f"{d.get('model')} {d.get('pk')}"
+    return [_t(f"configuration: {what} {d.get('operation') or 'changed'} ({fields})")]
+
+
+def _archived(what: str) -> Describer:
+    def describe(lines: Lines, d: dict) -> list[Segment]:
+        return [_t(f"{d.get('rows')} {what} archived to {d.get('file')}")]
+
+    return describe
+
+
+def _erased(lines: Lines, d: dict) -> list[Segment]:
+    why = f": {d['reason']}" if d.get("reason") else ""
+    return [lines.member(d.get("member_id")), _t(f"'s personal data erased{why}")]
+
+
 def _integrity(lines: Lines, d: dict) -> list[Segment]:
     if d.get("ok"):
         return [_t(f"integrity report: all {d.get('checks')} checks passed")]
@@ -558,4 +576,8 @@ DESCRIBERS: dict[str, Describer] = {
     "system.alert_resolved": _alert("resolved"),
     "integrity.run_finished": _integrity,
     "system.member_repaired": _repaired,
+    "config.changed": _config_changed,
+    "events.archived": _archived("events"),
+    "ledger.activity_archived": _archived("activity days"),
+    "member.erased": _erased,
 }
