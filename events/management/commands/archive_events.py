@@ -3,42 +3,16 @@ passed to checksummed files (events/archive.py; docs/OPERATIONS.md, "Retention")
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from django.conf import settings
-from django.core.management.base import CommandError
-
-from config.commands import ConcordCommand
-from events.archive import archive_events, parse_age
+from events.archive import archive_events
+from events.archive_command import ArchiveCommand
 from events.exceptions import EventsError
 
 
-class Command(ConcordCommand):
+class Command(ArchiveCommand):
     help = "Archive events older than an age to gzip'd JSON-lines files, then remove them."
+    age_setting = "RETENTION_EVENTS_DAYS"
+    unit = "events"
+    refusals = (EventsError,)
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--older-than",
-            default=f"{settings.RETENTION_EVENTS_DAYS}d",
-            help="age: 365d, 52w, 12h (default RETENTION_EVENTS_DAYS)",
-        )
-        parser.add_argument(
-            "--to",
-            default=settings.RETENTION_ARCHIVE_DIR,
-            help="the archive folder (default RETENTION_ARCHIVE_DIR)",
-        )
-
-    def handle(self, *args, **options):
-        try:
-            age = parse_age(options["older_than"])
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        if not options["to"]:
-            raise CommandError("say where the files go: --to DIR (or set RETENTION_ARCHIVE_DIR)")
-        try:
-            written = archive_events(age, Path(options["to"]))
-        except (EventsError, OSError) as exc:
-            raise CommandError(str(exc)) from None
-        for done in written:
-            self.stdout.write(f"{done.file}: {done.rows} events, sha256 {done.sha256}")
-        self.stdout.write(f"archived {sum(w.rows for w in written)} events")
+    def archive(self, age, folder):
+        return archive_events(age, folder)
