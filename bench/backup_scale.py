@@ -135,17 +135,19 @@ def configure(cluster: Cluster, config: Path) -> None:
 
 
 LOAD = [
-    "INSERT INTO accounts_member (id, display_name, language, is_premium, is_active,"
+    "INSERT INTO accounts_member (id, display_name, language, is_active,"
     " created_at, email, email_normalized, referral_code)"
-    " SELECT g, 'player ' || g, 'en', false, true, now(), '', NULL, code.v"
+    " SELECT g, 'player ' || g, 'en', true, now(), '', NULL, code.v"
     " FROM generate_series(1, %(members)s) g, LATERAL (SELECT string_agg(substr(%(abc)s,"
     " ((g + 1000000000) / (31 ^ k)::bigint %% 31)::int + 1, 1), '' ORDER BY k DESC) AS v"
     " FROM generate_series(0, 7) k) code",
-    "INSERT INTO accounts_identity (platform, external_id, username, created_at, member_id)"
-    " SELECT 'telegram', 'bench-' || g, 'p' || g, now(), g FROM generate_series(1, %(members)s) g",
-    "INSERT INTO accounts_profile (archetype, preferences, welcomed, onboarding_completed,"
-    " tutorial_completed, updated_at, member_id)"
-    " SELECT '', '{}', false, false, false, now(), g FROM generate_series(1, %(members)s) g",
+    "INSERT INTO accounts_identity (platform, external_id, username, first_name, last_name,"
+    " is_bot, created_at, member_id)"
+    " SELECT 'telegram', g::text, 'p' || g, '', '', false, now(), g"
+    " FROM generate_series(1, %(members)s) g",
+    "INSERT INTO accounts_profile (archetype, preferences, personality, welcomed,"
+    " onboarding_completed, tutorial_completed, updated_at, member_id)"
+    " SELECT '', '{}', '{}', false, false, false, now(), g FROM generate_series(1, %(members)s) g",
     "INSERT INTO ledger_account (currency_id, member_id, name, balance, held, version,"
     " created_at) SELECT c.id, g, '', CASE WHEN c.code = 'points' THEN 10 * %(each)s ELSE 0"
     " END, 0, CASE WHEN c.code = 'points' THEN %(each)s ELSE 0 END, now()"

@@ -35,7 +35,7 @@ from ops.exceptions import MemberNotInBackup, ScratchUnusable
 # section -> (query with one %s for the member id, how many leading columns are the key)
 SECTIONS: dict[str, tuple[str, int]] = {
     "member": (
-        "SELECT 'member', display_name, language, is_premium, is_active, email"
+        "SELECT 'member', display_name, language, is_active, email"
         " FROM accounts_member WHERE id = %s",
         1,
     ),
@@ -84,7 +84,7 @@ SECTIONS: dict[str, tuple[str, int]] = {
         1,
     ),
 }
-MEMBER_FIELDS = ("display_name", "language", "is_premium", "is_active", "email")
+MEMBER_FIELDS = ("display_name", "language", "is_active", "email")
 # What a section's differences would need, when --apply does not repair them.
 BY_HAND = {
     "profile": "the profile's own edit (report only)",
@@ -252,9 +252,8 @@ def _repairs(found: list[Difference], backup: dict, live: dict) -> list[Repair]:
             before = dict(zip(MEMBER_FIELDS, diff.backup, strict=True))
             now = dict(zip(MEMBER_FIELDS, diff.live, strict=True))
             changes = {k: v for k, v in before.items() if now[k] != v}
-            for name in ("is_premium", "is_active"):
-                if name in changes:
-                    changes[name] = bool(changes[name])
+            if "is_active" in changes:
+                changes["is_active"] = bool(changes["is_active"])
             shown = ", ".join(f"{k}={v!r}" for k, v in changes.items())
             repairs.append(Repair("member", f"update_member({shown})", {"changes": changes}))
         elif diff.section == "identities" and diff.live is None:

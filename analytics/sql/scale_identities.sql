@@ -1,4 +1,5 @@
 -- seed_scale: each member's identity and profile.
-INSERT INTO accounts_identity (platform, external_id, username, created_at, member_id)
-SELECT 'telegram', 'scale-' || m.id, 'p' || m.id, m.created_at, m.id
+INSERT INTO accounts_identity (platform, external_id, username, first_name, last_name, is_bot,
+                               created_at, member_id)
+SELECT 'telegram', m.id::text, 'p' || m.id, '', '', false, m.created_at, m.id
   FROM accounts_member m WHERE m.id > %(base)s AND m.id <= %(base)s + %(n)s

@@ -89,6 +89,14 @@ def test_dashboard_pages_configure_htmx_to_inject_no_inline_style(staff_client):
         "includeIndicatorStyles": False,
         "allowEval": False,
         "allowScriptTags": False,
+        # The control room's refusals (403, 409, 422) are swapped in beside their
+        # controls (dashboard/controls.py); other errors still are not.
+        "responseHandling": [
+            {"code": "204", "swap": False},
+            {"code": "[23]..", "swap": True},
+            {"code": "40[39]|422", "swap": True, "error": False},
+            {"code": "[45]..", "swap": False, "error": True},
+        ],
     }
 
 

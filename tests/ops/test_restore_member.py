@@ -54,7 +54,7 @@ def changed_since_backup(settings, tmp_path, scratch):  # noqa: F811
     assert run("restore", "--into", scratch)[0] == 0
     backed_up = points(alice)
 
-    update_member(alice, display_name="Mallory", is_premium=True)
+    update_member(alice, display_name="Mallory", language="fr")
     Identity.objects.filter(member=alice, platform="discord").delete()  # lost (no action)
     spend(alice, 40, currency="points", sink="shop", reason="oops", idempotency_key="s1")
     start_subscription(alice, tier="basic")
@@ -66,13 +66,13 @@ def test_the_report_names_what_differs_and_writes_nothing(changed_since_backup):
     transfers = Transfer.objects.count()
     code, out = run("restore_member", str(alice.pk), "--from", source)
     assert code == 1
-    assert "member member: backup ['Alice', 'en', 0, 1, 'alice@example.org']" in out
-    assert "live ['Mallory', 'en', 1, 1, 'alice@example.org']" in out
+    assert "member member: backup ['Alice', 'en', 1, 'alice@example.org']" in out
+    assert "live ['Mallory', 'fr', 1, 'alice@example.org']" in out
     assert "identities discord:77: only in the backup ['al']" in out
     assert f"wallets points: backup [{backed_up}], live [{backed_up - 40}]" in out
     assert "postings" in out
     assert "subscriptions" in out
-    assert "--apply: update_member(display_name='Alice', is_premium=False)" in out
+    assert "--apply: update_member(display_name='Alice', language='en')" in out
     assert f"--apply: points: award from issuance 40 (adjustment: live {backed_up - 40}" in out
     assert "not repaired: subscriptions" in out
     alice.refresh_from_db()
@@ -121,7 +121,7 @@ def test_apply_backs_up_then_repairs_through_actions_and_integrity_stays_clean(
     assert "fresh backup:" in out
     assert BackupRun.objects.filter(ok=True).count() == backups_before + 1
     alice = Member.objects.get(pk=alice.pk)
-    assert (alice.display_name, alice.is_premium) == ("Alice", False)
+    assert (alice.display_name, alice.language) == ("Alice", "en")
     assert Identity.objects.filter(member=alice, platform="discord", external_id="77").exists()
     assert points(alice) == backed_up
     adjustment = Transfer.objects.get(kind="adjustment")
