@@ -68,7 +68,7 @@ def main() -> None:
     secret_box["secret"] = created.secret
     run = uuid.uuid4().hex[:8]
     for n in range(args.members):
-        register_member(platform="telegram", external_id=f"bench-{run}-{n}")
+        register_member(platform="web", external_id=f"bench-{run}-{n}")
     started = time.perf_counter()
     delivery.enqueue(created.endpoint, delivery.settled_top())
     queued_at = time.perf_counter()

@@ -56,7 +56,7 @@ def outage_then_recovery(receiver: Receiver, endpoint, proc=None) -> None:
     """503 until two attempts failed, refused connections for 2.5 s, then up."""
     wait_for(lambda: receiver.requests >= 2, "two refused attempts", proc)
     receiver.down()
-    register_member(platform="telegram", external_id=f"during-{uuid.uuid4().hex[:6]}")
+    register_member(platform="web", external_id=f"during-{uuid.uuid4().hex[:6]}")
     time.sleep(2.5)
     receiver.mode = "up"
     receiver.up()
@@ -78,7 +78,7 @@ def test_a_celery_worker_with_beat_delivers_in_order_through_an_outage(tmp_path)
     try:
         endpoint = endpoint_at(receiver)
         for n in range(3):
-            register_member(platform="telegram", external_id=f"celery-{n}")
+            register_member(platform="web", external_id=f"celery-{n}")
         queue = f"test-{uuid.uuid4().hex[:8]}"
         env = {
             "DATABASE_URL": database_url_for_tests(tmp_path),
@@ -100,7 +100,7 @@ def test_the_in_process_runner_of_an_embedded_server_delivers_in_order_through_a
     try:
         endpoint = endpoint_at(receiver)
         for n in range(3):
-            register_member(platform="telegram", external_id=f"embedded-{n}")
+            register_member(platform="web", external_id=f"embedded-{n}")
         env = {"DATABASE_URL": this_database(tmp_path), **FAST}  # no REDIS_URL: embedded
         with daphne(env) as base:
             # The first request starts the runner (whatever /healthz answers).

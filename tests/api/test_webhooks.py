@@ -40,7 +40,7 @@ def hook(make_bot):
 
 
 def members(n: int, start: int = 0) -> list[int]:
-    found = [register_member(platform="telegram", external_id=f"wh{start + i}") for i in range(n)]
+    found = [register_member(platform="web", external_id=f"wh{start + i}") for i in range(n)]
     return [r.member.pk for r in found]
 
 
@@ -61,7 +61,7 @@ def test_deliveries_are_signed_and_arrive_in_seq_order_as_the_events_endpoint_an
     assert created["secret"].startswith("whsec_")
     assert created["position"] >= 0
     members(3)
-    alice = register_member(platform="telegram", external_id="wh-a").member
+    alice = register_member(platform="web", external_id="wh-a").member
     award(alice, 5, reason="Quiz answer", idempotency_key="wh-1")
     expected = public_seqs(bot, created["position"])
     assert len(expected) >= 5
@@ -192,7 +192,7 @@ def test_kinds_limit_what_an_endpoint_receives(make_bot):
     try:
         answer = bot.post("/webhooks", {"url": receiver.url, "kinds": ["ledger.transfer_posted"]})
         receiver.secret = answer.json()["secret"]
-        alice = register_member(platform="telegram", external_id="wh-k").member
+        alice = register_member(platform="web", external_id="wh-k").member
         award(alice, 7, reason="Quiz answer", idempotency_key="wh-2")
         wanted = bot.get("/events", after=answer.json()["position"]).json()["events"]
         transfers = [e["seq"] for e in wanted if e["kind"] == "ledger.transfer_posted"]

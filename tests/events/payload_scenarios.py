@@ -443,11 +443,12 @@ def privacy(staff) -> None:
     from events.models import Event, RelayPosition
     from ledger.archive import archive_activity_days
 
-    last = Event.objects.order_by("-seq").first()
     currency = Currency.objects.get(code="points")
     with transaction.atomic(), acting(staff):
         currency.name = "Points!"
         currency.save()
+    # Archived below: what came before this scenario and its first event.
+    last = Event.objects.order_by("-seq").first()
     RelayPosition.objects.update_or_create(
         name="default", defaults={"seq": last.seq if last else 0, "moved_at": timezone.now()}
     )
