@@ -17,7 +17,9 @@ class RunFinished(TypedDict):
     duration_ms: int
 
 
-def run_finished(*, run_id: int, ok: bool, checks: int, failed: list[str], duration_ms: int):
+def run_finished(
+    *, run_id: int, ok: bool, checks: int, failed: list[str], duration_ms: int
+) -> RunFinished:
     return {
         "run_id": run_id,
         "ok": ok,
