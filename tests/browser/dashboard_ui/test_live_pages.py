@@ -50,7 +50,7 @@ def create_leaderboard_link(dash, base: str, label: str) -> tuple:
     )
     token_row = dash.locator("tr[data-token-id]", has_text=label)
     expect(token_row).to_have_count(1)
-    expect(token_row.locator("td").nth(1)).to_have_text("leaderboard:points")
+    expect(token_row.locator("td").nth(2)).to_have_text("leaderboard:points")
     href = token_row.get_by_role("link", name="open").get_attribute("href")
     assert href.startswith("/overlays/"), href
     assert href.endswith("/leaderboard/"), href
@@ -328,7 +328,8 @@ def test_story_map_counts_grow_live_as_members_choose(site, staff_state, browser
 
         choose(m["ada"])
         expect(edge).to_have_attribute("data-taken", "1", timeout=LIVE)
-        expect(edge.locator("text")).to_have_text("1")
+        count = page.locator(f"svg.story-map text.choice-count[data-choice='{story['row_out']}']")
+        expect(count).to_have_text("1")
         expect(page.locator("[data-decisions]")).to_have_text("1")
         choose(m["brook"])
         expect(edge).to_have_attribute("data-taken", "2", timeout=LIVE)
