@@ -77,15 +77,6 @@ def test_refused_transfers_above_the_rate_alert(rates, alice):
     assert "refused transfers" in received[0]["title"]
 
 
-def test_a_refusal_built_but_not_raised_does_not_move_the_rate(rates):
-    rules, received = rates
-    evaluate(rules)
-    kept = [EmailAlreadyRegistered("x@example.org", "x@example.org") for _ in range(10)]
-    evaluate(rules)
-    assert len(kept) == 10
-    assert received == []
-
-
 def test_the_increase_counts_a_restart_from_zero():
     assert increase([5, 7, 7, 9]) == 4
     assert increase([5, 7, 2, 3]) == 2 + 2 + 1  # the processes restarted after 7
