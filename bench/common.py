@@ -332,3 +332,11 @@ def register_members(
     if len(members) != count:
         raise BenchFailed(f"registered {len(members)} members, {count} requested")
     return members
+
+
+# The project first, before bench/ itself, once more: Celery's Django fix-up put the
+# working directory first when `config` made its Celery app, and bench scripts share
+# names with apps (ledger.py, analytics.py, narrative.py...): `import ledger` must find
+# the app.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+sys.path[:] = [_ROOT, *(entry for entry in sys.path if entry != _ROOT)]
