@@ -75,6 +75,10 @@ def _pending(latest: IntegrityRun | None):
 def integrity_run(request):
     from integrity.tasks import run_integrity_report
 
+    if _pending(IntegrityRun.objects.order_by("-started_at", "-pk").first()):
+        # Pressed again before the run asked for was kept: one run, not a queue of them.
+        messages.info(request, "A run is already on its way: the result appears below.")
+        return redirect("dashboard:integrity")
     with contextlib.suppress(Exception):
         cache.set(REQUESTED, timezone.now().isoformat(), REQUEST_TTL)
     try:

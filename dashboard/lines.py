@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.urls import reverse
 
@@ -95,7 +96,7 @@ class Lines:
         return (text, reverse(name, args=[pk]) if self.links and type(pk) is int else None)
 
     def member(self, pk) -> Segment:
-        return self._link(self.members.get(pk, f"member {pk}"), "dashboard:member", pk)
+        return self._link(self.members.get(pk) or f"member {pk}", "dashboard:member", pk)
 
     def player(self, registration_id) -> Segment:
         member_id = self.registrations.get(registration_id)
@@ -104,7 +105,9 @@ class Lines:
         return self.member(member_id)
 
     def tournament(self, pk) -> Segment:
-        return self._link(self.tournaments.get(pk, f"tournament {pk}"), "dashboard:tournament", pk)
+        return self._link(
+            self.tournaments.get(pk) or f"tournament {pk}", "dashboard:tournament", pk
+        )
 
     def story(self, pk) -> Segment:
         return self._link(self.stories.get(pk, f"story {pk}"), "dashboard:story", pk)
@@ -472,7 +475,10 @@ def _api_key(verb: str) -> Describer:
 
 def _webhook(verb: str) -> Describer:
     def describe(lines: Lines, d: dict) -> list[Segment]:
-        url = f" ({d['url']})" if d.get("url") else ""
+        # The host only: a webhook URL often carries its secret (Discord's, Slack's), and
+        # the feed is every staff role's.
+        host = urlsplit(str(d.get("url") or "")).hostname
+        url = f" ({host})" if host else ""
         detail = ""
         if verb == "disabled":
             detail = f" after {d.get('attempts')} failed attempts at event {d.get('seq')}"
@@ -484,7 +490,9 @@ def _webhook(verb: str) -> Describer:
 
 
 def _locked(lines: Lines, d: dict) -> list[Segment]:
-    who = d.get("username") or d.get("address") or "a login"
+    # A staff username, or "one address" (an address is personal data; the feed is
+    # every role's: the admin's login records say which).
+    who = d.get("username") or "one address"
     return [_t(f"logins locked for {who} after {d.get('failures')} failures")]
 
 

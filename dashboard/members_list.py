@@ -8,7 +8,6 @@ address all use it, so what is exported is exactly what is shown."""
 
 from __future__ import annotations
 
-import csv
 import re
 import secrets
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from config.text import csv_writer
 from dashboard.controls import PII, VIEW, permitted
 
 PAGE = 50
@@ -158,25 +158,20 @@ def _csv(listing: Listing, pii: bool) -> StreamingHttpResponse:
     """The current filter as CSV (at most CSV_MAX rows), personal data only for `pii`."""
     header = ["id", "name", "platform", f"balance_{listing.currency}", "premium"]
     header += ["last_active", "joined"] + (["email"] if pii else [])
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
 
     def rows():
         yield writer.writerow(header)
         for m in listing.members(pii)[:CSV_MAX].iterator(chunk_size=2000):
-            row = [m.pk, _cell(m.display_name), m.platform or "", m.balance or 0]
+            row = [m.pk, m.display_name, m.platform or "", m.balance or 0]
             row += ["yes" if m.premium_now else "no"]
             row += [m.last_active_at.isoformat() if m.last_active_at else ""]
-            row += [m.created_at.isoformat()] + ([_cell(m.email or "")] if pii else [])
+            row += [m.created_at.isoformat()] + ([m.email or ""] if pii else [])
             yield writer.writerow(row)
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="members.csv"'
     return response
-
-
-def _cell(text: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @permitted(ADJUST)

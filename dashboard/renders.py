@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from dashboard import boards, lines, public
 from dashboard import cache as cached
+from dashboard.overlay_options import ROWS_MAX
 from dashboard.scopes import TICKER_KINDS
 from events.models import Event
 
@@ -66,8 +67,9 @@ def feed(limit: int = FEED_SIZE, kinds=None, *, public_only: bool = False) -> li
     actors = {}
     if not public_only:
         ids = {e.actor_id for e, _ in shown if e.actor_id}
-        users = get_user_model().objects.filter(pk__in=ids)
-        actors = {user.pk: user.get_username() for user in users} if ids else {}
+        model = get_user_model()
+        users = model.objects.filter(pk__in=ids).values_list("pk", model.USERNAME_FIELD)
+        actors = dict(users) if ids else {}
     return [
         FeedItem(e.seq, e.created_at, e.kind, said.line(e.kind, data), actors.get(e.actor_id, ""))
         for e, data in shown
@@ -167,12 +169,19 @@ def render_view(view: str, seq: int) -> str:
                 "type": "leaderboard",
                 "currency": currency,
                 "seq": seq,
-                "rows": leaderboard_rows(currency),
+                # As many as an overlay may ask to show (`?rows=`, at most ROWS_MAX).
+                "rows": leaderboard_rows(currency, ROWS_MAX),
             },
             separators=(",", ":"),
         )
     if view == "ticker":
-        items = feed(TICKER_SIZE, TICKER_KINDS, public_only=True)
+        # The latest of *each* kind, newest first: a ticker told to show some kinds only
+        # (`?kinds=`, filtered in the page) still has its own latest TICKER_SIZE.
+        items = sorted(
+            (i for kind in TICKER_KINDS for i in feed(TICKER_SIZE, {kind}, public_only=True)),
+            key=lambda i: i.seq,
+            reverse=True,
+        )
         return json.dumps(
             {
                 "type": "ticker",

@@ -120,8 +120,10 @@ def post(plan: Plan, *, grant: Callable[..., None]) -> Transfer:
                 open_accounts(outcome.currency_id, plan.legs)
                 outcome = _write(plan, digest)
                 if not outcome.ready:  # open_accounts opens wallets of members only
+                    members = sorted({leg.member_id for leg in plan.legs if leg.member_id})
                     raise UnknownMember(
-                        f"{plan.idempotency_key!r} names a member that does not exist"
+                        "a member this transfer names does not exist"
+                        f" (among {', '.join(map(str, members))})"
                     )
             transfer = _answer(plan, digest, outcome)
             if outcome.due_achievements:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from ledger.exceptions import InsufficientFunds
@@ -32,7 +33,10 @@ def load_demo_tournaments(people: list) -> list[Tournament]:
     return made
 
 
+@transaction.atomic
 def _night(name: str, *, stage: int, players: list) -> Tournament:
+    """One cup to `stage`, all or nothing (a refusal partway leaves no half-built cup
+    for a rerun to find by its name)."""
     now = timezone.now()
     cup = actions.create_tournament(
         name=name,

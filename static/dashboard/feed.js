@@ -37,7 +37,10 @@
     });
     var saved = null;
     try { saved = localStorage.getItem(KEY); } catch (e) { /* private mode */ }
-    if (saved && box.querySelector('[data-feed-filter="' + saved + '"]')) show(saved);
+    var known = Array.prototype.some.call(box.querySelectorAll("[data-feed-filter]"), function (b) {
+      return b.dataset.feedFilter === saved;
+    });
+    if (known) show(saved);
     new MutationObserver(function () {
       var swapped = document.getElementById("feed");
       if (swapped && !swapped.dataset.marked) {

@@ -31,6 +31,7 @@
   function render(msg) {
     if (!track || !msg || !Array.isArray(msg.items)) return;
     var items = [], seen = new Set(), only = wanted();
+    // The snapshot holds the latest of each kind (a ticker of some kinds keeps its own).
     for (var i = 0; i < msg.items.length && items.length < MAX_ITEMS; i++) {
       var it = msg.items[i];
       var key = String(it.seq);
@@ -53,7 +54,7 @@
     // item must come in next at the right edge (not at the loop's start, which may be a
     // whole loop away). Anchor: the first surviving item at least partly on screen. Entry:
     // the first surviving item starting at or beyond the right edge (in loop coordinates).
-    // Items are shown whole (however long), so a new one may wait for a long one to pass.
+    // Items are at most 900 stage px wide (CSS), so a new one is on screen within seconds.
     var anchor = null, anchorLeft = 0, entry = null;
     if (wasScrolling) {
       var base = current[0].offsetLeft;

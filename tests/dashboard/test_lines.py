@@ -136,3 +136,25 @@ def test_a_story_path_is_numbered_by_step_and_names_each_chapter(alice):
     path = page.split('<ol class="path">')[1].split("</ol>")[0]
     assert "<li value=" not in path
     assert "chapter 1, A light in the storm:" in path
+
+
+def test_the_feed_shows_no_webhook_secret_and_no_login_address(staff):
+    """A webhook URL often carries its secret (Discord's, Slack's) and the feed is every
+    staff role's: the host only. A locked address is personal data: not named."""
+    said = lines.Lines([])
+    webhook = {"webhook_id": 3, "key_id": 1, "url": "https://discord.com/api/webhooks/1/SECRET"}
+    text = said.text("api.webhook_created", webhook)
+    assert "SECRET" not in text
+    assert "discord.com" in text
+    locked = {"username": "", "address": "198.51.100.7", "failures": 10}
+    assert "198.51.100.7" not in said.text("staff.login_locked", locked)
+
+
+def test_a_member_without_a_display_name_is_still_named_in_the_feed(alice):
+    from accounts.models import Member
+
+    Member.objects.filter(pk=alice.pk).update(display_name="")
+    said = lines.Lines([("member.registered", {"member_id": alice.pk})])
+    assert said.text("member.registered", {"member_id": alice.pk}).startswith(
+        f"member {alice.pk} joined"
+    )

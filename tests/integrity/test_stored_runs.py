@@ -153,6 +153,8 @@ def test_run_now_hands_the_report_to_a_celery_worker_and_the_page_polls_until_it
     env = {"DATABASE_URL": database_url_for_tests(tmp_path), "REDIS_URL": settings.REDIS_URL}
     with override_settings(CELERY_TASK_DEFAULT_QUEUE=queue):
         assert client.post("/dashboard/integrity/run").status_code == 302
+        again = client.post("/dashboard/integrity/run", follow=True).content.decode()
+        assert "A run is already on its way" in again  # pressed twice: still one run
         waiting = client.get("/dashboard/integrity/").content.decode()
         assert "Running: asked" in waiting
         assert 'hx-trigger="every 2s"' in waiting
