@@ -108,8 +108,15 @@ def assert_connected(page, selector: str) -> None:
     meet."""
 
     def middle(round_: int, slot: int) -> float:
-        box = page.locator(selector.format(round_, slot)).bounding_box()
-        return box["y"] + box["height"] / 2
+        # The panel may be swapped by a live refresh while it is measured: wait until the
+        # match is shown, and measure again if it was replaced in between.
+        match = page.locator(selector.format(round_, slot))
+        for _ in range(5):
+            match.wait_for(state="visible")
+            box = match.bounding_box()
+            if box is not None:
+                return box["y"] + box["height"] / 2
+        raise AssertionError(f"{selector.format(round_, slot)} kept being replaced")
 
     between = (middle(1, 1) + middle(1, 2)) / 2
     assert abs(middle(2, 1) - between) <= 3, (middle(1, 1), middle(1, 2), middle(2, 1))
