@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.views import permitted
+from dashboard.controls import permitted
 from integrity.models import IntegrityRun
 from integrity.registry import all_checks
 

@@ -24,10 +24,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.text import csv_writer
 from dashboard.controls import PII, VIEW, permitted
+from dashboard.member_controls import ADJUST
 
 PAGE = 50
 CSV_MAX = 100_000
-ADJUST = "ledger.adjust_balance"
 SORTS = {
     "joined": ("-created_at", "-pk"),
     "oldest": ("created_at", "pk"),
