@@ -413,6 +413,10 @@ WEBHOOK_RETRY_SCHEDULE = env_seconds(
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 WEBHOOK_TICK_SECONDS = env_int("WEBHOOK_TICK_SECONDS", 2, minimum=1)
 WEBHOOK_IN_PROCESS = env_bool("WEBHOOK_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER)
+# Endpoints on loopback and private addresses (api/netguard.py): allowed with DEBUG (tests
+# and `make run` use a receiver on the loopback), refused otherwise. Link-local and cloud
+# metadata addresses are refused always.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", DEBUG)
 CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
     "task": "api.tasks.deliver_webhooks",
     "schedule": float(WEBHOOK_TICK_SECONDS),

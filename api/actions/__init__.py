@@ -20,6 +20,7 @@ from api.actions.keys import (
 )
 from api.actions.webhooks import (
     CreatedEndpoint,
+    check_url,
     create_endpoint,
     delete_endpoint,
     enqueue_deliveries,
@@ -37,6 +38,7 @@ __all__ = [
     "IssuedKey",
     "authenticate",
     "check_scopes",
+    "check_url",
     "create_endpoint",
     "create_key",
     "delete_endpoint",

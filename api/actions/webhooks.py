@@ -22,7 +22,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 import events
-from api import payloads
+from api import netguard, payloads
 from api.exceptions import InvalidWebhook, UnknownWebhook, WebhookDisabled
 from api.models import ApiKey, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from dashboard import public
@@ -54,6 +54,10 @@ def check_url(url) -> str:
         _url(url)
     except ValidationError:
         raise InvalidWebhook(f"{url[:100]!r} is not an http(s) URL") from None
+    try:
+        netguard.check_target(url)
+    except netguard.AddressRefused as exc:
+        raise InvalidWebhook(f"{url[:100]!r}: {exc}") from None
     return url
 
 
@@ -133,10 +137,11 @@ def update_endpoint(
     actor=None,
 ) -> WebhookEndpoint:
     """Change what is given. Enabling resumes deliveries from the lowest pending one (they
-    keep being queued while disabled: nothing is lost)."""
+    keep being queued while disabled: nothing is lost); it checks the URL again (the
+    address rules may have changed since it was registered)."""
     endpoint = _endpoint(endpoint_id, key=key, lock=True)
-    if url is not None:
-        endpoint.url = check_url(url)
+    if url is not None or (enabled and not endpoint.enabled):
+        endpoint.url = check_url(endpoint.url if url is None else url)
     if scope is not None:
         endpoint.scope = check_scope(scope)
     if kinds is not None:
