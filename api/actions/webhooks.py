@@ -295,3 +295,55 @@ def redeliver(delivery_id: int, *, key: ApiKey | None = None, actor=None) -> Web
         subject=f"webhook:{endpoint.pk}",
     )
     return delivery
+
+
+class Pruned(NamedTuple):
+    deliveries: int
+    attempts: int
+    endpoints: int
+
+
+PRUNE_BATCH = 1000
+
+
+def prune_deliveries(older_than: timedelta, *, now: datetime | None = None) -> Pruned:
+    """Delete the deliveries delivered more than `older_than` ago, with their attempts;
+    never a pending or failed one. Publishes no event (as queueing and attempts: the
+    delivery log is bookkeeping; the command prints what went).
+
+    Order is untouched: the sender only ever reads an endpoint's lowest *pending* delivery
+    and queues from the endpoint's `position`, neither of which a delivered row is. Each
+    batch locks the endpoint's row first, as every writer of its deliveries does, and
+    deletes only rows that are delivered under that lock: a redelivery (a delivered row
+    made pending, the endpoint's new head) either comes first, and the row is kept, or
+    after, and finds no such delivery."""
+    cutoff = (now or timezone.now()) - older_than
+    old = WebhookDelivery.objects.filter(status=WebhookDelivery.DELIVERED, delivered_at__lt=cutoff)
+    endpoint_ids = sorted(set(old.values_list("endpoint", flat=True)))
+    deliveries = attempts = 0
+    for endpoint_id in endpoint_ids:
+        while True:
+            gone, logged = _prune_batch(endpoint_id, cutoff)
+            deliveries, attempts = deliveries + gone, attempts + logged
+            if gone < PRUNE_BATCH:
+                break
+    return Pruned(deliveries, attempts, len(endpoint_ids))
+
+
+@transaction.atomic
+def _prune_batch(endpoint_id: int, cutoff: datetime) -> tuple[int, int]:
+    if WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first() is None:
+        return 0, 0
+    ids = list(
+        WebhookDelivery.objects.filter(
+            endpoint_id=endpoint_id, status=WebhookDelivery.DELIVERED, delivered_at__lt=cutoff
+        )
+        .order_by("seq")
+        .values_list("pk", flat=True)[:PRUNE_BATCH]
+    )
+    if not ids:
+        return 0, 0
+    _, gone = WebhookDelivery.objects.filter(
+        pk__in=ids, status=WebhookDelivery.DELIVERED
+    ).delete()  # their attempts with them (the cascade)
+    return gone.get("api.WebhookDelivery", 0), gone.get("api.WebhookAttempt", 0)
