@@ -49,8 +49,6 @@ def main() -> None:
         print("refusing to run: set DATABASE_URL to a scratch PostgreSQL database", file=sys.stderr)
         sys.exit(2)
 
-    # The receiver is on the loopback, refused by default with DEBUG off (api.netguard).
-    os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "1")
     import django
 
     django.setup()

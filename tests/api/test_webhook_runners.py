@@ -26,9 +26,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 FAST = {
     "WEBHOOK_RETRY_SCHEDULE": "1,1,1,1,1,1,1,1,1,1",
     "WEBHOOK_TICK_SECONDS": "1",
-    # The children run production-like (DJANGO_DEBUG=0), where loopback receivers are
-    # refused by default (api.netguard); this one is on the loopback.
-    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1",
+    # The children run production-like (DJANGO_DEBUG=0); the receiver is on the loopback,
+    # allowed by default (api.netguard: WEBHOOK_ALLOW_PRIVATE_NETWORKS).
 }
 
 
