@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -94,7 +94,7 @@ class Listing:
             premium_now=Exists(Subscription.objects.premium(now).filter(member=OuterRef("pk"))),
         )
         if self.query:
-            found = found.filter(self._match(pii)).distinct()
+            found = found.filter(pk__in=self._matching_ids(pii))
         if self.platform:
             found = found.filter(identities__platform=self.platform).distinct()
         if self.premium:
@@ -103,19 +103,29 @@ class Listing:
             found = found.filter(last_active_at__gte=now - timedelta(days=int(self.active)))
         return found.order_by(*SORTS[self.sort])
 
-    def _match(self, pii: bool) -> Q:
+    def _matching_ids(self, pii: bool):
+        """The ids of the members the search finds: a UNION of one lookup per key, each
+        served by its own index (trigram indexes for the parts of names, usernames and
+        emails: dashboard.0004), where one OR across a join scanned every member."""
+        from accounts.models import Identity, Member
+
         query = self.query
-        match = Q(display_name__icontains=query) | Q(referral_code=query.upper())
+        lookups = [
+            Member.objects.filter(display_name__icontains=query).values("pk"),
+            Member.objects.filter(referral_code=query.upper()).values("pk"),
+        ]
         if pii:  # a search by email, username or platform id is a lookup of personal data
-            match |= (
-                Q(email_normalized__icontains=query.lower())
-                | Q(identities__external_id=query)
-                | Q(identities__username__icontains=query.removeprefix("@"))
-            )
+            lookups += [
+                Member.objects.filter(email_normalized__icontains=query.lower()).values("pk"),
+                Identity.objects.filter(external_id=query).values("member_id"),
+                Identity.objects.filter(username__icontains=query.removeprefix("@")).values(
+                    "member_id"
+                ),
+            ]
         number = query.removeprefix("#")
         if number.isascii() and number.isdigit() and len(number) <= 18:
-            match |= Q(pk=int(number))
-        return match
+            lookups.append(Member.objects.filter(pk=int(number)).values("pk"))
+        return lookups[0].union(*lookups[1:])
 
 
 @permitted(VIEW)
