@@ -160,7 +160,7 @@ def browse(base: str, username: str, password: str, member_id: int, loads: int) 
         ("/dashboard/", "#counters"),
         ("/dashboard/members/?q=player%2012345", "table"),
         ("/dashboard/members/?sort=balance", "table"),
-        ("/dashboard/members/?sort=name&active=7", "table"),
+        ("/dashboard/members/?platform=telegram&sort=name", "table"),
         (f"/dashboard/members/{member_id}/", ".statement"),
         ("/dashboard/analytics/?range=90d", ".uplot"),
     ]

@@ -1,9 +1,9 @@
-"""Indexes the members list's search reads (PostgreSQL; bench/analytics.py,
+"""Indexes the members list reads (PostgreSQL; bench/analytics.py,
 docs/benchmarks/2026-12-06-scale.md): trigram indexes for a part of a display name, of a
 username and of an email (Django's icontains is `UPPER(col::text) LIKE UPPER(%q%)`, which
-a GIN trigram index on that expression serves), and platform ids by value (the unique
-index leads with the platform). The search is a UNION of one lookup per key
-(`dashboard.members_list.Listing`), each one of these. Cost: an index entry per
+a GIN trigram index on that expression serves), platform ids by value (the unique index
+leads with the platform), and members by name. The search is a UNION of one lookup per
+key (`dashboard.members_list.Listing`), each one of these. Cost: an index entry per
 registration and per identity (a trigram index's several per name)."""
 
 from django.db import migrations
@@ -22,6 +22,10 @@ INDEXES = [
         "accounts_identity USING gin (UPPER(username::text) gin_trgm_ops)",
     ),
     ("dashboard_identity_by_external_id", "accounts_identity (external_id)"),
+    # Sorting by name (the list's `sort=name`, ties by id): the first page read in index
+    # order instead of sorting every member (159 ms to 27 ms at 100,000 members; with a
+    # platform filter 538 ms to 156 ms).
+    ("dashboard_member_by_name", "accounts_member (display_name, id)"),
 ]
 
 
