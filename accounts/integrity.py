@@ -20,7 +20,7 @@ from accounts.models import (
     Subscription,
     SubscriptionStatus,
 )
-from integrity.registry import Violations, check
+from integrity.registry import Violations, check, unique_enforced
 
 
 @check("accounts.email_normalized_unique", "No two members share a normalized email.")
@@ -57,17 +57,16 @@ def email_normalized_matches() -> Violations:
 
 @check("accounts.referral_codes_valid", "Referral codes are unique and drawn from the alphabet.")
 def referral_codes_valid() -> Violations:
-    shared = (
-        Member.objects.values("referral_code")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-        .values("referral_code")
-    )
-    return Violations.from_queryset(
-        Member.objects.filter(
-            Q(referral_code__in=shared) | ~Q(referral_code__regex=REFERRAL_CODE_PATTERN)
+    wrong = ~Q(referral_code__regex=REFERRAL_CODE_PATTERN)
+    if not unique_enforced("accounts_member", "referral_code"):  # else none can be shared
+        shared = (
+            Member.objects.values("referral_code")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+            .values("referral_code")
         )
-    )
+        wrong |= Q(referral_code__in=shared)
+    return Violations.from_queryset(Member.objects.filter(wrong))
 
 
 @check("accounts.member_has_profile", "Every member has exactly one profile.")

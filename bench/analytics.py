@@ -9,7 +9,8 @@ the Redis to use (keys under a fresh prefix). Prints:
   Chromium against daphne (cold, then median of warm loads): home, members list
   (filtered), a member page, analytics for 90 days,
 - the full integrity report, each check's time,
-- the leaderboard query (all time and last 7 days, uncached).
+- the leaderboard query (all time and last 7 days, uncached), the cached board, and
+  the relay's patch of it after an award.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def rollups(days: int) -> None:
 
     today = timezone.now().date()
     started = time.perf_counter()
-    rebuild_days(today - timedelta(days=days), today)
-    print(f"rollup of {days + 1} days: {time.perf_counter() - started:.1f} s")
+    if days:
+        rebuild_days(today - timedelta(days=days), today)
+        print(f"rollup of {days + 1} days: {time.perf_counter() - started:.1f} s")
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT created_at::date, count(*) FROM ledger_transfer GROUP BY 1 ORDER BY 2 DESC"
@@ -86,17 +88,41 @@ def integrity() -> None:
 
 
 def leaderboards() -> None:
+    """The query (uncached: the API's), then what screens read: the cached board, and the
+    relay's patch after an award (dashboard.cache.patched_board) against a recompute."""
     from django.utils import timezone
 
+    from accounts.models import Member
+    from dashboard import cache as cached
+    from events.relay import Relay
+    from ledger import actions
     from ledger.queries import leaderboard
 
     week = timezone.now() - timedelta(days=7)
     for label, call in (
         ("all time", lambda: leaderboard("points", limit=10)),
         ("last 7 days", lambda: leaderboard("points", limit=10, since=week)),
+        ("cached (screens)", lambda: cached.leaderboard("points", 10)),
     ):
         runs = [timed(call) for _ in range(5)]
         print(f"leaderboard {label}: median {statistics.median(runs):.1f} ms, max {max(runs):.1f}")
+    relay = Relay(deliver=lambda messages: None)
+    relay.start()
+    top = cached.leaderboard("points", 1)[0]
+    member = Member.objects.get(pk=top["member_id"])
+    patched = []
+    for n in range(5):
+        key = f"bench-lb:{uuid.uuid4().hex}"
+        actions.award(member, 1 + n, reason="bench", idempotency_key=key)
+        patched.append(timed(relay.step))
+        after = timed(lambda: cached.leaderboard("points", 10))
+        row = cached.leaderboard("points", 1)[0]
+        assert row["member_id"] == top["member_id"], row
+    print(
+        f"leaderboard after an award: relay batch (patch included) median"
+        f" {statistics.median(patched):.1f} ms; the next read {after:.1f} ms"
+        f" (shows the award: {row['amount']})"
+    )
 
 
 def pages(member_id: int, loads: int) -> list:
@@ -133,6 +159,8 @@ def browse(base: str, username: str, password: str, member_id: int, loads: int) 
     paths = [
         ("/dashboard/", "#counters"),
         ("/dashboard/members/?q=player%2012345", "table"),
+        ("/dashboard/members/?sort=balance", "table"),
+        ("/dashboard/members/?platform=telegram&sort=name", "table"),
         (f"/dashboard/members/{member_id}/", ".statement"),
         ("/dashboard/analytics/?range=90d", ".uplot"),
     ]
@@ -175,6 +203,12 @@ def main() -> None:
     parser.add_argument("--members", type=common.positive, default=100_000)
     parser.add_argument("--days", type=common.positive, default=180)
     parser.add_argument("--loads", type=common.positive, default=3, help="warm loads per page")
+    parser.add_argument(
+        "--rollup-days",
+        type=int,
+        default=None,
+        help="days to roll up before measuring (default: --days; 0: none, already done)",
+    )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("bench/analytics.py: set DATABASE_URL to a scratch PostgreSQL database")
@@ -202,7 +236,7 @@ def main() -> None:
         )
         members, postings, member_id = cursor.fetchone()
     print(f"size: {members} members, {postings} postings")
-    rollups(args.days)
+    rollups(args.days if args.rollup_days is None else args.rollup_days)
     leaderboards()
     integrity()
     rows = pages(member_id, args.loads)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import time
+
+from django.db.models import Max, Min
 
 from dashboard import cache as cached
 from integrity.registry import Violations, check
@@ -14,13 +17,18 @@ SETTLE_SECONDS = 1.5
 
 
 def _sample() -> list[tuple[int, str]]:
+    """About SAMPLE wallets at random: ids drawn from the wallets' id range, read by
+    primary key (sorting every wallet by random() took 2.4 s at 1,000,000 members)."""
     from ledger.models import Account
 
-    return list(
-        Account.objects.filter(member__isnull=False)
-        .order_by("?")
-        .values_list("member_id", "currency__code")[:SAMPLE]
-    )
+    wallets = Account.objects.filter(member__isnull=False)
+    bounds = wallets.aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return []
+    span = range(bounds["low"], bounds["high"] + 1)
+    drawn = random.sample(span, min(len(span), 2 * SAMPLE))
+    found = list(wallets.filter(pk__in=drawn).values_list("member_id", "currency__code"))
+    return random.sample(found, min(len(found), SAMPLE))
 
 
 def _mismatches(sample: list[tuple[int, str]]) -> set[str]:
@@ -50,7 +58,8 @@ def _mismatches(sample: list[tuple[int, str]]) -> set[str]:
             (r.rank, r.member_id, r.display_name, r.amount)
             for r in leaderboard(code, limit=cached.LEADERBOARD_DEPTH)
         ]
-        if [(r["rank"], r["member_id"], r["display_name"], r["amount"]) for r in value] != fresh:
+        rows = value["rows"] if isinstance(value, dict) else value
+        if [(r["rank"], r["member_id"], r["display_name"], r["amount"]) for r in rows] != fresh:
             wrong.add(f"leaderboard:{code}")
     return wrong
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -34,7 +34,9 @@ SORTS = {
     "joined": ("-created_at", "-pk"),
     "oldest": ("created_at", "pk"),
     "name": ("display_name", "pk"),
-    "balance": ("-balance", "-pk"),
+    # Ties by id ascending and members without a wallet last, as the leaderboard ranks
+    # (`Listing.first_by_balance` reads the first page from the cached board).
+    "balance": (F("balance").desc(nulls_last=True), "pk"),
     "active": ("-last_active_at", "-pk"),
 }
 ACTIVE_DAYS = ("1", "7", "30", "90")
@@ -96,28 +98,62 @@ class Listing:
             premium_now=Exists(Subscription.objects.premium(now).filter(member=OuterRef("pk"))),
         )
         if self.query:
-            found = found.filter(self._match(pii)).distinct()
-        if self.platform:
-            found = found.filter(identities__platform=self.platform).distinct()
+            found = found.filter(pk__in=self._matching_ids(pii))
+        if self.platform:  # a semi-join: no DISTINCT over every column of every row
+            found = found.filter(
+                pk__in=Identity.objects.filter(platform=self.platform).values("member_id")
+            )
         if self.premium:
             found = found.filter(premium_now=self.premium == "yes")
         if self.active:
             found = found.filter(last_active_at__gte=now - timedelta(days=int(self.active)))
         return found.order_by(*SORTS[self.sort])
 
-    def _match(self, pii: bool) -> Q:
+    def first_by_balance(self, found) -> list | None:
+        """The first page sorted by balance without a filter, in the cached leaderboard's
+        order (top LEADERBOARD_DEPTH, kept by the relay: dashboard.cache), or None (a
+        filter, a later page, fewer wallets than a page: the query). Sorting every
+        wallet takes seconds at a million members, and no index covers balance (wallet
+        updates stay in place: ledger.0005). The balances shown are read now; the order
+        is the board's, which trails a commit by the relay's moment."""
+        from dashboard import cache as cached
+        from ledger.exceptions import LedgerError
+
+        if self.sort != "balance" or self.query or self.platform or self.premium or self.active:
+            return None
+        try:
+            board = cached.leaderboard(self.currency, PAGE)
+        except LedgerError:  # no such currency: the query shows no balances
+            return None
+        if len(board) < PAGE:
+            return None
+        ids = [row["member_id"] for row in board]
+        rows = {m.pk: m for m in found.filter(pk__in=ids)}
+        return [rows[pk] for pk in ids if pk in rows]
+
+    def _matching_ids(self, pii: bool):
+        """The ids of the members the search finds: a UNION of one lookup per key, each
+        served by its own index (trigram indexes for the parts of names, usernames and
+        emails: dashboard.0004), where one OR across a join scanned every member."""
+        from accounts.models import Identity, Member
+
         query = self.query
-        match = Q(display_name__icontains=query) | Q(referral_code=query.upper())
+        lookups = [
+            Member.objects.filter(display_name__icontains=query).values("pk"),
+            Member.objects.filter(referral_code=query.upper()).values("pk"),
+        ]
         if pii:  # a search by email, username or platform id is a lookup of personal data
-            match |= (
-                Q(email_normalized__icontains=query.lower())
-                | Q(identities__external_id=query)
-                | Q(identities__username__icontains=query.removeprefix("@"))
-            )
+            lookups += [
+                Member.objects.filter(email_normalized__icontains=query.lower()).values("pk"),
+                Identity.objects.filter(external_id=query).values("member_id"),
+                Identity.objects.filter(username__icontains=query.removeprefix("@")).values(
+                    "member_id"
+                ),
+            ]
         number = query.removeprefix("#")
         if number.isascii() and number.isdigit() and len(number) <= 18:
-            match |= Q(pk=int(number))
-        return match
+            lookups.append(Member.objects.filter(pk=int(number)).values("pk"))
+        return lookups[0].union(*lookups[1:])
 
 
 @permitted(VIEW)
@@ -131,7 +167,12 @@ def members(request):
     pii = request.user.has_perm(PII)
     if request.GET.get("format") == "csv":
         return _csv(listing, pii, actor=request.user)
-    page = Paginator(listing.members(pii), PAGE).get_page(request.GET.get("page"))
+    found = listing.members(pii)
+    page = Paginator(found, PAGE).get_page(request.GET.get("page"))
+    if page.number == 1:
+        first = listing.first_by_balance(found)
+        if first is not None:
+            page.object_list = first
     return render(
         request,
         "dashboard/members.html",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -109,32 +109,20 @@ def _relay() -> dict:
 def _counters() -> dict:
     from accounts.models import Member
     from integrity.models import IntegrityRun
-    from ledger.models import Hold, Posting
+    from ledger.models import Hold
+    from ledger.queries import flows_since
 
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     members = Member.objects.aggregate(
         total=Count("pk"), today=Count("pk", filter=Q(created_at__gte=today))
-    )
-    flows = (
-        Posting.objects.filter(transfer__created_at__gte=today, account__member__isnull=True)
-        .values("account__currency__code")
-        .annotate(
-            issued=Sum("amount", filter=Q(account__name="issuance")),
-            spent=Sum("amount", filter=Q(account__name__startswith="sink:")),
-        )
-        .order_by("account__currency__code")
     )
     run = IntegrityRun.objects.order_by("-pk").first()
     return {
         "members": members["total"],
         "registrations_today": members["today"],
         "flows": [
-            {
-                "currency": row["account__currency__code"],
-                "issued": -(row["issued"] or 0),
-                "spent": row["spent"] or 0,
-            }
-            for row in flows
+            {"currency": f.currency, "issued": f.issued, "spent": f.spent}
+            for f in flows_since(today)
         ],
         "open_holds": Hold.objects.filter(status="pending").count(),
         "integrity": run,

@@ -103,12 +103,19 @@ def _run_one(check) -> CheckResult:
     )
 
 
+# Memory a check's sort or hash may use (PostgreSQL, for the check's transaction only).
+# The ledger checks group millions of postings: with the server's default (4 MB) their
+# hashes spilled to disk in batches (bench/analytics.py, docs/benchmarks/2026-12-06-scale.md).
+CHECK_WORK_MEM = "128MB"
+
+
 def _snapshot() -> None:
     connection = transaction.get_connection()
     outermost = len(connection.savepoint_ids) == 0  # not nested in a caller's transaction
     if connection.vendor == "postgresql" and outermost:
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute(f"SET LOCAL work_mem = '{CHECK_WORK_MEM}'")
 
 
 def _plain(item):

@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from config.history import rows_unlike_their_history
-from integrity.registry import Violations, check
+from integrity.registry import Violations, check, unique_enforced
 from ledger.actions import HOLD_EXPIRY_GRACE
 from ledger.models import Achievement, Currency
 
@@ -64,24 +64,31 @@ def transfers_balanced() -> Violations:
     "Each wallet's postings are numbered 1..version, and each records the running balance.",
 )
 def wallet_versions_continuous() -> Violations:
-    # Set-based throughout: the chain reads wallet postings in the order of the
-    # (account, version) unique index; the counts are one grouped scan, not one per wallet.
+    # Set-based throughout, each part one ordered pass over the (account, version) unique
+    # index. The chain compares each posting with the one before it (LAG: integer
+    # arithmetic, where a running SUM() accumulated in numeric): versions 1, 2, 3 ... and
+    # balance_after = the previous balance_after + amount, which is the running balance.
+    # With the chain continuous and no wallet posting unnumbered (the second part), a
+    # wallet's postings number its highest version: compared with the wallet's version
+    # from that index alone (it was a count grouped over every posting, 1.5 s of 4.4 at
+    # 100,000 members).
     return _ids(
         """
         SELECT DISTINCT account_id FROM (
-            SELECT account_id, version, balance_after,
-                   ROW_NUMBER() OVER w AS position, SUM(amount) OVER w AS running
+            SELECT account_id, version, amount, balance_after,
+                   LAG(version) OVER w AS previous, LAG(balance_after) OVER w AS before
               FROM ledger_posting WHERE version IS NOT NULL
             WINDOW w AS (PARTITION BY account_id ORDER BY version)
         ) chain
-         WHERE version <> position OR balance_after <> running
+         WHERE version <> COALESCE(previous, 0) + 1
+            OR balance_after <> COALESCE(before, 0) + amount
         UNION
         SELECT p.account_id FROM ledger_posting p JOIN ledger_account a ON a.id = p.account_id
          WHERE a.member_id IS NOT NULL AND p.version IS NULL
         UNION
         SELECT a.id FROM ledger_account a
-          LEFT JOIN (SELECT account_id, COUNT(*) AS n FROM ledger_posting
-                      GROUP BY account_id) c ON c.account_id = a.id
+          LEFT JOIN (SELECT account_id, MAX(version) AS n FROM ledger_posting
+                      WHERE version IS NOT NULL GROUP BY account_id) c ON c.account_id = a.id
          WHERE a.member_id IS NOT NULL AND a.version <> COALESCE(c.n, 0)
         ORDER BY 1
         """
@@ -90,6 +97,8 @@ def wallet_versions_continuous() -> Violations:
 
 @check("ledger.one_transfer_per_key", "No idempotency key has more than one transfer.")
 def one_transfer_per_key() -> Violations:
+    if unique_enforced("ledger_transfer", "idempotency_key"):
+        return Violations(count=0)  # the unique index refuses a second one
     return _ids(
         "SELECT MIN(id) FROM ledger_transfer GROUP BY idempotency_key HAVING COUNT(*) > 1"
         " ORDER BY 1"

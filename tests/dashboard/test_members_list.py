@@ -159,3 +159,32 @@ def test_only_money_roles_may_bulk_award(alice, role):
     form = {"member": [alice.pk], "amount": "5", "reason": "r", "token": "bulk-token-x-0001"}
     assert client.post("/dashboard/members/award", form).status_code == 403
     assert not Transfer.objects.filter(reason="r").exists()
+
+
+@pytest.mark.django_db(transaction=True)  # commits: the writer's own reads see its award
+def test_the_first_page_by_balance_is_the_cached_board_in_the_querys_order(alice, monkeypatch):
+    """Page 1 sorted by balance without a filter comes from the cached leaderboard (no
+    sort of every wallet); it lists what the query would, and an award shows at once."""
+    from django.http import QueryDict
+
+    from dashboard import members_list
+
+    monkeypatch.setattr(members_list, "PAGE", 3)
+    others = [MemberFactory() for _ in range(4)]
+    for n, member in enumerate(others):
+        ledger.award(member, 10 * (n + 1), reason="x", idempotency_key=f"bal-{n}")
+    ledger.award(others[0], 30, reason="tie with others[2]", idempotency_key="bal-tie")
+    viewer = as_role("Viewer")
+    listing = members_list.Listing.of(QueryDict("sort=balance"))
+    by_query = [m.pk for m in listing.members(pii=False)[:3]]
+    board = listing.first_by_balance(listing.members(pii=False))
+    assert board is not None
+    assert [m.pk for m in board] == by_query
+    assert shown(viewer, sort="balance") == by_query
+    ledger.award(alice, 1_000, reason="x", idempotency_key="bal-top")
+    assert shown(viewer, sort="balance")[0] == alice.pk
+    # A filter or a later page is the query's.
+    assert listing.of(QueryDict("sort=balance&premium=no")).first_by_balance(None) is None
+    assert shown(viewer, sort="balance", page="2") == [
+        m.pk for m in listing.members(pii=False)[3:6]
+    ]

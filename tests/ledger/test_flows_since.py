@@ -1,0 +1,57 @@
+"""`ledger.queries.flows_since` (the dashboard's issued and spent today) says what the
+postings say, counted independently here from the Posting rows themselves."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from dashboard.renders import _counters
+from ledger import actions as ledger
+from ledger.models import Posting, Transfer
+from ledger.queries import Flow, flows_since
+
+pytestmark = pytest.mark.django_db
+
+
+def by_hand(since) -> list[Flow]:
+    issued, spent = defaultdict(int), defaultdict(int)
+    rows = Posting.objects.filter(
+        transfer__created_at__gte=since, account__member__isnull=True
+    ).values_list("account__currency__code", "account__name", "amount")
+    for code, name, amount in rows:
+        issued[code] += -amount if name == "issuance" else 0
+        spent[code] += amount if name.startswith("sink:") else 0
+    return [Flow(code, issued[code], spent[code]) for code in sorted(issued | spent)]
+
+
+def test_what_was_issued_and_spent_since_a_time_per_currency(alice, bob):
+    ledger.award(alice, 30, reason="early", idempotency_key="early")
+    since = Transfer.objects.get(idempotency_key="early").created_at
+    ledger.award(alice, 50, reason="quiz", idempotency_key="f-1")
+    ledger.award(bob, 7, currency="credits", reason="quiz", idempotency_key="f-2")
+    ledger.spend(alice, 20, sink="shop", reason="hat", idempotency_key="f-3")
+    ledger.spend(bob, 3, currency="credits", sink="shop", reason="hat", idempotency_key="f-4")
+    ledger.transfer(alice, bob, 5, reason="gift", idempotency_key="f-5")  # no system side
+    mistake = ledger.award(bob, 11, reason="oops", idempotency_key="f-6")
+    ledger.reverse(mistake, reason="oops", idempotency_key="f-7")
+
+    found = flows_since(since)
+    assert found == by_hand(since)
+    points = {f.currency: f for f in found}["points"]
+    assert (points.issued, points.spent) == (30 + 50 + 11 - 11, 20)
+    assert {f.currency: (f.issued, f.spent) for f in found}["credits"] == (7, 3)
+
+    later = Transfer.objects.get(idempotency_key="f-3").created_at
+    assert flows_since(later) == by_hand(later)
+    assert [f.currency for f in flows_since(later)] == [f.currency for f in by_hand(later)]
+
+
+def test_the_dashboard_counters_show_them(alice):
+    ledger.award(alice, 40, reason="quiz", idempotency_key="c-1")
+    ledger.spend(alice, 15, sink="shop", reason="hat", idempotency_key="c-2")
+    flows = {row["currency"]: row for row in _counters()["flows"]}
+    expected = {f.currency: f for f in by_hand(Transfer.objects.order_by("pk")[0].created_at)}
+    assert flows["points"]["issued"] == expected["points"].issued
+    assert flows["points"]["spent"] == expected["points"].spent == 15
