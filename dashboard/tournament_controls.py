@@ -65,7 +65,9 @@ def controls_for(user, tournament) -> dict | None:
     }
 
 
-def _panel(request, tournament_id: int, *, status: int = 200) -> HttpResponse:
+def _panel(request, tournament_id: int, *, fresh_search: bool = False) -> HttpResponse:
+    """The panel; its member search is kept as the page has it (hx-preserve) unless
+    `fresh_search` (the answer to a registration: that search is done)."""
     from tournaments.models import Tournament
 
     board = boards.tournament_board(tournament_id)
@@ -75,8 +77,12 @@ def _panel(request, tournament_id: int, *, status: int = 200) -> HttpResponse:
     return render(
         request,
         "dashboard/_tournament.html",
-        {"board": board, "ctl": controls_for(request.user, tournament), "panel": True},
-        status=status,
+        {
+            "board": board,
+            "ctl": controls_for(request.user, tournament),
+            "panel": True,
+            "fresh_search": fresh_search,
+        },
     )
 
 
@@ -148,7 +154,7 @@ def register(request, tournament_id: int):
     if member is None:
         raise Unparsable("Choose a member to register (search by name, username or id).")
     cup.register(_tournament(tournament_id), member, actor=request.user)
-    return _panel(request, tournament_id)
+    return _panel(request, tournament_id, fresh_search=True)
 
 
 @permitted(RUN)

@@ -6,10 +6,14 @@
   // The tournament page with controls: the hub's pushed board lands in a hidden sink;
   // the panel (this user's buttons) is fetched again, unless someone is typing in it
   // (then once they leave the field; a refresh already on its way is not swapped in).
+  // The member search ([data-kept], hx-preserve) is carried over whole by htmx: typing in
+  // it holds nothing back where the browser moves nodes keeping their focus (moveBefore).
   var deferred = false;
+  var movesKeepFocus = typeof Element !== "undefined" && "moveBefore" in Element.prototype;
   function typing(panel) {
     var active = document.activeElement;
-    return !!active && panel.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
+    if (!active || !panel.contains(active) || !/^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName)) return false;
+    return !(movesKeepFocus && active.closest("[data-kept]"));
   }
   function refresh() {
     var panel = document.getElementById("tournament-panel");
