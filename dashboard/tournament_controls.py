@@ -65,9 +65,9 @@ def controls_for(user, tournament) -> dict | None:
     }
 
 
-def _panel(request, tournament_id: int, *, fresh_search: bool = False) -> HttpResponse:
-    """The panel; its member search is kept as the page has it (hx-preserve) unless
-    `fresh_search` (the answer to a registration: that search is done)."""
+def _panel(request, tournament_id: int, *, keep_search: bool = False) -> HttpResponse:
+    """The panel. `keep_search` (a live refresh): its member search is the page's own,
+    kept as it is (hx-preserve); a control's answer starts it afresh."""
     from tournaments.models import Tournament
 
     board = boards.tournament_board(tournament_id)
@@ -81,7 +81,7 @@ def _panel(request, tournament_id: int, *, fresh_search: bool = False) -> HttpRe
             "board": board,
             "ctl": controls_for(request.user, tournament),
             "panel": True,
-            "fresh_search": fresh_search,
+            "keep_search": keep_search,
         },
     )
 
@@ -89,8 +89,9 @@ def _panel(request, tournament_id: int, *, fresh_search: bool = False) -> HttpRe
 @permitted(VIEW)
 @require_GET
 def panel(request, tournament_id: int):
-    """The tournament's board with the controls this user may press."""
-    return _panel(request, tournament_id)
+    """The tournament's board with the controls this user may press (the page's live
+    refresh)."""
+    return _panel(request, tournament_id, keep_search=True)
 
 
 def _tournament(tournament_id: int):
@@ -154,7 +155,7 @@ def register(request, tournament_id: int):
     if member is None:
         raise Unparsable("Choose a member to register (search by name, username or id).")
     cup.register(_tournament(tournament_id), member, actor=request.user)
-    return _panel(request, tournament_id, fresh_search=True)
+    return _panel(request, tournament_id)
 
 
 @permitted(RUN)
