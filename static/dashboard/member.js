@@ -31,6 +31,14 @@
   }
 
   document.addEventListener("htmx:wsAfterMessage", refresh);
+  // A control's answer is the whole body, fresh: a refresh on its way, perhaps read
+  // before the control's write, is called off.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var live = document.getElementById("member-live");
+    if (live && evt.detail.target && evt.detail.target.id === "member-page" && evt.detail.shouldSwap) {
+      window.htmx.trigger(live, "htmx:abort");
+    }
+  });
   document.addEventListener("htmx:oobBeforeSwap", function (evt) {
     var block = evt.detail.target;
     if (!block || !block.hasAttribute || !block.hasAttribute("data-live-block")) return;
