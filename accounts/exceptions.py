@@ -102,3 +102,12 @@ class ErasureNotPermitted(ErasureRefused, PermissionError):
 
 class MemberAlreadyErased(ErasureRefused):
     """The member's personal data was erased already."""
+
+
+class MemberErased(AccountsError):
+    """The member's personal data was erased (`erase_member`): their fields, profile and
+    identities are not changed again (a returning person registers anew)."""
+
+    def __init__(self, member_id: int):
+        super().__init__(f"member {member_id} was erased; their data is not changed again")
+        self.member_id = member_id

@@ -7,8 +7,10 @@ Standard Webhooks way, retried with back-off, every attempt in the delivery log.
                     pending delivery each (`api.actions.enqueue_deliveries`)
            send   — each enabled endpoint whose head (lowest pending seq) is due: one
                     sender takes its lease and sends the head, then the next, while they
-                    succeed (`deliver_endpoint`); a failure is due again after the next
-                    pause of WEBHOOK_RETRY_SCHEDULE (`api.actions.record_attempt`)
+                    succeed (`deliver_endpoint`), each to a checked address of the URL's
+                    host (`api.netguard`: an internal one is refused, a failed attempt);
+                    a failure is due again after the next pause of
+                    WEBHOOK_RETRY_SCHEDULE (`api.actions.record_attempt`)
 
 Order: an endpoint is only ever sent its head, so seq N+1 waits until N is delivered or
 has failed for good (the schedule ran out: the endpoint is then disabled, with
@@ -32,14 +34,13 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-import requests
 from django.conf import settings
 from django.db import connection
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from api import actions
+from api import actions, netguard
 from api.models import WebhookDelivery, WebhookEndpoint
 from api.routes.events import read_upto
 from dashboard.scopes import Scope
@@ -121,8 +122,12 @@ def signed_headers(secret: str, message_id: str, payload: bytes, at) -> dict[str
     }
 
 
-def send(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> WebhookDelivery | None:
-    """One attempt: POST the delivery's message, then record it."""
+def send(
+    endpoint: WebhookEndpoint, delivery: WebhookDelivery, resolver: netguard.Resolver | None = None
+) -> WebhookDelivery | None:
+    """One attempt: POST the delivery's message to a checked address of the URL's host
+    (`api.netguard`: an address it refuses fails the attempt, nothing sent), then record
+    it. `resolver`: host name to addresses (the system's by default)."""
     at = timezone.now()
     payload = encode(delivery.body)
     headers = {
@@ -133,15 +138,13 @@ def send(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> WebhookDeliver
     started = time.monotonic()
     status_code, error = None, ""
     try:
-        response = requests.post(
+        status_code = netguard.post(
             endpoint.url,
-            data=payload,
-            headers=headers,
+            payload,
+            headers,
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
+            resolver=resolver,
         )
-        status_code = response.status_code
-        response.close()
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
     except Exception as exc:
@@ -192,7 +195,7 @@ def _head(endpoint: WebhookEndpoint) -> WebhookDelivery | None:
     )
 
 
-def deliver_endpoint(endpoint_id: int) -> int:
+def deliver_endpoint(endpoint_id: int, resolver: netguard.Resolver | None = None) -> int:
     """Send an endpoint its due deliveries in seq order, while they succeed (at most
     BATCH); returns how many were delivered. The lease is renewed before a send when
     less than LEASE_MARGIN / 2 beyond the timeout is left, so it outlasts every request."""
@@ -210,7 +213,7 @@ def deliver_endpoint(endpoint_id: int) -> int:
                 held, renewed_at = _renew(endpoint_id, held), time.monotonic()
                 if held is None:
                     break  # another sender took it over (ours ran out)
-            result = send(endpoint, head)
+            result = send(endpoint, head, resolver)
             if result is None or result.status != WebhookDelivery.DELIVERED:
                 break
             delivered += 1

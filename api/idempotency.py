@@ -79,20 +79,31 @@ def ledger_key(request: HttpRequest) -> SystemKey:
     return SystemKey(f"api:{request.auth.actor_id}:{header_value(request)}")
 
 
+REFUSALS = (Problem, *problems.DOMAIN_BASES)
+
+
+def _answer(refusal: Exception) -> tuple[int, dict]:
+    problem = refusal if isinstance(refusal, Problem) else problems.of_domain(refusal)
+    return problem.status, problem.body()
+
+
 def run(work: Work) -> tuple[int, dict]:
-    """Do `work` in a savepoint; a refusal (domain exception, `Problem`) is an answer."""
+    """Do `work` in a transaction (a savepoint inside one); a refusal (domain exception,
+    `Problem`) is an answer, and what the work wrote before it is undone."""
     try:
         with transaction.atomic():
             return work()
-    except Problem as problem:
-        return problem.status, problem.body()
-    except problems.DOMAIN_BASES as exc:
-        problem = problems.of_domain(exc)
-        return problem.status, problem.body()
+    except REFUSALS as refusal:
+        return _answer(refusal)
 
 
 def write(request: HttpRequest, body: dict, work: Work, *, moves_value: bool) -> HttpResponse:
-    """Answer a writing POST: run `work` once per Idempotency-Key (see the module)."""
+    """Answer a writing POST: run `work` once per Idempotency-Key (see the module).
+
+    The claim, the work and its answer share one transaction, with no savepoint around
+    the work (two round trips fewer on the hot path): a refusal rolls the claim back with
+    the work, and is then stored as the key's answer in a transaction of its own. If
+    another request with the key committed in between, its answer is the key's."""
     value = header_value(request)
     if value is None:
         if moves_value:
@@ -102,22 +113,34 @@ def write(request: HttpRequest, body: dict, work: Work, *, moves_value: bool) ->
                 f"this request moves value: send an {HEADER} header (any unique string,"
                 " reused only to retry the same request)",
             )
-        with transaction.atomic():
-            return problems.response(*run(work))
+        return problems.response(*run(work))
     digest = _hash(request, body)
-    with transaction.atomic():
-        record_id = _claim(request, value, digest, body)
-        if record_id is None:
-            # Another request with this key committed first (we waited for it).
-            existing = IdempotentRequest.objects.get(api_key=request.auth, key=value)
-            return _replay(existing, request, digest, body)
-        status, data = run(work)
-        if status >= 500:
-            transaction.set_rollback(True)
-        else:
-            with transaction.get_connection().cursor() as cursor:
-                cursor.execute(_FILL, [status, json.dumps(data), record_id])
+    try:
+        with transaction.atomic():
+            record_id = _claim(request, value, digest, body)
+            if record_id is not None:
+                status, data = _fill(record_id, *work())
+    except REFUSALS as refusal:  # nothing of the work stays; the refusal is the answer
+        with transaction.atomic():
+            record_id = _claim(request, value, digest, body)
+            if record_id is not None:
+                status, data = _fill(record_id, *_answer(refusal))
+    if record_id is None:
+        # Another request with this key committed first (we waited for it).
+        existing = IdempotentRequest.objects.get(api_key=request.auth, key=value)
+        return _replay(existing, request, digest, body)
     return problems.response(status, data)
+
+
+def _fill(record_id: int, status: int, data: dict) -> tuple[int, dict]:
+    """Store `status` and `data` as the claimed key's answer, in the caller's transaction;
+    a 5xx is never stored: the transaction is marked for rollback (a retry may succeed)."""
+    if status >= 500:
+        transaction.set_rollback(True)
+    else:
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(_FILL, [status, json.dumps(data), record_id])
+    return status, data
 
 
 _CLAIM = statement("idempotency_claim")

@@ -43,6 +43,7 @@ DOMAIN: dict[type[Exception], tuple[int, str]] = {
     accounts.ErasureReasonRequired: (422, "erasure_reason_required"),
     accounts.ErasureNotPermitted: (403, "erasure_not_permitted"),
     accounts.MemberAlreadyErased: (409, "member_already_erased"),
+    accounts.MemberErased: (409, "member_erased"),
     ledger.LedgerError: (422, "ledger_error"),
     ledger.InvalidAmount: (422, "invalid_amount"),
     ledger.InvalidRequest: (422, "invalid_request"),

@@ -47,6 +47,27 @@ def limit_for(scope: str) -> tuple[int, int]:
     return limits.get(scope) or limits["default"]
 
 
+def _count(counter: str, lifetime: int) -> int:
+    """Add one to `counter` (created with `lifetime` seconds to live); its new value.
+
+    On Redis one round trip: `SET NX EX` and `INCR` in one MULTI/EXEC, so the counter
+    cannot expire between them and live on without a lifetime. Elsewhere (local memory,
+    one process) the cache's own add and incr."""
+    backend = getattr(cache, "client", None)  # django-redis's client, on Redis
+    if hasattr(backend, "get_client") and hasattr(backend, "make_key"):
+        pipe = backend.get_client(write=True).pipeline(transaction=True)
+        key = backend.make_key(counter)
+        pipe.set(key, 0, ex=lifetime, nx=True)
+        pipe.incr(key)
+        return pipe.execute()[1]
+    cache.add(counter, 0, timeout=lifetime)
+    try:
+        return cache.incr(counter)
+    except ValueError:  # expired between add and incr: this request starts the window
+        cache.set(counter, 1, timeout=lifetime)
+        return 1
+
+
 def hit(key_id: int, scope: str, *, now: float | None = None) -> Usage:
     """Count one request of key `key_id` under `scope`; raise a 429 `Problem` past the limit."""
     limit, window = limit_for(scope)
@@ -55,11 +76,7 @@ def hit(key_id: int, scope: str, *, now: float | None = None) -> Usage:
     reset = max(1, math.ceil(start + window - now))
     counter = f"api:rate:{key_id}:{scope}:{start}"
     try:
-        cache.add(counter, 0, timeout=window + 1)
-        count = cache.incr(counter)
-    except ValueError:  # expired between add and incr: this request starts the window
-        cache.set(counter, 1, timeout=window + 1)
-        count = 1
+        count = _count(counter, window + 1)
     except Exception:
         logger.warning("rate limit: cache unreachable; request let through", exc_info=True)
         return Usage(scope, limit, window, limit, reset)

@@ -26,3 +26,14 @@ def deliver_endpoint(endpoint_id: int) -> int:
     from api import delivery
 
     return delivery.deliver_endpoint(endpoint_id)
+
+
+@shared_task(name="api.tasks.prune_webhook_deliveries", ignore_result=True)
+def prune_webhook_deliveries() -> int:
+    """Delete delivered webhook deliveries older than WEBHOOK_DELIVERY_RETENTION (daily, by
+    beat); returns how many."""
+    from django.conf import settings
+
+    from api import actions
+
+    return actions.prune_deliveries(settings.WEBHOOK_DELIVERY_RETENTION).deliveries

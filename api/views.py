@@ -119,10 +119,15 @@ def _log_page(request, endpoint_id: int, *, error: str = "", status: int = 200):
     deliveries = list(
         endpoint.deliveries.order_by("-seq").prefetch_related("attempt_log")[:WEBHOOK_LOG_ROWS]
     )
+    try:
+        actions.check_url(endpoint.url)
+        refused = ""
+    except ApiError as exc:  # registered under other address rules (api.netguard)
+        refused = str(exc)
     return render(
         request,
         "api/webhook.html",
-        {"endpoint": endpoint, "deliveries": deliveries, "error": error},
+        {"endpoint": endpoint, "deliveries": deliveries, "error": error, "refused": refused},
         status=status,
     )
 
@@ -152,5 +157,8 @@ def webhook_redeliver(request, endpoint_id: int, delivery_id: int):
 def webhook_enable(request, endpoint_id: int):
     get_object_or_404(WebhookEndpoint, pk=endpoint_id)
     enabled = request.POST.get("enabled") == "1"
-    actions.update_endpoint(endpoint_id, enabled=enabled, actor=request.user)
+    try:
+        actions.update_endpoint(endpoint_id, enabled=enabled, actor=request.user)
+    except ApiError as exc:  # enabling checks the URL against the address rules again
+        return _log_page(request, endpoint_id, error=str(exc), status=422)
     return redirect("api-webhook", endpoint_id=endpoint_id)

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from config.schedules import env_seconds
+from config.schedules import env_age, env_seconds
 
-__all__ = ["env_seconds"]  # re-exported for settings, with the readers below
+__all__ = ["env_age", "env_seconds"]  # re-exported for settings, with the readers below
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

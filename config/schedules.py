@@ -1,9 +1,11 @@
-"""`env_seconds`: a list of pauses from the environment (WEBHOOK_RETRY_SCHEDULE). Its own
-module because config/settings.py is at the 600-line limit (tests/test_sizes.py)."""
+"""`env_seconds`: a list of pauses from the environment (WEBHOOK_RETRY_SCHEDULE); `env_age`:
+an age (`30d`, `4w`, `12h`: WEBHOOK_DELIVERY_RETENTION) in the grammar of every command's
+`--older-than` (`parse_age`, the one definition)."""
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -16,3 +18,31 @@ def env_seconds(name: str, default: str) -> list[int]:
     if not raw or not all(item.isdigit() and 0 < int(item) <= MAX_PAUSE for item in raw):
         raise ImproperlyConfigured(f"{name}: comma-separated seconds, each 1 to {MAX_PAUSE}")
     return [int(item) for item in raw]
+
+
+_DAYS = {"d": 1, "w": 7}
+
+
+def parse_age(text: str) -> timedelta:
+    """'365d', '52w' or '12h' as a timedelta (ValueError with a readable message)."""
+    text = (text or "").strip().lower()
+    number, unit = text[:-1], text[-1:]
+    if not (number.isascii() and number.isdigit() and len(number) <= 6) or unit not in "dwh":
+        raise ValueError(
+            f"an age is a number of days, weeks or hours: 365d, 52w, 12h (not {text!r})"
+        )
+    if unit == "h":
+        return timedelta(hours=int(number))
+    return timedelta(days=int(number) * _DAYS[unit])
+
+
+def env_age(name: str, default: str) -> timedelta:
+    """`name` as an age of at least an hour (`30d`, `4w`, `12h`), else `default`."""
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        age = parse_age(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+    if age < timedelta(hours=1):
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least 1h")
+    return age

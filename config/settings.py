@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import (
     api_rate_limits,
     database_from_url,
+    env_age,
     env_bool,
     env_int,
     env_list,
@@ -413,9 +414,21 @@ WEBHOOK_RETRY_SCHEDULE = env_seconds(
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 WEBHOOK_TICK_SECONDS = env_int("WEBHOOK_TICK_SECONDS", 2, minimum=1)
 WEBHOOK_IN_PROCESS = env_bool("WEBHOOK_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER)
+# Endpoints on loopback and private addresses (api/netguard.py): allowed unless turned off.
+# A community's own bots, Concord's first receivers, usually run on its host or network;
+# turn it off (0) before giving `webhooks:manage` keys to anyone outside it. Link-local and
+# cloud metadata addresses are refused always.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", True)
+# Delivered deliveries (and their attempts) older than this are deleted daily by beat and
+# by `manage.py prune_webhook_deliveries`; pending and failed ones are kept.
+WEBHOOK_DELIVERY_RETENTION = env_age("WEBHOOK_DELIVERY_RETENTION", "30d")
 CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
     "task": "api.tasks.deliver_webhooks",
     "schedule": float(WEBHOOK_TICK_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["prune-webhook-deliveries"] = {
+    "task": "api.tasks.prune_webhook_deliveries",
+    "schedule": 86400.0,
 }
 
 

@@ -1,4 +1,5 @@
-"""Overlay tokens: create, resolve, revoke (commands, dashboard and consumers call these)."""
+"""Overlay tokens: create, resolve, revoke (commands, dashboard and consumers call these);
+and the audit record of a members export (`record_members_export`)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,24 @@ def _close_connections(token_id: int) -> None:
 def reload_connection(connection_id: str) -> None:
     """Make one connected overlay reload its page (the fleet panel's button)."""
     live.control("reload", connection=str(connection_id))
+
+
+def record_members_export(listing, *, rows: int, pii: bool, actor) -> None:
+    """Publish `members.exported` for a CSV of the members list (`listing`: a
+    `dashboard.members_list.Listing`), before its rows are sent."""
+    with transaction.atomic():
+        events.publish(
+            "members.exported",
+            payloads.members_exported(
+                rows=rows,
+                pii=pii,
+                searched=bool(listing.query),
+                platform=listing.platform,
+                premium=listing.premium,
+                active=listing.active,
+                sort=listing.sort,
+                currency=listing.currency,
+            ),
+            actor=actor,
+            subject=f"user:{actor.pk}",
+        )

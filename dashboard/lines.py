@@ -26,6 +26,7 @@ Describer = Callable[["Lines", dict], list[Segment]]
 # Feed filters: a kind's group is its first word (`tournament.registered` -> tournament).
 GROUPS = {
     "member": "members",
+    "members": "members",
     "subscription": "members",
     "ledger": "money",
     "payments": "money",
@@ -584,4 +585,7 @@ DESCRIBERS: dict[str, Describer] = {
     "events.archived": _archived("events"),
     "ledger.activity_archived": _archived("activity days"),
     "member.erased": _erased,
+    "members.exported": lambda lines, d: [
+        _t(f"members list exported: {d.get('rows')} rows{' with emails' * bool(d.get('pii'))}")
+    ],
 }

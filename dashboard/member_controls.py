@@ -4,7 +4,8 @@ permissions and refusals work). Their answer is the page's body again, fresh.
 
 Money is the Treasurer's: adjusting needs `ledger.adjust_balance`, reversing
 `ledger.reverse_transfer`, granting `ledger.grant_achievement`; subscriptions need
-`accounts.manage_subscription` and the profile `accounts.change_member` (Moderators).
+`accounts.manage_subscription` and the profile `accounts.change_member` (Moderators);
+erasing the member's personal data `accounts.erase_member` (Owner).
 
 A double submit pays once: the adjust form carries a token drawn when it was rendered,
 and the transfer's idempotency key is made from it (`admin-adjust:dashboard:<token>`, a
@@ -25,6 +26,7 @@ REVERSE = "ledger.reverse_transfer"
 GRANT = "ledger.grant_achievement"
 SUBSCRIBE = "accounts.manage_subscription"
 PROFILE = "accounts.change_member"
+ERASE = "accounts.erase_member"
 FLAGS = ("welcomed", "onboarding_completed", "tutorial_completed")
 
 
@@ -136,5 +138,17 @@ def profile(request, member_id: int):
     changes = {flag: request.POST.get(flag) == "on" for flag in FLAGS}
     update_profile(
         member, actor=request.user, archetype=request.POST.get("archetype", ""), **changes
+    )
+    return _body(request, member)
+
+
+@control(ERASE)
+def erase(request, member_id: int):
+    """Erase the member's personal data, with the reason typed (`erase_member`: the page
+    asked first and said what goes and what stays)."""
+    from accounts.actions import erase_member
+
+    member = erase_member(
+        _member(member_id), reason=request.POST.get("reason", ""), actor=request.user
     )
     return _body(request, member)

@@ -1,6 +1,7 @@
 """The members list: columns (platform, balance, last active, premium), sorting, filters,
 search (name, referral code, `#id`; with `accounts.view_member_pii` also username, part
-of an email and platform id), a CSV export of the current filter, and a bulk award to
+of an email and platform id), a CSV export of the current filter (each recorded as a
+`members.exported` event), and a bulk award to
 the selected members (one `ledger.award_many`, Treasurer's `ledger.adjust_balance`).
 
 One `Listing` reads the query string once; the page, the CSV and the bulk form's return
@@ -23,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from config.text import csv_writer
+from dashboard.actions import record_members_export
 from dashboard.controls import PII, VIEW, permitted
 from dashboard.member_controls import ADJUST
 
@@ -128,7 +130,7 @@ def members(request):
     listing = Listing.of(request.GET)
     pii = request.user.has_perm(PII)
     if request.GET.get("format") == "csv":
-        return _csv(listing, pii)
+        return _csv(listing, pii, actor=request.user)
     page = Paginator(listing.members(pii), PAGE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -154,8 +156,13 @@ class _Echo:
         return value
 
 
-def _csv(listing: Listing, pii: bool) -> StreamingHttpResponse:
-    """The current filter as CSV (at most CSV_MAX rows), personal data only for `pii`."""
+def _csv(listing: Listing, pii: bool, *, actor) -> StreamingHttpResponse:
+    """The current filter as CSV (at most CSV_MAX rows), personal data only for `pii`;
+    recorded first as `members.exported` (who, the filter, how many rows, whether personal
+    data was in it)."""
+    record_members_export(
+        listing, rows=listing.members(pii)[:CSV_MAX].count(), pii=pii, actor=actor
+    )
     header = ["id", "name", "platform", f"balance_{listing.currency}", "premium"]
     header += ["last_active", "joined"] + (["email"] if pii else [])
     writer = csv_writer(_Echo())

@@ -65,6 +65,7 @@ urlpatterns = [
     path("members/<int:member_id>/grant", member_controls.grant, name="member-grant"),
     path("members/<int:member_id>/subscribe", member_controls.subscribe, name="member-subscribe"),
     path("members/<int:member_id>/profile", member_controls.profile, name="member-profile"),
+    path("members/<int:member_id>/erase", member_controls.erase, name="member-erase"),
     path(
         "members/<int:member_id>/subscriptions/<int:subscription_id>/cancel",
         member_controls.unsubscribe,

@@ -143,6 +143,7 @@ def member_controls_context(request, found, balances: dict) -> dict:
     """What the member page's controls need: who may press what, a fresh form token."""
     import secrets
 
+    from accounts.erasure import is_erased
     from accounts.models import Archetype, Tier
     from ledger.models import Achievement, Currency
 
@@ -153,6 +154,7 @@ def member_controls_context(request, found, balances: dict) -> dict:
         "grant": user.has_perm("ledger.grant_achievement"),
         "subscribe": user.has_perm("accounts.manage_subscription"),
         "profile": user.has_perm("accounts.change_member"),
+        "erase": user.has_perm("accounts.erase_member"),
         "admin": user.has_perm("accounts.view_member") or user.has_perm("accounts.change_member"),
     }
     return {
@@ -168,6 +170,7 @@ def member_controls_context(request, found, balances: dict) -> dict:
         else [],
         "tiers": Tier.choices,
         "archetypes": Archetype.choices,
+        "erased": is_erased(found),
     }
 
 

@@ -31,6 +31,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 import events
+from config.schedules import parse_age  # noqa: F401  (the archive commands' `--older-than`)
 from events import payloads
 from events.exceptions import EventsError
 from events.models import Archive, Event, RelayPosition
@@ -138,19 +139,3 @@ def _record(before, first: int, last: int, rows: int, name: str, digest: str, *,
         actor=actor,
         subject=f"archive:{archive.pk}",
     )
-
-
-_UNITS = {"d": 1, "w": 7}
-
-
-def parse_age(text: str) -> timedelta:
-    """'365d', '52w' or '12h' as a timedelta (ValueError with a readable message)."""
-    text = (text or "").strip().lower()
-    number, unit = text[:-1], text[-1:]
-    if not (number.isascii() and number.isdigit() and len(number) <= 6) or unit not in "dwh":
-        raise ValueError(
-            f"an age is a number of days, weeks or hours: 365d, 52w, 12h (not {text!r})"
-        )
-    if unit == "h":
-        return timedelta(hours=int(number))
-    return timedelta(days=int(number) * _UNITS[unit])

@@ -45,7 +45,8 @@ class Event(models.Model):
                 name="events_event_append_only",
                 when=pgtrigger.Before,
                 operation=pgtrigger.Update | pgtrigger.Delete,
-                # Refuses every change but archiving's delete (the file says which).
+                # Refuses every change but archiving's delete and an erasure's scrub of
+                # `data` (the file says which and how).
                 func=statement("event_append_only.pg"),
             ),
         ]

@@ -11,10 +11,12 @@ from pydantic import ValidationError
 
 import events
 from accounts import payloads, sql
+from accounts.erasure import is_erased
 from accounts.exceptions import (
     AccountsError,
     InvalidPersonality,
     InvalidPreferences,
+    MemberErased,
     UnknownArchetype,
 )
 from accounts.models import Archetype, Member, Profile
@@ -61,14 +63,18 @@ def update_profile(member: Member | int, *, actor=None, **changes) -> Profile:
     `onboarding_completed`, `tutorial_completed`), `preferences` and `personality` (each
     replaced whole, validated against `accounts.profiles`; docs/PROFILES.md). Publishes
     `member.profile_updated` with what changed; nothing changed, nothing written.
-    Refusals (`UnknownArchetype`, `InvalidPreferences`, `InvalidPersonality`) write
-    nothing."""
+    Refusals (`UnknownArchetype`, `InvalidPreferences`, `InvalidPersonality`,
+    `MemberErased`) write nothing."""
     unknown = set(changes) - set(PROFILE_EDITABLE)
     if unknown:
         raise AccountsError(f"cannot change {', '.join(sorted(unknown))} with update_profile")
     member_id = member if isinstance(member, int) else member.pk
     clean = {name: _validated(name, value) for name, value in changes.items()}
     profile = Profile.objects.select_for_update().get(member_id=member_id)
+    # Read after the profile's lock, which `erase_member` takes too: an erasure that
+    # committed while this waited is seen.
+    if is_erased(Member.objects.only("display_name").get(pk=member_id)):
+        raise MemberErased(member_id)
     changed = {name: value for name, value in clean.items() if getattr(profile, name) != value}
     if not changed:
         return profile

@@ -14,6 +14,7 @@ from django.utils import timezone
 import events
 from accounts import payloads, sql
 from accounts.emails import normalize_email
+from accounts.erasure import is_erased
 from accounts.exceptions import (
     AccountsError,
     EmailAlreadyRegistered,
@@ -21,6 +22,7 @@ from accounts.exceptions import (
     InvalidDisplayName,
     InvalidExternalId,
     InvalidIdentity,
+    MemberErased,
     UnknownReferralCode,
 )
 from accounts.models import (
@@ -416,13 +418,15 @@ MEMBER_EDITABLE = ("display_name", "language", "is_active", "email")
 def update_member(member: Member, *, actor=None, **changes) -> Member:
     """Change a member's own fields (`display_name`, `language`, `is_active`, `email`)
     and publish `member.updated` with what changed. Premium is no field: it is what a
-    subscription grants (`accounts.premium`)."""
+    subscription grants (`accounts.premium`). An erased member is refused (`MemberErased`)."""
     unknown = set(changes) - set(MEMBER_EDITABLE)
     if unknown:
         raise AccountsError(f"cannot change {', '.join(sorted(unknown))} with update_member")
     # NO KEY: registrations referred by this member only need it to exist (FOR KEY SHARE);
     # a plain FOR UPDATE would queue them behind this edit, or deadlock with them.
     locked = Member.objects.select_for_update(no_key=True).get(pk=member.pk)
+    if is_erased(locked):
+        raise MemberErased(locked.pk)
     changed: dict[str, object] = {}
     for name, value in changes.items():
         if name == "email":
@@ -473,8 +477,12 @@ def link_identity(
     is_bot: bool = False,
     actor=None,
 ):
-    """Link another platform account to `member`; linking it again returns the same row."""
+    """Link another platform account to `member`; linking it again returns the same row.
+    An erased member gets none (`MemberErased`)."""
     platform, external_id = validate_identity(platform, external_id)
+    # The lock `erase_member` takes: an identity linked while it runs would outlive it.
+    if is_erased(Member.objects.select_for_update(no_key=True).get(pk=member.pk)):
+        raise MemberErased(member.pk)
     existing = Identity.objects.filter(platform=platform, external_id=external_id).first()
     if existing is not None:
         if existing.member_id != member.pk:

@@ -6,6 +6,8 @@
 - Registration, the hottest write in Concord: `register.pg.sql` writes member, identity
   and profile in one statement on PostgreSQL from the same three inserts SQLite runs one
   by one (`member_insert.sql`, `identity_insert.sql`, `profile_insert.sql`).
+- `erasing.sql`: the transaction-local setting under which the events' append-only
+  trigger lets `erase_member` scrub the member's events.
 """
 
 from __future__ import annotations

@@ -20,9 +20,11 @@ from api.actions.keys import (
 )
 from api.actions.webhooks import (
     CreatedEndpoint,
+    check_url,
     create_endpoint,
     delete_endpoint,
     enqueue_deliveries,
+    prune_deliveries,
     record_attempt,
     redeliver,
     update_endpoint,
@@ -37,6 +39,7 @@ __all__ = [
     "IssuedKey",
     "authenticate",
     "check_scopes",
+    "check_url",
     "create_endpoint",
     "create_key",
     "delete_endpoint",
@@ -44,6 +47,7 @@ __all__ = [
     "hash_secret",
     "is_active",
     "mark_used",
+    "prune_deliveries",
     "record_attempt",
     "redeliver",
     "revoke_key",

@@ -22,7 +22,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 import events
-from api import payloads
+from api import netguard, payloads
 from api.exceptions import InvalidWebhook, UnknownWebhook, WebhookDisabled
 from api.models import ApiKey, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from dashboard import public
@@ -54,6 +54,10 @@ def check_url(url) -> str:
         _url(url)
     except ValidationError:
         raise InvalidWebhook(f"{url[:100]!r} is not an http(s) URL") from None
+    try:
+        netguard.check_target(url)
+    except netguard.AddressRefused as exc:
+        raise InvalidWebhook(f"{url[:100]!r}: {exc}") from None
     return url
 
 
@@ -133,10 +137,11 @@ def update_endpoint(
     actor=None,
 ) -> WebhookEndpoint:
     """Change what is given. Enabling resumes deliveries from the lowest pending one (they
-    keep being queued while disabled: nothing is lost)."""
+    keep being queued while disabled: nothing is lost); it checks the URL again (the
+    address rules may have changed since it was registered)."""
     endpoint = _endpoint(endpoint_id, key=key, lock=True)
-    if url is not None:
-        endpoint.url = check_url(url)
+    if url is not None or (enabled and not endpoint.enabled):
+        endpoint.url = check_url(endpoint.url if url is None else url)
     if scope is not None:
         endpoint.scope = check_scope(scope)
     if kinds is not None:
@@ -290,3 +295,55 @@ def redeliver(delivery_id: int, *, key: ApiKey | None = None, actor=None) -> Web
         subject=f"webhook:{endpoint.pk}",
     )
     return delivery
+
+
+class Pruned(NamedTuple):
+    deliveries: int
+    attempts: int
+    endpoints: int
+
+
+PRUNE_BATCH = 1000
+
+
+def prune_deliveries(older_than: timedelta, *, now: datetime | None = None) -> Pruned:
+    """Delete the deliveries delivered more than `older_than` ago, with their attempts;
+    never a pending or failed one. Publishes no event (as queueing and attempts: the
+    delivery log is bookkeeping; the command prints what went).
+
+    Order is untouched: the sender only ever reads an endpoint's lowest *pending* delivery
+    and queues from the endpoint's `position`, neither of which a delivered row is. Each
+    batch locks the endpoint's row first, as every writer of its deliveries does, and
+    deletes only rows that are delivered under that lock: a redelivery (a delivered row
+    made pending, the endpoint's new head) either comes first, and the row is kept, or
+    after, and finds no such delivery."""
+    cutoff = (now or timezone.now()) - older_than
+    old = WebhookDelivery.objects.filter(status=WebhookDelivery.DELIVERED, delivered_at__lt=cutoff)
+    endpoint_ids = sorted(set(old.values_list("endpoint", flat=True)))
+    deliveries = attempts = 0
+    for endpoint_id in endpoint_ids:
+        while True:
+            gone, logged = _prune_batch(endpoint_id, cutoff)
+            deliveries, attempts = deliveries + gone, attempts + logged
+            if gone < PRUNE_BATCH:
+                break
+    return Pruned(deliveries, attempts, len(endpoint_ids))
+
+
+@transaction.atomic
+def _prune_batch(endpoint_id: int, cutoff: datetime) -> tuple[int, int]:
+    if WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first() is None:
+        return 0, 0
+    ids = list(
+        WebhookDelivery.objects.filter(
+            endpoint_id=endpoint_id, status=WebhookDelivery.DELIVERED, delivered_at__lt=cutoff
+        )
+        .order_by("seq")
+        .values_list("pk", flat=True)[:PRUNE_BATCH]
+    )
+    if not ids:
+        return 0, 0
+    _, gone = WebhookDelivery.objects.filter(
+        pk__in=ids, status=WebhookDelivery.DELIVERED
+    ).delete()  # their attempts with them (the cascade)
+    return gone.get("api.WebhookDelivery", 0), gone.get("api.WebhookAttempt", 0)

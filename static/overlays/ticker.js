@@ -1,12 +1,17 @@
 // Ticker overlay: a bar at the bottom of #stage. Items that fit show newest first; when they
-// overflow they scroll in a loop, and each new item comes in next at the right edge.
+// overflow they scroll in a loop, and each new item comes in next at the right edge. Items
+// are shown whole (never cut): when a long one is passing the edge, the bar scrolls faster
+// until the new item is in view, so it is on screen within CATCH_UP_S seconds.
 (function () {
   "use strict";
   var O = window.ConcordOverlay;
   var MAX_ITEMS = 20, SPEED = 110 /* stage px per second */, ENTER_MS = 700;
+  var CATCH_UP_S = 3;
 
   var stage, bar, track;
   var x = 0, loopW = 0, scrolling = false, raf = 0, lastT = 0;
+  var pending = null, boost = SPEED; // the newest item not yet in view, and the speed to it
+  var held = false;
 
   function setup() {
     stage = O.stage() || document.getElementById("stage");
@@ -54,7 +59,7 @@
     // item must come in next at the right edge (not at the loop's start, which may be a
     // whole loop away). Anchor: the first surviving item at least partly on screen. Entry:
     // the first surviving item starting at or beyond the right edge (in loop coordinates).
-    // Items are at most 900 stage px wide (CSS), so a new one is on screen within seconds.
+    // Items are whole, so the entry may be a long item's width away: tick() then speeds up.
     var anchor = null, anchorLeft = 0, entry = null;
     if (wasScrolling) {
       var base = current[0].offsetLeft;
@@ -95,6 +100,7 @@
         var fresh = make(items[k]);
         setText(fresh, items[k]);
         track.insertBefore(fresh, entry); // entry null: at the end of the loop
+        pending = fresh; // the last inserted is the furthest in: the others come before it
       }
     } else {
       // Everything fits (or this is the first frame): newest first.
@@ -122,23 +128,51 @@
       });
       if (wasScrolling && anchor && anchor.isConnected) x -= anchor.offsetLeft - anchorLeft;
       x = ((x % loopW) - loopW) % loopW; // normalise into (-loopW, 0]
+      var away = pending ? distance(pending) : 0;
+      boost = Math.max(SPEED, away / CATCH_UP_S);
       if (!raf) { lastT = 0; raf = requestAnimationFrame(tick); }
     } else {
       x = 0;
+      pending = null;
       if (raf) { cancelAnimationFrame(raf); raf = 0; }
     }
     track.style.transform = "translateX(" + x + "px)";
+  }
+
+  // How far (stage px) `el` still has to scroll before its left edge is inside the bar: 0 once
+  // any of it is in view. Its next appearance is the item or, past it, its loop copy.
+  function distance(el) {
+    if (!el.isConnected || !track.firstChild) return 0;
+    var at = el.offsetLeft - track.firstChild.offsetLeft + x;
+    if (at + el.offsetWidth <= 0) at += loopW;
+    return Math.max(0, at - bar.clientWidth + 1);
   }
 
   function tick(now) {
     if (!scrolling) { raf = 0; return; }
     var dt = lastT ? Math.min(100, now - lastT) : 0;
     lastT = now;
-    x -= SPEED * dt / 1000;
+    var speed = SPEED;
+    if (pending) {
+      if (distance(pending) > 0) speed = boost;
+      else pending = null; // in view: back to the reading speed
+    }
+    if (!held) x -= speed * dt / 1000;
     if (x <= -loopW) x += loopW;
     track.style.transform = "translateX(" + x + "px)";
     raf = requestAnimationFrame(tick);
   }
+
+  // For tests and for checking a scene: hold the bar still (or let it go), move the loop on by
+  // `px` stage px at once.
+  window.concordTicker = {
+    hold: function (still) { held = !!still; },
+    scrollBy: function (px) {
+      if (!scrolling) return;
+      x = (((x - px) % loopW) - loopW) % loopW;
+      track.style.transform = "translateX(" + x + "px)";
+    },
+  };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup);
   else setup();

@@ -6,6 +6,7 @@ API key and Idempotency-Key) can keep the second request from running it too."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -49,3 +50,47 @@ def test_concurrent_requests_with_one_key_run_the_work_once():
         thread.join(60)
     assert len(runs) == 1
     assert set(answers) == {(201, b'{"run": 1}')}
+
+
+def test_a_refusal_undoes_the_work_and_is_the_answer_of_every_request_with_the_key():
+    from accounts.exceptions import AccountsError
+    from api.models import ApiKey, IdempotentRequest
+
+    key = create_key(label="refusals", scopes=["members:write"]).key
+    runs: list[int] = []
+    answers: list = [None] * 4
+    barrier = threading.Barrier(len(answers))
+
+    def work():
+        runs.append(1)
+        create_key(label=f"half-done {len(runs)}", scopes=["events:read"])  # undone below
+        time.sleep(0.3)
+        raise AccountsError(f"refused on run {len(runs)}")
+
+    def call(i: int) -> None:
+        request = RequestFactory().post(
+            "/api/v1/x", headers={"Idempotency-Key": "refused"}, content_type="application/json"
+        )
+        request.auth = key
+        barrier.wait()
+        try:
+            response = idempotency.write(request, {"a": 1}, work, moves_value=False)
+            answers[i] = (response.status_code, response.content.decode())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(answers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert None not in answers
+    # A replayed answer comes from jsonb (keys reordered): compared as JSON.
+    answers = [(status, json.loads(body)) for status, body in answers]
+    assert not ApiKey.objects.filter(label__startswith="half-done").exists()
+    assert all(answer == answers[0] for answer in answers)
+    status, body = answers[0]
+    assert status == 422
+    assert body["detail"].startswith("refused on run")
+    stored = IdempotentRequest.objects.get(api_key=key, key="refused")
+    assert stored.status == status

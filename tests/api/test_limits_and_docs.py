@@ -49,6 +49,23 @@ def test_the_window_resets(make_bot, monkeypatch):
         assert ratelimit.hit(1, "members:read", now=1010.0).remaining == 0
 
 
+def test_a_counter_always_has_a_lifetime_so_a_window_ends():
+    """On Redis the counter is created and counted in one MULTI/EXEC: never a counter
+    left without a lifetime (which would refuse the key for ever once past its limit)."""
+    from django.core.cache import cache
+
+    from api import ratelimit
+
+    window_start = 1_000_000 // 60 * 60
+    counter = f"api:rate:77:members:read:{window_start}"
+    cache.delete(counter)
+    ratelimit.hit(77, "members:read", now=1_000_000.0)
+    ratelimit.hit(77, "members:read", now=1_000_001.0)
+    assert cache.get(counter) == 2
+    if hasattr(cache, "ttl"):  # django-redis
+        assert 0 < cache.ttl(counter) <= 61
+
+
 def test_openapi_schema_lists_the_endpoints_and_the_bearer_scheme():
     schema = Client().get("/api/v1/openapi.json").json()
     assert schema["openapi"].startswith("3.")

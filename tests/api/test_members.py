@@ -96,6 +96,22 @@ def test_update_profile(bot, alice):
     assert bot.patch(f"/members/{alice.pk}", {"display_name": None}).status_code == 422
 
 
+def test_an_erased_member_is_not_changed_over_the_api(bot, alice, staff):
+    from accounts.actions import erase_member
+    from tests.helpers import table_contents
+
+    erase_member(alice, reason="GDPR request", actor=staff)
+    before = table_contents("accounts", "events")
+    for answer in (
+        bot.patch(f"/members/{alice.pk}", {"display_name": "Alice again"}),
+        bot.patch(f"/members/{alice.pk}", {"archetype": "explorer"}),
+        bot.post(f"/members/{alice.pk}/identities", {"platform": "web", "external_id": "w-9"}),
+    ):
+        assert answer.status_code == 409, answer.content
+        assert answer.json()["code"] == "member_erased"
+    assert table_contents("accounts", "events") == before
+
+
 def test_members_write_needs_its_scope(make_bot):
     reader = make_bot("members:read", "ledger:write")
     response = reader.post("/members", {"platform": "discord", "external_id": "1"})

@@ -23,7 +23,12 @@ from tests.api.receiver import Receiver
 from tests.servers import celery_worker, daphne, database_url_for_tests
 
 pytestmark = pytest.mark.django_db(transaction=True)
-FAST = {"WEBHOOK_RETRY_SCHEDULE": "1,1,1,1,1,1,1,1,1,1", "WEBHOOK_TICK_SECONDS": "1"}
+FAST = {
+    "WEBHOOK_RETRY_SCHEDULE": "1,1,1,1,1,1,1,1,1,1",
+    "WEBHOOK_TICK_SECONDS": "1",
+    # The children run production-like (DJANGO_DEBUG=0); the receiver is on the loopback,
+    # allowed by default (api.netguard: WEBHOOK_ALLOW_PRIVATE_NETWORKS).
+}
 
 
 def endpoint_at(receiver: Receiver):

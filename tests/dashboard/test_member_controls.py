@@ -213,3 +213,48 @@ def test_the_member_page_lists_tournaments_played_and_links_to_the_admin(treasur
 def test_the_admin_change_page_links_to_the_dashboard(admin_client, alice):
     page = admin_client.get(f"/admin/accounts/member/{alice.pk}/change/").content.decode()
     assert f"/dashboard/members/{alice.pk}/" in page
+
+
+def test_an_owner_erases_a_member_from_the_member_page(alice):
+    owner = client_as("Owner")
+    page = owner.get(f"/dashboard/members/{alice.pk}/").content.decode()
+    assert "Erase personal data" in page
+    assert "cannot be undone" in page
+    erased = owner.post(
+        f"/dashboard/members/{alice.pk}/erase", {"slot": "erase", "reason": "request #7"}, **HX
+    )
+    assert erased.status_code == 200
+    body = erased.content.decode()
+    assert f"erased:{alice.pk}" in body
+    assert "Personal data erased" in body
+    assert "Alice.Liddell" not in body
+    assert f'hx-post="/dashboard/members/{alice.pk}/erase"' not in body
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"), [("  ", "needs a reason"), ("again", "was erased already")]
+)
+def test_a_refused_erasure_is_explained_in_place_and_writes_nothing(alice, reason, said):
+    owner = client_as("Owner")
+    url = f"/dashboard/members/{alice.pk}/erase"
+    if said == "was erased already":
+        owner.post(url, {"slot": "erase", "reason": "first"}, **HX)
+    before = snapshot()
+    refused = owner.post(url, {"slot": "erase", "reason": reason}, **HX)
+    assert refused.status_code == 422
+    assert said in refused.content.decode()
+    assert refused["HX-Retarget"] == "#refusal-erase"
+    assert changed(before, snapshot()) == []
+
+
+def test_a_treasurer_sees_no_erase_control_and_a_forged_post_is_refused(alice, treasurer):
+    assert (
+        "Erase personal data"
+        not in treasurer.get(f"/dashboard/members/{alice.pk}/").content.decode()
+    )
+    before = snapshot()
+    forged = treasurer.post(
+        f"/dashboard/members/{alice.pk}/erase", {"slot": "erase", "reason": "x"}, **HX
+    )
+    assert forged.status_code == 403
+    assert changed(before, snapshot()) == []

@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 
 from accounts.actions import start_subscription
+from dashboard.lines import Lines
 from ledger import actions as ledger
 from ledger.models import Transfer
 from ledger.queries import balance as balances
@@ -79,6 +80,30 @@ def test_the_csv_export_is_the_current_filter_and_defuses_formulas(alice, bob):
     viewer_rows = list(csv.reader(io.StringIO(_csv(as_role("Viewer")))))
     assert "email" not in viewer_rows[0]
     assert {int(row[0]) for row in viewer_rows[1:]} == {alice.pk, bob.pk, evil.pk}
+
+
+def test_each_csv_export_is_recorded_without_member_data(alice, bob):
+    from events.models import Event
+
+    moderator = as_role("Moderator")
+    _csv(moderator, q="liddell@gm", premium="no")
+    _csv(as_role("Viewer"), platform="discord")
+    first, second = Event.objects.filter(kind="members.exported").order_by("seq")
+    assert first.data == {
+        "rows": 1,
+        "pii": True,
+        "searched": True,  # what was searched for is not said: it may be an email
+        "platform": "",
+        "premium": "no",
+        "active": "",
+        "sort": "joined",
+        "currency": "points",
+    }
+    assert str(first.actor_id) == moderator.session["_auth_user_id"]
+    assert "liddell" not in str(first.data)
+    assert (second.data["rows"], second.data["pii"]) == (1, False)
+    said = Lines([(first.kind, first.data)]).text(first.kind, first.data)
+    assert said == "members list exported: 1 rows with emails"
 
 
 def balance(member) -> int:

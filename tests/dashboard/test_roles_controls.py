@@ -129,6 +129,11 @@ def unsubscribe():
     return f"/dashboard/members/{member}/subscriptions/{subscription.pk}/cancel", {}
 
 
+def erase():
+    member = MemberFactory()
+    return f"/dashboard/members/{member.pk}/erase", {"reason": "subject request #7"}
+
+
 CONTROLS = [
     Op("tournaments: create a draft", COMPETITIONS, create),
     Op(
@@ -152,6 +157,7 @@ CONTROLS = [
     Op("ledger: grant an achievement", MONEY, grant),
     Op("accounts: start a subscription (dashboard)", MEMBERS, subscribe),
     Op("accounts: cancel a subscription (dashboard)", MEMBERS, unsubscribe),
+    Op("accounts: erase personal data (dashboard)", {"Owner"}, erase),
 ]
 
 

@@ -326,6 +326,11 @@ def dashboard(staff) -> None:
     token = create_token("leaderboard:points", label="Stream", actor=staff)
     create_token("ticker")
     revoke(token, actor=staff)
+    client = Client()
+    client.force_login(staff)
+    exported = client.get("/dashboard/members/", {"format": "csv", "q": "a", "premium": "no"})
+    assert exported.status_code == 200
+    b"".join(exported.streaming_content)
 
 
 def api(staff) -> None:

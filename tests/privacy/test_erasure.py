@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 
-from accounts.actions import erase_member, link_identity
-from accounts.exceptions import ErasureNotPermitted, ErasureReasonRequired, MemberAlreadyErased
+from accounts.actions import erase_member, link_identity, update_member, update_profile
+from accounts.exceptions import (
+    ErasureNotPermitted,
+    ErasureReasonRequired,
+    MemberAlreadyErased,
+    MemberErased,
+)
 from accounts.models import Identity, Member
 from events.models import Event
 from events.payloads import check
@@ -103,3 +108,20 @@ def test_erasing_without_the_permission_is_refused(carol):
     refused_writing_nothing(
         ErasureNotPermitted, lambda: erase_member(carol, reason="x", actor=staff)
     )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: update_member(m, display_name="Carol again"),
+        lambda m: update_member(m, email="carol@example.org"),
+        lambda m: update_member(m, is_active=True),
+        lambda m: update_profile(m, archetype="explorer"),
+        lambda m: update_profile(m.pk, welcomed=True),
+        lambda m: link_identity(m, platform="telegram", external_id="777001", username="carol"),
+    ],
+    ids=["name", "email", "active", "profile", "profile-by-id", "identity"],
+)
+def test_an_erased_member_is_not_changed_again(carol, officer, change):
+    erase_member(carol, reason="GDPR request", actor=officer)
+    refused_writing_nothing(MemberErased, lambda: change(carol))

@@ -300,6 +300,63 @@ def test_ticker_brings_a_new_award_into_view_soon(site, browser):
         context.close()
 
 
+# The ticker item whose text has `name`, as it stands: how far its left edge is inside the bar
+# (CSS px; negative: still to come), its width, and the stage px per CSS px.
+LONG_ITEM = """name => {
+  const bar = document.querySelector("#stage .ticker").getBoundingClientRect();
+  const el = [...document.querySelectorAll("#stage .ticker-item")]
+    .find(e => e.textContent.includes(name));
+  const r = el.getBoundingClientRect();
+  return {shown: bar.right - r.left, width: r.width, scale: window.ConcordOverlay.stageScale()};
+}"""
+
+
+def test_ticker_items_are_whole_and_a_new_one_comes_soon_even_behind_a_long_one(site, browser):
+    """No item is cut short; and when a long item has just passed the point where it would
+    yield its place (a third shown), a new award still comes into view within seconds: the
+    bar speeds up to it, then slows back to the reading speed."""
+    from playwright.sync_api import expect
+
+    context, watched = overlay_page(browser, f"{site.base}{site.data['ticker']}")
+    page = watched.page
+    try:
+        expect(page.locator("#stage .ticker-clone").first).to_be_attached()  # it scrolls
+        cut = page.evaluate(
+            """() => [...document.querySelectorAll("#stage .ticker-item")]
+                .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
+        )
+        assert cut == [], f"items cut short: {cut}"
+        long = page.evaluate(LONG_ITEM, LONG_NAME)
+        assert long["width"] / long["scale"] > 1200, long  # whole: far wider than a cut item
+        # Hold the bar with the long item at its right edge, just over a third of it shown
+        # (measured again: a late layout change, e.g. a font arriving, may move it).
+        page.evaluate("window.concordTicker.hold(true)")
+        for _ in range(5):
+            now = page.evaluate(LONG_ITEM, LONG_NAME)
+            if now["width"] / 3 + 20 < now["shown"] < now["width"] / 2:
+                break
+            shift = (now["width"] * 0.4 - now["shown"]) / now["scale"]
+            page.evaluate("px => window.concordTicker.scrollBy(px)", shift)
+        assert now["width"] / 3 + 20 < now["shown"] < now["width"] / 2, now
+        award = post_award(site.env, site.members["cyd"], 260, "behind a long one")
+        item = page.locator(f"#stage .ticker-item[data-seq='{award['seq']}']")
+        expect(item).to_be_attached(timeout=LIVE)
+        behind = page.evaluate(LONG_ITEM, LONG_NAME)
+        # At the reading speed it would come in after the rest of the long item passed.
+        assert (behind["width"] - behind["shown"]) / behind["scale"] / 110 > 5, behind
+        page.evaluate("window.concordTicker.hold(false)")
+        page.wait_for_function(f"seq => ({TICKER_ETA})(seq) === 0", arg=award["seq"], timeout=4_500)
+        # Then back to the reading speed (a loop's wrap shows as a jump back: not measured).
+        begin = page.evaluate(LONG_ITEM, LONG_NAME)["shown"]
+        page.wait_for_timeout(1000)
+        moved = (page.evaluate(LONG_ITEM, LONG_NAME)["shown"] - begin) / behind["scale"]
+        if moved > 0:
+            assert moved < 2 * 110, f"still fast: {moved:.0f} stage px in 1 s"
+        watched.assert_no_errors()
+    finally:
+        context.close()
+
+
 # --- overlay options in the URL ---------------------------------------------------------------
 
 

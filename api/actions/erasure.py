@@ -1,0 +1,43 @@
+"""The api's copies of an erased member's data, scrubbed in `erase_member`'s transaction
+(`accounts.signals.member_erased`): webhook deliveries' bodies (sent or not: the
+delivery log shows them, and a pending one is sent with the tombstone) and the stored
+answers of idempotent member requests (a replay answers with the tombstones)."""
+
+from __future__ import annotations
+
+import re
+
+from django.db.models import Q
+
+from api.models import IdempotentRequest, WebhookDelivery
+
+BATCH = 500
+
+
+def scrub_member_copies(sender, *, member, scrub, seqs: list[int], **_) -> None:
+    for start in range(0, len(seqs), BATCH):
+        deliveries = list(
+            WebhookDelivery.objects.select_for_update()
+            .filter(seq__in=seqs[start : start + BATCH])
+            .only("pk", "body")
+        )
+        changed = []
+        for delivery in deliveries:
+            body = {**delivery.body, "data": scrub.apply(delivery.body.get("data"))}
+            if body != delivery.body:
+                delivery.body = body
+                changed.append(delivery)
+        WebhookDelivery.objects.bulk_update(changed, ["body"], batch_size=BATCH)
+    about = re.escape(f"/members/{member.pk}")
+    answers = list(
+        IdempotentRequest.objects.select_for_update()
+        .filter(
+            Q(path__regex=rf"{about}(/|$)")
+            | Q(path__regex=r"/members/?$", response_body__id=member.pk)
+        )
+        .only("pk", "request_body", "response_body")
+    )
+    for answer in answers:
+        answer.request_body = scrub.apply(answer.request_body)
+        answer.response_body = scrub.apply(answer.response_body)
+    IdempotentRequest.objects.bulk_update(answers, ["request_body", "response_body"])
