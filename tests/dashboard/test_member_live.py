@@ -110,3 +110,30 @@ def test_the_member_page_connects_and_asks_for_its_own_wallet_and_page(staff):
         | {"direction": "award"},
     ).content.decode()
     assert f'hx-get="/dashboard/members/{member.pk}/live?currency=points"' in answer
+
+
+async def test_the_member_socket_of_a_demoted_user_is_closed_by_the_recheck():
+    from tests.dashboard.test_dashboard_socket import (
+        RECHECK_WITHIN,
+        SAME_ORIGIN,
+        closed_with,
+        dashboard,
+        make_staff,
+    )
+
+    member = await database_sync_to_async(MemberFactory)()
+    viewer, cookie = await make_staff("member-demoted")
+    comm = dashboard(*SAME_ORIGIN, cookie, path=f"/ws/dashboard/?member={member.pk}")
+    connected, _ = await comm.connect()
+    assert connected
+    assert 'id="member-changed"' in await comm.receive_from(timeout=5)
+    await database_sync_to_async(viewer.groups.clear)()
+    assert await closed_with(comm, timeout=RECHECK_WITHIN) == 4403
+
+
+def test_the_live_blocks_need_the_dashboard_permission(django_user_model):
+    member = MemberFactory()
+    client = Client()
+    no_role = django_user_model.objects.create_user("no-role", "n@x.org", "pw-x-1", is_staff=True)
+    client.force_login(no_role)
+    assert client.get(f"/dashboard/members/{member.pk}/live").status_code == 403
