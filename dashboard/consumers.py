@@ -428,6 +428,7 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
     kind = "dashboard"
     staff_session: tuple[str | None, object] | None = None  # (session key, user id)
     checked_at = 0.0  # time.monotonic() of the last check that passed
+    member: int | None = None  # a member page's member
 
     async def connect(self):
         self.connection_id = uuid.uuid4().hex[:12]
@@ -457,6 +458,7 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
                     await self.close(code=CLOSE_BAD_REQUEST)
                     return
                 self.views = frozenset({f"dashboard:{name}:{found}"})
+                self.member = found if name == "member" else None
                 break
         else:
             currencies = await database_sync_to_async(_currencies)()
@@ -487,7 +489,8 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
         story = _id_in(msg, "story_id")
         if story is not None:
             touched.add(f"dashboard:story:{story}")
-        touched.update(f"dashboard:member:{member}" for member in member_ids(msg["data"]))
+        if self.member is not None and self.member in member_ids(msg["data"]):
+            touched.add(f"dashboard:member:{self.member}")
         return touched & self.views
 
     async def push_many(self, items: list[Outgoing]) -> None:
