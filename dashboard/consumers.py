@@ -38,7 +38,7 @@ from django.utils import timezone
 from dashboard import public
 from dashboard.exceptions import InvalidToken, StreamLimitReached, TokenRevoked
 from dashboard.hub import get_hub, iso, stream_text
-from dashboard.scopes import TICKER_KINDS, TRANSFER_POSTED, Scope
+from dashboard.scopes import TICKER_KINDS, TRANSFER_POSTED, Scope, member_ids
 from dashboard.socket_auth import verdicts
 from dashboard.wire import Batch, Outgoing, connection_of, is_open
 from events import live
@@ -416,14 +416,19 @@ class StreamConsumer(_Subscriber, AsyncWebsocketConsumer):
 
 
 class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
-    """`/ws/dashboard/`: staff holding `dashboard.view_dashboard`; sends the dashboard's
-    live fragments (htmx OOB). The hub rechecks the user every few seconds and closes
-    the socket when the rule no longer holds (dashboard.socket_auth)."""
+    """`/ws/dashboard/[?story=ID|tournament=ID|member=ID]`: staff holding
+    `dashboard.view_dashboard`; sends the dashboard's live fragments (htmx OOB), each
+    rendered once for every socket showing it, so nothing in them depends on who looks.
+    A member page's fragment says only that an event named the member (`member_ids`):
+    the page then fetches its blocks with its own session, which decides what they show.
+    The hub rechecks the user every few seconds and closes the socket when the rule no
+    longer holds (dashboard.socket_auth)."""
 
     hub = None
     kind = "dashboard"
     staff_session: tuple[str | None, object] | None = None  # (session key, user id)
     checked_at = 0.0  # time.monotonic() of the last check that passed
+    member: int | None = None  # a member page's member
 
     async def connect(self):
         self.connection_id = uuid.uuid4().hex[:12]
@@ -443,22 +448,18 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
             return
         self.staff_session, self.checked_at = staff_session, time.monotonic()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        tournament_text = (query.get("tournament") or [""])[0]
-        story_text = (query.get("story") or [""])[0]
-        if story_text:
-            # A story's map page: only its map.
-            story = _whole_number(story_text)
-            if story is None:
-                await self.close(code=CLOSE_BAD_REQUEST)
-                return
-            self.views = frozenset({f"dashboard:story:{story}"})
-        elif tournament_text:
-            # A tournament's board page: only its board.
-            tournament = _whole_number(tournament_text)
-            if tournament is None:
-                await self.close(code=CLOSE_BAD_REQUEST)
-                return
-            self.views = frozenset({f"dashboard:tournament:{tournament}"})
+        # A story's map page: only its map; a tournament's page: only its board; a
+        # member's page: only the news that something about the member changed.
+        for name in ("story", "tournament", "member"):
+            text = (query.get(name) or [""])[0]
+            if text:
+                found = _whole_number(text)
+                if found is None:
+                    await self.close(code=CLOSE_BAD_REQUEST)
+                    return
+                self.views = frozenset({f"dashboard:{name}:{found}"})
+                self.member = found if name == "member" else None
+                break
         else:
             currencies = await database_sync_to_async(_currencies)()
             self.views = frozenset(
@@ -488,6 +489,8 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
         story = _id_in(msg, "story_id")
         if story is not None:
             touched.add(f"dashboard:story:{story}")
+        if self.member is not None and self.member in member_ids(msg["data"]):
+            touched.add(f"dashboard:member:{self.member}")
         return touched & self.views
 
     async def push_many(self, items: list[Outgoing]) -> None:

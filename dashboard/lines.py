@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from django.urls import reverse
 
+from dashboard.scopes import member_ids
+
 Segment = tuple[str, str | None]
 Describer = Callable[["Lines", dict], list[Segment]]
 
@@ -85,13 +87,7 @@ class Lines:
     @staticmethod
     def _member_ids(items) -> Iterable:
         for _, data in items:
-            yield data.get("member_id")
-            yield data.get("referred_by")
-            yield from data.get("member_ids") or []
-            for nested in ("postings", "placements"):
-                for row in data.get(nested) or []:
-                    if isinstance(row, dict):
-                        yield row.get("member_id")
+            yield from member_ids(data)
 
     def _link(self, text: str, name: str, pk) -> Segment:
         return (text, reverse(name, args=[pk]) if self.links and type(pk) is int else None)

@@ -205,4 +205,14 @@ def render_view(view: str, seq: int) -> str:
     if view.startswith("dashboard:story:"):
         found = boards.story_board(int(view.rsplit(":", 1)[1]))
         return render_to_string("dashboard/_story.html", {"map": found, "oob": True})
+    if view.startswith("dashboard:member:"):
+        # News, not content: the page fetches its blocks with its own session (what the
+        # viewer's role may see), so nothing personal is ever pushed.
+        return MEMBER_CHANGED.format(member=int(view.rsplit(":", 1)[1]), seq=int(seq))
     raise ValueError(f"no such view: {view}")
+
+
+MEMBER_CHANGED = (
+    '<div id="member-changed" hx-swap-oob="true" hidden'
+    ' data-member="{member}" data-seq="{seq}"></div>'
+)

@@ -77,3 +77,20 @@ class Scope:
 
     def __str__(self) -> str:
         return self.name
+
+
+def member_ids(data) -> set[int]:
+    """The members an event's data names: `member_id`, `referred_by`, `member_ids`, and
+    the `member_id` of each row of `postings`, `placements` and `seeds`. The feed names
+    them (`dashboard.lines`); a member page's socket is told of its member's events
+    (`dashboard.consumers`)."""
+    if not isinstance(data, dict):
+        return set()
+    ids = data.get("member_ids")
+    found = [data.get("member_id"), data.get("referred_by")]
+    found += ids if isinstance(ids, list) else []
+    for nested in ("postings", "placements", "seeds"):
+        rows = data.get(nested)
+        if isinstance(rows, list):
+            found += [row.get("member_id") for row in rows if isinstance(row, dict)]
+    return {value for value in found if type(value) is int}

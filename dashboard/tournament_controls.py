@@ -65,7 +65,9 @@ def controls_for(user, tournament) -> dict | None:
     }
 
 
-def _panel(request, tournament_id: int, *, status: int = 200) -> HttpResponse:
+def _panel(request, tournament_id: int, *, keep_search: bool = False) -> HttpResponse:
+    """The panel. `keep_search` (a live refresh): its member search is the page's own,
+    kept as it is (hx-preserve); a control's answer starts it afresh."""
     from tournaments.models import Tournament
 
     board = boards.tournament_board(tournament_id)
@@ -75,16 +77,21 @@ def _panel(request, tournament_id: int, *, status: int = 200) -> HttpResponse:
     return render(
         request,
         "dashboard/_tournament.html",
-        {"board": board, "ctl": controls_for(request.user, tournament), "panel": True},
-        status=status,
+        {
+            "board": board,
+            "ctl": controls_for(request.user, tournament),
+            "panel": True,
+            "keep_search": keep_search,
+        },
     )
 
 
 @permitted(VIEW)
 @require_GET
 def panel(request, tournament_id: int):
-    """The tournament's board with the controls this user may press."""
-    return _panel(request, tournament_id)
+    """The tournament's board with the controls this user may press (the page's live
+    refresh)."""
+    return _panel(request, tournament_id, keep_search=True)
 
 
 def _tournament(tournament_id: int):

@@ -20,6 +20,7 @@ urlpatterns = [
     path("members/", members_list.members, name="members"),
     path("members/award", members_list.bulk_award, name="members-award"),
     path("members/<int:member_id>/", views.member, name="member"),
+    path("members/<int:member_id>/live", views.member_live, name="member-live"),
     path("members/<int:member_id>/export.json", privacy.member_export_view, name="member-export"),
     path("tournaments/", views.tournaments, name="tournaments"),
     path("tournaments/<int:tournament_id>/", views.tournament, name="tournament"),

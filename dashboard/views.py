@@ -6,6 +6,8 @@ that says what is missing (403), and a POST without it changes nothing."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -58,6 +60,18 @@ def member(request, member_id: int):
     return render(request, "dashboard/member.html", _member_context(request, found))
 
 
+@permitted(VIEW)
+@require_GET
+def member_live(request, member_id: int):
+    """The member page's blocks, each to be swapped out of band: what the page fetches
+    when the hub says an event named the member (its socket carries nothing more), so
+    they show what this user's role may see, checked on this request."""
+    from accounts.models import Member
+
+    found = get_object_or_404(Member, pk=member_id)
+    return render(request, "dashboard/_member_live.html", _member_context(request, found))
+
+
 def member_body(request, found, *, status: int = 200) -> HttpResponse:
     """The member page's body alone: what a member control answers with (fresh)."""
     return render(
@@ -93,8 +107,13 @@ def _member_context(request, found) -> dict:
             "reverses_id", flat=True
         )
     )
+    # What the live refresh asks for: the same wallet's statement, the same page of it.
+    live = {"currency": currency} if currency else {}
+    if currency and before_version is not None:
+        live["before"] = before_version
     return {
         "member": found,
+        "live_query": urlencode(live),
         "card": card,
         "balances": balances,
         "pii": request.user.has_perm(PII),

@@ -112,7 +112,7 @@ def test_the_nav_marks_the_current_page_and_only_live_pages_show_the_live_dot(al
     pages = {
         "/dashboard/": ("Live", True),
         "/dashboard/members/": ("Members", False),
-        f"/dashboard/members/{alice.pk}/": ("Members", False),
+        f"/dashboard/members/{alice.pk}/": ("Members", True),
         "/dashboard/tournaments/": ("Tournaments", False),
         "/dashboard/stories/": ("Stories", False),
         "/dashboard/integrity/": ("Integrity", False),

@@ -367,3 +367,18 @@ def test_the_register_search_finds_by_username_only_for_those_who_may_see_it(org
     found = client.get(search, {"q": "quiet"}).content.decode()
     assert "Register quietfox" in found  # the display name (the username by default)
     assert "@quietfox" not in found
+
+
+def test_a_live_refresh_keeps_the_member_search_and_a_registration_starts_it_afresh(organiser):
+    """The panel's refresh (GET) carries the search over (hx-preserve), so the query and
+    the members found stay; a control's answer (here a registration) renders it empty."""
+    tournament = TournamentFactory(entry_fee=0)
+    member = MemberFactory(username="searched")
+    region = '<div class="register-player" id="register-player" data-kept'
+    page = organiser.get(url(tournament)).content.decode()
+    assert region + ">" in page
+    refreshed = organiser.get(url(tournament, "panel"), **HX).content.decode()
+    assert region + " hx-preserve>" in refreshed
+    answer = post(organiser, url(tournament, "register"), member=member.pk, slot="register")
+    assert answer.status_code == 200
+    assert region + ">" in answer.content.decode()

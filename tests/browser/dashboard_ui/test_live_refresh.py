@@ -1,0 +1,277 @@
+"""Live refreshes in Chromium, against daphne and the relay: a member page follows what
+another process does to its member without a reload, shows each role only what it may
+see (a Viewer's page never receives the email, not even on its socket), and leaves alone
+what someone is typing; on a phone its statement and tables reflow instead of running
+off-screen; on the tournament page a live refresh of the panel keeps the member search
+the organiser is using (the query typed, the members found, the focus)."""
+
+from __future__ import annotations
+
+import time
+
+from tests.browser.dashboard_ui.helpers import (
+    MARKS,
+    Watched,
+    expect_live,
+    screenshot,
+)
+from tests.servers import run_django
+
+pytestmark = MARKS
+
+PASSWORD = "correct-horse-live-42"
+EMAIL = "brook-private@example.org"
+SOON = 5_000  # ms: "within a few seconds"
+PHONE = {"width": 375, "height": 812}
+
+
+def staff_users(site, *roles: str) -> None:
+    run_django(
+        site.env,
+        f"""
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+        for role in {list(roles)!r}:
+            user = get_user_model().objects.create_user(
+                f"ui-{{role.lower()}}", password={PASSWORD!r}, is_staff=True)
+            user.groups.add(Group.objects.get(name=role))
+        print(json.dumps(True))
+        """,
+    )
+
+
+def signed_in(browser, site, role: str, *, viewport=None) -> Watched:
+    """A page of `role`'s own browser context, signed in, its socket frames recorded."""
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 1000})
+    watched = Watched(context.new_page())
+    page = watched.page
+    page.goto(f"{site.base}/admin/login/?next=/dashboard/")
+    page.fill("#id_username", f"ui-{role.lower()}")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{site.base}/dashboard/")
+    watched.frames = []
+    page.on(
+        "websocket", lambda ws: ws.on("framereceived", lambda data: watched.frames.append(data))
+    )
+    page.on("dialog", lambda dialog: dialog.accept())
+    return watched
+
+
+def open_member_page(watched: Watched, site, key: str) -> None:
+    page = watched.page
+    page.goto(f"{site.base}/dashboard/members/{site.members[key]}/")
+    expect_live(page)
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+
+def still_same_document(page) -> bool:
+    return page.evaluate("window.__sameDocument === true")
+
+
+def bot_awards_and_changes_the_email(site, key: str, amount: int, reason: str) -> float:
+    """Another process (a bot, the admin): an award, then a new email. Returns when the
+    award committed (`time.time()`)."""
+    return run_django(
+        site.env,
+        f"""
+        import time
+        from accounts.actions import update_member
+        from accounts.models import Member
+        from ledger.actions import award
+        member = Member.objects.get(pk={site.members[key]})
+        award(member, {amount}, currency="points", reason={reason!r},
+              idempotency_key="live-{reason}")
+        committed = time.time()
+        update_member(member, email={EMAIL!r})
+        print(json.dumps(committed))
+        """,
+    )
+
+
+def test_a_member_page_follows_an_award_live_and_shows_each_role_its_own(site, browser):
+    from playwright.sync_api import expect
+
+    staff_users(site, "Viewer", "Moderator", "Treasurer")
+    pages = {role: signed_in(browser, site, role) for role in ("Viewer", "Moderator", "Treasurer")}
+    try:
+        for watched in pages.values():
+            open_member_page(watched, site, "brook")
+        viewer, moderator = pages["Viewer"].page, pages["Moderator"].page
+        treasurer = pages["Treasurer"].page
+        start = int(viewer.locator("[data-wallet=points]").get_attribute("data-amount"))
+        # The Treasurer is typing a reason to reverse the setup award, and has an amount
+        # in the adjust form: neither is wiped by the refresh.
+        reverse_reason = treasurer.locator("#member-statement input[name=reason]").first
+        reverse_reason.fill("half typed")
+        treasurer.locator("form.adjust input[name=amount]").fill("12")
+
+        committed = bot_awards_and_changes_the_email(site, "brook", 77, "live award from a bot")
+        for page in (viewer, moderator, treasurer):
+            expect(page.locator("[data-wallet=points]")).to_have_attribute(
+                "data-amount", str(start + 77), timeout=SOON
+            )
+        took = time.time() - committed
+        print(f"from the award's commit to the balance on three member pages: {took:.2f} s")
+        assert took < SOON / 1000
+        for page in (viewer, moderator):
+            row = page.locator("#member-statement tr", has_text="live award from a bot")
+            expect(row).to_have_count(1, timeout=SOON)
+            expect(row).to_contain_text("+77")
+        expect(moderator.locator("#member-summary")).to_contain_text(EMAIL, timeout=SOON)
+
+        # The Treasurer's half-typed reason and amount are still there; the statement
+        # waits for them (its refresh comes once the field is left).
+        expect(reverse_reason).to_have_value("half typed")
+        expect(treasurer.locator("form.adjust input[name=amount]")).to_have_value("12")
+        treasurer.locator("form.adjust input[name=amount]").focus()
+        expect(reverse_reason).to_have_value("half typed")
+
+        # Every page stayed the same document (no reload); the Viewer never got the email,
+        # neither on the page nor on its socket.
+        time.sleep(1)  # anything still on its way has arrived
+        for watched in pages.values():
+            assert still_same_document(watched.page)
+            watched.assert_no_errors()
+        assert EMAIL not in viewer.content()
+        assert pages["Viewer"].frames, "the Viewer's socket received nothing"
+        assert not [f for f in pages["Viewer"].frames if EMAIL in str(f)]
+        assert not [f for f in pages["Moderator"].frames if EMAIL in str(f)]  # news only
+        screenshot(viewer, "member-live-viewer", full_page=True)
+        screenshot(moderator, "member-live-moderator", full_page=True)
+    finally:
+        for watched in pages.values():
+            watched.page.context.close()
+
+
+def test_the_member_statement_reflows_on_a_phone(site, browser, staff_state):
+    from playwright.sync_api import expect
+
+    long_reason = "refund for the " + "x" * 60 + " tournament night entry fee and the prize"
+    run_django(
+        site.env,
+        f"""
+        from accounts.models import Member
+        from ledger.actions import award
+        from tests.factories import TournamentFactory
+        from tournaments.actions import register
+        member = Member.objects.get(pk={site.members["long"]})
+        for n in range(3):
+            award(member, 1234567 + n, currency="points", reason={long_reason!r},
+                  idempotency_key=f"phone-{{n}}")
+        register(TournamentFactory(name="A rather long tournament name for a phone screen",
+                                   entry_fee=0), member)
+        print(json.dumps(True))
+        """,
+    )
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, storage_state=staff_state
+    )
+    try:
+        watched = Watched(context.new_page())
+        page = watched.page
+        page.goto(f"{site.base}/dashboard/members/{site.members['long']}/")
+        expect_live(page)
+        expect(page.locator("#member-statement tr", has_text="refund for the")).to_have_count(3)
+        sizes = page.evaluate(
+            "() => ({scroll: document.documentElement.scrollWidth, width: innerWidth})"
+        )
+        assert sizes["width"] == PHONE["width"], sizes
+        assert sizes["scroll"] <= sizes["width"], f"the member page overflows: {sizes}"
+        # Every table of the page fits its box: nothing to scroll sideways, every amount
+        # and balance of the statement on screen as it is.
+        tables = page.evaluate(
+            """() => [...document.querySelectorAll("main table")].map(t => ({
+                cls: t.className, scroll: t.scrollWidth, client: t.clientWidth,
+                right: t.getBoundingClientRect().right}))"""
+        )
+        for table in tables:
+            assert table["scroll"] <= table["client"] + 1, f"scrolls sideways: {table}"
+            assert table["right"] <= PHONE["width"], f"runs off-screen: {table}"
+        cells = page.evaluate(
+            """() => [...document.querySelectorAll(
+                "table.statement td[data-label=amount], table.statement td[data-label=balance]"
+            )].map(td => { const r = td.getBoundingClientRect();
+                return {text: td.textContent.trim(), left: r.left, right: r.right}; })"""
+        )
+        assert len(cells) >= 6, cells
+        for cell in cells:
+            assert cell["left"] >= 0, cell
+            assert cell["right"] <= PHONE["width"], cell
+        screenshot(page, "phone-member-statement", full_page=True)
+        watched.assert_no_errors()
+    finally:
+        context.close()
+
+
+def registration_cup(site) -> int:
+    return run_django(
+        site.env,
+        """
+        from tests.factories import TournamentFactory
+        print(json.dumps(TournamentFactory(name="Search Cup", entry_fee=0, capacity=8).pk))
+        """,
+    )
+
+
+def bot_registers(site, tournament_id: int, key: str) -> None:
+    run_django(
+        site.env,
+        f"""
+        from accounts.models import Member
+        from tournaments.actions import register
+        from tournaments.models import Tournament
+        register(Tournament.objects.get(pk={tournament_id}),
+                 Member.objects.get(pk={site.members[key]}))
+        print(json.dumps(True))
+        """,
+    )
+
+
+def test_a_live_refresh_of_the_panel_keeps_the_member_search(site, browser):
+    """The organiser searches; a bot registers someone else, the panel refreshes: the
+    query and the members found stay, with the focus, and the one found is registered."""
+    from playwright.sync_api import expect
+
+    staff_users(site, "Organiser")
+    tournament_id = registration_cup(site)
+    organiser = signed_in(browser, site, "Organiser")
+    page = organiser.page
+    panel = page.locator("#tournament-panel")
+    try:
+        page.goto(f"{site.base}/dashboard/tournaments/{tournament_id}/")
+        expect_live(page)
+        search = page.locator("#register-search")
+        found = page.locator("#register-found")
+
+        # On a found member's button (the keyboard's way there) when a bot registers
+        # someone else: the refresh used to replace the search, query and button gone.
+        search.fill("Ada")
+        register_ada = found.get_by_role("button", name="Register Ada")
+        expect(register_ada).to_be_visible()
+        search.press("Tab")
+        expect(register_ada).to_be_focused()
+        bot_registers(site, tournament_id, "cyd")
+        expect(panel.locator("[data-seated]")).to_have_text("1/8", timeout=SOON)
+        expect(search).to_have_value("Ada")
+        expect(register_ada).to_be_focused()
+
+        # Typing in the box: the panel follows all the same (it used to wait for the
+        # focus to leave), and the query, the members found and the focus stay.
+        search.focus()
+        bot_registers(site, tournament_id, "brook")
+        expect(panel.locator("[data-seated]")).to_have_text("2/8", timeout=SOON)
+        expect(search).to_have_value("Ada")
+        expect(search).to_be_focused()
+        expect(register_ada).to_be_visible()
+        search.press("Tab")
+        page.keyboard.press("Enter")
+        expect(panel.locator("[data-seated]")).to_have_text("3/8", timeout=SOON)
+        expect(panel.locator("tr[data-player=Ada]")).to_have_count(1)
+        # The registration's answer starts the search afresh.
+        expect(search).to_have_value("")
+        expect(found).not_to_contain_text("Ada")
+        screenshot(page, "tournament-search-kept")
+        organiser.assert_no_errors()
+    finally:
+        page.context.close()
