@@ -32,6 +32,8 @@ and `member.erased` (reason and count, no erased data).
 
 from __future__ import annotations
 
+import re
+
 from django.db import connection, transaction
 
 import events
@@ -118,9 +120,21 @@ class Scrub:
     """What one erasure writes over a member's data in copies of it (event data, webhook
     bodies): `apply(data)` returns `data` with the personal fields and values replaced."""
 
-    def __init__(self, member_id: int, values: dict[str, str]):
+    def __init__(self, member_id: int, values: dict[str, str], names=()):
         self.member_id = member_id
         self.values = values  # an exact personal value -> what replaces it
+        # Machine-written text that names the person among other words (a repair's
+        # "update_member(display_name='Alice', ...)") is emptied: any value of 3 or more
+        # characters found as a whole token. An exact match elsewhere stays (a username
+        # "premium" must not blank a subscription's tier).
+        tokens = sorted({n for n in names if isinstance(n, str) and len(n) >= 3}, key=len)
+        self._within = (
+            re.compile(
+                "|".join(rf"(?<![0-9A-Za-z]){re.escape(t)}(?![0-9A-Za-z])" for t in tokens[::-1])
+            )
+            if tokens
+            else None
+        )
 
     @classmethod
     def of(cls, member: Member, identities: list[Identity]) -> Scrub:
@@ -131,7 +145,10 @@ class Scrub:
         for email in (member.email, member.email_normalized):
             if email:
                 values[email] = ""
-        return cls(member.pk, values)
+        names = [member.display_name, *values]
+        for identity in identities:
+            names += [getattr(identity, f, None) for f in IDENTITY_NAME_FIELDS]
+        return cls(member.pk, values, names)
 
     def apply(self, data, key: str | None = None):
         if key in PROFILE_PERSONAL:
@@ -148,7 +165,15 @@ class Scrub:
             return self.values.get(data, tombstone(self.member_id))
         if key in SCRUBBED_EMPTY:
             return ""
-        return self.values.get(data, data)
+        if data in self.values:
+            return self.values[data]
+        if self._within is not None and self._within.search(data) and not self._exact(data):
+            return ""
+        return data
+
+    def _exact(self, data: str) -> bool:
+        match = self._within.fullmatch(data)
+        return match is not None
 
 
 def _scrub_log(scrub: Scrub, subject: str) -> list[int]:
@@ -161,10 +186,10 @@ def _scrub_log(scrub: Scrub, subject: str) -> list[int]:
             changed.append(event)
     if changed:
         _erasing(scrub.member_id)
-        try:
-            Event.objects.bulk_update(changed, ["data"], batch_size=SCRUB_BATCH)
-        finally:
-            _erasing(None)
+        Event.objects.bulk_update(changed, ["data"], batch_size=SCRUB_BATCH)
+        # Cleared after success only: a refusal aborts the transaction (which ends the
+        # setting with it), and a query here would hide the trigger's message.
+        _erasing(None)
     return [event.seq for event in changed]
 
 

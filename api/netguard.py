@@ -3,11 +3,12 @@ this Concord's sender could be made to POST to the cloud's metadata service, the
 host or an admin port on the loopback.
 
     always refused   non-http(s) schemes; link-local (169.254.0.0/16, fe80::/10, which
-                     holds 169.254.169.254), the metadata addresses (fd00:ec2::254),
-                     multicast, unspecified (0.0.0.0/8, ::), broadcast
-    refused unless   loopback and private ranges (127/8, 10/8, 172.16/12, 192.168/16,
+                     holds 169.254.169.254), the metadata addresses (fd00:ec2::254,
+                     100.100.100.200), multicast, unspecified (0.0.0.0/8, ::), broadcast
+    refused when     loopback and private ranges (127/8, 10/8, 172.16/12, 192.168/16,
     WEBHOOK_ALLOW_   100.64/10, fc00::/7, ::1) and anything else not globally routable
-    PRIVATE_NETWORKS (reserved, documentation ranges); on by default only with DEBUG
+    PRIVATE_NETWORKS (reserved, documentation ranges); allowed by default: a community's
+    is 0             own bots on its host or LAN are its first receivers
 
 Checked twice: at registration (`check_target`: a literal address or `localhost` in the
 URL; a name is resolved only when sending) and at every attempt (`post`): the host is
@@ -36,6 +37,7 @@ ALWAYS = [
         ("169.254.0.0/16", "link-local"),
         ("fe80::/10", "link-local"),
         ("fd00:ec2::254/128", "cloud metadata"),
+        ("100.100.100.200/32", "cloud metadata"),  # inside 100.64/10, refused even so
         ("224.0.0.0/4", "multicast"),
         ("ff00::/8", "multicast"),
         ("0.0.0.0/8", "unspecified"),

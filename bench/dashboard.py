@@ -107,10 +107,13 @@ def copy_members(raw, base: int, members: int, now) -> None:
                 ]
             )
     with raw.cursor().copy(
-        "COPY accounts_identity (platform, external_id, username, created_at, member_id) FROM STDIN"
+        "COPY accounts_identity (platform, external_id, username, first_name, last_name,"
+        " is_bot, created_at, member_id) FROM STDIN"
     ) as copy:
         for i in range(1, members + 1):
-            copy.write_row(["telegram", f"{base + i}", f"p{i}", now, base + i])
+            # Telegram ids far from the members' numbers, which display names carry.
+            external_id = f"{9_000_000_000 + base + i}"
+            copy.write_row(["telegram", external_id, f"p{i}", "", "", False, now, base + i])
     with raw.cursor().copy(
         "COPY accounts_profile (archetype, preferences, personality, welcomed,"
         " onboarding_completed, tutorial_completed, updated_at, member_id) FROM STDIN"

@@ -21,6 +21,8 @@ def env_seconds(name: str, default: str) -> list[int]:
 
 
 _DAYS = {"d": 1, "w": 7}
+# Past this, "now minus the age" would leave the calendar (OverflowError, a traceback).
+MAX_AGE = timedelta(days=36_500)
 
 
 def parse_age(text: str) -> timedelta:
@@ -31,9 +33,10 @@ def parse_age(text: str) -> timedelta:
         raise ValueError(
             f"an age is a number of days, weeks or hours: 365d, 52w, 12h (not {text!r})"
         )
-    if unit == "h":
-        return timedelta(hours=int(number))
-    return timedelta(days=int(number) * _DAYS[unit])
+    age = timedelta(hours=int(number)) if unit == "h" else timedelta(days=int(number) * _DAYS[unit])
+    if age > MAX_AGE:
+        raise ValueError(f"an age is at most 100 years ({MAX_AGE.days}d), not {text!r}")
+    return age
 
 
 def env_age(name: str, default: str) -> timedelta:

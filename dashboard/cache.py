@@ -109,9 +109,10 @@ def _unrelayed(name: str) -> bool:
     return max(_dirty.get(name, 0), _dirty_all) > _relayed
 
 
-def get_or_compute(name: str, compute):
+def get_or_compute(name: str, compute, valid=None):
     """The cached value of `name`, or `compute()` stored at the current version (but only
-    computed while this process's own write of it awaits the relay's bump)."""
+    computed while this process's own write of it awaits the relay's bump). `valid(value)`
+    false: a value of an older shape (written before a deploy), computed again."""
     label = cached_name(name)
     if _unrelayed(name):
         CACHE_READS.labels(label, "bypass").inc()
@@ -120,7 +121,7 @@ def get_or_compute(name: str, compute):
         version = _version(name)
         key = f"{name}:v{version}"
         value = cache.get(key)
-        if value is not None:
+        if value is not None and (valid is None or valid(value)):
             CACHE_READS.labels(label, "hit").inc()
             return value
     except Exception as exc:
@@ -197,7 +198,13 @@ def leaderboard(currency: str, limit: int = 10) -> list[dict]:
         # (the relay patches the board only with events above it: `patched_board`).
         return {"seq": _latest_seq(), "rows": rows}
 
-    return get_or_compute(leaderboard_name(currency), compute)["rows"][:limit]
+    # Boards were plain lists before the relay patched them: such a value is a miss.
+    board = get_or_compute(leaderboard_name(currency), compute, valid=_is_board)
+    return board["rows"][:limit]
+
+
+def _is_board(value) -> bool:
+    return isinstance(value, dict) and "rows" in value
 
 
 def _latest_seq() -> int:

@@ -8,12 +8,13 @@
 --
 -- An UPDATE by an erasure (accounts.erasure.erase_member), and only when all of these hold:
 -- (1) the transaction-local setting `concord.erasing` names a member id (set_config(...,
--- true): it ends with the transaction, and erase_member clears it once done); (2) the event
--- is about that member (subject `member:<id>`); (3) seq, kind, subject, actor and created_at
+-- true): it ends with the transaction, and erase_member clears it once done), and that
+-- member is erased already (tombstoned name, inactive); (2) the event is about that member
+-- (subject `member:<id>`); (3) seq, kind, subject, actor and created_at
 -- are unchanged; (4) the data keeps its shape: every object in the new data that is not
 -- emptied has exactly the keys it had, every list its length; (5) every value that changed became a tombstone of
--- that member (`erased:<id>` or `erased:<id>:<n>`) or an emptied value ("", null, an
--- empty object or list; the data itself is never emptied). So a scrub can only remove what the event said, never say
+-- that member (`erased:<id>` or `erased:<id>:<n>`) or an emptied text, object or list
+-- ("", null, {}, []; a number or a flag is never emptied, nor the data itself). So a scrub can only remove what the event said, never say
 -- something else.
 IF TG_OP = 'DELETE'
    AND EXISTS (
@@ -27,6 +28,12 @@ END IF;
 IF TG_OP = 'UPDATE'
    AND coalesce(current_setting('concord.erasing', true), '') ~ '^[1-9][0-9]*$'
    AND OLD.subject = 'member:' || current_setting('concord.erasing', true)
+   AND EXISTS (
+       SELECT 1 FROM accounts_member m
+        WHERE m.id = current_setting('concord.erasing', true)::bigint
+          AND m.display_name = 'erased:' || current_setting('concord.erasing', true)
+          AND NOT m.is_active
+   )
    AND NEW.seq = OLD.seq
    AND NEW.kind = OLD.kind
    AND NEW.subject = OLD.subject
@@ -64,7 +71,8 @@ IF TG_OP = 'UPDATE'
                 ELSE true END
             WHEN value IS NOT DISTINCT FROM (OLD.data #> path) THEN false
             WHEN value IN (to_jsonb(''::text), 'null'::jsonb, jsonb_build_object(),
-                           jsonb_build_array()) THEN false
+                           jsonb_build_array())
+                 AND jsonb_typeof(OLD.data #> path) IN ('string', 'object', 'array') THEN false
             WHEN jsonb_typeof(value) = 'string' THEN
                 value #>> ARRAY[]::text[] !~ (
                     '^erased:' || current_setting('concord.erasing', true) || '(:[0-9]+)?$'

@@ -205,3 +205,16 @@ def test_a_redelivery_racing_a_prune_is_kept(log):
     assert results["pruned"] == (1, 2, 1)  # seq 2 only
     assert WebhookDelivery.objects.get(pk=rows[0].pk).status == "pending"
     assert delivery._head(endpoint).pk == rows[0].pk
+
+
+def test_an_age_past_a_hundred_years_is_one_line_not_a_traceback():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "prune_webhook_deliveries", "--older-than", "999999d"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "at most 100 years" in result.stderr

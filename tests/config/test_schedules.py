@@ -37,3 +37,12 @@ def test_a_bad_age_stops_the_start(monkeypatch, raw):
     monkeypatch.setenv("TEST_AGE", raw)
     with pytest.raises(ImproperlyConfigured, match="TEST_AGE"):
         env_age("TEST_AGE", "30d")
+
+
+def test_an_age_past_a_hundred_years_is_a_readable_refusal_not_an_overflow():
+    from config.schedules import parse_age
+
+    assert parse_age("36500d").days == 36_500
+    for text in ("36501d", "999999d", "999999w", "999999h"):
+        with pytest.raises(ValueError, match="at most 100 years"):
+            parse_age(text)

@@ -165,3 +165,16 @@ def test_an_award_shows_on_the_cached_board_once_relayed_without_a_recompute(ali
 
 def fresh_all() -> list[dict]:
     return [asdict(r) for r in leaderboard("points", limit=cached.LEADERBOARD_DEPTH)]
+
+
+def test_a_board_cached_in_the_older_shape_is_computed_again(alice):
+    """Before the relay patched boards, a board was cached as a plain list: a value left
+    by the previous deploy is a miss, not a TypeError on the home page."""
+    from django.core.cache import cache as django_cache
+
+    name = cached.leaderboard_name("points")
+    django_cache.set(f"{name}:v{cached._version(name)}", [{"member_id": 0}], 60)
+    rows = cached.leaderboard("points")
+    assert isinstance(rows, list)
+    assert all("member_id" in row for row in rows)
+    assert {"member_id": 0} not in rows

@@ -190,10 +190,59 @@ def test_the_erasing_setting_reaches_only_that_members_events(carol):
 @pytest.mark.postgres
 def test_the_erasing_setting_lets_a_tombstone_through_and_ends_with_the_erasure(carol, officer):
     seq = registered(carol).seq
-    scrub_as(carol.pk, TOMBSTONE_NAME, [f"erased:{carol.pk}", seq])
-    assert registered(carol).data["display_name"] == f"erased:{carol.pk}"
     erase_member(carol, reason="GDPR request", actor=officer)
+    assert registered(carol).data["display_name"] == f"erased:{carol.pk}"  # the scrub's
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('concord.erasing', true)")
         assert cursor.fetchone()[0] in (None, "")
     refused(TOMBSTONE_NAME, [f"erased:{carol.pk}", seq], says="append-only")
+
+
+@pytest.mark.postgres
+def test_the_erasing_setting_scrubs_nothing_of_a_member_not_erased(carol):
+    """Any transaction may set `concord.erasing`: the trigger also asks the member row
+    whether the erasure happened (tombstoned name, inactive)."""
+    event = registered(carol)
+    with pytest.raises(IntegrityError, match="append-only"):
+        scrub_as(carol.pk, TOMBSTONE_NAME, [f"erased:{carol.pk}", event.seq])
+    assert registered(carol).data == event.data
+
+
+@pytest.mark.postgres
+def test_a_scrub_never_empties_a_number_or_a_flag(carol):
+    with connection.cursor() as cursor:  # erased as erase_member leaves the row
+        cursor.execute(
+            "UPDATE accounts_member SET display_name = %s, is_active = false WHERE id = %s",
+            [f"erased:{carol.pk}", carol.pk],
+        )
+    event = registered(carol)
+    with pytest.raises(IntegrityError, match="append-only"):
+        scrub_as(
+            carol.pk,
+            SET_DATA.format("jsonb_set(data, '{member_id}', 'null'::jsonb || %s::jsonb)"),
+            ["null", event.seq],
+        )
+    scrub_as(carol.pk, TOMBSTONE_NAME, [f"erased:{carol.pk}", event.seq])  # text may go
+
+
+def test_machine_written_text_naming_the_member_is_emptied_but_not_an_exact_word(officer):
+    from accounts.erasure import Scrub
+
+    member = MemberFactory(platform="telegram", external_id="4242", username="premium")
+    member.display_name = "Alice Wonder"
+    scrub = Scrub.of(member, list(member.identities.all()))
+    data = {
+        "repairs": [
+            "update_member(display_name='Alice Wonder', email='')",
+            "link_identity(telegram:4242)",
+        ],
+        "tier": "premium",  # the same word as the username, as a whole value: kept
+        "note": "Alice Wonderland",  # not the name as a whole token: kept
+        "count": 3,
+    }
+    assert scrub.apply(data) == {
+        "repairs": ["", ""],
+        "tier": "premium",
+        "note": "Alice Wonderland",
+        "count": 3,
+    }
