@@ -30,7 +30,9 @@ IF TG_OP = 'UPDATE'
    AND OLD.subject = 'member:' || current_setting('concord.erasing', true)
    AND EXISTS (
        SELECT 1 FROM accounts_member m
-        WHERE m.id = current_setting('concord.erasing', true)::bigint
+        WHERE m.id = CASE WHEN current_setting('concord.erasing', true) ~ '^[1-9][0-9]*$'
+                               AND length(current_setting('concord.erasing', true)) <= 18
+                          THEN current_setting('concord.erasing', true)::bigint END
           AND m.display_name = 'erased:' || current_setting('concord.erasing', true)
           AND NOT m.is_active
    )
