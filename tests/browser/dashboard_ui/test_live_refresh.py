@@ -275,3 +275,47 @@ def test_a_live_refresh_of_the_panel_keeps_the_member_search(site, browser):
         organiser.assert_no_errors()
     finally:
         page.context.close()
+
+
+def test_a_search_typed_while_a_registration_answers_late_is_kept(site, browser):
+    """The organiser registers Ada; the live refresh shows her seated before the slow
+    answer of the click is in, so they type the next name: the late answer must not wipe
+    that search (it used to, as CI saw: no "Register Brook" button ever came)."""
+    from playwright.sync_api import expect
+
+    staff_users(site, "Organiser")
+    tournament_id = registration_cup(site)
+    organiser = signed_in(browser, site, "Organiser")
+    page = organiser.page
+    panel = page.locator("#tournament-panel")
+    held: list = []
+    try:
+        page.goto(f"{site.base}/dashboard/tournaments/{tournament_id}/")
+        expect_live(page)
+        # Hold the registration's answer back until the test lets it go.
+        page.route(
+            f"**/dashboard/tournaments/{tournament_id}/register",
+            lambda route: held.append(route),
+        )
+        search = page.locator("#register-search")
+        search.fill("Ada")
+        page.get_by_role("button", name="Register Ada").click()
+        deadline = time.monotonic() + SOON / 1000
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert held, "the registration was not sent"
+        route = held[0]
+        answer = route.fetch()  # the server registers Ada now; the live push follows
+        expect(panel.locator("[data-seated]")).to_have_text("1/8", timeout=SOON)
+        search.fill("Brook")
+        expect(page.get_by_role("button", name="Register Brook")).to_be_visible()
+        route.fulfill(response=answer)  # the click's answer lands late
+        page.wait_for_timeout(500)
+        expect(search).to_have_value("Brook")
+        page.unroute(f"**/dashboard/tournaments/{tournament_id}/register")
+        page.get_by_role("button", name="Register Brook").click()
+        expect(panel.locator("[data-seated]")).to_have_text("2/8", timeout=SOON)
+        expect(search).to_have_value("")  # a registration's own answer ends its search
+        organiser.assert_no_errors()
+    finally:
+        page.context.close()
