@@ -31,16 +31,6 @@ COHORT = {
     "sqlite": "date(m.created_at, 'weekday 0', '-6 days')",
 }
 
-# The postings of each transfer `t` of the bucket (ledger.sql). On PostgreSQL a lateral
-# lookup through the index on ledger_posting.transfer_id (OFFSET 0 keeps the planner from
-# flattening it): as a join, the planner hashed the day's transfers and scanned every
-# posting (10.6M at 1,000,000 members) to find theirs.
-POSTINGS = {
-    "postgresql": "CROSS JOIN LATERAL (SELECT pp.account_id, pp.amount FROM ledger_posting pp"
-    " WHERE pp.transfer_id = t.id OFFSET 0) p",
-    "sqlite": "JOIN ledger_posting p ON p.transfer_id = t.id",
-}
-
 Row = tuple[str, str, int]  # metric, dimension, value
 
 
@@ -65,7 +55,7 @@ def compute(grain: str, start: datetime) -> list[Row]:
     params = {"start": adapt(start), "end": adapt(end)}
     rows: list[Row] = []
     for name in RANGE_QUERIES:
-        rows += run(name, params, postings=POSTINGS[connection.vendor])
+        rows += run(name, params)
     rows += decision_medians(params)
     if grain == Grain.DAY:
         day = start.date()
