@@ -348,8 +348,9 @@ def test_a_transfer_balanced_only_across_currencies_is_found(ledger, bypass):
 
 
 def test_transfers_balanced_finds_what_the_sum_per_currency_finds(ledger, bypass):
-    """The check groups by transfer alone and sums per currency only its suspects: it
-    finds exactly what summing every transfer's postings per currency finds."""
+    """The check finds exactly what summing every transfer's postings per currency finds:
+    an amount changed, a posting moved to another currency, three or four postings
+    unbalanced in one currency, a single posting; not three balanced ones."""
     from ledger.integrity import transfers_balanced
 
     points = Account.objects.get(currency__code="points", name="issuance")
