@@ -15,6 +15,7 @@ from api.auth import scope
 from api.problems import Problem
 from api.routes.common import get_or_404
 from api.schemas import Currency, PathId, text
+from dashboard import cache as cached
 from ledger import actions, queries
 from ledger.models import Achievement, MemberAchievement
 
@@ -67,8 +68,31 @@ def _member(member_id: int) -> Member:
 )
 def leaderboard(request: HttpRequest, currency: Currency, q: Query[LeaderboardQuery]):
     around = _member(q.around) if q.around is not None else None
+    if q.since is None:
+        rows = _from_board(currency, q.limit, around)
+        if rows is not None:
+            return rows
     ranks = queries.leaderboard(currency, limit=q.limit, around=around, since=q.since)
     return [rank.__dict__ for rank in ranks]
+
+
+def _from_board(currency: str, limit: int, around: Member | None) -> list[dict] | None:
+    """The all-time rows from the board screens read (dashboard.cache.leaderboard: the
+    top LEADERBOARD_DEPTH, patched by the relay), or None when it cannot say: more rows
+    than it holds, or a window around a member off it or reaching past its last row
+    (a board shorter than the depth holds every wallet). The query's order and ranks."""
+    if limit > cached.LEADERBOARD_DEPTH:
+        return None
+    rows = cached.leaderboard(currency, cached.LEADERBOARD_DEPTH)
+    if around is None:
+        return rows[:limit]
+    index = next((i for i, row in enumerate(rows) if row["member_id"] == around.pk), None)
+    if index is None:
+        return None
+    start = max(0, index - limit // 2)
+    if start + limit > len(rows) and len(rows) >= cached.LEADERBOARD_DEPTH:
+        return None
+    return rows[start : start + limit]
 
 
 def _grants(member: Member) -> list[dict]:

@@ -188,3 +188,39 @@ def test_the_first_page_by_balance_is_the_cached_board_in_the_querys_order(alice
     assert shown(viewer, sort="balance", page="2") == [
         m.pk for m in listing.members(pii=False)[3:6]
     ]
+
+
+def test_the_pager_counts_only_a_bounded_number_of_rows_past_the_page(monkeypatch):
+    """The pager counts at most COUNT_CAP rows past the page asked for: beyond, it says
+    "of N+" and offers "next"; every page lists the query's rows, and the last page is
+    found exactly once the count reaches it."""
+    from django.db import connection
+    from django.http import QueryDict
+    from django.test.utils import CaptureQueriesContext
+
+    from dashboard import members_list
+
+    monkeypatch.setattr(members_list, "PAGE", 2)
+    monkeypatch.setattr(members_list, "COUNT_CAP", 3)
+    for n in range(9):
+        MemberFactory(platform="web", external_id=f"pager-{n}")
+    viewer = as_role("Viewer")
+    listing = members_list.Listing.of(QueryDict("platform=web&sort=name"))
+    everyone = [m.pk for m in listing.members(pii=False)]
+    assert len(everyone) == 9
+    for number in range(1, 6):
+        body = viewer.get(
+            "/dashboard/members/", {"platform": "web", "sort": "name", "page": number}
+        ).content.decode()
+        ids = [int(part.split('"')[0]) for part in body.split('<tr data-member="')[1:]]
+        assert ids == everyone[2 * (number - 1) : 2 * number]
+        if 2 * number + 3 < 9:  # more than the cap past this page: not all counted
+            assert f"page {number} of {number + 1}+" in body
+            assert "next →" in body
+        else:
+            assert f"page {number} of 5<" in body
+            assert ("next →" in body) == (number < 5)
+    with CaptureQueriesContext(connection) as queries:
+        viewer.get("/dashboard/members/", {"platform": "web", "sort": "name"})
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert any("LIMIT 6" in sql for sql in counts), counts  # 1 page of 2 + cap 3 + 1

@@ -347,6 +347,60 @@ def test_a_transfer_balanced_only_across_currencies_is_found(ledger, bypass):
     assert_found("ledger.transfers_balanced", mixed_id)
 
 
+def test_transfers_balanced_finds_what_the_sum_per_currency_finds(ledger, bypass):
+    """The check finds exactly what summing every transfer's postings per currency finds:
+    an amount changed, a posting moved to another currency, three or four postings
+    unbalanced in one currency, a single posting; not three balanced ones."""
+    from ledger.integrity import transfers_balanced
+
+    points = Account.objects.get(currency__code="points", name="issuance")
+    credits = Account.objects.get(currency__code="credits", name="issuance")
+    sink = Account.objects.get(currency__code="points", name="sink:shop")
+    two = [
+        t
+        for t in Transfer.objects.order_by("pk")
+        if Posting.objects.filter(transfer=t).count() == 2
+    ]
+    assert len(two) >= 3
+
+    def planted(key: str, *postings) -> int:
+        [(transfer_id,)] = bypass.sql(
+            "INSERT INTO ledger_transfer (kind, idempotency_key, request_hash, reason, context,"
+            " created_at) VALUES ('adjustment', %s, '', 'Planted', '{}', %s) RETURNING id",
+            [key, db_time(timezone.now())],
+        )
+        for account, amount in postings:
+            bypass.sql(
+                "INSERT INTO ledger_posting (transfer_id, account_id, amount) VALUES (%s, %s, %s)",
+                [transfer_id, account.pk, amount],
+            )
+        return transfer_id
+
+    # Not cancelling: one amount changed; one posting moved to another currency.
+    changed = Posting.objects.filter(transfer=two[0]).order_by("pk")[0]
+    bypass.sql("UPDATE ledger_posting SET amount = amount + 1 WHERE id = %s", [changed.pk])
+    moved = Posting.objects.filter(transfer__in=two[1:], account__member__isnull=True).first()
+    other = credits if moved.account.currency.code == "points" else points
+    bypass.sql("UPDATE ledger_posting SET account_id = %s WHERE id = %s", [other.pk, moved.pk])
+    three_ok = planted("three-ok", (points, -5), (sink, 3), (sink, 2))
+    three_bad = planted("three-bad", (points, -5), (sink, 3), (credits, 2))
+    four_across = planted("four-across", (points, -4), (sink, 4), (credits, -3), (credits, 4))
+    one = planted("one", (points, 9))
+    expected = {two[0].pk, moved.transfer_id, three_bad, four_across, one}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.transfer_id FROM ledger_posting p"
+            " JOIN ledger_account a ON a.id = p.account_id"
+            " GROUP BY p.transfer_id, a.currency_id HAVING SUM(p.amount) <> 0"
+        )
+        by_currency = {row[0] for row in cursor.fetchall()}
+    assert by_currency == expected
+    assert three_ok not in by_currency
+    found = transfers_balanced()
+    assert found.count == len(expected)
+    assert set(found.sample) == expected
+
+
 # --- ledger.wallet_versions_continuous ----------------------------------------------------
 
 
