@@ -63,12 +63,3 @@ def test_without_any_counters_cached_the_page_computes_them(staff, client, alice
     assert f'data-counter="members">{Member.objects.count()}<' in body
     assert "data-as-of" not in body
     assert cache.get("dashboard:counters:last") is not None
-
-
-def test_beat_runs_the_warm_task(settings):
-    from config.celery import app
-
-    entry = settings.CELERY_BEAT_SCHEDULE["warm-home"]
-    assert entry["task"] == "dashboard.tasks.warm_home" == warm_home_page.name
-    assert entry["task"] in app.tasks
-    assert entry["schedule"] == 30.0
