@@ -243,11 +243,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.refresh_rollups",
         "schedule": float(env_int("ANALYTICS_ROLLUP_EVERY_SECONDS", 60, minimum=10)),
     },
-    # The home page's counters and leaderboards, computed ahead of requests (dashboard.renders).
-    "warm-home": {
-        "task": "dashboard.tasks.warm_home",
-        "schedule": float(env_int("HOME_WARM_EVERY_SECONDS", 30, minimum=5)),
-    },
     "restore-drill": {
         "task": "ops.tasks.restore_drill",
         "schedule": float(env_int("RESTORE_DRILL_EVERY_SECONDS", 7 * 86400, minimum=3600)),

@@ -77,11 +77,6 @@ def feed(limit: int = FEED_SIZE, kinds=None, *, public_only: bool = False) -> li
 
 
 COUNTERS_TTL = 1.0  # seconds: aggregates over the day, shared by every process and page
-# The last counters computed, kept longer: what a page paints first when the fresh ones
-# have lapsed (the page's socket resyncs on connect, which brings fresh ones). Beat
-# recomputes them every HOME_WARM_EVERY_SECONDS (`warm_home`), so a page never waits
-# for today's sums (1.3-2.2 s at 1,000,000 members).
-COUNTERS_LAST_TTL = 300
 
 
 def counters() -> dict:
@@ -94,38 +89,10 @@ def counters() -> dict:
         found = None
     if found is not None:
         return found
-    return _store_counters()
-
-
-def _store_counters() -> dict:
     found = _counters()
     with contextlib.suppress(Exception):  # optional here: the values came from the database
         cache.set("dashboard:counters", found, COUNTERS_TTL)
-        cache.set("dashboard:counters:last", found, COUNTERS_LAST_TTL)
     return found
-
-
-def counters_for_page() -> dict:
-    """The counters a page paints first: the fresh ones (at most a second old), else
-    the last computed (at most COUNTERS_LAST_TTL old; `as_of` says when), else computed
-    now. The page's socket sends fresh ones as soon as it connects (its resync)."""
-    try:
-        found = cache.get_many(["dashboard:counters", "dashboard:counters:last"])
-    except Exception:
-        found = {}
-    if "dashboard:counters" in found:
-        return found["dashboard:counters"]
-    if "dashboard:counters:last" in found:
-        return {**found["dashboard:counters:last"], "stale": True}
-    return counters()
-
-
-def warm_home() -> None:
-    """Beat: compute the home page's counters and any leaderboard not cached, so that no
-    page request pays for them (the relay keeps the boards patched between)."""
-    _store_counters()
-    for code in currencies():
-        cached.leaderboard(code, LEADERBOARD_SIZE)
 
 
 def _relay() -> dict:
@@ -151,7 +118,6 @@ def _counters() -> dict:
     )
     run = IntegrityRun.objects.order_by("-pk").first()
     return {
-        "as_of": timezone.now(),
         "members": members["total"],
         "registrations_today": members["today"],
         "flows": [

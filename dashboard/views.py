@@ -37,7 +37,7 @@ def home(request):
         request,
         "dashboard/home.html",
         {
-            "counters": renders.counters_for_page(),
+            "counters": renders.counters(),
             # Sparklines of the last 7 days (rollups), for those who may see analytics.
             "trends": home_trends(period("7d", timezone.now()))
             if request.user.has_perm("analytics.view_analytics")
