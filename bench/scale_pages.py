@@ -94,7 +94,6 @@ if "home" in what:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-
     user, _ = get_user_model().objects.get_or_create(username="scale2-bench")
     user.is_staff = user.is_superuser = True
     user.save()
