@@ -159,9 +159,13 @@ def test_the_default_age_is_the_setting():
     assert settings.WEBHOOK_DELIVERY_RETENTION == MONTH  # 30d unless the environment says
 
 
-def test_a_bad_argument_is_one_line_and_a_non_zero_exit():
+@pytest.mark.parametrize(
+    ("age", "says"),
+    [("30", "an age is a number of days, weeks or hours"), ("999999d", "at most 100 years")],
+)
+def test_a_bad_argument_is_one_line_and_a_non_zero_exit(age, says):
     result = subprocess.run(
-        [sys.executable, "manage.py", "prune_webhook_deliveries", "--older-than", "30"],
+        [sys.executable, "manage.py", "prune_webhook_deliveries", "--older-than", age],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -169,7 +173,7 @@ def test_a_bad_argument_is_one_line_and_a_non_zero_exit():
     )
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "an age is a number of days, weeks or hours" in result.stderr
+    assert says in result.stderr
 
 
 @pytest.mark.django_db(transaction=True)
@@ -205,16 +209,3 @@ def test_a_redelivery_racing_a_prune_is_kept(log):
     assert results["pruned"] == (1, 2, 1)  # seq 2 only
     assert WebhookDelivery.objects.get(pk=rows[0].pk).status == "pending"
     assert delivery._head(endpoint).pk == rows[0].pk
-
-
-def test_an_age_past_a_hundred_years_is_one_line_not_a_traceback():
-    result = subprocess.run(
-        [sys.executable, "manage.py", "prune_webhook_deliveries", "--older-than", "999999d"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "at most 100 years" in result.stderr
