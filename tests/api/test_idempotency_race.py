@@ -20,20 +20,17 @@ from api.actions import create_key
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_concurrent_requests_with_one_key_run_the_work_once():
-    key = create_key(label="race", scopes=["members:write"]).key
-    runs: list[int] = []
-    answers: list = [None] * 6
-    barrier = threading.Barrier(len(answers))
-
-    def work():
-        runs.append(1)
-        time.sleep(0.5)  # the others arrive while this one's transaction is open
-        return 201, {"run": len(runs)}
+def race(key, work, *, callers: int, idempotency_key: str) -> list:
+    """`callers` threads released together, each answering one request with
+    `idempotency_key` through `idempotency.write(..., work)`: (status, body) each."""
+    answers: list = [None] * callers
+    barrier = threading.Barrier(callers)
 
     def call(i: int) -> None:
         request = RequestFactory().post(
-            "/api/v1/x", headers={"Idempotency-Key": "once"}, content_type="application/json"
+            "/api/v1/x",
+            headers={"Idempotency-Key": idempotency_key},
+            content_type="application/json",
         )
         request.auth = key
         barrier.wait()
@@ -43,11 +40,24 @@ def test_concurrent_requests_with_one_key_run_the_work_once():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(answers))]
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(callers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
+    return answers
+
+
+def test_concurrent_requests_with_one_key_run_the_work_once():
+    key = create_key(label="race", scopes=["members:write"]).key
+    runs: list[int] = []
+
+    def work():
+        runs.append(1)
+        time.sleep(0.5)  # the others arrive while this one's transaction is open
+        return 201, {"run": len(runs)}
+
+    answers = race(key, work, callers=6, idempotency_key="once")
     assert len(runs) == 1
     assert set(answers) == {(201, b'{"run": 1}')}
 
@@ -58,8 +68,6 @@ def test_a_refusal_undoes_the_work_and_is_the_answer_of_every_request_with_the_k
 
     key = create_key(label="refusals", scopes=["members:write"]).key
     runs: list[int] = []
-    answers: list = [None] * 4
-    barrier = threading.Barrier(len(answers))
 
     def work():
         runs.append(1)
@@ -67,23 +75,7 @@ def test_a_refusal_undoes_the_work_and_is_the_answer_of_every_request_with_the_k
         time.sleep(0.3)
         raise AccountsError(f"refused on run {len(runs)}")
 
-    def call(i: int) -> None:
-        request = RequestFactory().post(
-            "/api/v1/x", headers={"Idempotency-Key": "refused"}, content_type="application/json"
-        )
-        request.auth = key
-        barrier.wait()
-        try:
-            response = idempotency.write(request, {"a": 1}, work, moves_value=False)
-            answers[i] = (response.status_code, response.content.decode())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(answers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    answers = race(key, work, callers=4, idempotency_key="refused")
     assert None not in answers
     # A replayed answer comes from jsonb (keys reordered): compared as JSON.
     answers = [(status, json.loads(body)) for status, body in answers]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from accounts.actions import erase_member, link_identity, update_member, update_profile
 from accounts.exceptions import (
@@ -23,13 +22,6 @@ from tournaments.actions import register
 from tournaments.models import Registration
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def officer(db):
-    user = UserFactory(username="dpo")
-    user.user_permissions.add(Permission.objects.get(codename="erase_member"))
-    return user
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import IntegrityError, connection, transaction
 
 from accounts.actions import erase_member, link_identity, update_member, update_profile
@@ -15,19 +14,12 @@ from api.delivery import enqueue
 from api.models import IdempotentRequest, WebhookDelivery
 from events.models import Event
 from tests.api.conftest import Bot
-from tests.factories import MemberFactory, UserFactory
+from tests.factories import MemberFactory
 from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
 
 PERSONAL = ("777001", "888002", "carol", "smith")  # ids, username, names, email (lowercase)
-
-
-@pytest.fixture
-def officer(db):
-    user = UserFactory(username="dpo")
-    user.user_permissions.add(Permission.objects.get(codename="erase_member"))
-    return user
 
 
 @pytest.fixture
