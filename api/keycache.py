@@ -4,11 +4,12 @@ Every change to a key (`revoke_key`, `rotate_key`: `api.actions.keys`) replaces 
 in the shared cache, the keys' *generation* (`GENERATION`, a random string), at once and
 again when the change commits. A process keeps each key's row with the generation it
 read *before* reading the row, and uses its copy only while the generation is still that
-one; else it reads the row again. The generation is read in the rate limit's MULTI/EXEC
-(`api.ratelimit.count(also_get=...)`), so a request whose key is cached makes no extra
-round trip, and no query. A revoked key is therefore refused by every process on the
-first request after `revoke_key` returns (tests/api/test_key_cache.py, with two gunicorn
-workers and the revocation in a third process).
+one; else it reads the row again. The generation is read in the rate limit's round
+trip (`api.ratelimit.count(also_get=...)`, one script), so a request whose key is
+cached makes no extra round trip, and no query. A revoked key is therefore refused by
+every process on the first request after `revoke_key` returns
+(tests/api/test_key_cache.py, with two gunicorn workers and the revocation in a third
+process).
 
 Only when the cache is Redis (one for every process): on local memory (the embedded
 defaults) another process (`manage.py api_key revoke`) could not reach this process's

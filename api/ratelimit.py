@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.commands.core import Script
 
 from api.problems import Problem
 
@@ -55,23 +56,35 @@ def shared_client():
     return None
 
 
+# One round trip, atomic (a script runs alone): the counter gets its lifetime in the same
+# step that creates it, so it can never live on without one; and, read with it, another
+# key's value (the keys' generation, `api.keycache`), so a request makes no extra trip.
+_COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if #KEYS > 1 then return {count, redis.call('GET', KEYS[2])} end
+return {count, false}
+"""
+_script: list[Script] = []  # made once, with the first client (EVALSHA, loaded if missing)
+
+
 def _count(counter: str, lifetime: int, also_get: str | None = None) -> tuple[int, object]:
     """Add one to `counter` (created with `lifetime` seconds to live): its new value, and
     the value of the cache key `also_get` read in the same round trip (None without one).
 
-    On Redis one round trip: `SET NX EX` and `INCR` (and the GET) in one MULTI/EXEC, so
-    the counter cannot expire between them and live on without a lifetime. Elsewhere
-    (local memory, one process) the cache's own add and incr."""
+    On Redis one round trip: `_COUNT_SCRIPT` (EVALSHA), `INCR` and, on a new counter,
+    `EXPIRE`, atomically. Elsewhere (local memory, one process) the cache's own add and
+    incr."""
     backend = shared_client()
     if backend is not None:
-        pipe = backend.get_client(write=True).pipeline(transaction=True)
-        key = backend.make_key(counter)
-        pipe.set(key, 0, ex=lifetime, nx=True)
-        pipe.incr(key)
+        client = backend.get_client(write=True)
+        if not _script:
+            _script.append(client.register_script(_COUNT_SCRIPT))
+        keys = [backend.make_key(counter)]
         if also_get is not None:
-            pipe.get(backend.make_key(also_get))
-        replies = pipe.execute()
-        return replies[1], (replies[2] if also_get is not None else None)
+            keys.append(backend.make_key(also_get))
+        count, other = _script[0](keys=keys, args=[lifetime], client=client)
+        return count, other
     other = cache.get(also_get) if also_get is not None else None
     cache.add(counter, 0, timeout=lifetime)
     try:
