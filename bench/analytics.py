@@ -31,6 +31,8 @@ import common
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.servers import free_port, spawn_daphne, stop
 
+PARTS = {"rollups", "leaderboards", "integrity", "pages"}
+
 
 def timed(call) -> float:
     started = time.perf_counter()
@@ -209,7 +211,16 @@ def main() -> None:
         default=None,
         help="days to roll up before measuring (default: --days; 0: none, already done)",
     )
+    parser.add_argument(
+        "--only",
+        default="rollups,leaderboards,integrity,pages",
+        help="what to measure, comma-separated (default: all of rollups,leaderboards,"
+        "integrity,pages)",
+    )
     args = parser.parse_args()
+    only = set(args.only.split(","))
+    if not only <= PARTS:
+        sys.exit(f"bench/analytics.py: --only takes {','.join(sorted(PARTS))}")
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("bench/analytics.py: set DATABASE_URL to a scratch PostgreSQL database")
     if not os.environ.get("REDIS_URL"):
@@ -236,9 +247,14 @@ def main() -> None:
         )
         members, postings, member_id = cursor.fetchone()
     print(f"size: {members} members, {postings} postings")
-    rollups(args.days if args.rollup_days is None else args.rollup_days)
-    leaderboards()
-    integrity()
+    if "rollups" in only:
+        rollups(args.days if args.rollup_days is None else args.rollup_days)
+    if "leaderboards" in only:
+        leaderboards()
+    if "integrity" in only:
+        integrity()
+    if "pages" not in only:
+        return
     rows = pages(member_id, args.loads)
     print("\nfirst byte and first paint, headless Chromium against daphne (DEBUG off)")
     heads = ["cold ttfb", "cold fcp", "ttfb p50", "fcp p50"]
