@@ -378,6 +378,11 @@ CONCORD_SITE_URL = env_str("CONCORD_SITE_URL") or _HOST_PORT
 CONCORD_LIVE = env_bool("CONCORD_LIVE", True)
 # /healthz answers 503 (naming "relay") when the relay's oldest unsent event is older.
 RELAY_MAX_LAG_SECONDS = env_int("RELAY_MAX_LAG_SECONDS", 30, minimum=1)
+# A leaderboard missing from the cache is computed in the home page's own request only
+# while the currencies hold at most this many wallets (the planner's estimate); above, the
+# page paints without it and fetches it at once (a top-N over every wallet: 0.3-0.5 s at
+# 1,000,000 members, docs/benchmarks/2026-12-06-scale.md).
+DASHBOARD_DEFER_BOARDS_ABOVE = env_int("DASHBOARD_DEFER_BOARDS_ABOVE", 200_000, minimum=0)
 
 # --- Websockets (dashboard/consumers.py; docs/SECURITY.md, "Websockets") -------------
 
