@@ -203,6 +203,16 @@ def leaderboard(currency: str, limit: int = 10) -> list[dict]:
     return board["rows"][:limit]
 
 
+def has_board(currency: str) -> bool:
+    """Whether the board of `currency` is cached now (never computes it; False when the
+    cache cannot answer)."""
+    try:
+        return _is_board(peek(leaderboard_name(currency)))
+    except Exception as exc:
+        _warn(exc)
+        return False
+
+
 def _is_board(value) -> bool:
     return isinstance(value, dict) and "rows" in value
 

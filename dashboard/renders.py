@@ -143,6 +143,33 @@ def leaderboard_rows(currency: str, limit: int = LEADERBOARD_SIZE) -> list[dict]
     ]
 
 
+def home_leaderboard_rows(currency: str) -> list[dict] | None:
+    """The board for the home page, or None: not cached, and too large to compute before
+    the page's first paint (settings.DASHBOARD_DEFER_BOARDS_ABOVE); the page then fetches
+    it as soon as it has painted (dashboard:leaderboard), and a relayed update fills it
+    as it would any board."""
+    from django.conf import settings
+
+    if wallets_estimate() > settings.DASHBOARD_DEFER_BOARDS_ABOVE and not cached.has_board(
+        currency
+    ):
+        return None
+    return leaderboard_rows(currency)
+
+
+def wallets_estimate() -> int:
+    """How many accounts there are, by PostgreSQL's statistics (no count: free); 0 on
+    SQLite (embedded deployments are small) and before the table was first analyzed."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'ledger_account'::regclass")
+        row = cursor.fetchone()
+    return max(int(row[0]), 0) if row else 0
+
+
 def currencies() -> list[str]:
     from ledger.models import Currency
 

@@ -17,6 +17,7 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("leaderboards/<str:currency>/", views.leaderboard, name="leaderboard"),
     path("members/", members_list.members, name="members"),
     path("members/award", members_list.bulk_award, name="members-award"),
     path("members/<int:member_id>/", views.member, name="member"),

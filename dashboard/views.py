@@ -45,10 +45,22 @@ def home(request):
             "feed": renders.feed(),
             "feed_groups": lines.FEED_GROUPS,
             "leaderboards": [
-                {"currency": code, "rows": renders.leaderboard_rows(code)} for code in currencies
+                {"currency": code, "rows": renders.home_leaderboard_rows(code)}
+                for code in currencies
             ],
         },
     )
+
+
+@permitted(VIEW)
+@require_GET
+def leaderboard(request, currency: str):
+    """One leaderboard's table: what the home page fetches after painting when the board
+    was not cached and is large (renders.home_leaderboard_rows)."""
+    if currency not in renders.currencies():
+        raise Http404("no such currency")
+    rows = renders.leaderboard_rows(currency)
+    return render(request, "dashboard/_leaderboard.html", {"currency": currency, "rows": rows})
 
 
 @permitted(VIEW)

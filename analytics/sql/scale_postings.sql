@@ -8,3 +8,6 @@ SELECT tid, account_id, amount,
           LEFT JOIN ledger_account s
             ON s.member_id IS NULL AND s.currency_id = %(points)s AND s.name = l.system) p
 WINDOW w AS (PARTITION BY account_id ORDER BY at, tid)
+-- Written in the order a live ledger writes them (by transfer), which is how they lie on
+-- disk there: reading a period's postings by transfer id then reads few pages.
+ORDER BY tid, account_id

@@ -133,3 +133,40 @@ def test_home_shows_how_far_the_relay_is_behind(staff_client, alice):
     body = staff_client.get("/dashboard/").content.decode()
     assert 'data-counter="relay_behind">2<' in body
     assert "relay behind" in body
+
+
+def test_a_large_board_not_cached_is_fetched_after_the_home_page_paints(
+    staff_client, alice, settings
+):
+    """Above DASHBOARD_DEFER_BOARDS_ABOVE wallets a board missing from the cache is not
+    computed in the home page's request: the page carries its frame, which fetches it
+    (hx-trigger=load); once computed it is cached, and the next home page shows it."""
+    settings.DASHBOARD_DEFER_BOARDS_ABOVE = -1  # every board counts as large
+    ledger.award(alice, 40, reason="quiz", idempotency_key="defer-1")
+    body = staff_client.get("/dashboard/").content.decode()
+    assert 'hx-get="/dashboard/leaderboards/points/"' in body
+    assert 'id="leaderboard-points"' in body  # the frame: relayed updates replace it too
+    assert f'data-member-id="{alice.pk}"' not in body
+
+    board = staff_client.get("/dashboard/leaderboards/points/")
+    assert board.status_code == 200
+    table = board.content.decode()
+    assert table.startswith('<table id="leaderboard-points"')
+    assert f'data-member-id="{alice.pk}"' in table
+    assert 'data-amount="140"' in table
+
+    again = staff_client.get("/dashboard/").content.decode()
+    assert f'data-member-id="{alice.pk}"' in again
+    assert 'hx-get="/dashboard/leaderboards/points/"' not in again
+
+
+def test_a_small_board_is_computed_in_the_home_page_itself(staff_client, alice, settings):
+    settings.DASHBOARD_DEFER_BOARDS_ABOVE = 200_000
+    ledger.award(alice, 40, reason="quiz", idempotency_key="inline-1")
+    body = staff_client.get("/dashboard/").content.decode()
+    assert f'data-member-id="{alice.pk}"' in body
+    assert "/dashboard/leaderboards/" not in body
+
+
+def test_the_board_of_an_unknown_currency_is_not_found(staff_client):
+    assert staff_client.get("/dashboard/leaderboards/gold/").status_code == 404

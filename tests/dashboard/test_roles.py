@@ -415,6 +415,7 @@ def dashboard_pages():
     story = load_demo_story()
     return {
         "/dashboard/": EVERY_ROLE,
+        "/dashboard/leaderboards/points/": EVERY_ROLE,
         "/dashboard/members/": EVERY_ROLE,
         f"/dashboard/members/{member.pk}/": EVERY_ROLE,
         "/dashboard/tournaments/": EVERY_ROLE,

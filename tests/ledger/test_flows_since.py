@@ -55,3 +55,46 @@ def test_the_dashboard_counters_show_them(alice):
     expected = {f.currency: f for f in by_hand(Transfer.objects.order_by("pk")[0].created_at)}
     assert flows["points"]["issued"] == expected["points"].issued
     assert flows["points"]["spent"] == expected["points"].spent == 15
+
+
+def test_a_period_counts_by_the_transfers_time_even_where_ids_disagree_with_it(alice, bob):
+    """The period's postings are read from the first transfer id of the period on (ids
+    follow time in a live ledger); a transfer numbered later but dated earlier (a restore,
+    a clock stepped back) is still left out, and one dated later but numbered earlier is
+    the first of the period, so nothing of the period is missed."""
+    from datetime import timedelta
+
+    from analytics.rollup import compute
+    from ledger.queries import leaderboard
+    from tests.helpers import raw_write
+
+    late = ledger.award(alice, 40, reason="late", idempotency_key="o-1")  # lowest id
+    early = ledger.award(bob, 900, reason="early", idempotency_key="o-2")
+    ledger.spend(alice, 10, sink="shop", reason="hat", idempotency_key="o-3")
+    ledger.award(bob, 25, reason="quiz", idempotency_key="o-4")
+    since = Transfer.objects.get(idempotency_key="o-3").created_at
+    raw_write(
+        "UPDATE ledger_transfer SET created_at = %s WHERE id = %s",
+        [since + timedelta(seconds=5), late.pk],
+    )
+    raw_write(
+        "UPDATE ledger_transfer SET created_at = %s WHERE id = %s",
+        [since - timedelta(days=1), early.pk],
+    )
+
+    assert flows_since(since) == by_hand(since)
+    points = {f.currency: f for f in flows_since(since)}["points"]
+    assert (points.issued, points.spent) == (40 + 25, 10)
+    board = leaderboard("points", since=since)
+    assert [(r.member_id, r.amount) for r in board] == [(alice.pk, 40 - 10), (bob.pk, 25)]
+    day = since.replace(hour=0, minute=0, second=0, microsecond=0)
+    issued = {d: v for m, d, v in compute("day", day) if m == "ledger.issued"}
+    assert issued["points:award"] == sum(
+        p.amount
+        for p in Posting.objects.filter(
+            transfer__created_at__gte=day,
+            transfer__created_at__lt=day + timedelta(days=1),
+            transfer__kind="award",
+            account__member__isnull=False,
+        )
+    )

@@ -442,6 +442,31 @@ def test_a_lost_wallet_posting_is_found(ledger, bypass):
     assert_found("ledger.wallet_versions_continuous", chain.pk)
 
 
+def test_a_wallet_without_postings_claiming_a_version_is_found(ledger, bypass):
+    empty = wallet(ledger.carol, "credits")
+    assert not postings_of(empty).exists()
+    bypass.sql("UPDATE ledger_account SET version = 2 WHERE id = %s", [empty.pk])
+    assert_found("ledger.wallet_versions_continuous", empty.pk)
+
+
+def test_wallets_broken_in_different_ways_are_each_found_once(ledger, bypass):
+    """One pass finds every kind of break, each wallet once, and no sound wallet: a break
+    in the middle of a chain whose last posting is sound, a last posting numbered past
+    the wallet's version, and a wallet whose version is behind its postings."""
+    middle, past, behind = wallet(ledger.alice), wallet(ledger.bob), wallet(ledger.bob, "credits")
+    assert postings_of(middle).count() > 2
+    second = postings_of(middle)[1]
+    bypass.sql(
+        "UPDATE ledger_posting SET balance_after = balance_after + 7 WHERE id = %s", [second.pk]
+    )
+    bypass.sql(
+        "UPDATE ledger_posting SET version = version + 5 WHERE id = %s",
+        [postings_of(past).last().pk],
+    )
+    bypass.sql("UPDATE ledger_account SET version = version - 1 WHERE id = %s", [behind.pk])
+    assert_found("ledger.wallet_versions_continuous", *sorted([middle.pk, past.pk, behind.pk]))
+
+
 # --- ledger.one_transfer_per_key ----------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.browser.dashboard_ui.helpers import ARTIFACTS, LONG_NAME, STAFF, Site
+from tests.browser.dashboard_ui.helpers import ARTIFACTS, LONG_NAME, STAFF, Site, forget_cached
 from tests.servers import (
     database_url_for_tests,
     free_port,
@@ -44,6 +44,8 @@ def servers(request, django_db_setup, tmp_path_factory):
             "REDIS_URL": redis_url,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "INFO",
+            # A module's own settings for its servers (e.g. test_home_large_boards).
+            **getattr(request.module, "SERVER_ENV", {}),
         }
         port = free_port()
         daphne = spawn_daphne(env, port, stderr=log)
@@ -57,14 +59,8 @@ def servers(request, django_db_setup, tmp_path_factory):
 @pytest.fixture
 def site(servers):
     """This test's data (the database is emptied after each test), made by another process."""
-    import redis
-
     base, env = servers
-    # What the servers cached about the last test's data (not the channel layer's keys).
-    client = redis.Redis.from_url(env["REDIS_URL"])
-    for key in client.scan_iter("concord:1:*"):
-        client.delete(key)
-    client.close()
+    forget_cached(env)  # what the servers cached about the last test's data
     data = run_django(
         env,
         f"""

@@ -149,3 +149,17 @@ def assert_amounts_on_screen(page, what: str) -> None:
         assert row["left"] >= 0, f"{what}: amount off screen {rows}"
         assert row["right"] <= row["width"], f"{what}: amount off screen {rows}"
         assert row["nameRight"] <= row["left"] + 0.5, f"{what}: name over the amount {rows}"
+
+
+def forget_cached(env: dict[str, str]) -> None:
+    """Empty what the servers cached (not the channel layer's keys). Their prefix is this
+    process's CACHE_KEY_PREFIX, which the children inherit (tests.servers.child_env)."""
+    import os
+
+    import redis
+
+    prefix = env.get("CACHE_KEY_PREFIX") or os.environ.get("CACHE_KEY_PREFIX") or "concord"
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    for key in client.scan_iter(f"{prefix}:1:*"):
+        client.delete(key)
+    client.close()
