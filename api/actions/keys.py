@@ -108,9 +108,12 @@ def _by_prefix(prefix: str, *, lock: bool = False) -> ApiKey:
 
 @transaction.atomic
 def revoke_key(prefix: str, *, actor=None) -> ApiKey:
-    """Refuse the key from now on (every request checks it). Revoking again changes nothing."""
+    """Refuse the key from now on (every request checks it). Revoking again changes no row
+    and writes no event, but renews the keys' generation (`api.keycache`): the remedy when
+    the first revocation could not reach Redis."""
     key = _by_prefix(prefix, lock=True)
     if key.revoked_at is not None:
+        keycache.changed()
         return key
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at"])

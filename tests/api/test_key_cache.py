@@ -131,3 +131,14 @@ def test_two_workers_refuse_a_key_revoked_in_a_third_process_on_the_next_request
             )
             assert revoked["revoked"] != "None"
             assert [_get(url, token) for _ in range(16)] == [401] * 16
+
+
+@on_redis
+@pytest.mark.django_db
+def test_revoking_again_renews_the_generation(make_bot):
+    """The remedy when a revocation could not reach Redis: revoke again once it is back."""
+    bot = make_bot("members:read")
+    revoke_key(bot.key.prefix)
+    before = keycache.generation()
+    revoke_key(bot.key.prefix)
+    assert keycache.generation() != before
