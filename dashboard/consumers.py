@@ -429,6 +429,9 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
     staff_session: tuple[str | None, object] | None = None  # (session key, user id)
     checked_at = 0.0  # time.monotonic() of the last check that passed
     member: int | None = None  # a member page's member
+    # ... and the tournaments they are registered for: an event of one of them (a status
+    # change, a new name) changes the page's "Tournaments played" without naming them.
+    tournaments: frozenset[int] = frozenset()
 
     async def connect(self):
         self.connection_id = uuid.uuid4().hex[:12]
@@ -459,6 +462,8 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
                     return
                 self.views = frozenset({f"dashboard:{name}:{found}"})
                 self.member = found if name == "member" else None
+                if self.member is not None:
+                    self.tournaments = await database_sync_to_async(_tournaments_of)(found)
                 break
         else:
             currencies = await database_sync_to_async(_currencies)()
@@ -489,8 +494,13 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
         story = _id_in(msg, "story_id")
         if story is not None:
             touched.add(f"dashboard:story:{story}")
-        if self.member is not None and self.member in member_ids(msg["data"]):
-            touched.add(f"dashboard:member:{self.member}")
+        if self.member is not None:
+            if self.member in member_ids(msg["data"]):
+                touched.add(f"dashboard:member:{self.member}")
+                if tournament is not None:  # e.g. registered: its later events count too
+                    self.tournaments = self.tournaments | {tournament}
+            elif tournament is not None and tournament in self.tournaments:
+                touched.add(f"dashboard:member:{self.member}")
         return touched & self.views
 
     async def push_many(self, items: list[Outgoing]) -> None:
@@ -537,6 +547,13 @@ def _refuse(text: str):
 def _whole_number(text: str) -> int | None:
     """`text` as a whole number if it is one in ASCII digits (not "²", not 19+ digits)."""
     return int(text) if WHOLE_NUMBER.fullmatch(text) else None
+
+
+def _tournaments_of(member: int) -> frozenset[int]:
+    from tournaments.models import Registration
+
+    found = Registration.objects.filter(member_id=member).values_list("tournament_id", flat=True)
+    return frozenset(found)
 
 
 def _tournament_of(msg: dict) -> int | None:

@@ -15,7 +15,7 @@ from dashboard import roles
 from dashboard.scopes import member_ids
 from ledger.actions import award
 from tests.dashboard.test_stream import communicator, session_cookie
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, TournamentFactory
 from tests.helpers import relay_caught_up
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
@@ -137,3 +137,39 @@ def test_the_live_blocks_need_the_dashboard_permission(django_user_model):
     no_role = django_user_model.objects.create_user("no-role", "n@x.org", "pw-x-1", is_staff=True)
     client.force_login(no_role)
     assert client.get(f"/dashboard/members/{member.pk}/live").status_code == 403
+
+
+@pytest.mark.usefixtures("relay")
+async def test_the_member_socket_hears_of_the_tournaments_the_member_plays_in(staff):
+    """ "Tournaments played" changes with events that do not name the member (a status
+    change): the socket knows the member's tournaments, those at connect and those they
+    register for while the page is open, and nobody else's."""
+    from tournaments.actions import open_check_in, register
+    from tournaments.models import Tournament
+
+    def make():
+        cup, other, later = TournamentFactory(), TournamentFactory(), TournamentFactory()
+        alice = MemberFactory()
+        register(cup, alice)
+        return alice, cup, other, later
+
+    alice, cup, other, later = await database_sync_to_async(make)()
+    cookie = await database_sync_to_async(session_cookie)(staff)
+    await relay_caught_up()
+    comm = communicator(f"/ws/dashboard/?member={alice.pk}", cookie)
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.receive_from(timeout=5)  # the resync on connect
+
+    await database_sync_to_async(open_check_in)(other)  # not hers
+    await relay_caught_up()
+    assert await comm.receive_nothing(timeout=0.5)
+    await database_sync_to_async(open_check_in)(cup)  # hers: no member named in the event
+    assert 'id="member-changed"' in await comm.receive_from(timeout=5)
+
+    await database_sync_to_async(register)(later, alice)  # names her
+    assert 'id="member-changed"' in await comm.receive_from(timeout=5)
+    await database_sync_to_async(open_check_in)(later)  # now hers too
+    assert 'id="member-changed"' in await comm.receive_from(timeout=5)
+    assert await database_sync_to_async(Tournament.objects.count)() == 3
+    await comm.disconnect()

@@ -60,6 +60,26 @@ def test_columns_sorting_and_filters(alice, bob):
     assert shown(viewer, sort="active")[-1] == bob.pk
 
 
+def test_sorting_by_balance_reads_the_chosen_currencys_wallet_of_each_member(alice, bob):
+    """The balance column and its order are the wallet of the chosen currency (joined:
+    a member has at most one); members without one come last, by id; an unknown
+    currency shows every balance as 0 (and sorts by id)."""
+    web = MemberFactory(platform="web", external_id="w-2", username="dora")
+    ledger.award(alice, 3, currency="credits", reason="x", idempotency_key="c-a")
+    ledger.award(bob, 7, currency="credits", reason="x", idempotency_key="c-b")
+    ledger.award(web, 900, reason="x", idempotency_key="p-w")  # points: not this order
+    viewer = as_role("Viewer")
+    assert shown(viewer, sort="balance", currency="credits") == [bob.pk, alice.pk, web.pk]
+    assert shown(viewer, sort="balance", currency="points")[0] == web.pk
+    assert shown(viewer, sort="balance", currency="credits", platform="discord") == [bob.pk]
+    body = viewer.get("/dashboard/members/", {"sort": "balance", "currency": "credits"})
+    assert 'data-balance="7"' in body.content.decode()
+    gold = viewer.get("/dashboard/members/", {"sort": "balance", "currency": "gold"})
+    assert gold.status_code == 200
+    assert 'data-balance="0"' in gold.content.decode()
+    assert shown(viewer, sort="balance", currency="gold") == sorted([alice.pk, bob.pk, web.pk])
+
+
 def test_usernames_and_parts_of_emails_are_search_keys_only_for_personal_data_roles(alice):
     assert shown(as_role("Moderator"), q="@alice") == [alice.pk]
     assert shown(as_role("Moderator"), q="liddell@gm") == [alice.pk]
