@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.commands.core import Script
 
 from api.problems import Problem
 
@@ -47,45 +48,95 @@ def limit_for(scope: str) -> tuple[int, int]:
     return limits.get(scope) or limits["default"]
 
 
-def _count(counter: str, lifetime: int) -> int:
-    """Add one to `counter` (created with `lifetime` seconds to live); its new value.
-
-    On Redis one round trip: `SET NX EX` and `INCR` in one MULTI/EXEC, so the counter
-    cannot expire between them and live on without a lifetime. Elsewhere (local memory,
-    one process) the cache's own add and incr."""
-    backend = getattr(cache, "client", None)  # django-redis's client, on Redis
+def shared_client():
+    """django-redis's client when the cache is Redis (shared by every process), else None."""
+    backend = getattr(cache, "client", None)
     if hasattr(backend, "get_client") and hasattr(backend, "make_key"):
-        pipe = backend.get_client(write=True).pipeline(transaction=True)
-        key = backend.make_key(counter)
-        pipe.set(key, 0, ex=lifetime, nx=True)
-        pipe.incr(key)
-        return pipe.execute()[1]
+        return backend
+    return None
+
+
+# One round trip, atomic (a script runs alone): the counter gets its lifetime in the same
+# step that creates it, so it can never live on without one; and, read with it, another
+# key's value (the keys' generation, `api.keycache`), so a request makes no extra trip.
+_COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if #KEYS > 1 then return {count, redis.call('GET', KEYS[2])} end
+return {count, false}
+"""
+_script: list[Script] = []  # made once, with the first client (EVALSHA, loaded if missing)
+
+
+def _count(counter: str, lifetime: int, also_get: str | None = None) -> tuple[int, object]:
+    """Add one to `counter` (created with `lifetime` seconds to live): its new value, and
+    the value of the cache key `also_get` read in the same round trip (None without one).
+
+    On Redis one round trip: `_COUNT_SCRIPT` (EVALSHA), `INCR` and, on a new counter,
+    `EXPIRE`, atomically. Elsewhere (local memory, one process) the cache's own add and
+    incr."""
+    backend = shared_client()
+    if backend is not None:
+        client = backend.get_client(write=True)
+        if not _script:
+            _script.append(client.register_script(_COUNT_SCRIPT))
+        keys = [backend.make_key(counter)]
+        if also_get is not None:
+            keys.append(backend.make_key(also_get))
+        count, other = _script[0](keys=keys, args=[lifetime], client=client)
+        return count, other
+    other = cache.get(also_get) if also_get is not None else None
     cache.add(counter, 0, timeout=lifetime)
     try:
-        return cache.incr(counter)
+        return cache.incr(counter), other
     except ValueError:  # expired between add and incr: this request starts the window
         cache.set(counter, 1, timeout=lifetime)
-        return 1
+        return 1, other
 
 
-def hit(key_id: int, scope: str, *, now: float | None = None) -> Usage:
-    """Count one request of key `key_id` under `scope`; raise a 429 `Problem` past the limit."""
+@dataclass(frozen=True)
+class Count:
+    """One request counted (`count`), not yet judged (`judge`)."""
+
+    scope: str
+    limit: int
+    window: int
+    count: int | None  # None: the cache was unreachable
+    reset: int
+
+
+def count(key_id: int, scope: str, *, now: float | None = None, also_get: str | None = None):
+    """Count one request of key `key_id` under `scope`, without refusing it yet: (the
+    `Count`, the value of cache key `also_get` read in the same round trip, or None)."""
     limit, window = limit_for(scope)
     now = time.time() if now is None else now
     start = int(now // window) * window
     reset = max(1, math.ceil(start + window - now))
     counter = f"api:rate:{key_id}:{scope}:{start}"
     try:
-        count = _count(counter, window + 1)
+        value, other = _count(counter, window + 1, also_get)
     except Exception:
         logger.warning("rate limit: cache unreachable; request let through", exc_info=True)
-        return Usage(scope, limit, window, limit, reset)
-    usage = Usage(scope, limit, window, max(0, limit - count), reset)
-    if count > limit:
+        return Count(scope, limit, window, None, reset), None
+    return Count(scope, limit, window, value, reset), other
+
+
+def judge(counted: Count) -> Usage:
+    """The usage of a counted request; a 429 `Problem` past the limit."""
+    limit, window, reset = counted.limit, counted.window, counted.reset
+    if counted.count is None:  # the cache was unreachable: let through
+        return Usage(counted.scope, limit, window, limit, reset)
+    usage = Usage(counted.scope, limit, window, max(0, limit - counted.count), reset)
+    if counted.count > limit:
         raise Problem(
             429,
             "rate_limited",
-            f"more than {limit} requests in {window} s for {scope}; retry in {reset} s",
+            f"more than {limit} requests in {window} s for {counted.scope}; retry in {reset} s",
             headers={**usage.headers(), "Retry-After": str(reset)},
         )
     return usage
+
+
+def hit(key_id: int, scope: str, *, now: float | None = None) -> Usage:
+    """Count one request of key `key_id` under `scope`; raise a 429 `Problem` past the limit."""
+    return judge(count(key_id, scope, now=now)[0])

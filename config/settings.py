@@ -409,6 +409,10 @@ API_RATE_LIMITS = api_rate_limits(
 )
 # How long a rotated key keeps working beside its replacement.
 API_KEY_ROTATION_GRACE = timedelta(hours=env_int("API_KEY_ROTATION_GRACE_HOURS", 24, minimum=0))
+# Each process keeps the keys it read, checked against the keys' generation in Redis on
+# every request (api/keycache.py); a copy is read again after this many seconds at most
+# (0: read the key on every request). Not on local memory: every request reads its key.
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 60, minimum=0)
 # Stored Idempotency-Key answers are kept at least this long (purged hourly after).
 API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 48, minimum=24)
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 65_536, minimum=1024)

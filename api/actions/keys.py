@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import events
-from api import payloads
+from api import keycache, payloads
 from api.exceptions import InvalidKeyRequest, KeyNotActive, UnknownKey
 from api.models import SCOPES, ApiKey
 from api.sql import statement
@@ -108,12 +108,16 @@ def _by_prefix(prefix: str, *, lock: bool = False) -> ApiKey:
 
 @transaction.atomic
 def revoke_key(prefix: str, *, actor=None) -> ApiKey:
-    """Refuse the key from now on (every request checks it). Revoking again changes nothing."""
+    """Refuse the key from now on (every request checks it). Revoking again changes no row
+    and writes no event, but renews the keys' generation (`api.keycache`): the remedy when
+    the first revocation could not reach Redis."""
     key = _by_prefix(prefix, lock=True)
     if key.revoked_at is not None:
+        keycache.changed()
         return key
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at"])
+    keycache.changed()
     events.publish(
         "api.key_revoked",
         payloads.key_revoked(key_id=key.pk, prefix=key.prefix),
@@ -143,6 +147,7 @@ def rotate_key(prefix: str, *, grace: timedelta | None = None, actor=None) -> Is
     old.expires_at = min(old.expires_at, ends) if old.expires_at else ends
     old.replaced_by = issued.key
     old.save(update_fields=["expires_at", "replaced_by"])
+    keycache.changed()
     return issued
 
 
@@ -153,26 +158,44 @@ def is_active(key: ApiKey, now: datetime) -> bool:
 _BY_PREFIX = statement("api_key_by_prefix")
 
 
-def authenticate(token: str) -> ApiKey | None:
-    """The active key `token` is, else None (unknown, malformed, revoked, expired all look
-    the same to the caller)."""
+def parse_token(token) -> tuple[str, str] | None:
+    """(prefix, secret) of a well-formed `cnc_<prefix>_<secret>`, else None."""
     parts = token.split("_", 2) if isinstance(token, str) and len(token) <= 100 else []
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != PREFIX_LENGTH:
         return None
     if not parts[1].isascii() or not parts[1].isalnum():
         return None
-    key = next(iter(ApiKey.objects.raw(_BY_PREFIX, [parts[1]])), None)
-    if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(parts[2])):
+    return parts[1], parts[2]
+
+
+def secret_matches(key: ApiKey, secret: str) -> bool:
+    return hmac.compare_digest(key.secret_hash, hash_secret(secret))
+
+
+def authenticate(token: str) -> ApiKey | None:
+    """The active key `token` is, read from the database, else None (unknown, malformed,
+    revoked, expired all look the same to the caller). Kept in this process's copies
+    (`api.keycache`) under the generation read before the row."""
+    parsed = parse_token(token)
+    if parsed is None:
+        return None
+    prefix, secret = parsed
+    generation = keycache.generation() if keycache.enabled() else None
+    key = next(iter(ApiKey.objects.raw(_BY_PREFIX, [prefix])), None)
+    if key is None or not secret_matches(key, secret):
         return None
     if not is_active(key, timezone.now()):
         return None
     # The actor as actions read it (by primary key): no second query per request.
     key.actor = get_user_model().from_db(key._state.db, ["id"], [key.actor_id])
+    if generation is not None:
+        keycache.keys.put(prefix, generation, key)
     return key
 
 
 def mark_used(key: ApiKey) -> None:
-    """Record that `key` was used now (at most once a minute: one write, not one per request)."""
+    """Record that `key` was used now: at most once a minute per key and process (a key
+    kept by `api.keycache` carries the time this process last wrote), not per request."""
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > timedelta(seconds=60):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)

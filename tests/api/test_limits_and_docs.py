@@ -50,7 +50,7 @@ def test_the_window_resets(make_bot, monkeypatch):
 
 
 def test_a_counter_always_has_a_lifetime_so_a_window_ends():
-    """On Redis the counter is created and counted in one MULTI/EXEC: never a counter
+    """On Redis the counter is created and counted in one atomic script: never a counter
     left without a lifetime (which would refuse the key for ever once past its limit)."""
     from django.core.cache import cache
 
