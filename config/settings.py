@@ -288,10 +288,6 @@ if not DEBUG:
     if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = env_list("DJANGO_SILENCED_SYSTEM_CHECKS", [])
-if "sqlite" in DATABASES["default"]["ENGINE"]:
-    # SQLite has no covering indexes (W039): its unique constraints hold without the
-    # columns PostgreSQL's indexes also carry for reading (ledger_posting's chain).
-    SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "models.W039"]
 if not DEBUG:
     # `check --deploy` warns while includeSubDomains (W005) or preload (W021) is off. Off
     # is the deliberate default above, so only then are those two warnings silenced.

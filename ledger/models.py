@@ -262,20 +262,23 @@ class Posting(models.Model):
                 name="ledger_posting_wallet_fields_together",
             ),
             # A wallet's postings are numbered 1, 2, 3, ... by its version; also the index
-            # behind statements (ledger.queries.statement). It carries each posting's
-            # amount and balance (PostgreSQL; postings are never updated, so this costs
-            # only space): the chain check (ledger.integrity.wallet_versions_continuous)
-            # reads the index alone, in order, where it fetched every posting's row
-            # (14.5 s to 3 s at 1,000,000 members, docs/benchmarks/2026-12-06-scale.md).
+            # behind statements (ledger.queries.statement). On PostgreSQL its index also
+            # carries each posting's amount and balance (`ledger.0009`, INCLUDE; postings
+            # are never updated, so this costs only space): the chain check
+            # (ledger.integrity.wallet_versions_continuous) reads the index alone, in
+            # order (14.5 s to 3 s at 1,000,000 members, docs/benchmarks/2026-12-06-scale.md).
+            # Not declared here: Django makes no unique constraint with `include` on
+            # SQLite, which has no covering indexes, and the rule must hold there too.
             models.UniqueConstraint(
                 fields=["account", "version"],
                 condition=Q(version__isnull=False),
-                include=["amount", "balance_after"],
                 name="ledger_posting_account_version_unique",
             ),
         ]
         indexes = [
-            # System accounts' postings (issuance, sinks), for totals and their statements.
+            # System accounts' postings (issuance, sinks), for totals and their statements,
+            # and for the chain check's skip scan over the accounts that have unnumbered
+            # postings (ledger.integrity.wallet_versions_continuous).
             models.Index(
                 fields=["account", "id"],
                 condition=Q(version__isnull=True),

@@ -4,6 +4,7 @@ currencies, accounts, transfers and postings."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from ledger.actions import reverse
@@ -255,6 +256,22 @@ def test_a_wallet_numbers_its_postings_once(alice):
         constraint="ledger_posting_account_version_unique",
         unique=True,
     )
+
+
+def test_on_postgresql_the_numbering_index_also_carries_amount_and_balance():
+    """ledger.0009: the unique index behind the numbering is the chain check's covering
+    index (a later change of the constraint must keep both)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's covering index; SQLite keeps the plain constraint")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+            ["ledger_posting_account_version_unique"],
+        )
+        (definition,) = cursor.fetchone()
+    assert definition.startswith("CREATE UNIQUE INDEX"), definition
+    assert "(account_id, version) INCLUDE (amount, balance_after)" in definition, definition
+    assert definition.endswith("WHERE (version IS NOT NULL)"), definition
 
 
 def test_system_postings_carry_no_version_so_never_collide(alice, bob):
