@@ -419,8 +419,9 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
     """`/ws/dashboard/[?story=ID|tournament=ID|member=ID]`: staff holding
     `dashboard.view_dashboard`; sends the dashboard's live fragments (htmx OOB), each
     rendered once for every socket showing it, so nothing in them depends on who looks.
-    A member page's fragment says only that an event named the member (`member_ids`):
-    the page then fetches its blocks with its own session, which decides what they show.
+    A member page's fragment says only that an event named the member (`member_ids`) or
+    changed one of the member's tournaments (TOURNAMENT_WIDE): the page then fetches its
+    blocks with its own session, which decides what they show.
     The hub rechecks the user every few seconds and closes the socket when the rule no
     longer holds (dashboard.socket_auth)."""
 
@@ -429,8 +430,9 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
     staff_session: tuple[str | None, object] | None = None  # (session key, user id)
     checked_at = 0.0  # time.monotonic() of the last check that passed
     member: int | None = None  # a member page's member
-    # ... and the tournaments they are registered for: an event of one of them (a status
-    # change, a new name) changes the page's "Tournaments played" without naming them.
+    # ... and the tournaments they are registered for: a change of one of them (its
+    # status, its name: TOURNAMENT_WIDE) shows in the page's "Tournaments played"
+    # without naming the member.
     tournaments: frozenset[int] = frozenset()
 
     async def connect(self):
@@ -462,8 +464,6 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
                     return
                 self.views = frozenset({f"dashboard:{name}:{found}"})
                 self.member = found if name == "member" else None
-                if self.member is not None:
-                    self.tournaments = await database_sync_to_async(_tournaments_of)(found)
                 break
         else:
             currencies = await database_sync_to_async(_currencies)()
@@ -473,6 +473,11 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
             )
         self.hub = get_hub()
         await self.hub.subscribe(self)
+        if self.member is not None:
+            # Read once subscribed: a registration committed meanwhile is either in the
+            # rows read or in an event this socket hears (views_touched adds it).
+            found = await database_sync_to_async(_tournaments_of)(self.member)
+            self.tournaments = self.tournaments | found
         # Resync on every (re)connect: whatever changed while disconnected.
         for view in sorted(self.views):
             await self.send(text_data=await self.hub.render(view))
@@ -499,8 +504,14 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
                 touched.add(f"dashboard:member:{self.member}")
                 if tournament is not None:  # e.g. registered: its later events count too
                     self.tournaments = self.tournaments | {tournament}
-            elif tournament is not None and tournament in self.tournaments:
+            elif tournament is not None and (
+                (msg["kind"] in TOURNAMENT_WIDE and tournament in self.tournaments)
+                # A batch names nobody; it may have registered this member.
+                or msg["kind"] == REGISTERED_MANY
+            ):
                 touched.add(f"dashboard:member:{self.member}")
+                if msg["kind"] == REGISTERED_MANY:  # kept: its changes may be theirs now
+                    self.tournaments = self.tournaments | {tournament}
         return touched & self.views
 
     async def push_many(self, items: list[Outgoing]) -> None:
@@ -547,6 +558,14 @@ def _refuse(text: str):
 def _whole_number(text: str) -> int | None:
     """`text` as a whole number if it is one in ASCII digits (not "²", not 19+ digits)."""
     return int(text) if WHOLE_NUMBER.fullmatch(text) else None
+
+
+# What "Tournaments played" shows of a tournament itself (other players' check-ins,
+# matches and waitlist moves change nothing there and do not refresh the page).
+TOURNAMENT_WIDE = frozenset(
+    {"tournament.status_changed", "tournament.updated", "tournament.finalized"}
+)
+REGISTERED_MANY = "tournament.registered_many"
 
 
 def _tournaments_of(member: int) -> frozenset[int]:

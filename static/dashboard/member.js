@@ -1,5 +1,5 @@
-// The member page, live. The hub pushes only the news that an event named this member
-// (#member-changed: the same for every socket, so nothing personal); the page then fetches
+// The member page, live. The hub pushes only the news that an event named this member or
+// changed one of their tournaments (#member-changed: the same for every socket, so nothing personal); the page then fetches
 // its blocks with its own session (#member-live, views.member_live), which decides what
 // this user's role may see, and htmx swaps each block ([data-live-block]) out of band.
 // A block with a field being typed in, or a form changed and not yet sent, is left as it

@@ -141,19 +141,20 @@ def test_the_live_blocks_need_the_dashboard_permission(django_user_model):
 
 @pytest.mark.usefixtures("relay")
 async def test_the_member_socket_hears_of_the_tournaments_the_member_plays_in(staff):
-    """ "Tournaments played" changes with events that do not name the member (a status
-    change): the socket knows the member's tournaments, those at connect and those they
-    register for while the page is open, and nobody else's."""
-    from tournaments.actions import open_check_in, register
+    """The page's "Tournaments played" changes with events that do not name the member
+    (a status change): the socket knows the member's tournaments, those at connect and
+    those they register for while the page is open, and nobody else's; another player's
+    check-in in the same tournament changes nothing on the page and is not pushed."""
+    from tournaments.actions import check_in, open_check_in, register, register_many
     from tournaments.models import Tournament
 
     def make():
         cup, other, later = TournamentFactory(), TournamentFactory(), TournamentFactory()
-        alice = MemberFactory()
+        alice, bob = MemberFactory(), MemberFactory()
         register(cup, alice)
-        return alice, cup, other, later
+        return alice, cup, other, later, register(cup, bob)
 
-    alice, cup, other, later = await database_sync_to_async(make)()
+    alice, cup, other, later, bobs_seat = await database_sync_to_async(make)()
     cookie = await database_sync_to_async(session_cookie)(staff)
     await relay_caught_up()
     comm = communicator(f"/ws/dashboard/?member={alice.pk}", cookie)
@@ -166,10 +167,21 @@ async def test_the_member_socket_hears_of_the_tournaments_the_member_plays_in(st
     assert await comm.receive_nothing(timeout=0.5)
     await database_sync_to_async(open_check_in)(cup)  # hers: no member named in the event
     assert 'id="member-changed"' in await comm.receive_from(timeout=5)
+    await database_sync_to_async(check_in)(bobs_seat)  # bob's, in her tournament
+    await relay_caught_up()
+    assert await comm.receive_nothing(timeout=0.5)
 
     await database_sync_to_async(register)(later, alice)  # names her
     assert 'id="member-changed"' in await comm.receive_from(timeout=5)
     await database_sync_to_async(open_check_in)(later)  # now hers too
     assert 'id="member-changed"' in await comm.receive_from(timeout=5)
-    assert await database_sync_to_async(Tournament.objects.count)() == 3
+
+    imported = await database_sync_to_async(TournamentFactory)()
+    await relay_caught_up()
+    assert await comm.receive_nothing(timeout=0.5)
+    await database_sync_to_async(register_many)(imported, [alice])  # a batch names nobody
+    assert 'id="member-changed"' in await comm.receive_from(timeout=5)
+    await database_sync_to_async(open_check_in)(imported)  # so it counts as hers from now
+    assert 'id="member-changed"' in await comm.receive_from(timeout=5)
+    assert await database_sync_to_async(Tournament.objects.count)() == 4
     await comm.disconnect()
