@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -82,11 +83,24 @@ class Listing:
         }
         return urlencode({k: v for k, v in values.items() if v})
 
+    @cached_property
+    def now(self):
+        """The moment the list is read as of (premium now, active in the last days)."""
+        return timezone.now()
+
+    @cached_property
+    def currency_id(self) -> int:
+        """The chosen currency's id (0, matching no wallet, if there is none)."""
+        from ledger.models import Currency
+
+        found = Currency.objects.filter(code=self.currency).values_list("pk", flat=True)
+        return found.first() or 0
+
     def members(self, pii: bool):
         from accounts.models import Identity
 
-        now = timezone.now()
-        found = self.columns(now)
+        now = self.now
+        found = self.columns()
         if self.query:
             found = found.filter(pk__in=self._matching_ids(pii))
         if self.platform:  # a semi-join: no DISTINCT over every column of every row
@@ -99,25 +113,23 @@ class Listing:
             found = found.filter(last_active_at__gte=now - timedelta(days=int(self.active)))
         return found.order_by(*SORTS[self.sort])
 
-    def columns(self, now):
+    def columns(self):
         """Every member with the list's computed columns (no filter, no order)."""
         from accounts.models import Identity, Member, Subscription
-        from ledger.models import Currency
 
         # The wallet of the chosen currency joined (a member has at most one), not read
         # by a subquery per member: sorting by balance then sorts a join (0.3-0.6 s at a
         # million members) instead of running a million subqueries first (2 s).
-        currency_id = Currency.objects.filter(code=self.currency).values_list("pk", flat=True)
         return Member.objects.annotate(
-            wallet=FilteredRelation(
-                "wallets", condition=Q(wallets__currency_id=currency_id.first() or 0)
-            ),
+            wallet=FilteredRelation("wallets", condition=Q(wallets__currency_id=self.currency_id)),
         ).annotate(
             balance=F("wallet__balance"),
             platform=Subquery(
                 Identity.objects.filter(member=OuterRef("pk")).order_by("pk").values("platform")[:1]
             ),
-            premium_now=Exists(Subscription.objects.premium(now).filter(member=OuterRef("pk"))),
+            premium_now=Exists(
+                Subscription.objects.premium(self.now).filter(member=OuterRef("pk"))
+            ),
         )
 
     def first_by_balance(self, found) -> list | None:
@@ -138,9 +150,7 @@ class Listing:
             return None
         if len(board) < PAGE:
             return None
-        ids = [row["member_id"] for row in board]
-        rows = {m.pk: m for m in found.filter(pk__in=ids)}
-        return [rows[pk] for pk in ids if pk in rows]
+        return _in_order(found, [row["member_id"] for row in board])
 
     def _matching_ids(self, pii: bool):
         """The ids of the members the search finds: a UNION of one lookup per key, each
@@ -225,8 +235,12 @@ def _rows(listing: Listing, sliced) -> list:
     keys only), then the columns of those ids alone (not filtered again). Sorting whole
     rows of a million members spilled to disk (1.2 s of the page sorted by balance at
     1,000,000 members)."""
-    ids = list(sliced.values_list("pk", flat=True))
-    rows = {m.pk: m for m in listing.columns(timezone.now()).filter(pk__in=ids)}
+    return _in_order(listing.columns(), list(sliced.values_list("pk", flat=True)))
+
+
+def _in_order(found, ids: list[int]) -> list:
+    """The members of `found` with these ids, in the ids' order (missing ones left out)."""
+    rows = {m.pk: m for m in found.filter(pk__in=ids)}
     return [rows[pk] for pk in ids if pk in rows]
 
 

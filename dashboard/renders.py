@@ -143,18 +143,22 @@ def leaderboard_rows(currency: str, limit: int = LEADERBOARD_SIZE) -> list[dict]
     ]
 
 
-def home_leaderboard_rows(currency: str) -> list[dict] | None:
-    """The board for the home page, or None: not cached, and too large to compute before
-    the page's first paint (settings.DASHBOARD_DEFER_BOARDS_ABOVE); the page then fetches
-    it as soon as it has painted (dashboard:leaderboard), and a relayed update fills it
-    as it would any board."""
+def home_leaderboards(currencies: list[str]) -> list[dict]:
+    """The home page's boards: {"currency", "rows"}, rows None for a board not cached
+    and too large to compute before the page's first paint (more wallets than
+    settings.DASHBOARD_DEFER_BOARDS_ABOVE). The page then shows its frame: the socket's
+    resync brings it (and relayed updates after), else the frame fetches it
+    (dashboard:leaderboard)."""
     from django.conf import settings
 
-    if wallets_estimate() > settings.DASHBOARD_DEFER_BOARDS_ABOVE and not cached.has_board(
-        currency
-    ):
-        return None
-    return leaderboard_rows(currency)
+    large = wallets_estimate() > settings.DASHBOARD_DEFER_BOARDS_ABOVE
+    return [
+        {
+            "currency": code,
+            "rows": None if large and not cached.has_board(code) else leaderboard_rows(code),
+        }
+        for code in currencies
+    ]
 
 
 def wallets_estimate() -> int:

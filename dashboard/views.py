@@ -32,7 +32,6 @@ ADD = "tournaments.add_tournament"
 @permitted(VIEW)
 @require_GET
 def home(request):
-    currencies = renders.currencies()
     return render(
         request,
         "dashboard/home.html",
@@ -44,10 +43,7 @@ def home(request):
             else None,
             "feed": renders.feed(),
             "feed_groups": lines.FEED_GROUPS,
-            "leaderboards": [
-                {"currency": code, "rows": renders.home_leaderboard_rows(code)}
-                for code in currencies
-            ],
+            "leaderboards": renders.home_leaderboards(renders.currencies()),
         },
     )
 
@@ -56,7 +52,7 @@ def home(request):
 @require_GET
 def leaderboard(request, currency: str):
     """One leaderboard's table: what the home page fetches after painting when the board
-    was not cached and is large (renders.home_leaderboard_rows)."""
+    was not cached and is large (renders.home_leaderboards)."""
     if currency not in renders.currencies():
         raise Http404("no such currency")
     rows = renders.leaderboard_rows(currency)
