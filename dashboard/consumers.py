@@ -35,10 +35,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from dashboard import public
+from dashboard import member_news, public
 from dashboard.exceptions import InvalidToken, StreamLimitReached, TokenRevoked
 from dashboard.hub import get_hub, iso, stream_text
-from dashboard.scopes import TICKER_KINDS, TRANSFER_POSTED, Scope, member_ids
+from dashboard.scopes import TICKER_KINDS, TRANSFER_POSTED, Scope
 from dashboard.socket_auth import verdicts
 from dashboard.wire import Batch, Outgoing, connection_of, is_open
 from events import live
@@ -420,7 +420,7 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
     `dashboard.view_dashboard`; sends the dashboard's live fragments (htmx OOB), each
     rendered once for every socket showing it, so nothing in them depends on who looks.
     A member page's fragment says only that an event named the member (`member_ids`) or
-    changed one of the member's tournaments (TOURNAMENT_WIDE): the page then fetches its
+    changed one of the member's tournaments (dashboard.member_news): the page then fetches its
     blocks with its own session, which decides what they show.
     The hub rechecks the user every few seconds and closes the socket when the rule no
     longer holds (dashboard.socket_auth)."""
@@ -430,10 +430,7 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
     staff_session: tuple[str | None, object] | None = None  # (session key, user id)
     checked_at = 0.0  # time.monotonic() of the last check that passed
     member: int | None = None  # a member page's member
-    # ... and the tournaments they are registered for: a change of one of them (its
-    # status, its name: TOURNAMENT_WIDE) shows in the page's "Tournaments played"
-    # without naming the member.
-    tournaments: frozenset[int] = frozenset()
+    tournaments: frozenset[int] = frozenset()  # ... and theirs (dashboard.member_news)
 
     async def connect(self):
         self.connection_id = uuid.uuid4().hex[:12]
@@ -476,7 +473,7 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
         if self.member is not None:
             # Read once subscribed: a registration committed meanwhile is either in the
             # rows read or in an event this socket hears (views_touched adds it).
-            found = await database_sync_to_async(_tournaments_of)(self.member)
+            found = await database_sync_to_async(member_news.tournaments_of)(self.member)
             self.tournaments = self.tournaments | found
         # Resync on every (re)connect: whatever changed while disconnected.
         for view in sorted(self.views):
@@ -500,18 +497,11 @@ class DashboardConsumer(_Subscriber, AsyncWebsocketConsumer):
         if story is not None:
             touched.add(f"dashboard:story:{story}")
         if self.member is not None:
-            if self.member in member_ids(msg["data"]):
+            heard, self.tournaments = member_news.heard(
+                self.member, self.tournaments, msg["kind"], msg["data"], tournament
+            )
+            if heard:
                 touched.add(f"dashboard:member:{self.member}")
-                if tournament is not None:  # e.g. registered: its later events count too
-                    self.tournaments = self.tournaments | {tournament}
-            elif tournament is not None and (
-                (msg["kind"] in TOURNAMENT_WIDE and tournament in self.tournaments)
-                # A batch names nobody; it may have registered this member.
-                or msg["kind"] == REGISTERED_MANY
-            ):
-                touched.add(f"dashboard:member:{self.member}")
-                if msg["kind"] == REGISTERED_MANY:  # kept: its changes may be theirs now
-                    self.tournaments = self.tournaments | {tournament}
         return touched & self.views
 
     async def push_many(self, items: list[Outgoing]) -> None:
@@ -558,21 +548,6 @@ def _refuse(text: str):
 def _whole_number(text: str) -> int | None:
     """`text` as a whole number if it is one in ASCII digits (not "²", not 19+ digits)."""
     return int(text) if WHOLE_NUMBER.fullmatch(text) else None
-
-
-# What "Tournaments played" shows of a tournament itself (other players' check-ins,
-# matches and waitlist moves change nothing there and do not refresh the page).
-TOURNAMENT_WIDE = frozenset(
-    {"tournament.status_changed", "tournament.updated", "tournament.finalized"}
-)
-REGISTERED_MANY = "tournament.registered_many"
-
-
-def _tournaments_of(member: int) -> frozenset[int]:
-    from tournaments.models import Registration
-
-    found = Registration.objects.filter(member_id=member).values_list("tournament_id", flat=True)
-    return frozenset(found)
 
 
 def _tournament_of(msg: dict) -> int | None:

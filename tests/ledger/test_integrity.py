@@ -450,9 +450,8 @@ def test_a_wallet_without_postings_claiming_a_version_is_found(ledger, bypass):
 
 
 def test_wallets_broken_in_different_ways_are_each_found_once(ledger, bypass):
-    """One pass finds every kind of break, each wallet once, and no sound wallet: a break
-    in the middle of a chain whose last posting is sound, a last posting numbered past
-    the wallet's version, and a wallet whose version is behind its postings."""
+    """Each once, no sound wallet: a break mid-chain (its last posting sound), a last
+    posting numbered past the wallet's version, a wallet's version behind its postings."""
     middle, past, behind = wallet(ledger.alice), wallet(ledger.bob), wallet(ledger.bob, "credits")
     assert postings_of(middle).count() > 2
     second = postings_of(middle)[1]
