@@ -4,13 +4,19 @@ DATABASE_URL must name a scratch PostgreSQL database (migrated and filled by
 `manage.py seed_scale --members N --days D`, unless it holds members already); REDIS_URL
 the Redis to use (keys under a fresh prefix). Prints:
 - seeding time, and rolling up every day of the history (manage.py rollup),
-- a day's rollup (the busiest day, rebuilt three times: median) and the beat's refresh,
+- a day's rollup (the busiest day, rebuilt three times: median) and the beat's refresh;
+  that day's ledger query alone and the home counters' day (`flows_since`),
 - each dashboard page's server time to first byte and first contentful paint in headless
   Chromium against daphne (cold, then median of warm loads): home, members list
   (filtered), a member page, analytics for 90 days,
 - the full integrity report, each check's time,
-- the leaderboard query (all time and last 7 days, uncached), the cached board, and
-  the relay's patch of it after an award.
+- the members list past the browser's pages (server time): later pages sorted by
+  balance, a filter and a search sorted by balance,
+- the leaderboard query (all time, last 24 hours, last 7 days, around a member off the
+  board: uncached, the API's), the cached board, and the relay's patch of it after an
+  award.
+
+`--only rollups,members` (say) measures only those parts.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import common
 from tests.browser.conftest import CHROMIUM_ARGS
 from tests.servers import free_port, spawn_daphne, stop
 
-PARTS = {"rollups", "leaderboards", "integrity", "pages"}
+PARTS = {"rollups", "leaderboards", "integrity", "members", "pages"}
 
 
 def timed(call) -> float:
@@ -76,6 +82,17 @@ def rollups(days: int) -> None:
     runs = [timed(lambda: rebuild(Grain.DAY, start, start + timedelta(days=1))) for _ in range(3)]
     print(f"a day's rollup ({busiest}, {transfers} transfers): {statistics.median(runs):.0f} ms")
     print(f"the beat's refresh (today, yesterday, 2 hours): {timed(refresh_recent):.0f} ms")
+    from analytics.rollup import adapt, run
+    from ledger.queries import flows_since
+
+    day = {"start": adapt(start), "end": adapt(start + timedelta(days=1))}
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    for label, call in (
+        (f"the day's ledger query ({busiest})", lambda: run("ledger", day)),
+        ("the home counters' day (flows_since today)", lambda: flows_since(midnight)),
+    ):
+        runs = [timed(call) for _ in range(5)]
+        print(f"{label}: median {statistics.median(runs):.0f} ms, max {max(runs):.0f}")
 
 
 def integrity() -> None:
@@ -101,9 +118,13 @@ def leaderboards() -> None:
     from ledger.queries import leaderboard
 
     week = timezone.now() - timedelta(days=7)
+    day = timezone.now() - timedelta(days=1)
+    middle = Member.objects.order_by("pk")[Member.objects.count() // 2]
     for label, call in (
         ("all time", lambda: leaderboard("points", limit=10)),
+        ("last 24 hours", lambda: leaderboard("points", limit=10, since=day)),
         ("last 7 days", lambda: leaderboard("points", limit=10, since=week)),
+        ("around a member off the board", lambda: leaderboard("points", limit=10, around=middle)),
         ("cached (screens)", lambda: cached.leaderboard("points", 10)),
     ):
         runs = [timed(call) for _ in range(5)]
@@ -125,6 +146,36 @@ def leaderboards() -> None:
         f" {statistics.median(patched):.1f} ms; the next read {after:.1f} ms"
         f" (shows the award: {row['amount']})"
     )
+
+
+LIST_PAGES = [
+    "/dashboard/members/?sort=balance&page=2",
+    "/dashboard/members/?sort=balance&page=200",
+    "/dashboard/members/?platform=telegram&sort=balance",
+    "/dashboard/members/?q=player&sort=balance",
+    "/dashboard/members/?sort=name&page=1000",
+]
+
+
+def members_list() -> None:
+    """The members list past what the browser loads: later pages sorted by balance, a
+    filter or a search sorted by balance (the server's time, Django's test client)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-analytics-list")
+    user.is_staff = user.is_superuser = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    for path in LIST_PAGES:
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            answer = client.get(path, HTTP_HOST="127.0.0.1")
+            runs.append((time.perf_counter() - started) * 1000)
+            assert answer.status_code == 200, (path, answer.status_code)
+        print(f"{path}: server time median {statistics.median(runs):.0f} ms, max {max(runs):.0f}")
 
 
 def pages(member_id: int, loads: int) -> list:
@@ -218,9 +269,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        default="rollups,leaderboards,integrity,pages",
-        help="what to measure, comma-separated (default: all of rollups,leaderboards,"
-        "integrity,pages)",
+        default=",".join(sorted(PARTS)),
+        help=f"what to measure, comma-separated (default: all of {','.join(sorted(PARTS))})",
     )
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -258,6 +308,8 @@ def main() -> None:
         leaderboards()
     if "integrity" in only:
         integrity()
+    if "members" in only:
+        members_list()
     if "pages" not in only:
         return
     rows = pages(member_id, args.loads)
