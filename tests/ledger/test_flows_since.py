@@ -98,3 +98,39 @@ def test_a_period_counts_by_the_transfers_time_even_where_ids_disagree_with_it(a
             account__member__isnull=False,
         )
     )
+
+
+def test_a_since_board_ranks_each_members_net_gain_in_the_currency(alice, bob):
+    """`leaderboard(since=...)`: per member, the net of their wallet's postings in that
+    currency since then, positive only, ranked by amount (ties share a rank, listed by
+    id), counted here from the Posting rows."""
+    from collections import Counter
+
+    from ledger.queries import leaderboard
+    from tests.factories import MemberFactory
+
+    carol, dan = MemberFactory(), MemberFactory()
+    ledger.award(alice, 1, reason="before", idempotency_key="s-0")
+    since = Transfer.objects.get(idempotency_key="s-0").created_at
+    ledger.award(alice, 50, reason="quiz", idempotency_key="s-1")
+    ledger.award(bob, 70, reason="quiz", idempotency_key="s-2")
+    ledger.transfer(bob, alice, 20, reason="gift", idempotency_key="s-3")  # bob 50, alice 71
+    ledger.award(carol, 50, reason="quiz", idempotency_key="s-4")  # ties with bob
+    ledger.spend(dan, 30, sink="shop", reason="hat", idempotency_key="s-5")  # net -30: out
+    ledger.award(dan, 999, currency="credits", reason="quiz", idempotency_key="s-6")
+
+    net = Counter()
+    for member_id, amount in Posting.objects.filter(
+        transfer__created_at__gte=since,
+        account__member__isnull=False,
+        account__currency__code="points",
+    ).values_list("account__member_id", "amount"):
+        net[member_id] += amount
+    ranked = sorted((m for m in net if net[m] > 0), key=lambda m: (-net[m], m))
+    expected = [(1 + sum(net[o] > net[m] for o in ranked), m, net[m]) for m in ranked]
+
+    board = leaderboard("points", since=since)
+    assert [(r.rank, r.member_id, r.amount) for r in board] == expected
+    assert [r.amount for r in board] == [71, 50, 50]  # alice (50 + 1 + 20), bob and carol
+    assert board[1].rank == board[2].rank == 2
+    assert [r.member_id for r in leaderboard("credits", since=since)] == [dan.pk]
