@@ -87,6 +87,9 @@ def test_dashboard_pages_configure_htmx_to_inject_no_inline_style(staff_client):
     config = body.split('<meta name="htmx-config" content=\'', 1)[1].split("'", 1)[0]
     assert json.loads(config) == {
         "includeIndicatorStyles": False,
+        # New content is wired up in the swap's own task, so a key pressed in a field
+        # that just arrived is never lost (test_live_refresh.py).
+        "defaultSettleDelay": 0,
         "allowEval": False,
         "allowScriptTags": False,
         # The control room's refusals (403, 409, 422) are swapped in beside their

@@ -319,3 +319,38 @@ def test_a_search_typed_while_a_registration_answers_late_is_kept(site, browser)
         organiser.assert_no_errors()
     finally:
         page.context.close()
+
+
+def test_a_name_typed_the_moment_a_registration_answers_is_searched(site, browser):
+    """The control's answer replaces the panel and its search box; a name typed into the
+    new box before htmx had wired it up used to be dropped (no search, no "Register"
+    button: the control room's flake in CI). The test types in the first task after the
+    swap, before any settle delay could have run."""
+    from playwright.sync_api import expect
+
+    staff_users(site, "Organiser")
+    tournament_id = registration_cup(site)
+    organiser = signed_in(browser, site, "Organiser")
+    page = organiser.page
+    panel = page.locator("#tournament-panel")
+    try:
+        page.goto(f"{site.base}/dashboard/tournaments/{tournament_id}/")
+        expect_live(page)
+        page.evaluate(
+            """() => document.addEventListener("htmx:afterSwap", (evt) => {
+                if (!/\\/register$/.test(evt.detail.requestConfig.path)) return;
+                setTimeout(() => {
+                    const search = document.getElementById("register-search");
+                    search.focus();
+                    search.value = "Brook";
+                    search.dispatchEvent(new Event("input", {bubbles: true}));
+                }, 0);
+            })"""
+        )
+        page.locator("#register-search").fill("Ada")
+        page.get_by_role("button", name="Register Ada").click()
+        expect(panel.locator("[data-seated]")).to_have_text("1/8", timeout=SOON)
+        expect(page.get_by_role("button", name="Register Brook")).to_be_visible(timeout=SOON)
+        organiser.assert_no_errors()
+    finally:
+        page.context.close()
