@@ -20,17 +20,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from pydantic import TypeAdapter
 
 from api import problems
 from api.models import IdempotentRequest
 from api.problems import Problem
 from api.sql import statement
+from ledger import posting
 from ledger.plans import SystemKey
 
 HEADER = "Idempotency-Key"
@@ -97,8 +100,16 @@ def run(work: Work) -> tuple[int, dict]:
         return _answer(refusal)
 
 
-def write(request: HttpRequest, body: dict, work: Work, *, moves_value: bool) -> HttpResponse:
-    """Answer a writing POST: run `work` once per Idempotency-Key (see the module).
+def write(
+    request: HttpRequest,
+    body: dict,
+    work: Work,
+    *,
+    moves_value: bool,
+    one_statement: OneStatement | None = None,
+) -> HttpResponse:
+    """Answer a writing POST: run `work` once per Idempotency-Key (see the module); by
+    `one_statement` first, where the route offers one (and the database can).
 
     The claim, the work and its answer share one transaction, with no savepoint around
     the work (two round trips fewer on the hot path): a refusal rolls the claim back with
@@ -115,6 +126,10 @@ def write(request: HttpRequest, body: dict, work: Work, *, moves_value: bool) ->
             )
         return problems.response(*run(work))
     digest = _hash(request, body)
+    if one_statement is not None:
+        answered = _in_one_statement(request, value, digest, body, one_statement)
+        if answered is not None:
+            return answered
     try:
         with transaction.atomic():
             record_id = _claim(request, value, digest, body)
@@ -144,6 +159,10 @@ def _fill(record_id: int, status: int, data: dict) -> tuple[int, dict]:
 
 
 _CLAIM = statement("idempotency_claim")
+_CLAIM_PG = statement(
+    "idempotency_claim.pg",
+    lock=statement("idempotency_lock", api_key="%(api_key)s::bigint", key="%(key)s::text"),
+)
 _FILL = statement("idempotency_fill")
 
 
@@ -151,25 +170,105 @@ def _claim(request: HttpRequest, value: str, digest: str, body: dict) -> int | N
     """Insert the key's row (in the caller's transaction); None if a committed one has it.
 
     ON CONFLICT waits for a concurrent inserter of the same key to end, like the unique
-    index would, without an error (so no savepoint: one round trip)."""
+    index would, without an error (so no savepoint: one round trip). On PostgreSQL the
+    key's lock is taken first, in the same statement (see `OneStatement`)."""
     connection = transaction.get_connection()
     with connection.cursor() as cursor:
         cursor.execute(
-            _CLAIM,
-            [
-                request.auth.pk,
-                value,
-                request.method,
-                request.path[:300],
-                digest,
-                json.dumps(body),
-                IN_PROGRESS,
-                "{}",
-                connection.ops.adapt_datetimefield_value(timezone.now()),
-            ],
+            _CLAIM_PG if connection.vendor == "postgresql" else _CLAIM,
+            {
+                "api_key": request.auth.pk,
+                "key": value,
+                "method": request.method,
+                "path": request.path[:300],
+                "hash": digest,
+                "body": json.dumps(body),
+                "status": IN_PROGRESS,
+                "answer": "{}",
+                "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+            },
         )
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+# --- one statement: a transfer written with its key's answer ---------------------------
+
+
+@dataclass(frozen=True)
+class OneStatement:
+    """A route's work that the ledger can write with its stored answer in one statement
+    (PostgreSQL, no transaction around the request: `ledger.posting.Rider`): the claim,
+    the transfer and the answer in one round trip and one commit, where the general path
+    takes four. `action` runs the ledger action; `status` and `answer` (an SQL expression
+    of the answer's JSON over the posting statement's CTEs and parameters, made by
+    `answer_sql`) are what is stored and answered. Whatever it cannot do there (a wallet
+    to open, a refusal, a replayed key) it leaves to the general path, having written
+    nothing."""
+
+    action: Callable[[], object]
+    status: int
+    answer: str
+
+
+def answer_sql(schema: type, **expressions: str) -> str:
+    """`jsonb_build_object(...)` with exactly `schema`'s fields (a ninja/pydantic schema),
+    checked at import like `events.payloads.sql_object`; the values are held by the
+    routes' contract tests (tests/api/test_one_statement.py). `%(idem_now_json)s` is the
+    transfer's time as the API writes it."""
+    fields = set(schema.model_fields)
+    if fields != expressions.keys():
+        raise TypeError(
+            f"answer_sql({schema.__name__}): expected {sorted(fields)}, got {sorted(expressions)}"
+        )
+    pairs = ", ".join(f"'{key}', {expression}" for key, expression in expressions.items())
+    return f"jsonb_build_object({pairs})"
+
+
+_LOCK_FIRST = (
+    "(SELECT true FROM "
+    + statement("idempotency_lock", api_key="%(idem_api_key)s::bigint", key="%(idem_key)s::text")
+    + ")"
+)
+_WHEN = TypeAdapter(datetime)
+_KEY_TAKEN = "api_idempotentrequest_once"
+
+
+def _in_one_statement(
+    request: HttpRequest, value: str, digest: str, body: dict, fast: OneStatement
+) -> HttpResponse | None:
+    """Answer by `fast` in one statement, or None (nothing written: the general path)."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+
+    def params(now) -> dict:
+        return {
+            "idem_api_key": request.auth.pk,
+            "idem_key": value,
+            "idem_method": request.method,
+            "idem_path": request.path[:300],
+            "idem_hash": digest,
+            "idem_body": json.dumps(body),
+            "idem_status": fast.status,
+            "idem_now_json": _WHEN.dump_python(now, mode="json"),
+        }
+
+    rider = posting.Rider(
+        insert=statement("idempotency_answer", answer=fast.answer),
+        params=params,
+        gate=_LOCK_FIRST,
+    )
+    try:
+        with posting.riding(rider):
+            fast.action()
+    except (posting.RiderDeclined, *REFUSALS):
+        return None  # the general path runs it again, and stores a refusal as the answer
+    except IntegrityError as error:
+        if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) != _KEY_TAKEN:
+            raise
+        return None  # the key has its answer already: the general path replays it
+    return problems.response(fast.status, rider.row["response_body"])
 
 
 def _hash(request: HttpRequest, body: dict) -> str:

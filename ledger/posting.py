@@ -11,6 +11,9 @@ and the surrounding `atomic` leaves the database as it was.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -62,6 +65,49 @@ class _Short(Exception):
 SHORT_SQLSTATE = "CL001"  # raised by ledger_short() (migration 0004)
 
 
+# --- a rider: the caller's own row, written by the transfer's statement ----------------
+
+
+@dataclass
+class Rider:
+    """One row of the caller's, written by the transfer's own statement (PostgreSQL, no
+    transaction around it): both commit together, in one round trip, or neither does.
+
+    `insert` is an `INSERT ... SELECT ... FROM transfer, covered WHERE covered.ok
+    RETURNING ...` over the statement's CTEs (`ledger/sql/post.pg.sql`: `transfer`,
+    `legs`, `wallets`, `event`, `covered`) and parameters, with `%(name)s` parameters of
+    its own from `params(now)` (`now`: the transfer's time); the row it returns lands in
+    `row`. `gate` is evaluated before the transfer is written (the API takes a lock
+    there, so that its claims and this statement lock in one order). The
+    API stores an idempotent request's answer this way (`api.idempotency`)."""
+
+    insert: str
+    params: Callable[[Any], dict[str, Any]]
+    gate: str = "true"  # a condition evaluated before anything is written (e.g. a lock)
+    row: dict[str, Any] | None = None
+
+
+class RiderDeclined(Exception):
+    """The transfer cannot be written in one statement with its rider (another database,
+    a caller's transaction, a wallet to open, a replayed or refused transfer): nothing was
+    written; the caller takes its general path."""
+
+
+_RIDER: contextvars.ContextVar[Rider | None] = contextvars.ContextVar("ledger_rider", default=None)
+
+
+@contextlib.contextmanager
+def riding(rider: Rider):
+    """The next `post` in this block (only that one: not the rewards its grant pays)
+    writes `rider`'s row with its transfer, or writes nothing and raises
+    `RiderDeclined`."""
+    token = _RIDER.set(rider)
+    try:
+        yield rider
+    finally:
+        _RIDER.reset(token)
+
+
 def post(plan: Plan, *, grant: Callable[..., None]) -> Transfer:
     """Write `plan` as one transfer, or return the transfer its key already made.
 
@@ -78,6 +124,10 @@ def post(plan: Plan, *, grant: Callable[..., None]) -> Transfer:
         raise LedgerError("a transfer's postings must sum to zero")
     check_currency(plan.currency)
     digest = request_hash(plan.request())
+    rider = _RIDER.get()
+    if rider is not None:
+        _RIDER.set(None)  # this post's alone: the grant's rewards post on their own
+        return _post_riding(plan, digest, rider, grant)
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         try:
             outcome = _write_postgresql(plan, digest)
@@ -85,17 +135,7 @@ def post(plan: Plan, *, grant: Callable[..., None]) -> Transfer:
             raise InsufficientFunds(_shortfall(plan)) from None
         if outcome.currency_id is not None and outcome.ready:
             transfer = _answer(plan, digest, outcome)
-            if outcome.due_achievements:
-                # The award has committed: a failing grant must not look like a failed
-                # award. It is not lost: the next posting to this wallet finds it due again.
-                try:
-                    grant(outcome.due_achievements, actor_id=plan.actor_id)
-                except Exception:
-                    logger.exception(
-                        "granting %s after %s failed",
-                        outcome.due_achievements,
-                        plan.idempotency_key,
-                    )
+            _grant_committed(plan, outcome, grant)
             return transfer
         # An account to open first: the general path below, in a transaction.
     # Inside a caller's transaction a plan that only adds to wallets needs no savepoint
@@ -132,6 +172,34 @@ def post(plan: Plan, *, grant: Callable[..., None]) -> Transfer:
     except _Short:
         # Rolled back (to the savepoint, inside a caller's transaction): readable again.
         raise InsufficientFunds(_shortfall(plan)) from None
+
+
+def _post_riding(plan: Plan, digest: str, rider: Rider, grant) -> Transfer:
+    """`post` with a rider: its one statement, or nothing at all (`RiderDeclined`)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        raise RiderDeclined("a rider needs PostgreSQL and no transaction around it")
+    try:
+        outcome = _write_postgresql(plan, digest, rider)
+    except _Short:
+        raise RiderDeclined("a wallet falls short") from None
+    if outcome.transfer_id is None or rider.row is None:
+        raise RiderDeclined("no transfer written (an account to open, or its key was taken)")
+    transfer = _answer(plan, digest, outcome)
+    _grant_committed(plan, outcome, grant)
+    return transfer
+
+
+def _grant_committed(plan: Plan, outcome: Outcome, grant) -> None:
+    """Grant the achievements a committed transfer reached. A failing grant must not look
+    like a failed transfer; it is not lost: the next posting to the wallet finds it due."""
+    if not outcome.due_achievements:
+        return
+    try:
+        grant(outcome.due_achievements, actor_id=plan.actor_id)
+    except Exception:
+        logger.exception(
+            "granting %s after %s failed", outcome.due_achievements, plan.idempotency_key
+        )
 
 
 def _answer(plan: Plan, digest: str, outcome: Outcome) -> Transfer:
@@ -192,33 +260,50 @@ _EVENT_DATA = sql_object(
 
 # A whole transfer in one statement (PostgreSQL): ledger/sql/post.pg.sql, with the
 # fragments the SQLite steps below use too.
-_POST_SQL = sql.statement(
-    "post.pg",
-    currency_id=sql.statement("currency_id", code="%(currency)s::text"),
-    wallet_id=sql.statement("wallet_id", member="leg.member_id", currency="cur.id"),
-    system_account_id=sql.statement("system_account_id", system="leg.system", currency="cur.id"),
-    transfer_insert=sql.statement(
+_POST_PIECES = {
+    "currency_id": sql.statement("currency_id", code="%(currency)s::text"),
+    "wallet_id": sql.statement("wallet_id", member="leg.member_id", currency="cur.id"),
+    "system_account_id": sql.statement("system_account_id", system="leg.system", currency="cur.id"),
+    "transfer_insert": sql.statement(
         "transfer_insert",
         values="SELECT %(kind)s::text, %(key)s::text, %(hash)s::text, %(reason)s::text,"
         " %(context)s::jsonb, %(actor)s::bigint, %(now)s::timestamptz, %(reverses)s::bigint"
         " FROM ready WHERE ok",
     ),
-    covers=sql.statement("covers", wallet="a", delta="legs.delta", held_delta="legs.held_delta"),
-    posting_insert=sql.statement(
+    "covers": sql.statement("covers", wallet="a", delta="legs.delta", held_delta="legs.held_delta"),
+    "posting_insert": sql.statement(
         "posting_insert",
         values="SELECT transfer.id, legs.account_id, legs.delta, wallets.balance,"
         " wallets.version FROM transfer, covered, legs LEFT JOIN wallets"
         " ON wallets.id = legs.account_id WHERE covered.ok ORDER BY legs.ord",
     ),
-    due=sql.statement(
+    "due": sql.statement(
         "balance_achievements_due",
         member="legs.member_id",
         currency="(SELECT id FROM cur)",
         balance="wallets.balance",
     ),
-    event_columns=event_log.INSERT_COLUMNS,
-    event_data=_EVENT_DATA,
-)
+    "event_columns": event_log.INSERT_COLUMNS,
+    "event_data": _EVENT_DATA,
+}
+
+
+@functools.cache
+def _post_sql(rider: str = "", gate: str = "true") -> str:
+    """The posting statement; with a rider's gate and CTE (`Rider`), writing its row too."""
+    if not rider:
+        return sql.statement("post.pg", gate=gate, rider="", rider_row="NULL::text", **_POST_PIECES)
+    return sql.statement(
+        "post.pg",
+        gate=gate,
+        rider=f", rider AS ({rider})",
+        rider_row="(SELECT row_to_json(rider)::text FROM rider)",
+        **_POST_PIECES,
+    )
+
+
+_POST_SQL = _post_sql()
+
 # The same steps on SQLite, one statement each.
 _CURRENCY_SQL = sql.statement("currency_id", code="%(code)s")
 _WALLET_SQL = sql.statement("wallet_id", member="%(member)s", currency="%(currency)s")
@@ -240,7 +325,7 @@ _DUE_SQL = sql.statement(
 )
 
 
-def _write_postgresql(plan: Plan, digest: str) -> Outcome:
+def _write_postgresql(plan: Plan, digest: str, rider: Rider | None = None) -> Outcome:
     now = timezone.now()
     params = {
         "currency": plan.currency,
@@ -253,19 +338,28 @@ def _write_postgresql(plan: Plan, digest: str) -> Outcome:
         "event_kind": EVENT_KIND,
         **_transfer_params(plan, digest, now),
     }
+    statement = _POST_SQL
+    if rider is not None:
+        extra = rider.params(now)
+        if taken := extra.keys() & params.keys():
+            raise ValueError(f"a rider's parameters shadow the transfer's: {sorted(taken)}")
+        params.update(extra)
+        statement = _post_sql(rider.insert, rider.gate)
     try:
         if len(plan.legs) <= PREPARED_LEGS:
             # Prepared, with a generic plan (the connection sets plan_cache_mode, see
             # settings): planning this statement cost more server CPU than running it.
-            row = prepared_row(_POST_SQL, params)
+            row = prepared_row(statement, params)
         else:  # a big award_many: a plan made for its size beats the generic one
             with connection.cursor() as cursor:
-                cursor.execute(_POST_SQL, params)
+                cursor.execute(statement, params)
                 row = cursor.fetchone()
     except DatabaseError as error:
         _raise_short_if(error)
         raise
-    currency_id, ready, transfer_id, _, seq, data, due = row
+    currency_id, ready, transfer_id, _, seq, data, due, rider_row = row
+    if rider is not None:
+        rider.row = json.loads(rider_row) if rider_row else None
     event = None
     if seq is not None:
         event = event_log.adopt(

@@ -66,6 +66,24 @@ class TransferOut(Schema):
     postings: list[PostingOut]
 
 
+# `transfer_data` of a transfer in SQL, over the posting statement (ledger/sql/post.pg.sql:
+# its `transfer`, `legs` and `wallets`, its parameters): the answer an award written in one
+# statement stores and answers (`idempotency.OneStatement`).
+TRANSFER_ANSWER = idempotency.answer_sql(
+    TransferOut,
+    id="transfer.id",
+    kind="%(kind)s::text",
+    currency="%(currency)s::text",
+    reason="%(reason)s::text",
+    created_at="%(idem_now_json)s::text",
+    reverses_id="%(reverses)s::bigint",
+    postings="(SELECT jsonb_agg(jsonb_build_object('member_id', legs.member_id, 'account',"
+    " COALESCE(legs.system, 'member:' || legs.member_id), 'amount', legs.delta, 'balance',"
+    " wallets.balance) ORDER BY legs.ord) FROM legs LEFT JOIN wallets"
+    " ON wallets.id = legs.account_id)",
+)
+
+
 class AwardIn(Schema):
     member_id: Id
     amount: Amount
@@ -239,7 +257,11 @@ def award(request: HttpRequest, payload: AwardIn):
             raise Problem(404, "member_not_found", f"no member {payload.member_id}") from None
         return 201, transfer_data(transfer)
 
-    return _write(request, payload, work)
+    # On PostgreSQL an award to an open wallet is one statement: claim, transfer, answer.
+    fast = idempotency.OneStatement(lambda: _award(request, payload), 201, TRANSFER_ANSWER)
+    return idempotency.write(
+        request, payload.model_dump(mode="json"), work, moves_value=True, one_statement=fast
+    )
 
 
 def _award(request: HttpRequest, payload: AwardIn) -> Transfer:

@@ -1,5 +1,5 @@
-"""The api app's SQL (`idempotency_claim.sql`, `idempotency_fill.sql`,
-`api_key_by_prefix.sql`; format: `config.sqlfiles`)."""
+"""The api app's SQL (`idempotency_*.sql`, `api_key_by_prefix.sql`, ...; format:
+`config.sqlfiles`)."""
 
 from __future__ import annotations
 

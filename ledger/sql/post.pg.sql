@@ -7,7 +7,9 @@
 -- Pieces: {currency_id}, {wallet_id}, {system_account_id}, {transfer_insert}, {covers},
 -- {posting_insert}, {due} (the shared fragments, filled by ledger.posting),
 -- {event_columns} and {event_data} (the event row, from events.log and the payload
--- schema).
+-- schema), {gate}, {rider} and {rider_row} (a caller's condition, taken before anything
+-- is written, and its own row written with the transfer, see ledger.posting.Rider; true,
+-- empty and NULL without one).
 WITH cur AS (
     {currency_id}
 ), legs AS (
@@ -18,7 +20,7 @@ WITH cur AS (
                        %(held)s::bigint[])
            WITH ORDINALITY AS leg(member_id, system, delta, held_delta, ord)
 ), ready AS (
-    SELECT count(account_id) = %(legs)s::bigint AS ok FROM legs
+    SELECT count(account_id) = %(legs)s::bigint AND {gate} AS ok FROM legs
 ), transfer AS (
     {transfer_insert}
 ), locked AS (
@@ -46,7 +48,7 @@ WITH cur AS (
            %(now)s::timestamptz
       FROM transfer, covered WHERE covered.ok
     RETURNING seq, data
-)
+){rider}
 SELECT (SELECT id FROM cur), (SELECT ok FROM ready), (SELECT id FROM transfer),
        CASE WHEN (SELECT id FROM transfer) IS NOT NULL AND NOT (SELECT ok FROM covered)
             THEN ledger_short(%(key)s::text) ELSE true END,
@@ -54,4 +56,5 @@ SELECT (SELECT id FROM cur), (SELECT ok FROM ready), (SELECT id FROM transfer),
        (SELECT jsonb_agg(jsonb_build_array(legs.member_id, due.id))
           FROM legs JOIN wallets ON wallets.id = legs.account_id
           CROSS JOIN LATERAL ({due}) due
-         WHERE legs.delta > 0)::text
+         WHERE legs.delta > 0)::text,
+       {rider_row}
