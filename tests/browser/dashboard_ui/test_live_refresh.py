@@ -7,6 +7,7 @@ the organiser is using (the query typed, the members found, the focus)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from tests.browser.dashboard_ui.helpers import (
@@ -214,6 +215,21 @@ def registration_cup(site) -> int:
     )
 
 
+@contextlib.contextmanager
+def at_the_cup(site, browser):
+    """An Organiser on a registration cup's page, live: (the watched page, the cup's id);
+    the page is closed after."""
+    staff_users(site, "Organiser")
+    tournament_id = registration_cup(site)
+    organiser = signed_in(browser, site, "Organiser")
+    try:
+        organiser.page.goto(f"{site.base}/dashboard/tournaments/{tournament_id}/")
+        expect_live(organiser.page)
+        yield organiser, tournament_id
+    finally:
+        organiser.page.context.close()
+
+
 def bot_registers(site, tournament_id: int, key: str) -> None:
     run_django(
         site.env,
@@ -233,14 +249,9 @@ def test_a_live_refresh_of_the_panel_keeps_the_member_search(site, browser):
     query and the members found stay, with the focus, and the one found is registered."""
     from playwright.sync_api import expect
 
-    staff_users(site, "Organiser")
-    tournament_id = registration_cup(site)
-    organiser = signed_in(browser, site, "Organiser")
-    page = organiser.page
-    panel = page.locator("#tournament-panel")
-    try:
-        page.goto(f"{site.base}/dashboard/tournaments/{tournament_id}/")
-        expect_live(page)
+    with at_the_cup(site, browser) as (organiser, tournament_id):
+        page = organiser.page
+        panel = page.locator("#tournament-panel")
         search = page.locator("#register-search")
         found = page.locator("#register-found")
 
@@ -273,8 +284,6 @@ def test_a_live_refresh_of_the_panel_keeps_the_member_search(site, browser):
         expect(found).not_to_contain_text("Ada")
         screenshot(page, "tournament-search-kept")
         organiser.assert_no_errors()
-    finally:
-        page.context.close()
 
 
 def test_a_search_typed_while_a_registration_answers_late_is_kept(site, browser):
@@ -283,15 +292,10 @@ def test_a_search_typed_while_a_registration_answers_late_is_kept(site, browser)
     that search (it used to, as CI saw: no "Register Brook" button ever came)."""
     from playwright.sync_api import expect
 
-    staff_users(site, "Organiser")
-    tournament_id = registration_cup(site)
-    organiser = signed_in(browser, site, "Organiser")
-    page = organiser.page
-    panel = page.locator("#tournament-panel")
     held: list = []
-    try:
-        page.goto(f"{site.base}/dashboard/tournaments/{tournament_id}/")
-        expect_live(page)
+    with at_the_cup(site, browser) as (organiser, tournament_id):
+        page = organiser.page
+        panel = page.locator("#tournament-panel")
         # Hold the registration's answer back until the test lets it go.
         page.route(
             f"**/dashboard/tournaments/{tournament_id}/register",
@@ -317,8 +321,6 @@ def test_a_search_typed_while_a_registration_answers_late_is_kept(site, browser)
         expect(panel.locator("[data-seated]")).to_have_text("2/8", timeout=SOON)
         expect(search).to_have_value("")  # a registration's own answer ends its search
         organiser.assert_no_errors()
-    finally:
-        page.context.close()
 
 
 def test_a_name_typed_the_moment_a_registration_answers_is_searched(site, browser):
@@ -328,14 +330,9 @@ def test_a_name_typed_the_moment_a_registration_answers_is_searched(site, browse
     swap, before any settle delay could have run."""
     from playwright.sync_api import expect
 
-    staff_users(site, "Organiser")
-    tournament_id = registration_cup(site)
-    organiser = signed_in(browser, site, "Organiser")
-    page = organiser.page
-    panel = page.locator("#tournament-panel")
-    try:
-        page.goto(f"{site.base}/dashboard/tournaments/{tournament_id}/")
-        expect_live(page)
+    with at_the_cup(site, browser) as (organiser, _):
+        page = organiser.page
+        panel = page.locator("#tournament-panel")
         page.evaluate(
             """() => document.addEventListener("htmx:afterSwap", (evt) => {
                 if (!/\\/register$/.test(evt.detail.requestConfig.path)) return;
@@ -352,5 +349,3 @@ def test_a_name_typed_the_moment_a_registration_answers_is_searched(site, browse
         expect(panel.locator("[data-seated]")).to_have_text("1/8", timeout=SOON)
         expect(page.get_by_role("button", name="Register Brook")).to_be_visible(timeout=SOON)
         organiser.assert_no_errors()
-    finally:
-        page.context.close()
