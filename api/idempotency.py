@@ -17,6 +17,7 @@ even a retry after the stored answer is purged (or through a rotated key) pays o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -231,6 +232,13 @@ _LOCK_FIRST = (
     + ")"
 )
 _WHEN = TypeAdapter(datetime)
+
+
+@functools.cache
+def _answer_insert(answer: str) -> str:
+    return statement("idempotency_answer", answer=answer)
+
+
 _KEY_TAKEN = "api_idempotentrequest_once"
 
 
@@ -255,7 +263,7 @@ def _in_one_statement(
         }
 
     rider = posting.Rider(
-        insert=statement("idempotency_answer", answer=fast.answer),
+        insert=_answer_insert(fast.answer),
         params=params,
         gate=_LOCK_FIRST,
     )
