@@ -120,9 +120,11 @@ class Scrub:
     """What one erasure writes over a member's data in copies of it (event data, webhook
     bodies): `apply(data)` returns `data` with the personal fields and values replaced."""
 
-    def __init__(self, member_id: int, values: dict[str, str], names=()):
+    def __init__(self, member_id: int, values: dict[str, str], names=(), emails=(), ids=()):
         self.member_id = member_id
         self.values = values  # an exact personal value -> what replaces it
+        # What finds copies naming the member: addresses (in any case), external ids.
+        self.emails, self.external_ids = tuple(emails), tuple(ids)
         # Machine-written text that names the person among other words (a repair's
         # "update_member(display_name='Alice', ...)") is emptied: any value of 3 or more
         # characters found as a whole token. An exact match elsewhere stays (a username
@@ -148,7 +150,9 @@ class Scrub:
         names = [member.display_name, *values]
         for identity in identities:
             names += [getattr(identity, f, None) for f in IDENTITY_NAME_FIELDS]
-        return cls(member.pk, values, names)
+        emails = sorted({email for email in (member.email, member.email_normalized) if email})
+        ids = [identity.external_id for identity in identities if identity.external_id]
+        return cls(member.pk, values, names, emails, ids)
 
     def apply(self, data, key: str | None = None):
         if key in PROFILE_PERSONAL:

@@ -1,7 +1,8 @@
 """The api's copies of an erased member's data, scrubbed in `erase_member`'s transaction
 (`accounts.signals.member_erased`): webhook deliveries' bodies (sent or not: the
 delivery log shows them, and a pending one is sent with the tombstone) and the stored
-answers of idempotent member requests (a replay answers with the tombstones)."""
+answers of idempotent member requests (a replay answers with the tombstones), the
+refused ones that name the member included."""
 
 from __future__ import annotations
 
@@ -29,11 +30,17 @@ def scrub_member_copies(sender, *, member, scrub, seqs: list[int], **_) -> None:
                 changed.append(delivery)
         WebhookDelivery.objects.bulk_update(changed, ["body"], batch_size=BATCH)
     about = re.escape(f"/members/{member.pk}")
+    # Refused requests name the member too: another registration with their address, a
+    # link of their identity to someone else (kept for replays, 24 h at least).
+    mentions = Q(request_body__external_id__in=scrub.external_ids)
+    for email in scrub.emails:
+        mentions |= Q(request_body__email__iexact=email)
     answers = list(
         IdempotentRequest.objects.select_for_update()
         .filter(
             Q(path__regex=rf"{about}(/|$)")
             | Q(path__regex=r"/members/?$", response_body__id=member.pk)
+            | (Q(path__regex=r"/members(/[0-9]+/identities)?/?$") & mentions)
         )
         .only("pk", "request_body", "response_body")
     )

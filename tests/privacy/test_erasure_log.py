@@ -107,6 +107,34 @@ def test_stored_idempotent_answers_are_scrubbed(officer):
     assert "dave" not in stored, stored
 
 
+def test_refused_requests_naming_the_member_are_scrubbed_too(officer):
+    """Another bot's registration with dave's email, and a link of dave's identity to
+    someone else, were refused; their stored requests still name dave's email and id
+    (kept for replays) until dave is erased."""
+    from accounts.models import Member
+
+    bot = Bot(create_key(label="bot", scopes=("members:write",)))
+    dave = bot.post(
+        "/members",
+        {"platform": "telegram", "external_id": "999004", "email": "Dave@Example.org"},
+        key="signup-dave",
+    ).json()["id"]
+    erin = bot.post("/members", {"platform": "web", "external_id": "erin-1"}, key="e").json()
+    twice = {"platform": "web", "external_id": "erin-2", "email": "dave@example.org"}
+    assert bot.post("/members", twice, key="twice").status_code == 409
+    taken = {"platform": "telegram", "external_id": "999004"}
+    linked = bot.post(f"/members/{erin['id']}/identities", taken, key="taken")
+    assert linked.status_code == 409, linked.content
+    erase_member(Member.objects.get(pk=dave), reason="GDPR request", actor=officer)
+    stored = json.dumps(
+        list(IdempotentRequest.objects.values_list("request_body", "response_body"))
+    ).lower()
+    assert "999004" not in stored, stored
+    assert "dave@" not in stored, stored
+    # Still stored (their keys replay their refusals), with what named dave scrubbed.
+    assert IdempotentRequest.objects.filter(key__in=["twice", "taken"], status=409).count() == 2
+
+
 # --- the trigger ----------------------------------------------------------------------
 
 
