@@ -5,10 +5,14 @@ request, per API key; a retry with the same request gets that answer again (with
 `Idempotent-Replayed: true`), a retry with another request a 422 naming the fields that
 differ. The stored row is inserted *before* the work, in the work's own transaction
 (`INSERT ... ON CONFLICT DO NOTHING`): a concurrent request with the same key then waits
-on the database's unique index until the first commits and finds its answer (or, if it
-rolled back, inserts the row and does the work itself). No
-Python lock, so it holds across processes and hosts. A 5xx answer is never stored (the
-transaction rolls back: a retry may succeed).
+(on PostgreSQL for the key's transaction lock, taken first; on SQLite for the one writer)
+until the first commits and finds its answer (or, if it rolled back, inserts the row and
+does the work itself). No Python lock, so it holds across processes and hosts. A 5xx
+answer is never stored (the transaction rolls back: a retry may succeed).
+
+An award to an open wallet on PostgreSQL takes a shorter way (`OneStatement`): the key's
+lock, the transfer and the stored answer in the ledger's one statement; whatever that
+cannot answer falls back to the way above, having written nothing.
 
 Writes that move value refuse to run without a key (400): a retried award must never
 pay twice. The ledger's own idempotency key is derived from it (`api:<actor>:<key>`), so
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from pydantic import TypeAdapter
@@ -240,6 +244,7 @@ def _answer_insert(answer: str) -> str:
 
 
 _KEY_TAKEN = "api_idempotentrequest_once"
+_DEADLOCK = "40P01"
 
 
 def _in_one_statement(
@@ -276,6 +281,15 @@ def _in_one_statement(
         if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) != _KEY_TAKEN:
             raise
         return None  # the key has its answer already: the general path replays it
+    except OperationalError as error:
+        # A claim that did not take the key's lock first (a worker of an earlier release,
+        # mid-deploy) can deadlock with this statement; PostgreSQL ended the statement,
+        # so nothing of it stays and the general path waits for that claim.
+        if getattr(error.__cause__, "sqlstate", None) != _DEADLOCK:
+            raise
+        return None
+    if rider.row is None:  # the action did not post (nothing written)
+        return None
     return problems.response(fast.status, rider.row["response_body"])
 
 

@@ -61,7 +61,7 @@ def prepared_row(sql: str, params: dict) -> tuple | None:
         return cursor.fetchone()
 
 
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%|%s")
+_PLACEHOLDER = re.compile(r"%(?:\((.*?)\))?(.?)", re.DOTALL)  # psycopg's own tokens
 
 
 @functools.cache
@@ -71,16 +71,20 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
     statement. psycopg's ordinary cursor converts on every execute and keeps the result
     only for statements under 4 KB; an award written with its API answer
     (`ledger.posting.Rider`) is longer, and converting it was ~17% of an API worker's CPU.
-    A `RawCursor` (public psycopg API) takes the `$n` text as it is."""
+    A `RawCursor` (public psycopg API) takes the `$n` text as it is. Anything psycopg
+    would refuse here (`%s`, `%b`, a lone `%`) raises `ValueError`."""
     names: list[str] = []
 
     def number(match: re.Match) -> str:
-        if match.group(0) == "%%":
+        name, kind = match.groups()
+        if name is None and kind == "%":
             return "%"
-        if match.group(1) is None:
-            raise ValueError("prepared_row takes %(name)s parameters only")
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
+        if name is None or kind != "s":
+            raise ValueError(
+                f"prepared_row takes %(name)s parameters only (and %% for %), not {match[0]!r}"
+            )
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
 
     return _PLACEHOLDER.sub(number, sql), tuple(names)

@@ -100,7 +100,8 @@ _RIDER: contextvars.ContextVar[Rider | None] = contextvars.ContextVar("ledger_ri
 def riding(rider: Rider):
     """The next `post` in this block (only that one: not the rewards its grant pays)
     writes `rider`'s row with its transfer, or writes nothing and raises
-    `RiderDeclined`."""
+    `RiderDeclined` (or the database's error, e.g. the rider's row violating a unique
+    constraint: the statement, the transfer with it, is undone)."""
     token = _RIDER.set(rider)
     try:
         yield rider

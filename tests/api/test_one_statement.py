@@ -17,11 +17,14 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from api import idempotency
 from api.models import IdempotentRequest
 from api.routes.ledger import transfer_data
+from ledger import actions
 from ledger.models import Account, Transfer
+from ledger.plans import SystemKey
 from tests.api.conftest import Bot
 from tests.factories import MemberFactory
 
@@ -46,12 +49,13 @@ def _balance(member) -> int:
     return Account.objects.get(member=member, currency__code="points").balance
 
 
-def test_an_award_to_an_open_wallet_claims_pays_and_answers_in_one_statement(bot):
+def test_an_award_to_an_open_wallet_stores_its_answer_with_the_transfer_not_by_a_claim(bot):
     member = MemberFactory(platform="web", external_id="one-1")
     with CaptureQueriesContext(connection) as queries:
         response = _award(bot, member, 25)
     assert response.status_code == 201, response.content
-    # No claim and no fill of its own: the posting statement wrote the stored answer.
+    # No claim and no fill (Django's cursor runs those; the posting statement runs on a
+    # psycopg cursor of its own, unseen here): the posting statement wrote the answer.
     assert not [q for q in queries if "api_idempotentrequest" in q["sql"]]
     stored = IdempotentRequest.objects.get(api_key=bot.key, key="k1")
     assert (stored.status, stored.response_body) == (201, response.json())
@@ -193,11 +197,14 @@ def test_the_statement_takes_the_keys_lock_before_paying(bot):
     awarding.start()
     time.sleep(0.5)
     with connections["default"].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-        waiting_on_the_key = cursor.fetchone()[0]
+        # The waiting statement has written nothing yet: no transaction id of its own.
+        cursor.execute(
+            "SELECT backend_xid::text FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+        )
+        waiting = cursor.fetchall()
     assert awarding.is_alive()
-    assert waiting_on_the_key == 1
-    assert not Transfer.objects.filter(kind="award").exists()
+    assert waiting == [(None,)]
     release.set()
     holder.join(30)
     awarding.join(30)
@@ -225,3 +232,71 @@ def test_an_award_reaching_a_balance_achievement_grants_it_and_pays_its_reward(b
     assert MemberAchievement.objects.filter(member=member, achievement__code="rich").exists()
     assert _balance(member) == 165
     assert IdempotentRequest.objects.count() == 1
+
+
+def test_a_claim_without_the_keys_lock_cannot_fail_the_award(bot):
+    """A worker of the previous release (mid-deploy) claims the key without its lock, then
+    writes the ledger's key; the award, in one statement, holds that ledger key and waits
+    for the claim: a deadlock. PostgreSQL ends the award's statement (it waited first, so
+    its check finds the cycle); nothing of it stays, and the award answers through the
+    general path (it used to answer 500)."""
+    from api.sql import statement
+
+    member = MemberFactory(platform="web", external_id="one-10")
+    old_claim = statement("idempotency_claim")  # as the previous release ran it
+    claimed, award_waits = threading.Event(), threading.Event()
+
+    def old_worker() -> None:
+        request = RequestFactory().post("/api/v1/ledger/awards")
+        request.auth = bot.key
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    old_claim,
+                    {
+                        "api_key": bot.key.pk,
+                        "key": "deploy",
+                        "method": "POST",
+                        "path": "/api/v1/ledger/awards",
+                        "hash": "another-request",
+                        "body": "{}",
+                        "status": 102,
+                        "answer": "{}",
+                        "now": timezone.now(),
+                    },
+                )
+                record = cursor.fetchone()[0]
+                claimed.set()
+                award_waits.wait(30)
+                actions.award(
+                    member,
+                    1,
+                    reason="old worker",
+                    idempotency_key=SystemKey(f"api:{bot.key.actor_id}:deploy"),
+                    actor=bot.key.actor,
+                )
+                idempotency._fill(record, 201, {"by": "old worker"})
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=old_worker)
+    holder.start()
+    assert claimed.wait(10)
+    answer: list = []
+
+    def award() -> None:
+        try:
+            answer.append(_award(Bot(_Issued(bot)), member, 10, key="deploy"))
+        finally:
+            connection.close()
+
+    awarding = threading.Thread(target=award)
+    awarding.start()
+    time.sleep(0.5)  # the award holds the ledger key and waits for the claim's row
+    award_waits.set()
+    holder.join(30)
+    awarding.join(30)
+    assert answer[0].status_code == 422, answer[0].content  # the key answered another request
+    paid = Transfer.objects.filter(idempotency_key__startswith="api:")
+    assert list(paid.values_list("reason", flat=True)) == ["old worker"]
+    assert _balance(member) == 101

@@ -13,9 +13,10 @@ def test_a_named_statement_is_numbered_in_first_use_order_and_a_name_twice_is_on
     assert names == ("b", "a")
 
 
-def test_a_positional_placeholder_is_refused():
+@pytest.mark.parametrize("sql", ["SELECT %s", "SELECT %(a)b", "SELECT 5 % 2", "SELECT 1 %"])
+def test_what_psycopg_would_refuse_is_refused(sql):
     with pytest.raises(ValueError, match="%\\(name\\)s parameters only"):
-        _numbered("SELECT %s")
+        _numbered(sql)
 
 
 @pytest.mark.postgres
@@ -31,4 +32,6 @@ def test_a_statement_longer_than_psycopgs_cache_runs_with_its_parameters():
     assert row[:3] == (0, 1, 2)
     assert row[299] == 299
     assert row[-2:] == ("abab", "100%")
+    converted = _numbered.cache_info().hits
     assert prepared_row(sql, params | {"x": "c"})[-2] == "cc"  # prepared, run again
+    assert _numbered.cache_info().hits == converted + 1  # not converted again
