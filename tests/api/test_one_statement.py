@@ -155,6 +155,21 @@ def test_sixteen_threads_with_one_key_pay_once_and_answer_the_same(bot):
     assert _balance(member) == 150
 
 
+def _award_in_a_thread(bot: Bot, member, key: str) -> tuple[threading.Thread, list]:
+    """An award of 10 with `key`, started in a thread of its own: (the thread, [answer])."""
+    answer: list = []
+
+    def award() -> None:
+        try:
+            answer.append(_award(Bot(_Issued(bot)), member, 10, key=key))
+        finally:
+            connection.close()
+
+    awarding = threading.Thread(target=award)
+    awarding.start()
+    return awarding, answer
+
+
 class _Issued:
     """Another client for the same key (a Django test Client is not shared by threads)."""
 
@@ -185,16 +200,7 @@ def test_the_statement_takes_the_keys_lock_before_paying(bot):
     holder = threading.Thread(target=hold_the_claim)
     holder.start()
     assert claimed.wait(10)
-    answer: list = []
-
-    def award() -> None:
-        try:
-            answer.append(_award(Bot(_Issued(bot)), member, 10, key="held"))
-        finally:
-            connection.close()
-
-    awarding = threading.Thread(target=award)
-    awarding.start()
+    awarding, answer = _award_in_a_thread(bot, member, "held")
     time.sleep(0.5)
     with connections["default"].cursor() as cursor:
         # The waiting statement has written nothing yet: no transaction id of its own.
@@ -282,16 +288,7 @@ def test_a_claim_without_the_keys_lock_cannot_fail_the_award(bot):
     holder = threading.Thread(target=old_worker)
     holder.start()
     assert claimed.wait(10)
-    answer: list = []
-
-    def award() -> None:
-        try:
-            answer.append(_award(Bot(_Issued(bot)), member, 10, key="deploy"))
-        finally:
-            connection.close()
-
-    awarding = threading.Thread(target=award)
-    awarding.start()
+    awarding, answer = _award_in_a_thread(bot, member, "deploy")
     time.sleep(0.5)  # the award holds the ledger key and waits for the claim's row
     award_waits.set()
     holder.join(30)
