@@ -207,27 +207,14 @@ class OneStatement:
     the transfer and the answer in one round trip and one commit, where the general path
     takes four. `action` runs the ledger action; `status` and `answer` (an SQL expression
     of the answer's JSON over the posting statement's CTEs and parameters, made by
-    `answer_sql`) are what is stored and answered. Whatever it cannot do there (a wallet
+    `events.payloads.sql_object`; `%(idem_now_json)s` is the transfer's time as the API
+    writes it) are what is stored and answered. Whatever it cannot do there (a wallet
     to open, a refusal, a replayed key) it leaves to the general path, having written
     nothing."""
 
     action: Callable[[], object]
     status: int
     answer: str
-
-
-def answer_sql(schema: type, **expressions: str) -> str:
-    """`jsonb_build_object(...)` with exactly `schema`'s fields (a ninja/pydantic schema),
-    checked at import like `events.payloads.sql_object`; the values are held by the
-    routes' contract tests (tests/api/test_one_statement.py). `%(idem_now_json)s` is the
-    transfer's time as the API writes it."""
-    fields = set(schema.model_fields)
-    if fields != expressions.keys():
-        raise TypeError(
-            f"answer_sql({schema.__name__}): expected {sorted(fields)}, got {sorted(expressions)}"
-        )
-    pairs = ", ".join(f"'{key}', {expression}" for key, expression in expressions.items())
-    return f"jsonb_build_object({pairs})"
 
 
 _LOCK_FIRST = (

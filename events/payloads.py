@@ -98,8 +98,14 @@ def sql_object(typed_dict: type, **expressions: str) -> str:
     """`jsonb_build_object(...)` for a statement that writes `typed_dict`'s data itself:
     one SQL expression per key. Raises `TypeError` (at import of the module that calls
     it) unless the keys are exactly the schema's, so the statement cannot leave a key out
-    or add one; the values' types are held by the contract test on PostgreSQL."""
-    hints, required = _fields(typed_dict)
+    or add one; the values' types are held by the contract test on PostgreSQL. The
+    schema may also be a pydantic (ninja) model: an API answer built in SQL
+    (`api.routes.ledger.TRANSFER_ANSWER`, held by tests/api/test_one_statement.py)."""
+    if hasattr(typed_dict, "model_fields"):
+        fields = typed_dict.model_fields
+        hints, required = fields, {key for key, field in fields.items() if field.is_required()}
+    else:
+        hints, required = _fields(typed_dict)
     missing = sorted(required - expressions.keys())
     extra = sorted(expressions.keys() - hints.keys())
     if missing or extra:

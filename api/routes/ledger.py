@@ -18,6 +18,7 @@ from api.problems import Problem
 from api.routes.common import acts, get_or_404, parse_cursor
 from api.schemas import Amount, Context, Currency, Id, Page, PathId, Reason, text
 from config.db import Ref
+from events.payloads import sql_object
 from ledger import actions, queries
 from ledger.exceptions import UnknownMember
 from ledger.models import Hold, Posting, Transfer
@@ -69,7 +70,7 @@ class TransferOut(Schema):
 # `transfer_data` of a transfer in SQL, over the posting statement (ledger/sql/post.pg.sql:
 # its `transfer`, `legs` and `wallets`, its parameters): the answer an award written in one
 # statement stores and answers (`idempotency.OneStatement`).
-TRANSFER_ANSWER = idempotency.answer_sql(
+TRANSFER_ANSWER = sql_object(
     TransferOut,
     id="transfer.id",
     kind="%(kind)s::text",
