@@ -253,8 +253,6 @@ def test_a_claim_without_the_keys_lock_cannot_fail_the_award(bot):
     claimed, award_waits = threading.Event(), threading.Event()
 
     def old_worker() -> None:
-        request = RequestFactory().post("/api/v1/ledger/awards")
-        request.auth = bot.key
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(

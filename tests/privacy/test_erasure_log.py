@@ -90,6 +90,12 @@ def test_api_events_and_webhook_bodies_show_the_tombstone(hooked, carol, officer
     assert [value for value in PERSONAL if value in text] == []
 
 
+def stored_requests_text() -> str:
+    """Every stored API request and answer, as one lowercase text."""
+    rows = IdempotentRequest.objects.values_list("request_body", "response_body")
+    return json.dumps(list(rows)).lower()
+
+
 def test_stored_idempotent_answers_are_scrubbed(officer):
     bot = Bot(create_key(label="bot", scopes=("members:write",)))
     body = {"platform": "telegram", "external_id": "999003", "username": "dave"}
@@ -100,9 +106,7 @@ def test_stored_idempotent_answers_are_scrubbed(officer):
     from accounts.models import Member
 
     erase_member(Member.objects.get(pk=dave), reason="GDPR request", actor=officer)
-    stored = json.dumps(
-        list(IdempotentRequest.objects.values_list("request_body", "response_body"))
-    ).lower()
+    stored = stored_requests_text()
     assert "999003" not in stored, stored
     assert "dave" not in stored, stored
 
@@ -126,9 +130,7 @@ def test_refused_requests_naming_the_member_are_scrubbed_too(officer):
     linked = bot.post(f"/members/{erin['id']}/identities", taken, key="taken")
     assert linked.status_code == 409, linked.content
     erase_member(Member.objects.get(pk=dave), reason="GDPR request", actor=officer)
-    stored = json.dumps(
-        list(IdempotentRequest.objects.values_list("request_body", "response_body"))
-    ).lower()
+    stored = stored_requests_text()
     assert "999004" not in stored, stored
     assert "dave@" not in stored, stored
     # Still stored (their keys replay their refusals), with what named dave scrubbed.
