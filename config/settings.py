@@ -111,11 +111,27 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # RateLimit headers on every Bot API answer (api/ratelimit.py).
-    "api.middleware.RateLimitHeadersMiddleware",
+    # Every Bot API answer's RateLimit headers (api/ratelimit.py) and its own CSP.
+    "api.middleware.BotApiHeadersMiddleware",
     # Last, as axes asks: turns a refused login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+# What a Bot API call (a bearer key, JSON; not the HTML docs page) skips under WSGI
+# (config.handlers): it has no session, cookie login, CSRF token, messages, htmx or login
+# form, no static file lives under /api/v1/, and its CSP is a constant set by
+# api.middleware.BotApiHeadersMiddleware.
+PAGES_ONLY_MIDDLEWARE = [
+    "csp.middleware.CSPMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.history.HistoryMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+BOT_API_MIDDLEWARE = [name for name in MIDDLEWARE if name not in PAGES_ONLY_MIDDLEWARE]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -7,14 +7,21 @@ connection can outlive it: config/gunicorn.py turns persistent connections on
 request uses it). The settings are read when the `config` package is imported, before
 this module runs, so the default is set there, in gunicorn's master, and not here.
 Under ASGI they stay off (config.settings).
+
+`application` runs the Bot API's calls through a shorter middleware chain than the
+pages' (config.handlers).
 """
 
 from __future__ import annotations
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
+
+from config.handlers import PagesAndBotApi
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup(set_prefix=False)
 
-application = get_wsgi_application()
+# Bot API calls run a shorter middleware chain than pages (config.handlers).
+application = PagesAndBotApi()

@@ -2,17 +2,31 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.test.client import ClientHandler
 
 from api.actions import create_key
+from config.handlers import BotApiChain
 from tests.tournaments.helpers import checks_at_the_end
 
 
+class BotApiClientHandler(BotApiChain, ClientHandler):
+    """The test client's handler running the Bot API's middleware chain, as
+    config.wsgi.application does for every /api/v1/ call but the docs page."""
+
+
+def bot_api_client() -> Client:
+    client = Client()
+    client.handler = BotApiClientHandler()
+    return client
+
+
 class Bot:
-    """A client holding one API key: `bot.post(path, json, key="...")`."""
+    """A client holding one API key: `bot.post(path, json, key="...")`, through the Bot
+    API's middleware chain (config.handlers)."""
 
     def __init__(self, issued):
         self.key, self.token = issued.key, issued.token
-        self.client = Client()
+        self.client = bot_api_client()
 
     def _headers(self, key: str | None, token: str | None) -> dict:
         headers = {"Authorization": f"Bearer {token or self.token}"}
