@@ -10,7 +10,7 @@ else, the API's HTML docs page included, to Django's own handler with the full c
 
 Nothing the API relies on is skipped: metrics, the security headers and HTTPS redirect,
 the odd-input refusal, CommonMiddleware, X-Frame-Options and the Bot API's own headers
-(its rate limit, and a constant CSP for JSON: api.middleware) run in both chains. CSRF
+(a constant CSP for JSON, its rate limit: api.middleware) run in both chains. CSRF
 protects what a cookie authenticates; the API chain has no session and no cookie login,
 so there is nothing for it to protect (tests/config/test_handlers.py). `manage.py check
 --deploy` reads settings.MIDDLEWARE, which still holds every middleware; the pages keep
@@ -22,9 +22,9 @@ runs the full chain, as before."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
-from django.utils.module_loading import import_string
+
+from config import private_apis
 
 BOT_API_PREFIX = "/api/v1/"
 # Served to people, as HTML: the full chain.
@@ -36,33 +36,15 @@ def is_bot_api_call(path_info: str) -> bool:
 
 
 class BotApiChain:
-    """A handler mixin: settings.BOT_API_MIDDLEWARE as the handler's chain, built the way
-    `BaseHandler.load_middleware` builds a synchronous chain (each middleware wrapped by
-    `convert_exception_to_response`; their process_view, process_template_response and
-    process_exception hooks registered), for a list of sync-capable middleware. Mixed into
-    Django's WSGI handler here, and into its test client's handler by the API tests
+    """A handler mixin: settings.BOT_API_MIDDLEWARE as the handler's chain, built as
+    Django builds a synchronous one (`config.private_apis.load_sync_middleware`). Mixed
+    into Django's WSGI handler here, and into its test client's handler by the API tests
     (tests/api/conftest.py), so they run the chain production runs."""
 
     def load_middleware(self, is_async: bool = False) -> None:
         if is_async:
             raise ValueError("the Bot API's chain is for WSGI; ASGI runs the full chain")
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        handler = convert_exception_to_response(self._get_response)
-        for path in reversed(settings.BOT_API_MIDDLEWARE):
-            factory = import_string(path)
-            if not getattr(factory, "sync_capable", True):
-                raise ValueError(f"{path} cannot run synchronously")
-            instance = factory(handler)
-            if hasattr(instance, "process_view"):
-                self._view_middleware.insert(0, instance.process_view)
-            if hasattr(instance, "process_template_response"):
-                self._template_response_middleware.append(instance.process_template_response)
-            if hasattr(instance, "process_exception"):
-                self._exception_middleware.append(instance.process_exception)
-            handler = convert_exception_to_response(instance)
-        self._middleware_chain = handler
+        private_apis.load_sync_middleware(self, settings.BOT_API_MIDDLEWARE)
 
 
 class BotApiHandler(BotApiChain, WSGIHandler):

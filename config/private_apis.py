@@ -12,6 +12,7 @@ libraries: run that file first.
 | plain_autobahn_logging | autobahn 26.11.1     | `autobahn.util._HAS_CLICK`                      |
 | subparsers             | argparse (3.11)      | `parser._actions`, `_SubParsersAction`          |
 | django_errors          | Django 5.2.19        | `connection.wrap_database_errors`               |
+| load_sync_middleware   | Django 5.2.19        | a handler's `_middleware_chain` and hook lists  |
 
 `gc.freeze()` (config/asgi.py) is public Python API and stays there, with its reason.
 """
@@ -83,3 +84,42 @@ def django_errors(connection):
     cursors never prepare) on Django's connection; Django's public cursor wraps errors
     with this, and callers catch `django.db.IntegrityError`, never psycopg's."""
     return connection.wrap_database_errors
+
+
+def load_sync_middleware(handler, paths: list[str]) -> None:
+    """Give Django `handler` the synchronous middleware chain `paths` (dotted paths, as in
+    settings.MIDDLEWARE), built as `BaseHandler.load_middleware` builds it: each
+    middleware wrapped by `convert_exception_to_response`, its process_view,
+    process_template_response and process_exception hooks registered in Django's order,
+    a `MiddlewareNotUsed` skipped.
+
+    Why: Django builds a handler's chain only from settings.MIDDLEWARE, and the Bot API's
+    calls run a shorter one (config.handlers); the chain and the hook lists are the
+    handler's private attributes, filled here exactly as Django fills them
+    (tests/config/test_private_apis.py compares the two)."""
+    from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+    from django.core.handlers.exception import convert_exception_to_response
+    from django.utils.module_loading import import_string
+
+    handler._view_middleware = []
+    handler._template_response_middleware = []
+    handler._exception_middleware = []
+    chain = convert_exception_to_response(handler._get_response)
+    for path in reversed(paths):
+        factory = import_string(path)
+        if not getattr(factory, "sync_capable", True):
+            raise ImproperlyConfigured(f"{path} cannot run synchronously")
+        try:
+            instance = factory(chain)
+        except MiddlewareNotUsed:
+            continue
+        if instance is None:
+            raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
+        if hasattr(instance, "process_view"):
+            handler._view_middleware.insert(0, instance.process_view)
+        if hasattr(instance, "process_template_response"):
+            handler._template_response_middleware.append(instance.process_template_response)
+        if hasattr(instance, "process_exception"):
+            handler._exception_middleware.append(instance.process_exception)
+        chain = convert_exception_to_response(instance)
+    handler._middleware_chain = chain

@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
+    # Bot API answers: a constant CSP of their own, set before django-csp would build one.
+    "api.middleware.BotApiCspMiddleware",
     # daphne serves no files itself: static files come from here, with or without a
     # front server (collectstatic, then any CDN or proxy may cache them).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -111,15 +113,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # Every Bot API answer's RateLimit headers (api/ratelimit.py) and its own CSP.
-    "api.middleware.BotApiHeadersMiddleware",
+    # RateLimit headers on every Bot API answer (api/ratelimit.py).
+    "api.middleware.RateLimitHeadersMiddleware",
     # Last, as axes asks: turns a refused login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
 # What a Bot API call (a bearer key, JSON; not the HTML docs page) skips under WSGI
 # (config.handlers): it has no session, cookie login, CSRF token, messages, htmx or login
 # form, no static file lives under /api/v1/, and its CSP is a constant set by
-# api.middleware.BotApiHeadersMiddleware.
+# api.middleware.BotApiCspMiddleware.
 PAGES_ONLY_MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

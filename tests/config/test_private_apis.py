@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import pytest
+from django.core.handlers.base import BaseHandler
 from django.db import DataError
 
 from config import private_apis
@@ -121,3 +122,40 @@ def test_subparsers_are_a_parsers_subcommands():
 def test_django_errors_turn_the_drivers_error_into_djangos():
     with pytest.raises(DataError):
         prepared_row("SELECT 1 / %(zero)s", {"zero": 0})
+
+
+def _chain_classes(handler) -> list[type]:
+    """The middleware classes of a handler's chain, outermost first."""
+    classes, layer = [], handler._middleware_chain
+    while (instance := getattr(layer, "__wrapped__", None)) is not None and hasattr(
+        instance, "get_response"
+    ):
+        classes.append(type(instance))
+        layer = instance.get_response
+    return classes
+
+
+def _hooks(handler) -> list[list[str]]:
+    return [
+        [f"{type(hook.__self__).__name__}.{hook.__name__}" for hook in hooks]
+        for hooks in (
+            handler._view_middleware,
+            handler._template_response_middleware,
+            handler._exception_middleware,
+        )
+    ]
+
+
+@pytest.mark.parametrize("which", ["MIDDLEWARE", "BOT_API_MIDDLEWARE"])
+def test_load_sync_middleware_builds_the_chain_django_builds(settings, which):
+    paths = getattr(settings, which)
+    settings.MIDDLEWARE = paths
+    django_built, ours = BaseHandler(), BaseHandler()
+
+    django_built.load_middleware()
+    private_apis.load_sync_middleware(ours, paths)
+
+    assert [f"{c.__module__}.{c.__name__}" for c in _chain_classes(ours)] == paths
+    assert _chain_classes(ours) == _chain_classes(django_built)
+    assert _hooks(ours) == _hooks(django_built)
+    assert any(_hooks(ours))
