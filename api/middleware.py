@@ -6,7 +6,7 @@ idempotent answer, a problem, a refusal by the middleware around them).
   to a Bot API call (config.handlers.is_bot_api_call): a JSON answer loads nothing and
   is framed by nobody (OWASP's REST Security Cheat Sheet). It is a constant, so the
   API's WSGI chain (config.handlers) runs no django-csp, which built the pages' policy
-  anew for every answer (~10% of an award's Python); under the full chain django-csp
+  anew for every answer (most of the 16% the API's chain saves); under the full chain django-csp
   finds the header set and leaves it. The HTML docs page (/api/v1/docs) is a page and
   gets the pages' policy. With DEBUG on, Django's technical 404 and 500 pages keep their
   inline styles (django-csp skips them too).

@@ -5,7 +5,7 @@ DATABASE_URL must name an existing PostgreSQL database; the script migrates it i
     psql -h 127.0.0.1 -U postgres -c 'create database concord_bench'
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \\
         .venv/bin/python bench/api.py [--duration 3] [--clients 8] [--servers 2] \\
-        [--server daphne|gunicorn] [--threads 4] [--pool N]
+        [--server daphne|gunicorn|granian] [--threads 4] [--pool N]
 
 Two phases of --duration seconds each, --clients concurrent callers, released together:
   1. in-process: each caller a forked process calling `ledger.actions.award`;
@@ -14,7 +14,10 @@ Two phases of --duration seconds each, --clients concurrent callers, released to
      (the default) to --servers daphne processes (config.asgi, callers spread over them;
      --pool N: DATABASE_POOL=N in theirs);
      with --server gunicorn to one gunicorn (config/gunicorn.py, config.wsgi) with
-     --servers workers of --threads threads (gthread; 4 by default; 1: sync workers).
+     --servers workers of --threads threads (gthread; 4 by default; 1: sync workers);
+     with --server granian to one granian (config.wsgi, a WSGI server in Rust: measured
+     against gunicorn, not deployed) with --servers workers of --threads blocking
+     threads (4 by default) and persistent database connections, as gunicorn's.
      DEBUG off.
 Both with `manage.py run_relay` running (--no-relay: without), as deployed. It prints
 awards/s, p50/p99 latency, CPU ms per award of the callers and of the servers (the daphne
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import os
 import random
@@ -45,6 +49,7 @@ from config.processes import ServerDown, free_port, stop, wait_for_port
 
 TIMEOUT = 300
 TARGET_RATIO, TARGET_P99_MS = 0.5, 50.0
+SHORT = {"daphne": "d", "gunicorn": "g", "granian": "gr"}  # the HTTP line's name
 MEMBERS: list[int] = []  # ids, for the HTTP callers
 MEMBERS_REFS: list = []  # the same members (pk only), for in-process award()
 
@@ -55,7 +60,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--duration", type=common.bounded(0.5, 120, "seconds"), default=3.0, help="per phase"
     )
     parser.add_argument("--clients", type=common.positive, default=8)
-    parser.add_argument("--server", choices=("daphne", "gunicorn"), default="daphne")
+    parser.add_argument("--server", choices=("daphne", "gunicorn", "granian"), default="daphne")
     parser.add_argument(
         "--servers",
         type=common.positive,
@@ -79,9 +84,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     common.at_most("--servers", args.servers, 16)
     if args.pool is not None and args.server != "daphne":
         raise common.Refused("--pool is for --server daphne (gunicorn keeps its connections)")
-    if args.threads is not None and args.server != "gunicorn":
-        raise common.Refused("--threads is for --server gunicorn")
-    args.threads = args.threads or (4 if args.server == "gunicorn" else 1)
+    if args.threads is not None and args.server == "daphne":
+        raise common.Refused("--threads is for --server gunicorn or granian")
+    args.threads = args.threads or (1 if args.server == "daphne" else 4)
+    if args.server == "granian" and importlib.util.find_spec("granian") is None:
+        raise common.Refused("--server granian needs granian installed (the dev extra)")
     common.at_most("--threads", args.threads, 64)
     return args
 
@@ -147,6 +154,18 @@ def start_servers(args: argparse.Namespace, env: dict) -> list:
     import subprocess
 
     root = Path(__file__).resolve().parent.parent
+    if args.server == "granian":
+        port = free_port()
+        command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
+                   "--port", str(port), "--workers", str(args.servers),
+                   "--blocking-threads", str(args.threads), "--no-access-log",
+                   "config.wsgi:application"]  # fmt: skip
+        env = {**env, "DATABASE_CONN_MAX_AGE": env.get("DATABASE_CONN_MAX_AGE") or "600"}
+        proc = subprocess.Popen(
+            command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(port, proc, what="granian")
+        return [(proc, port)]
     if args.server == "gunicorn":
         port = free_port()
         kind = "gthread" if args.threads > 1 else "sync"
@@ -230,7 +249,11 @@ def main(argv: list[str]) -> int:
         "API_RATE_LIMITS": "default=100000000/60,ledger:write=100000000/60",
         **({"DATABASE_POOL": str(args.pool)} if args.pool else {}),
     }
-    what = "the daphne processes" if args.server == "daphne" else "gunicorn and its workers"
+    what = {
+        "daphne": "the daphne processes",
+        "gunicorn": "gunicorn and its workers",
+        "granian": "granian and its workers",
+    }[args.server]
     print(f"cpu ms/award: client = the callers; server = {what} (HTTP only)")
     print(f"{'phase':<11} {'awards':>7} {'awards/s':>9} {'p50 ms':>7} {'p99 ms':>7}"
           f" {'client ms':>9} {'server ms':>9} {'busy%':>6}")  # fmt: skip
@@ -258,7 +281,7 @@ def main(argv: list[str]) -> int:
         print(failed, file=sys.stderr)
         return 1
     used = sum(a - b for a, b in zip(after, before, strict=True) if a is not None and b is not None)
-    name = f"{args.server[0]}x{args.servers}" + (f"t{args.threads}" if args.threads > 1 else "")
+    name = f"{SHORT[args.server]}x{args.servers}" + (f"t{args.threads}" if args.threads > 1 else "")
     name += f"p{args.pool}" if args.pool else ""
     line(f"HTTP {name}", remote, used / remote["calls"] * 1000)
     ratio = remote["rate"] / local["rate"]

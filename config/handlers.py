@@ -3,7 +3,8 @@
 A bot's call (`/api/v1/...`, a bearer key, JSON) has no session, no cookie login, no
 CSRF token, no flash messages, no htmx and no login form, yet the full chain
 (settings.MIDDLEWARE) ran all of them, and django-csp built the pages' policy anew for
-every answer: ~18% of an award's Python in a worker (docs/benchmarks/2026-12-07-api-chain.md).
+every answer: 16% of an award's CPU in the application
+(docs/benchmarks/2026-12-07-api-chain.md).
 `application` sends those calls to a handler whose chain is settings.BOT_API_MIDDLEWARE
 (settings.MIDDLEWARE without PAGES_ONLY_MIDDLEWARE, in the same order), and everything
 else, the API's HTML docs page included, to Django's own handler with the full chain.
