@@ -96,7 +96,7 @@ MIDDLEWARE = [
     # First: request latency and database time per view cover everything below (/metrics).
     "ops.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY below).
+    # The Content-Security-Policy header on every page (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
     # Bot API answers: a constant CSP of their own, set before django-csp would build one.
     "api.middleware.BotApiCspMiddleware",
