@@ -155,9 +155,16 @@ def test_sixteen_threads_with_one_key_pay_once_and_answer_the_same(bot):
     assert _balance(member) == 150
 
 
-def _award_in_a_thread(bot: Bot, member, key: str) -> tuple[threading.Thread, list]:
-    """An award of 10 with `key`, started in a thread of its own: (the thread, [answer])."""
-    answer: list = []
+def _award_behind(hold, bot: Bot, member, key: str) -> tuple[threading.Thread, ...]:
+    """`hold(claimed)` in a thread of its own, which sets `claimed` once it holds the
+    key's claim; then an award with `key` in another thread, given half a second to queue
+    behind that claim (an award of 10): (the holder, the award's thread, [answer])."""
+
+    def run() -> None:
+        try:
+            hold(claimed)
+        finally:
+            connection.close()
 
     def award() -> None:
         try:
@@ -165,9 +172,13 @@ def _award_in_a_thread(bot: Bot, member, key: str) -> tuple[threading.Thread, li
         finally:
             connection.close()
 
-    awarding = threading.Thread(target=award)
+    claimed, answer = threading.Event(), []
+    holder, awarding = threading.Thread(target=run), threading.Thread(target=award)
+    holder.start()
+    assert claimed.wait(10)
     awarding.start()
-    return awarding, answer
+    time.sleep(0.5)
+    return holder, awarding, answer
 
 
 class _Issued:
@@ -183,25 +194,18 @@ def test_the_statement_takes_the_keys_lock_before_paying(bot):
     transfer first, each would wait for the other: a deadlock), then meets the stored
     answer and pays nothing."""
     member = MemberFactory(platform="web", external_id="one-8")
-    claimed, release = threading.Event(), threading.Event()
+    release = threading.Event()
 
-    def hold_the_claim() -> None:
+    def hold_the_claim(claimed: threading.Event) -> None:
         request = RequestFactory().post("/api/v1/ledger/awards")
         request.auth = bot.key
-        try:
-            with transaction.atomic():
-                record = idempotency._claim(request, "held", "other-request", {"x": 1})
-                claimed.set()
-                release.wait(30)
-                idempotency._fill(record, 409, {"code": "other"})
-        finally:
-            connection.close()
+        with transaction.atomic():
+            record = idempotency._claim(request, "held", "other-request", {"x": 1})
+            claimed.set()
+            release.wait(30)
+            idempotency._fill(record, 409, {"code": "other"})
 
-    holder = threading.Thread(target=hold_the_claim)
-    holder.start()
-    assert claimed.wait(10)
-    awarding, answer = _award_in_a_thread(bot, member, "held")
-    time.sleep(0.5)
+    holder, awarding, answer = _award_behind(hold_the_claim, bot, member, "held")
     with connections["default"].cursor() as cursor:
         # The waiting statement has written nothing yet: no transaction id of its own.
         cursor.execute(
@@ -250,44 +254,38 @@ def test_a_claim_without_the_keys_lock_cannot_fail_the_award(bot):
 
     member = MemberFactory(platform="web", external_id="one-10")
     old_claim = statement("idempotency_claim")  # as the previous release ran it
-    claimed, award_waits = threading.Event(), threading.Event()
+    award_waits = threading.Event()
 
-    def old_worker() -> None:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(
-                    old_claim,
-                    {
-                        "api_key": bot.key.pk,
-                        "key": "deploy",
-                        "method": "POST",
-                        "path": "/api/v1/ledger/awards",
-                        "hash": "another-request",
-                        "body": "{}",
-                        "status": 102,
-                        "answer": "{}",
-                        "now": timezone.now(),
-                    },
-                )
-                record = cursor.fetchone()[0]
-                claimed.set()
-                award_waits.wait(30)
-                actions.award(
-                    member,
-                    1,
-                    reason="old worker",
-                    idempotency_key=SystemKey(f"api:{bot.key.actor_id}:deploy"),
-                    actor=bot.key.actor,
-                )
-                idempotency._fill(record, 201, {"by": "old worker"})
-        finally:
-            connection.close()
+    def old_worker(claimed: threading.Event) -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                old_claim,
+                {
+                    "api_key": bot.key.pk,
+                    "key": "deploy",
+                    "method": "POST",
+                    "path": "/api/v1/ledger/awards",
+                    "hash": "another-request",
+                    "body": "{}",
+                    "status": 102,
+                    "answer": "{}",
+                    "now": timezone.now(),
+                },
+            )
+            record = cursor.fetchone()[0]
+            claimed.set()
+            award_waits.wait(30)
+            actions.award(
+                member,
+                1,
+                reason="old worker",
+                idempotency_key=SystemKey(f"api:{bot.key.actor_id}:deploy"),
+                actor=bot.key.actor,
+            )
+            idempotency._fill(record, 201, {"by": "old worker"})
 
-    holder = threading.Thread(target=old_worker)
-    holder.start()
-    assert claimed.wait(10)
-    awarding, answer = _award_in_a_thread(bot, member, "deploy")
-    time.sleep(0.5)  # the award holds the ledger key and waits for the claim's row
+    # the award holds the ledger key and waits for the claim's row
+    holder, awarding, answer = _award_behind(old_worker, bot, member, "deploy")
     award_waits.set()
     holder.join(30)
     awarding.join(30)
