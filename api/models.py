@@ -88,7 +88,10 @@ class IdempotentRequest(models.Model):
     request with the same key waits on the unique index until that transaction ends, then
     finds the stored answer (or, if it rolled back, does the work itself)."""
 
-    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (api_key, key) index leads with it and serves its
+    # lookups; a second one only cost every request an insert (docs/benchmarks/
+    # 2026-12-07-uwsgi.md).
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=300)
