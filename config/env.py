@@ -100,6 +100,22 @@ def env_networks(name: str, default: list[str]):
     return networks
 
 
+# Seconds a WSGI worker's thread keeps its database connection (it serves one request at
+# a time, so connections are bounded by workers x threads); opening one was ~15% of an
+# award (docs/benchmarks/2026-12-06-api.md).
+WSGI_CONN_MAX_AGE = 600
+
+
+def under_uwsgi() -> bool:
+    """Whether this process is a uWSGI worker (config/uwsgi.ini). Its `env` settings do not
+    reach Python's os.environ (pyuwsgi starts Python first), so the default is chosen here."""
+    try:
+        import uwsgi  # noqa: F401  (a module only uWSGI's processes have)
+    except ImportError:
+        return False
+    return True
+
+
 def database_from_url(url: str) -> dict:
     """A DATABASES entry for a postgres:// or sqlite:// URL; anything else is refused."""
     scheme = urlsplit(url).scheme
@@ -116,13 +132,15 @@ def database_from_url(url: str) -> dict:
     if not config.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL names no database (postgres://user@host/NAME)")
     # 0: under ASGI each request may run in another thread, and persistent connections
-    # pile up (Django's docs say to disable them there). gunicorn's workers keep theirs
-    # (config/gunicorn.py); DATABASE_POOL=N gives each process a pool of up to N instead
-    # (psycopg_pool: a request takes a connection and gives it back), for daphne.
-    config["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0)
+    # pile up (Django's docs say to disable them there). The WSGI servers' workers keep
+    # theirs: 600 s under uWSGI (below) and gunicorn (config/gunicorn.py sets it);
+    # DATABASE_POOL=N gives each process a pool of up to N instead (psycopg_pool: a
+    # request takes a connection and gives it back), for daphne.
+    pool = env_int("DATABASE_POOL", 0)
+    kept = WSGI_CONN_MAX_AGE if under_uwsgi() and not pool else 0
+    config["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", kept)
     config["CONN_HEALTH_CHECKS"] = True
     config.setdefault("OPTIONS", {})
-    pool = env_int("DATABASE_POOL", 0)
     if pool and config["CONN_MAX_AGE"]:
         raise ImproperlyConfigured(
             "DATABASE_POOL and DATABASE_CONN_MAX_AGE exclude each other: set one of them"

@@ -17,7 +17,7 @@ so there is nothing for it to protect (tests/config/test_handlers.py). `manage.p
 --deploy` reads settings.MIDDLEWARE, which still holds every middleware; the pages keep
 all of them.
 
-WSGI only (gunicorn): under ASGI (daphne: /ws/ and the events long poll) every request
+WSGI only (uWSGI, gunicorn): under ASGI (daphne: /ws/ and the events long poll) every request
 runs the full chain, as before."""
 
 from __future__ import annotations
@@ -64,3 +64,20 @@ class PagesAndBotApi:
         if is_bot_api_call(environ.get("PATH_INFO", "")):
             return self.bot_api(environ, start_response)
         return self.pages(environ, start_response)
+
+
+class TransportScheme:
+    """The request's scheme as its connection has it, for uWSGI (config.wsgi wraps the
+    application in it there): `https` only if uWSGI terminated TLS itself (an
+    `https-socket` sets HTTPS=on), else `http`. uWSGI's http-socket takes a request's
+    `X-Forwarded-Proto: https` or `X-Forwarded-Ssl: on` as the scheme, from any client;
+    whether a proxy's word counts is Django's to decide (DJANGO_BEHIND_TLS_PROXY sets
+    SECURE_PROXY_SSL_HEADER), as under gunicorn (config/gunicorn.py) and daphne."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        secure = environ.get("HTTPS", "").lower() in {"on", "1"}
+        environ["wsgi.url_scheme"] = "https" if secure else "http"
+        return self.app(environ, start_response)

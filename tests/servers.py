@@ -122,22 +122,16 @@ def daphne(env: dict[str, str], *, stderr=subprocess.PIPE):
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 1, threads: int = 2):
-    """Concord's HTTP served by gunicorn (config/gunicorn.py, config.wsgi) in its own
-    process, as in production; yields the base URL and the process."""
-    port = free_port()
+def _wsgi_server(what: str, command: list[str], env: dict[str, str], port: int):
+    """Run `command` (a WSGI server listening on `port`) from the repository with
+    `env`'s services; yields the base URL and the process. If it does not start, the
+    error is its log's end."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-         "config.wsgi:application"],
-        cwd=ROOT,
-        env=child_env(env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
+        command, cwd=ROOT, env=child_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         try:
-            wait_for_port(port, proc, what="gunicorn")
+            wait_for_port(port, proc, what=what)
         except Exception:
             stop(proc)
             raise RuntimeError(proc.stderr.read().decode()[-2000:]) from None
@@ -145,6 +139,28 @@ def gunicorn(env: dict[str, str], *, workers: int = 1, threads: int = 2):
     finally:
         stop(proc)
         proc.stderr.close()
+
+
+def gunicorn(env: dict[str, str], *, workers: int = 1, threads: int = 2):
+    """Concord's HTTP served by gunicorn (config/gunicorn.py, config.wsgi) in its own
+    process, as in production; yields the base URL and the process."""
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py",
+               "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+               "config.wsgi:application"]  # fmt: skip
+    return _wsgi_server("gunicorn", command, env, port)
+
+
+def uwsgi(env: dict[str, str], *, workers: int = 1, threads: int = 2):
+    """Concord's HTTP served by uWSGI (config/uwsgi.ini, config.wsgi) in its own process,
+    as in production; yields the base URL and the process."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "uwsgi"), "--ini", "config/uwsgi.ini",
+               "--processes", str(workers), "--threads", str(threads)]  # fmt: skip
+    return _wsgi_server("uwsgi", command, {**env, "WEB_BIND": f"127.0.0.1:{port}"}, port)
+
+
+WSGI_SERVERS = {"uwsgi": uwsgi, "gunicorn": gunicorn}
 
 
 def spawn_relay(env: dict[str, str], log: Path) -> subprocess.Popen:

@@ -16,7 +16,8 @@ from tests.servers import ROOT
     ("args", "says"),
     [
         (["--server", "uvicorn"], "invalid choice: 'uvicorn'"),
-        (["--threads", "4"], "--threads is for --server gunicorn"),
+        (["--server", "daphne", "--threads", "4"], "--threads is for --server gunicorn"),
+        (["--server", "uwsgi", "--pool", "4"], "--pool is for --server daphne"),
         (["--server", "gunicorn", "--threads", "0"], "0 must be at least 1"),
         (["--server", "gunicorn", "--pool", "4"], "--pool is for --server daphne"),
     ],

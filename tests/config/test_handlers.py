@@ -1,7 +1,8 @@
 """config.wsgi.application: the Bot API's calls run a shorter middleware chain than pages
 (config.handlers), and lose nothing the API relies on: the security headers, a CSP, the
 rate limit's headers, metrics, the odd-input refusal. Requests go through the WSGI
-application itself, as gunicorn calls it (tests/config/test_gunicorn.py serves it)."""
+application itself, as a WSGI server calls it (tests/config/test_wsgi_servers.py serves
+it under uWSGI and gunicorn)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from prometheus_client import REGISTRY
 
 from api.actions import create_key
 from api.middleware import API_CSP
-from config.handlers import BotApiHandler, is_bot_api_call
+from config.handlers import BotApiHandler, TransportScheme, is_bot_api_call
 from config.wsgi import application
 from ledger.models import Transfer
 from tests.factories import MemberFactory
@@ -174,3 +175,18 @@ def test_the_bot_api_answers_carry_the_same_csp_under_the_full_chain(client):
 def test_the_bot_api_chain_is_for_wsgi_only():
     with pytest.raises(ValueError, match="WSGI"):
         BotApiHandler().load_middleware(is_async=True)
+
+
+@pytest.mark.parametrize(
+    ("environ", "scheme"),
+    [
+        ({"HTTP_X_FORWARDED_PROTO": "https", "wsgi.url_scheme": "https"}, "http"),
+        ({"HTTP_X_FORWARDED_SSL": "on", "wsgi.url_scheme": "https"}, "http"),
+        ({"HTTPS": "on", "wsgi.url_scheme": "https"}, "https"),
+        ({"wsgi.url_scheme": "http"}, "http"),
+    ],
+)
+def test_under_uwsgi_the_scheme_is_the_connections_not_a_header(environ, scheme):
+    seen = []
+    TransportScheme(lambda env, start: seen.append(env["wsgi.url_scheme"]))(dict(environ), None)
+    assert seen == [scheme]

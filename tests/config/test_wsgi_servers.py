@@ -1,14 +1,18 @@
-"""Concord's HTTP under gunicorn (config/gunicorn.py, config.wsgi), as in production: the
-Bot API (a read, an idempotent write retried), the admin and a dashboard page, and the
-workers' persistent database connections. Websockets stay on daphne (config.asgi)."""
+"""Concord's HTTP under its WSGI servers, as in production: uWSGI (config/uwsgi.ini, the
+recommended one) and gunicorn (config/gunicorn.py), both serving config.wsgi. The Bot API
+(a read, an idempotent write retried), the admin and a dashboard page, the workers'
+persistent database connections; under uWSGI, more clients than threads, long headers
+and keep-alive clients. Websockets stay on daphne (config.asgi)."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
+import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings
@@ -20,9 +24,11 @@ from api.actions import create_key
 from ledger.models import Transfer
 from tests.api.conftest import this_database
 from tests.factories import MemberFactory
-from tests.servers import daphne, gunicorn
+from tests.servers import WSGI_SERVERS, daphne, uwsgi
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+each_server = pytest.mark.parametrize("server", sorted(WSGI_SERVERS))
 
 
 def _call(url: str, *, body: dict | None = None, headers: dict | None = None):
@@ -49,7 +55,8 @@ def _backends() -> set[int]:
         return {pid for (pid,) in cursor.fetchall()}
 
 
-def test_the_api_admin_and_dashboard_answer_under_gunicorn(tmp_path):
+@each_server
+def test_the_api_admin_and_dashboard_answer_under_each_wsgi_server(server, tmp_path):
     member = MemberFactory(platform="web", external_id="wsgi-1")
     token = create_key(label="wsgi", scopes=["ledger:write", "ledger:read"]).token
     auth = {"Authorization": f"Bearer {token}"}
@@ -58,9 +65,9 @@ def test_the_api_admin_and_dashboard_answer_under_gunicorn(tmp_path):
     client.force_login(admin)
     cookie = {"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
     # One secret key for every process, as in production: the session this process
-    # signed is the one gunicorn reads.
+    # signed is the one the server reads.
     env = {"DATABASE_URL": this_database(tmp_path), "DJANGO_SECRET_KEY": settings.SECRET_KEY}
-    with gunicorn(env) as (base, _):
+    with WSGI_SERVERS[server](env) as (base, _):
         status, data = _call(f"{base}/api/v1/ledger/members/{member.pk}/balance", headers=auth)
         assert status == 200, data
         before = json.loads(data)["balance"]
@@ -92,12 +99,13 @@ def test_the_api_admin_and_dashboard_answer_under_gunicorn(tmp_path):
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL backends")
-def test_a_gunicorn_worker_keeps_its_database_connection_between_requests(tmp_path):
+@each_server
+def test_a_wsgi_worker_keeps_its_database_connection_between_requests(server, tmp_path):
     member = MemberFactory(platform="web", external_id="wsgi-2")
     token = create_key(label="wsgi", scopes=["ledger:read"]).token
     url_env = {"DATABASE_URL": this_database(tmp_path)}
     others = _backends()
-    with gunicorn(url_env, threads=1) as (base, _):
+    with WSGI_SERVERS[server](url_env, threads=1) as (base, _):
         url = f"{base}/api/v1/ledger/members/{member.pk}/balance"
         seen = []
         for _ in range(3):
@@ -135,12 +143,13 @@ def test_daphne_with_database_pool_reuses_its_connections(tmp_path):
     assert seen[0] == seen[1] == seen[2] == seen[3]
 
 
-def test_gunicorn_leaves_the_scheme_to_django(tmp_path):
+@each_server
+def test_the_wsgi_server_leaves_the_scheme_to_django(server, tmp_path):
     """Without DJANGO_BEHIND_TLS_PROXY a forwarded `X-Forwarded-Proto: https` is not
     believed (gunicorn would believe it from 127.0.0.1 by default): the request is still
     plain HTTP and redirected to HTTPS."""
     env = {"DATABASE_URL": this_database(tmp_path), "DJANGO_SECURE_SSL_REDIRECT": "1"}
-    with gunicorn(env) as (base, _):
+    with WSGI_SERVERS[server](env) as (base, _):
         conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
         conn.request("GET", "/api/v1/openapi.json", headers={"X-Forwarded-Proto": "https"})
         response = conn.getresponse()
@@ -148,3 +157,99 @@ def test_gunicorn_leaves_the_scheme_to_django(tmp_path):
         conn.close()
     assert response.status == 301
     assert response.getheader("Location", "").startswith("https://")
+
+
+def _scheme_seen(base: str, headers: dict) -> int:
+    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+    conn.request("GET", "/api/v1/openapi.json", headers=headers)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.status
+
+
+def test_uwsgi_believes_a_forwarded_scheme_only_behind_a_tls_proxy(tmp_path):
+    """uWSGI would take `X-Forwarded-Ssl: on` (or X-Forwarded-Proto) from any client as
+    HTTPS (config.handlers.TransportScheme undoes it); with DJANGO_BEHIND_TLS_PROXY=1
+    Django believes the proxy's `X-Forwarded-Proto: https`, and nothing else."""
+    env = {"DATABASE_URL": this_database(tmp_path), "DJANGO_SECURE_SSL_REDIRECT": "1"}
+    with uwsgi(env) as (base, _):
+        assert _scheme_seen(base, {"X-Forwarded-Ssl": "on"}) == 301
+    with uwsgi({**env, "DJANGO_BEHIND_TLS_PROXY": "1"}) as (base, _):
+        assert _scheme_seen(base, {"X-Forwarded-Proto": "https"}) == 200
+        assert _scheme_seen(base, {"X-Forwarded-Ssl": "on"}) == 301
+
+
+def _kept_alive(base: str, path: str, headers: dict, count: int) -> list[tuple[int, str]]:
+    """`count` GETs of `path` by one http.client connection, which keeps it open unless
+    the answer says `Connection: close` (then it opens another): (status, Connection)."""
+    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+    answers = []
+    try:
+        for _ in range(count):
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            answers.append((response.status, response.getheader("Connection", "")))
+    finally:
+        conn.close()
+    return answers
+
+
+def test_uwsgi_answers_more_keep_alive_clients_than_it_has_threads(tmp_path):
+    """One worker of two threads, six clients at once, each sending three requests as a
+    keep-alive client would: every request is answered. uWSGI closes each connection
+    after its answer and says so (config/uwsgi.ini), so no thread stays with an idle
+    connection while other clients wait (they would time out here)."""
+    member = MemberFactory(platform="web", external_id="uwsgi-1")
+    token = create_key(label="uwsgi", scopes=["ledger:read"]).token
+    path = f"/api/v1/ledger/members/{member.pk}/balance"
+    server = uwsgi({"DATABASE_URL": this_database(tmp_path)}, threads=2)
+    with server as (base, _), ThreadPoolExecutor(6) as pool:
+        calls = [
+            pool.submit(_kept_alive, base, path, {"Authorization": f"Bearer {token}"}, 3)
+            for _ in range(6)
+        ]
+        answers = [answer for call in calls for answer in call.result(timeout=120)]
+    assert answers == [(200, "close")] * 18
+
+
+def test_uwsgi_answers_a_request_with_long_headers_and_one_with_a_huge_body(tmp_path):
+    """A 20 KB Authorization header gets the API's 401 (uWSGI's default buffer would drop
+    the request without an answer); a 3 MB body gets a 4xx, never a dropped connection
+    or a 5xx, and writes nothing."""
+    member = MemberFactory(platform="web", external_id="uwsgi-2")
+    token = create_key(label="uwsgi", scopes=["ledger:write"]).token
+    transfers = Transfer.objects.count()
+    with uwsgi({"DATABASE_URL": this_database(tmp_path)}) as (base, _):
+        long, _ = _call(
+            f"{base}/api/v1/ledger/members/{member.pk}/balance",
+            headers={"Authorization": "Bearer " + "x" * 20_000},
+        )
+        huge, _ = _call(
+            f"{base}/api/v1/ledger/awards",
+            body={"member_id": member.pk, "amount": 1, "reason": "r" * 3_000_000},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "huge-1"},
+        )
+    assert long == 401
+    assert 400 <= huge < 500
+    assert Transfer.objects.count() == transfers
+
+
+def test_uwsgi_finishes_a_request_in_flight_when_told_to_stop(tmp_path):
+    """SIGTERM (a deploy) while a long-poll waits: the answer still arrives, then uWSGI
+    exits (config/uwsgi.ini; its own SIGTERM would cut the request)."""
+    token = create_key(label="uwsgi", scopes=["events:read"]).token
+    with uwsgi({"DATABASE_URL": this_database(tmp_path)}) as (base, proc):
+        with ThreadPoolExecutor(1) as pool:
+            polled = pool.submit(
+                _call,
+                f"{base}/api/v1/events?after=999999999&wait=4",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            time.sleep(1.5)  # the poll is in its wait
+            proc.terminate()
+            status, body = polled.result(timeout=30)
+        assert proc.wait(timeout=30) is not None
+    assert status == 200, body
+    assert json.loads(body)["events"] == []
