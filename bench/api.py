@@ -5,25 +5,30 @@ DATABASE_URL must name an existing PostgreSQL database; the script migrates it i
     psql -h 127.0.0.1 -U postgres -c 'create database concord_bench'
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \\
         .venv/bin/python bench/api.py [--duration 3] [--clients 8] [--servers 2] \\
-        [--server daphne|gunicorn|granian] [--threads 4] [--pool N]
+        [--server uwsgi|gunicorn|granian|daphne] [--threads 4] [--pool N]
 
 Two phases of --duration seconds each, --clients concurrent callers, released together:
   1. in-process: each caller a forked process calling `ledger.actions.award`;
-  2. HTTP: each caller a forked process POSTing /api/v1/ledger/awards (keep-alive, a new
-     Idempotency-Key each time), which calls the same `award()`: with --server daphne
-     (the default) to --servers daphne processes (config.asgi, callers spread over them;
-     --pool N: DATABASE_POOL=N in theirs);
-     with --server gunicorn to one gunicorn (config/gunicorn.py, config.wsgi) with
-     --servers workers of --threads threads (gthread; 4 by default; 1: sync workers);
-     with --server granian to one granian (config.wsgi, a WSGI server in Rust: measured
-     against gunicorn, not deployed) with --servers workers of --threads blocking
-     threads (4 by default) and persistent database connections, as gunicorn's.
+  2. HTTP: each caller a forked process POSTing /api/v1/ledger/awards (a new
+     Idempotency-Key each time; a lean client on a plain socket, as wrk is, so that the
+     callers take little of the cores the server needs), which calls the same `award()`:
+     with --server uwsgi (the default, as deployed) to one uWSGI (config/uwsgi.ini,
+     config.wsgi) with --servers workers of --threads threads (4 by default), a new
+     connection per request as the reverse proxy opens them;
+     with --server gunicorn to one gunicorn (config/gunicorn.py) with --servers workers
+     of --threads threads (gthread; 1: sync workers), keep-alive;
+     with --server granian to one granian (config.wsgi, a WSGI server in Rust: measured,
+     not deployed) with --servers workers of --threads blocking threads and persistent
+     database connections, keep-alive;
+     with --server daphne to --servers daphne processes (config.asgi, callers spread over
+     them; --pool N: DATABASE_POOL=N in theirs), keep-alive.
      DEBUG off.
 Both with `manage.py run_relay` running (--no-relay: without), as deployed. It prints
-awards/s, p50/p99 latency, CPU ms per award of the callers and of the servers (the daphne
-processes, or gunicorn's master and workers, for HTTP; PostgreSQL backends are not read),
-how busy the cores were, the ratio HTTP/in-process and the issue's targets (>= 0.5 of
-in-process, p99 < 50 ms). Run it on a quiet machine: every figure depends on what else runs.
+awards/s, p50/p99 latency, CPU ms per award of the callers, of the servers (HTTP only:
+the server's master and workers, or the daphne processes) and of PostgreSQL (every
+postgres process on this machine, ended backends included), how busy the cores were,
+the ratio HTTP/in-process and the issue's targets (>= 0.5 of in-process, p99 < 50 ms).
+Run it on a quiet machine: every figure depends on what else runs.
 
 Exit 0: both phases ran and every HTTP award answered 201; 1: a phase failed; 2: bad
 arguments or environment (one line on stderr).
@@ -32,11 +37,11 @@ arguments or environment (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import http.client
 import importlib.util
 import json
 import os
 import random
+import socket
 import sys
 import time
 import uuid
@@ -49,7 +54,7 @@ from config.processes import ServerDown, free_port, stop, wait_for_port
 
 TIMEOUT = 300
 TARGET_RATIO, TARGET_P99_MS = 0.5, 50.0
-SHORT = {"daphne": "d", "gunicorn": "g", "granian": "gr"}  # the HTTP line's name
+SHORT = {"daphne": "d", "gunicorn": "g", "granian": "gr", "uwsgi": "u"}  # the HTTP line's name
 MEMBERS: list[int] = []  # ids, for the HTTP callers
 MEMBERS_REFS: list = []  # the same members (pk only), for in-process award()
 
@@ -60,18 +65,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--duration", type=common.bounded(0.5, 120, "seconds"), default=3.0, help="per phase"
     )
     parser.add_argument("--clients", type=common.positive, default=8)
-    parser.add_argument("--server", choices=("daphne", "gunicorn", "granian"), default="daphne")
+    parser.add_argument(
+        "--server", choices=("daphne", "gunicorn", "granian", "uwsgi"), default="uwsgi"
+    )
     parser.add_argument(
         "--servers",
         type=common.positive,
         default=os.cpu_count() or 1,
-        help="daphne processes, or gunicorn workers",
+        help="daphne processes, or the WSGI server's workers",
     )
     parser.add_argument(
         "--threads",
         type=common.positive,
         default=None,
-        help="per gunicorn worker (default 4, gthread; 1: sync workers)",
+        help="per WSGI worker (default 4; gunicorn: gthread, 1: sync workers)",
     )
     parser.add_argument(
         "--pool", type=common.positive, default=None, help="DATABASE_POOL for daphne's processes"
@@ -83,9 +90,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     common.at_most("--clients", args.clients, common.MAX_WORKERS)
     common.at_most("--servers", args.servers, 16)
     if args.pool is not None and args.server != "daphne":
-        raise common.Refused("--pool is for --server daphne (gunicorn keeps its connections)")
+        raise common.Refused("--pool is for --server daphne (WSGI workers keep their connections)")
     if args.threads is not None and args.server == "daphne":
-        raise common.Refused("--threads is for --server gunicorn or granian")
+        raise common.Refused("--threads is for --server gunicorn, granian or uwsgi")
     args.threads = args.threads or (1 if args.server == "daphne" else 4)
     if args.server == "granian" and importlib.util.find_spec("granian") is None:
         raise common.Refused("--server granian needs granian installed (the dev extra)")
@@ -116,36 +123,79 @@ def in_process(phase: dict, index: int, barrier) -> Report:
     return Report(started, time.perf_counter(), latencies, time.process_time() - cpu_before, None)
 
 
-def post(conn, phase: dict, rng: random.Random, index: int, i: int) -> None:
-    """One award over `conn`; BenchFailed unless it answers 201."""
+class Caller:
+    """One caller's HTTP/1.1 client: requests written and answers read on a plain socket,
+    as a load generator such as wrk does (http.client cost the callers ~2.5x the CPU per
+    request, taken from the same cores as the server's). `fresh`: a new connection for
+    every request, as a reverse proxy opens them to uWSGI; else one kept alive."""
+
+    def __init__(self, port: int, *, fresh: bool) -> None:
+        self.port, self.fresh, self.sock, self.buffer = port, fresh, None, b""
+
+    def _connect(self) -> None:
+        self.close()
+        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def _receive(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise common.BenchFailed("the server closed the connection before answering")
+        self.buffer += chunk
+
+    def post(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+        """(status, body) of one POST: `head` is its request line and headers."""
+        if self.fresh or self.sock is None:
+            self._connect()
+        self.sock.sendall(b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body))
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._receive()
+        header = self.buffer[:end].lower()
+        at = header.find(b"\r\ncontent-length:")
+        if at < 0:
+            raise common.BenchFailed(f"an answer without Content-Length: {header[:300]!r}")
+        length = int(header[at + 17 :].split(b"\r\n", 1)[0])
+        while len(self.buffer) < end + 4 + length:
+            self._receive()
+        status, data = int(header[9:12]), self.buffer[end + 4 : end + 4 + length]
+        self.buffer = self.buffer[end + 4 + length :]
+        return status, data
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def post(caller: Caller, phase: dict, rng: random.Random, index: int, i: int) -> None:
+    """One award through `caller`; BenchFailed unless it answers 201."""
     body = {"member_id": rng.choice(MEMBERS), "amount": rng.randint(1, 100), "reason": "b"}
-    headers = {
-        "Authorization": f"Bearer {phase['token']}",
-        "Content-Type": "application/json",
-        "Idempotency-Key": f"{phase['key']}:{index}:{i}",
-    }
-    conn.request("POST", "/api/v1/ledger/awards", json.dumps(body), headers)
-    response = conn.getresponse()
-    data = response.read()
-    if response.status != 201:
-        raise common.BenchFailed(f"HTTP {response.status}: {data[:300]!r}")
+    head = (
+        "POST /api/v1/ledger/awards HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {phase['token']}\r\nContent-Type: application/json\r\n"
+        f"Idempotency-Key: {phase['key']}:{index}:{i}\r\n"
+    )
+    status, data = caller.post(head.encode(), json.dumps(body).encode())
+    if status != 201:
+        raise common.BenchFailed(f"HTTP {status}: {data[:300]!r}")
 
 
 def over_http(phase: dict, index: int, barrier) -> Report:
     port = phase["ports"][index % len(phase["ports"])]
     rng = random.Random(f"{phase['key']}:{index}")
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    post(conn, phase, rng, index, -1)  # connected and warm before the clock starts
+    caller = Caller(port, fresh=phase["fresh"])
+    post(caller, phase, rng, index, -1)  # connected and warm before the clock starts
     barrier.wait(timeout=TIMEOUT)
     cpu_before = time.process_time()
     started = time.perf_counter()
     deadline, latencies, i = started + phase["duration"], [], 0
     while time.perf_counter() < deadline:
         began = time.perf_counter()
-        post(conn, phase, rng, index, i)
+        post(caller, phase, rng, index, i)
         latencies.append(time.perf_counter() - began)
         i += 1
-    conn.close()
+    caller.close()
     return Report(started, time.perf_counter(), latencies, time.process_time() - cpu_before, None)
 
 
@@ -165,6 +215,19 @@ def start_servers(args: argparse.Namespace, env: dict) -> list:
             command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_for_port(port, proc, what="granian")
+        return [(proc, port)]
+    if args.server == "uwsgi":
+        port = free_port()
+        command = [str(Path(sys.executable).parent / "uwsgi"), "--ini", "config/uwsgi.ini",
+                   "--processes", str(args.servers), "--threads", str(args.threads)]  # fmt: skip
+        proc = subprocess.Popen(
+            command,
+            cwd=root,
+            env={**env, "WEB_BIND": f"127.0.0.1:{port}"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(port, proc, what="uwsgi")
         return [(proc, port)]
     if args.server == "gunicorn":
         port = free_port()
@@ -205,16 +268,16 @@ def family_cpu(pid: int) -> float | None:
     return None if None in used else sum(used)
 
 
-def warm(servers: list, token: str, requests: int) -> None:
+def warm(servers: list, token: str, requests: int, *, fresh: bool) -> None:
     """Boot and warm every server before its CPU is read: `requests` awards to each port
     (gunicorn's workers boot after its master listens, and a process's first requests
     build what it keeps), then wait until the servers' CPU stops growing."""
     for _, port in servers:
-        phase = {"key": f"warm:{uuid.uuid4().hex}", "ports": [port], "token": token}
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        phase = {"key": f"warm:{uuid.uuid4().hex}", "token": token}
+        caller = Caller(port, fresh=fresh)
         for i in range(requests):
-            post(conn, phase, random.Random(i), 0, i)
-        conn.close()
+            post(caller, phase, random.Random(i), 0, i)
+        caller.close()
     last = None
     for _ in range(50):
         used = sum(family_cpu(proc.pid) or 0.0 for proc, _ in servers)
@@ -224,10 +287,15 @@ def warm(servers: list, token: str, requests: int) -> None:
         time.sleep(0.3)
 
 
-def line(name: str, f: dict, server_ms: float | None) -> None:
+def per_award(before: float | None, after: float | None, f: dict) -> float | None:
+    """CPU ms per award of the phase `f` between two readings; None if either is missing."""
+    return None if before is None or after is None else (after - before) / f["calls"] * 1000
+
+
+def line(name: str, f: dict, server_ms: float | None, db_ms: float | None) -> None:
     print(
         f"{name:<11} {f['calls']:>7} {fmt(f['rate'], 9, 0)} {fmt(f['p50'], 7)} {fmt(f['p99'], 7)}"
-        f" {fmt(f['client_ms'], 9)} {fmt(server_ms, 9)} {fmt(f['busy'], 6, 0)}"
+        f" {fmt(f['client_ms'], 9)} {fmt(server_ms, 9)} {fmt(db_ms, 6)} {fmt(f['busy'], 6, 0)}"
     )
 
 
@@ -253,26 +321,40 @@ def main(argv: list[str]) -> int:
         "daphne": "the daphne processes",
         "gunicorn": "gunicorn and its workers",
         "granian": "granian and its workers",
+        "uwsgi": "uwsgi and its workers",
     }[args.server]
-    print(f"cpu ms/award: client = the callers; server = {what} (HTTP only)")
+    print(
+        f"cpu ms/award: client = the callers; server = {what} (HTTP only);"
+        " db = every PostgreSQL process on this machine"
+    )
     print(f"{'phase':<11} {'awards':>7} {'awards/s':>9} {'p50 ms':>7} {'p99 ms':>7}"
-          f" {'client ms':>9} {'server ms':>9} {'busy%':>6}")  # fmt: skip
+          f" {'client ms':>9} {'server ms':>9} {'db ms':>6} {'busy%':>6}")  # fmt: skip
     try:
         with common.relay(not args.no_relay):
             phase = {"key": f"bench:{run_id}:inproc", "duration": args.duration}
+            db_before = common.postgres_cpu()
             local = time_workers(in_process, lambda w: (phase, w), args.clients, TIMEOUT)
-            line("in-process", local, None)
+            line("in-process", local, None, per_award(db_before, common.postgres_cpu(), local))
             servers = start_servers(args, env)
             try:
-                warm(servers, token, 4 * args.threads * (args.servers if len(servers) == 1 else 1))
+                fresh = args.server == "uwsgi"
+                warm(
+                    servers,
+                    token,
+                    4 * args.threads * (args.servers if len(servers) == 1 else 1),
+                    fresh=fresh,
+                )
                 phase = {
+                    "fresh": fresh,
                     "key": f"bench:{run_id}:http",
                     "duration": args.duration,
                     "ports": [port for _, port in servers],
                     "token": token,
                 }
                 before = [family_cpu(proc.pid) for proc, _ in servers]
+                db_before = common.postgres_cpu()
                 remote = time_workers(over_http, lambda w: (phase, w), args.clients, TIMEOUT)
+                db_after = common.postgres_cpu()
                 after = [family_cpu(proc.pid) for proc, _ in servers]
             finally:
                 for proc, _ in servers:
@@ -283,7 +365,12 @@ def main(argv: list[str]) -> int:
     used = sum(a - b for a, b in zip(after, before, strict=True) if a is not None and b is not None)
     name = f"{SHORT[args.server]}x{args.servers}" + (f"t{args.threads}" if args.threads > 1 else "")
     name += f"p{args.pool}" if args.pool else ""
-    line(f"HTTP {name}", remote, used / remote["calls"] * 1000)
+    line(
+        f"HTTP {name}",
+        remote,
+        used / remote["calls"] * 1000,
+        per_award(db_before, db_after, remote),
+    )
     ratio = remote["rate"] / local["rate"]
     print(
         f"HTTP/in-process: {ratio:.2f} (target >= {TARGET_RATIO}) {verdict(ratio >= TARGET_RATIO)};"

@@ -129,6 +129,32 @@ def process_cpu(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def postgres_cpu() -> float | None:
+    """Seconds of CPU every PostgreSQL process on this machine has used, backends that
+    ended included (the postmaster's reaped children); None if none is readable (the
+    database runs elsewhere). Read it before and after a phase on a quiet machine."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        name, fields = text[text.find("(") + 1 : text.rfind(")")], text.rsplit(")", 1)[1].split()
+        if name == "postgres":
+            stats[int(entry)] = fields
+    if not stats:
+        return None
+    ticks = 0
+    for fields in stats.values():
+        ticks += int(fields[11]) + int(fields[12])
+        if int(fields[1]) not in stats:  # the postmaster: its parent is not PostgreSQL
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
+
+
 @contextlib.contextmanager
 def relay(wanted: bool = True):
     """Run `manage.py run_relay` while the block runs, as a deployment would (one per
