@@ -8,8 +8,8 @@ one; else it reads the row again. The generation is read in the rate limit's rou
 trip (`api.ratelimit.count(also_get=...)`, one script), so a request whose key is
 cached makes no extra round trip, and no query. A revoked key is therefore refused by
 every process on the first request after `revoke_key` returns
-(tests/api/test_key_cache.py, with two gunicorn workers and the revocation in a third
-process).
+(tests/api/test_key_cache.py, with two uWSGI or gunicorn workers and the revocation in
+a third process).
 
 Only when the cache is Redis (one for every process): on local memory (the embedded
 defaults) another process (`manage.py api_key revoke`) could not reach this process's

@@ -2,7 +2,7 @@
 interactive docs at /api/v1/docs served from Concord's own static files).
 
 Why django-ninja: it generates the OpenAPI 3 schema from typed handlers (pydantic), runs
-inside Django's request cycle (middleware, the ORM, the same actions; under gunicorn a
+inside Django's request cycle (middleware, the ORM, the same actions; under WSGI a
 shorter middleware chain than pages: config.handlers), and ships
 Swagger UI's files in its package, so the docs page needs no CDN. This module holds the
 request body parser and the exception handlers that turn every refusal into a problem

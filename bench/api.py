@@ -160,6 +160,8 @@ class Caller:
             self._receive()
         status, data = int(header[9:12]), self.buffer[end + 4 : end + 4 + length]
         self.buffer = self.buffer[end + 4 + length :]
+        if b"\r\nconnection: close" in header:  # a worker recycled, say: connect again
+            self.close()
         return status, data
 
     def close(self) -> None:
@@ -200,7 +202,7 @@ def over_http(phase: dict, index: int, barrier) -> Report:
 
 
 def start_servers(args: argparse.Namespace, env: dict) -> list:
-    """[(process, port)]: --servers daphne processes, or one gunicorn master."""
+    """[(process, port)]: --servers daphne processes, or one WSGI server's master."""
     import subprocess
 
     root = Path(__file__).resolve().parent.parent
@@ -258,19 +260,24 @@ def start_servers(args: argparse.Namespace, env: dict) -> list:
 
 
 def family_cpu(pid: int) -> float | None:
-    """CPU seconds of `pid` and its live children (gunicorn's workers); None if unreadable."""
+    """CPU seconds of `pid` (a server's master), its live children (the workers) and
+    the children it has reaped (workers recycled after max-requests); None if the master
+    is unreadable. A worker that ends while it is read counts once reaped."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as children:
-            pids = [pid, *map(int, children.read().split())]
+            pids = map(int, children.read().split())
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    used = [common.process_cpu(p) for p in pids]
-    return None if None in used else sum(used)
+    reaped = (int(fields[13]) + int(fields[14])) / common.CLOCK_TICKS
+    own = (int(fields[11]) + int(fields[12])) / common.CLOCK_TICKS
+    return own + reaped + sum(common.process_cpu(p) or 0.0 for p in pids)
 
 
 def warm(servers: list, token: str, requests: int, *, fresh: bool) -> None:
     """Boot and warm every server before its CPU is read: `requests` awards to each port
-    (gunicorn's workers boot after its master listens, and a process's first requests
+    (a WSGI server's workers boot after its master listens, and a process's first requests
     build what it keeps), then wait until the servers' CPU stops growing."""
     for _, port in servers:
         phase = {"key": f"warm:{uuid.uuid4().hex}", "token": token}

@@ -17,8 +17,8 @@ so there is nothing for it to protect (tests/config/test_handlers.py). `manage.p
 --deploy` reads settings.MIDDLEWARE, which still holds every middleware; the pages keep
 all of them.
 
-WSGI only (uWSGI, gunicorn): under ASGI (daphne: /ws/ and the events long poll) every request
-runs the full chain, as before."""
+WSGI only (uWSGI, gunicorn): under ASGI (daphne: /ws/ and the events long poll) every
+request runs the full chain, as before."""
 
 from __future__ import annotations
 

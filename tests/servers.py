@@ -1,4 +1,5 @@
-"""Real servers for tests: a private redis-server, and daphne or gunicorn serving Concord."""
+"""Real servers for tests: a private redis-server, and daphne, uWSGI or gunicorn serving
+Concord."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from api import keycache
 from api.actions import create_key, revoke_key
 from api.models import ApiKey
 from tests.api.conftest import this_database
-from tests.servers import gunicorn, redis_server, run_django
+from tests.servers import WSGI_SERVERS, redis_server, run_django
 
 on_redis = pytest.mark.skipif(
     "not __import__('api.keycache', fromlist=['enabled']).enabled()",
@@ -113,12 +113,13 @@ def _get(url: str, token: str) -> int:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_refuse_a_key_revoked_in_a_third_process_on_the_next_request(tmp_path):
+@pytest.mark.parametrize("server", sorted(WSGI_SERVERS))
+def test_two_workers_refuse_a_key_revoked_in_a_third_process_on_the_next_request(server, tmp_path):
     token = create_key(label="kept", scopes=["members:read"]).token
     prefix = token.split("_")[1]
     with redis_server() as (redis_url, _):
         env = {"DATABASE_URL": this_database(tmp_path), "REDIS_URL": redis_url}
-        with gunicorn(env, workers=2, threads=2) as (base, _):
+        with WSGI_SERVERS[server](env, workers=2, threads=2) as (base, _):
             url = f"{base}/api/v1/members/1"
             # A new connection each: both workers read the key and keep it.
             assert {_get(url, token) for _ in range(16)} == {404}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -226,11 +227,18 @@ def test_uwsgi_answers_a_request_with_long_headers_and_one_with_a_huge_body(tmp_
             f"{base}/api/v1/ledger/members/{member.pk}/balance",
             headers={"Authorization": "Bearer " + "x" * 20_000},
         )
-        huge, _ = _call(
-            f"{base}/api/v1/ledger/awards",
-            body={"member_id": member.pk, "amount": 1, "reason": "r" * 3_000_000},
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "huge-1"},
+        # Headers announcing 3 MB and the body's first 100 KB: the server answers without
+        # reading the rest (a client sending it all could see its send reset).
+        head = (
+            f"POST /api/v1/ledger/awards HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {token}\r\nIdempotency-Key: huge-1\r\n"
+            "Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n"
         )
+        body = json.dumps({"member_id": member.pk, "amount": 1, "reason": "r" * 3_000_000})
+        with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), 30) as sock:
+            sock.sendall(head.encode() + body[:100_000].encode())
+            answer = sock.recv(4096)
+        huge = int(answer.split(b" ", 2)[1])
     assert long == 401
     assert 400 <= huge < 500
     assert Transfer.objects.count() == transfers
@@ -241,6 +249,8 @@ def test_uwsgi_finishes_a_request_in_flight_when_told_to_stop(tmp_path):
     exits (config/uwsgi.ini; its own SIGTERM would cut the request)."""
     token = create_key(label="uwsgi", scopes=["events:read"]).token
     with uwsgi({"DATABASE_URL": this_database(tmp_path)}) as (base, proc):
+        # Answered: a worker has loaded the app (the master listens before it has).
+        assert _call(f"{base}/api/v1/openapi.json")[0] == 200
         with ThreadPoolExecutor(1) as pool:
             polled = pool.submit(
                 _call,
