@@ -144,6 +144,17 @@ def test_daphne_with_database_pool_reuses_its_connections(tmp_path):
     assert seen[0] == seen[1] == seen[2] == seen[3]
 
 
+def _scheme_seen(base: str, headers: dict) -> tuple[int, str]:
+    """(status, Location) of the API's schema fetched over plain HTTP with `headers`: a
+    301 to https:// where the request was taken as plain HTTP (SSL redirect on)."""
+    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+    conn.request("GET", "/api/v1/openapi.json", headers=headers)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.status, response.getheader("Location", "")
+
+
 @each_server
 def test_the_wsgi_server_leaves_the_scheme_to_django(server, tmp_path):
     """Without DJANGO_BEHIND_TLS_PROXY a forwarded `X-Forwarded-Proto: https` is not
@@ -151,22 +162,9 @@ def test_the_wsgi_server_leaves_the_scheme_to_django(server, tmp_path):
     plain HTTP and redirected to HTTPS."""
     env = {"DATABASE_URL": this_database(tmp_path), "DJANGO_SECURE_SSL_REDIRECT": "1"}
     with WSGI_SERVERS[server](env) as (base, _):
-        conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
-        conn.request("GET", "/api/v1/openapi.json", headers={"X-Forwarded-Proto": "https"})
-        response = conn.getresponse()
-        response.read()
-        conn.close()
-    assert response.status == 301
-    assert response.getheader("Location", "").startswith("https://")
-
-
-def _scheme_seen(base: str, headers: dict) -> int:
-    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
-    conn.request("GET", "/api/v1/openapi.json", headers=headers)
-    response = conn.getresponse()
-    response.read()
-    conn.close()
-    return response.status
+        status, location = _scheme_seen(base, {"X-Forwarded-Proto": "https"})
+    assert status == 301
+    assert location.startswith("https://")
 
 
 def test_uwsgi_believes_a_forwarded_scheme_only_behind_a_tls_proxy(tmp_path):
@@ -175,10 +173,10 @@ def test_uwsgi_believes_a_forwarded_scheme_only_behind_a_tls_proxy(tmp_path):
     Django believes the proxy's `X-Forwarded-Proto: https`, and nothing else."""
     env = {"DATABASE_URL": this_database(tmp_path), "DJANGO_SECURE_SSL_REDIRECT": "1"}
     with uwsgi(env) as (base, _):
-        assert _scheme_seen(base, {"X-Forwarded-Ssl": "on"}) == 301
+        assert _scheme_seen(base, {"X-Forwarded-Ssl": "on"})[0] == 301
     with uwsgi({**env, "DJANGO_BEHIND_TLS_PROXY": "1"}) as (base, _):
-        assert _scheme_seen(base, {"X-Forwarded-Proto": "https"}) == 200
-        assert _scheme_seen(base, {"X-Forwarded-Ssl": "on"}) == 301
+        assert _scheme_seen(base, {"X-Forwarded-Proto": "https"}) == (200, "")
+        assert _scheme_seen(base, {"X-Forwarded-Ssl": "on"})[0] == 301
 
 
 def _kept_alive(base: str, path: str, headers: dict, count: int) -> list[tuple[int, str]]:
