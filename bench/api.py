@@ -265,14 +265,13 @@ def family_cpu(pid: int) -> float | None:
     is unreadable. A worker that ends while it is read counts once reaped."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as children:
-            pids = map(int, children.read().split())
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+            pids = list(map(int, children.read().split()))
     except OSError:
         return None
-    reaped = (int(fields[13]) + int(fields[14])) / common.CLOCK_TICKS
-    own = (int(fields[11]) + int(fields[12])) / common.CLOCK_TICKS
-    return own + reaped + sum(common.process_cpu(p) or 0.0 for p in pids)
+    master = common.process_cpu(pid, reaped=True)
+    if master is None:
+        return None
+    return master + sum(common.process_cpu(p) or 0.0 for p in pids)
 
 
 def warm(servers: list, token: str, requests: int, *, fresh: bool) -> None:
@@ -317,13 +316,11 @@ def main(argv: list[str]) -> int:
     MEMBERS_REFS, MEMBERS = refs, [m.pk for m in refs]
     token = create_key(label=f"bench {run_id}", scopes=["ledger:write"]).token
     print(common.maintain(common.AWARD_TABLES))
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain HTTP on the loopback, as behind TLS
-        "API_RATE_LIMITS": "default=100000000/60,ledger:write=100000000/60",
+    env = common.server_env(
+        DJANGO_SECURE_SSL_REDIRECT="0",  # plain HTTP on the loopback, as behind TLS
+        API_RATE_LIMITS="default=100000000/60,ledger:write=100000000/60",
         **({"DATABASE_POOL": str(args.pool)} if args.pool else {}),
-    }
+    )
     what = {
         "daphne": "the daphne processes",
         "gunicorn": "gunicorn and its workers",

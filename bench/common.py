@@ -117,8 +117,9 @@ def worker_counts(text: str) -> list[int]:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu(pid: int | None) -> float | None:
-    """Seconds of CPU (user + system) process `pid` has used; None if unreadable."""
+def process_cpu(pid: int | None, *, reaped: bool = False) -> float | None:
+    """Seconds of CPU (user + system) process `pid` has used, and with `reaped` its
+    children that ended and it waited for; None if unreadable."""
     if pid is None:
         return None
     try:
@@ -126,7 +127,25 @@ def process_cpu(pid: int | None) -> float | None:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    used = int(fields[11]) + int(fields[12])
+    if reaped:
+        used += int(fields[13]) + int(fields[14])
+    return used / CLOCK_TICKS
+
+
+_RUN_SECRET_KEY = f"bench-{uuid.uuid4().hex}{uuid.uuid4().hex}"  # for servers under DEBUG
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of a server a benchmark starts: this process's, on production
+    settings whatever DJANGO_DEBUG the benchmark runs with (DEBUG off, and a secret key:
+    the one set, else this run's, without which no worker would boot), and `extra`."""
+    return {
+        **os.environ,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or _RUN_SECRET_KEY,
+        **extra,
+    }
 
 
 def postgres_cpu() -> float | None:

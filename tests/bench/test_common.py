@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,3 +34,33 @@ def test_a_benchmark_gets_production_settings_with_nothing_but_a_database_url():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+SERVER_SETTINGS = (
+    "import common, json, subprocess, sys; env = common.server_env();"
+    " done = subprocess.run([sys.executable, '-c', 'import django; django.setup();"
+    " from django.conf import settings; print(settings.DEBUG)'], env=env, cwd='..',"
+    " capture_output=True, text=True, timeout=60);"
+    " print(json.dumps([done.returncode, done.stdout.strip(), done.stderr[-500:]]))"
+)
+
+
+def test_a_server_the_benchmark_starts_boots_on_production_settings_under_debug_too():
+    """bench/api.py measures servers on production settings even when the benchmark runs
+    with DJANGO_DEBUG=1 (as `make test` exports it) and no secret key: their settings must
+    load (DEBUG off needs a secret key), else their workers never boot and the callers
+    wait for an answer that never comes."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SECRET_KEY"}}
+    env.update(DJANGO_DEBUG="1", DATABASE_URL="postgres://nobody@127.0.0.1:5432/unused")
+    done = subprocess.run(
+        [sys.executable, "-c", SERVER_SETTINGS],
+        cwd=ROOT / "bench",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    returncode, debug, stderr = json.loads(done.stdout.strip().splitlines()[-1])
+    assert returncode == 0, stderr
+    assert debug == "False"
