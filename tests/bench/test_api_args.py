@@ -1,5 +1,5 @@
-"""bench/api.py refuses a bad choice of server with one line and exit 2, before it
-touches the database."""
+"""bench/api.py refuses a bad choice of server, or a set-up without Redis, with one line
+and exit 2, before it touches the database."""
 
 from __future__ import annotations
 
@@ -36,3 +36,23 @@ def test_a_bad_server_choice_is_one_line_and_exit_2(args, says):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert says in lines[0]
+
+
+def test_without_redis_it_refuses_to_measure_a_set_up_nobody_deploys():
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:5432/unused",
+        "REDIS_URL": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "bench/api.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "REDIS_URL is unset" in lines[0]
