@@ -176,8 +176,9 @@ class WebhookDelivery(models.Model):
 
     PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
+    # No index of its own: the unique (endpoint, seq) index leads with it.
     endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     seq = models.BigIntegerField()
     kind = models.CharField(max_length=64)

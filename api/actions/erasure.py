@@ -10,18 +10,28 @@ import re
 
 from django.db.models import Q
 
-from api.models import IdempotentRequest, WebhookDelivery
+from api.models import IdempotentRequest, WebhookDelivery, WebhookEndpoint
 
 BATCH = 500
 
 
+def deliveries_of(seqs: list[int]):
+    """The deliveries of events `seqs`, locked, and only they: not their endpoints, whose
+    lock the sender's lease, redelivery and pruning take (the model's ordering by
+    endpoint joined the endpoints, and FOR UPDATE locked them until the erasure
+    committed). Found by endpoint and seq, so that the unique (endpoint, seq) index finds
+    them whatever the table holds (endpoints are few)."""
+    return (
+        WebhookDelivery.objects.select_for_update(of=("self",))
+        .filter(endpoint__in=WebhookEndpoint.objects.values("pk"), seq__in=seqs)
+        .order_by("endpoint_id", "seq")
+        .only("pk", "body")
+    )
+
+
 def scrub_member_copies(sender, *, member, scrub, seqs: list[int], **_) -> None:
     for start in range(0, len(seqs), BATCH):
-        deliveries = list(
-            WebhookDelivery.objects.select_for_update()
-            .filter(seq__in=seqs[start : start + BATCH])
-            .only("pk", "body")
-        )
+        deliveries = list(deliveries_of(seqs[start : start + BATCH]))
         changed = []
         for delivery in deliveries:
             body = {**delivery.body, "data": scrub.apply(delivery.body.get("data"))}
