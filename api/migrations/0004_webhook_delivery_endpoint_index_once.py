@@ -1,6 +1,7 @@
 """WebhookDelivery.endpoint loses its own index: the unique (endpoint, seq) index leads
 with it and serves every lookup by endpoint (one index entry fewer for every delivery
-queued). Only the index is dropped (quick, no scan), as in 0003."""
+queued). Only the index is dropped, as in 0003, and on PostgreSQL concurrently: the
+deliveries are queued and sent while it goes (no transaction around this migration)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -8,7 +9,26 @@ from django.db import migrations, models
 INDEX = "api_webhookdelivery_endpoint_id_0a262f46"
 
 
+def _run(schema_editor, statement: str) -> None:
+    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+    schema_editor.execute(statement.format(concurrently=concurrently))
+
+
+def drop_index(apps, schema_editor):
+    _run(schema_editor, f'DROP INDEX {{concurrently}}IF EXISTS "{INDEX}"')
+
+
+def create_index(apps, schema_editor):
+    _run(
+        schema_editor,
+        f'CREATE INDEX {{concurrently}}IF NOT EXISTS "{INDEX}"'
+        ' ON "api_webhookdelivery" ("endpoint_id")',
+    )
+
+
 class Migration(migrations.Migration):
+    atomic = False
+
     dependencies = [
         ("api", "0003_idempotency_key_index_once"),
     ]
@@ -27,12 +47,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[
-                migrations.RunSQL(
-                    f'DROP INDEX IF EXISTS "{INDEX}"',
-                    reverse_sql=f'CREATE INDEX IF NOT EXISTS "{INDEX}"'
-                    ' ON "api_webhookdelivery" ("endpoint_id")',
-                ),
-            ],
+            database_operations=[migrations.RunPython(drop_index, create_index)],
         ),
     ]
