@@ -1,9 +1,9 @@
 """Benchmark awards through the Bot API over HTTP against in-process `award()`.
 
 DATABASE_URL must name an existing PostgreSQL database (the script migrates it itself)
-and REDIS_URL a Redis, as in production: without it each request reads its API key from
-the database and counts its rate limit in one process (~30% fewer awards/s over HTTP),
-a set-up nobody deploys, so the script refuses to run:
+and REDIS_URL a Redis, as in production: without it each request also reads its API key
+from the database and counts its rate limit in its own process (30-55% more server CPU
+per HTTP award in the runs here), a set-up nobody deploys, so the script refuses to run:
 
     psql -h 127.0.0.1 -U postgres -c 'create database concord_bench'
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \\
