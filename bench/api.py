@@ -2,8 +2,8 @@
 
 DATABASE_URL must name an existing PostgreSQL database (the script migrates it itself)
 and REDIS_URL a Redis, as in production: without it each request also reads its API key
-from the database and counts its rate limit in its own process (30-55% more server CPU
-per HTTP award in the runs here), a set-up nobody deploys, so the script refuses to run:
+from the database and counts its rate limit in its own process, a set-up nobody deploys
+(and slower: docs/benchmarks/2026-12-07-api-rounds.md), so the script refuses to run:
 
     psql -h 127.0.0.1 -U postgres -c 'create database concord_bench'
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord_bench \\
@@ -35,7 +35,7 @@ postgres process on this machine, ended backends included), how busy the cores w
 and, after the last round, each round's ratio HTTP/in-process and HTTP p99, their
 medians against the issue's targets (>= 0.5 of in-process, p99 < 50 ms). One pair of
 phases is a noisy ratio on a shared machine, whose speed drifts by tens of percent
-within minutes (in-process from 700 to 1,300 awards/s within an hour on one machine
+within minutes (in-process from 700 to 1,340 awards/s within an hour on one machine
 here): each round pairs phases seconds apart, and their median is the figure. The
 server idles through the in-process phases.
 Run it on a quiet machine: every figure depends on what else runs.
@@ -329,9 +329,20 @@ def line(name: str, f: dict, server_ms: float | None, db_ms: float | None) -> No
 
 
 def one_round(
-    args: argparse.Namespace, servers: list, token: str, key: str, name: str, *, fresh: bool
+    args: argparse.Namespace,
+    servers: list,
+    token: str,
+    run: str,
+    number: int,
+    name: str,
+    *,
+    fresh: bool,
 ) -> tuple[dict, dict]:
-    """One in-process phase, then one HTTP phase, each printed as it ends: their figures."""
+    """Round `number`: one in-process phase, then one HTTP phase, each printed as it
+    ends; their figures."""
+    if args.rounds > 1:
+        print(f"round {number} of {args.rounds}")
+    key = f"{run}:{number}"
     phase = {"key": f"bench:{key}:inproc", "duration": args.duration}
     db_before = common.postgres_cpu()
     local = time_workers(in_process, lambda w: (phase, w), args.clients, TIMEOUT)
@@ -420,7 +431,7 @@ def main(argv: list[str]) -> int:
                 )
                 for number in range(1, args.rounds + 1):
                     rounds.append(
-                        one_round(args, servers, token, f"{run_id}:{number}", name, fresh=fresh)
+                        one_round(args, servers, token, run_id, number, name, fresh=fresh)
                     )
             finally:
                 for proc, _ in servers:

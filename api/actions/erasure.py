@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import Q
+from django.db import connection
+from django.db.models import Q, QuerySet
 
 from api.models import IdempotentRequest, WebhookDelivery, WebhookEndpoint
+from api.sql import statement
 
 BATCH = 500
+_ENDPOINTS_KEY_SHARE = statement("webhook_endpoints_key_share")
 
 
-def deliveries_of(seqs: list[int]):
-    """The deliveries of events `seqs`, locked, and only they: not their endpoints, whose
-    lock the sender's lease, redelivery and pruning take (the model's ordering by
-    endpoint joined the endpoints, and FOR UPDATE locked them until the erasure
-    committed). Found by endpoint and seq, so that the unique (endpoint, seq) index finds
-    them whatever the table holds (endpoints are few)."""
+def deliveries_of(seqs: list[int]) -> QuerySet[WebhookDelivery]:
+    """The deliveries of events `seqs`, to lock (`of` self: the model's ordering by
+    endpoint would join the endpoints, and FOR UPDATE lock them too). Found by endpoint
+    and seq, so that the unique (endpoint, seq) index finds them whatever the table holds
+    (endpoints are few)."""
     return (
         WebhookDelivery.objects.select_for_update(of=("self",))
         .filter(endpoint__in=WebhookEndpoint.objects.values("pk"), seq__in=seqs)
@@ -29,7 +31,19 @@ def deliveries_of(seqs: list[int]):
     )
 
 
+def _hold_endpoints() -> None:
+    """The endpoints' rows first, then the deliveries', the order every writer of
+    deliveries keeps (`api.actions.webhooks`), so that none deadlocks with the scrub. FOR
+    KEY SHARE: the writers that lock an endpoint FOR UPDATE (pruning, enabling, recording
+    an attempt) wait until the erasure commits; the sender's lease (an UPDATE of a column
+    no key holds) goes on."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ENDPOINTS_KEY_SHARE)
+
+
 def scrub_member_copies(sender, *, member, scrub, seqs: list[int], **_) -> None:
+    if seqs and connection.vendor == "postgresql":
+        _hold_endpoints()
     for start in range(0, len(seqs), BATCH):
         deliveries = list(deliveries_of(seqs[start : start + BATCH]))
         changed = []

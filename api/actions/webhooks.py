@@ -1,7 +1,8 @@
 """Every write to webhook endpoints, their deliveries and attempts (the API, the command,
 the dashboard and the sender, `api.delivery`, call these).
 
-Locks: the endpoint's row first, then the delivery's. Endpoint changes, automatic
+Locks: the endpoint's row first, then the delivery's (erasure too, FOR KEY SHARE:
+`api.actions.erasure`). Endpoint changes, automatic
 disabling and redeliveries publish an event (`api.webhook_*`, never sent to a stream or a
 webhook: no public projection). Queueing deliveries and recording attempts publish none:
 they are the sender's bookkeeping of events already in the log (one event per attempt

@@ -1,7 +1,8 @@
 """WebhookDelivery.endpoint loses its own index: the unique (endpoint, seq) index leads
 with it and serves every lookup by endpoint (one index entry fewer for every delivery
-queued). Only the index is dropped, as in 0003, and on PostgreSQL concurrently: the
-deliveries are queued and sent while it goes (no transaction around this migration)."""
+queued). Only the index is dropped, as in 0003 (`DROP INDEX IF EXISTS`), and on
+PostgreSQL CONCURRENTLY: deliveries are queued and sent while it goes (no transaction
+around this migration, `atomic = False`)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -9,20 +10,18 @@ from django.db import migrations, models
 INDEX = "api_webhookdelivery_endpoint_id_0a262f46"
 
 
-def _run(schema_editor, statement: str) -> None:
-    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-    schema_editor.execute(statement.format(concurrently=concurrently))
-
-
 def drop_index(apps, schema_editor):
-    _run(schema_editor, f'DROP INDEX {{concurrently}}IF EXISTS "{INDEX}"')
+    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+    schema_editor.execute(f'DROP INDEX {concurrently}IF EXISTS "{INDEX}"')
 
 
 def create_index(apps, schema_editor):
-    _run(
-        schema_editor,
-        f'CREATE INDEX {{concurrently}}IF NOT EXISTS "{INDEX}"'
-        ' ON "api_webhookdelivery" ("endpoint_id")',
+    """Back: built anew (an interrupted concurrent build leaves an invalid index, which
+    `IF NOT EXISTS` would keep)."""
+    drop_index(apps, schema_editor)
+    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+    schema_editor.execute(
+        f'CREATE INDEX {concurrently}"{INDEX}" ON "api_webhookdelivery" ("endpoint_id")'
     )
 
 

@@ -20,6 +20,8 @@ from tests.servers import ROOT
         (["--server", "uwsgi", "--pool", "4"], "--pool is for --server daphne"),
         (["--server", "gunicorn", "--threads", "0"], "0 must be at least 1"),
         (["--server", "gunicorn", "--pool", "4"], "--pool is for --server daphne"),
+        (["--rounds", "0"], "0 must be at least 1"),
+        (["--rounds", "21"], "--rounds"),
     ],
 )
 def test_a_bad_server_choice_is_one_line_and_exit_2(args, says):

@@ -1,6 +1,6 @@
 """Erasure finds a member's webhook deliveries by index, however many other deliveries
-there are, and locks them alone: it runs in one transaction that holds the member's rows,
-and the endpoints' lock is the webhook sender's."""
+there are, and locks them in the order the webhook writers keep, without stopping the
+sender's lease: it runs in one transaction that holds the member's rows."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
+from accounts.actions import erase_member, update_member
 from api.actions import create_endpoint, create_key
 from api.actions.erasure import deliveries_of
+from api.delivery import enqueue
+from api.models import WebhookDelivery
+from events.models import Event
+from tests.factories import MemberFactory
 from tests.helpers import sql
 
 pytestmark = pytest.mark.postgres
@@ -28,6 +33,7 @@ def busy_endpoints(db):
         " FROM generate_series(1, %s) s, unnest(%s::bigint[]) e",
         [DELIVERIES, [endpoint.pk for endpoint in endpoints]],
     )
+    sql("ANALYZE api_webhookendpoint")
     sql("ANALYZE api_webhookdelivery")
     return endpoints
 
@@ -42,26 +48,34 @@ def test_a_members_deliveries_are_found_by_index_not_by_reading_the_table(busy_e
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_scrub_locks_the_deliveries_and_not_their_endpoints():
+def test_the_erasure_holds_the_endpoints_before_the_deliveries_and_lets_the_lease_through(
+    officer,
+):
+    """While `erase_member`'s transaction is open: the member's delivery is locked; its
+    endpoint is held FOR KEY SHARE (taken first, the order every writer of deliveries
+    keeps: a pruner's FOR UPDATE waits); the sender's lease, an UPDATE of no key, goes
+    on at once (the erasure used to lock the endpoint FOR UPDATE, and the lease waited)."""
     key = create_key(label="bot", scopes=("events:read",)).key
     endpoint = create_endpoint(key, url="http://127.0.0.1:9/hook").endpoint
-    sql(
-        "INSERT INTO api_webhookdelivery (seq, kind, body, status, attempts, round_start,"
-        " created_at, endpoint_id) VALUES (7, 'member.updated', '{}', 'failed', 1, 0, now(), %s)",
-        [endpoint.pk],
-    )
+    member = MemberFactory(username="dora")
+    update_member(member, display_name="Dora Vale")
+    enqueue(endpoint, Event.objects.latest("seq").seq)
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).exists()
     params = connection.get_connection_params()
-    with transaction.atomic():
-        assert [d.pk for d in deliveries_of([7])]
+    with transaction.atomic():  # the erasure's transaction, kept open by the test
+        erase_member(member, reason="GDPR request", actor=officer)
         with psycopg.connect(**params, autocommit=True) as other:
-            # The sender's lease (a conditional UPDATE of the endpoint) goes on at once.
             other.execute("SET lock_timeout = '2s'")
             other.execute(
                 "UPDATE api_webhookendpoint SET leased_until = now() WHERE id = %s",
                 [endpoint.pk],
             )
-            with pytest.raises(psycopg.errors.LockNotAvailable):
-                other.execute("SELECT id FROM api_webhookdelivery WHERE seq = 7 FOR UPDATE NOWAIT")
+            for held in (
+                "SELECT id FROM api_webhookendpoint WHERE id = %s FOR UPDATE NOWAIT",
+                "SELECT id FROM api_webhookdelivery WHERE endpoint_id = %s FOR UPDATE NOWAIT",
+            ):
+                with pytest.raises(psycopg.errors.LockNotAvailable):
+                    other.execute(held, [endpoint.pk])
 
 
 def test_the_delivery_table_keeps_one_index_per_use(db):
