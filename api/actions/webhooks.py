@@ -1,10 +1,10 @@
 """Every write to webhook endpoints, their deliveries and attempts (the API, the command,
 the dashboard and the sender, `api.delivery`, call these).
 
-Locks: the endpoint's row first, then the delivery's (erasure too, FOR KEY SHARE:
-`api.actions.erasure`). Endpoint changes, automatic
-disabling and redeliveries publish an event (`api.webhook_*`, never sent to a stream or a
-webhook: no public projection). Queueing deliveries and recording attempts publish none:
+Locks: the endpoint's row first, then the delivery's (erasure too, holding the endpoints
+FOR KEY SHARE: `api.actions.erasure`). Endpoint changes, automatic disabling and
+redeliveries publish an event (`api.webhook_*`, never sent to a stream or a webhook: no
+public projection). Queueing deliveries and recording attempts publish none:
 they are the sender's bookkeeping of events already in the log (one event per attempt
 would add a row to the log for every row it reads), and the delivery log is their record.
 """
