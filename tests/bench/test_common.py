@@ -14,6 +14,21 @@ SET_UP = (
 )
 
 
+def in_bench(code: str, env: dict, *, timeout: float) -> str:
+    """What Python `code` prints, run in bench/ (as a benchmark imports `common`); it must
+    exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT / "bench",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 def test_a_benchmark_gets_production_settings_with_nothing_but_a_database_url():
     """Importing `common` first must leave nothing for `config` to refuse: a benchmark
     run with only DATABASE_URL set starts on production settings (DEBUG off, a secret key
@@ -24,16 +39,7 @@ def test_a_benchmark_gets_production_settings_with_nothing_but_a_database_url():
         if key not in {"DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
     }
     env["DATABASE_URL"] = "postgres://nobody@127.0.0.1:5432/unused"
-    done = subprocess.run(
-        [sys.executable, "-c", SET_UP],
-        cwd=ROOT / "bench",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "False"
+    assert in_bench(SET_UP, env, timeout=60).strip() == "False"
 
 
 SERVER_SETTINGS = (
@@ -52,15 +58,7 @@ def test_a_server_the_benchmark_starts_boots_on_production_settings_under_debug_
     wait for an answer that never comes."""
     env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SECRET_KEY"}}
     env.update(DJANGO_DEBUG="1", DATABASE_URL="postgres://nobody@127.0.0.1:5432/unused")
-    done = subprocess.run(
-        [sys.executable, "-c", SERVER_SETTINGS],
-        cwd=ROOT / "bench",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    returncode, debug, stderr = json.loads(done.stdout.strip().splitlines()[-1])
+    out = in_bench(SERVER_SETTINGS, env, timeout=120)
+    returncode, debug, stderr = json.loads(out.strip().splitlines()[-1])
     assert returncode == 0, stderr
     assert debug == "False"
