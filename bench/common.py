@@ -282,21 +282,40 @@ AWARD_TABLES = (
 )
 
 
-def maintain(labels, run: bool = True) -> str:
-    """VACUUM (ANALYZE) the tables of `labels` ("app.Model", or "app" for all its models)
-    before timing, as autovacuum would between runs (without statistics the planner picks
-    plans no maintained server would, and dead row versions left by earlier runs slow the
-    next); says what it did. With `run` false it only says so."""
+def table_names(labels) -> list[str]:
+    """The tables of `labels` ("app.Model", or "app" for all its models)."""
     from django.apps import apps
-    from django.db import connection
 
-    tables = [
+    return [
         model._meta.db_table
         for label in labels
         for model in (
             [apps.get_model(label)] if "." in label else apps.get_app_config(label).get_models()
         )
     ]
+
+
+def analyze(labels) -> None:
+    """ANALYZE the tables of `labels` between phases (untimed), as autovacuum's analyze
+    does while tables grow. A server's persistent connection keeps the plans it made,
+    a foreign key's check included, until the statistics of their tables change: made
+    while a new database's tables held a few rows, such a check scans its whole table,
+    and on a server whose autovacuum is off (or has not reached the table yet) it would
+    go on doing so as the table grows through the run."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(table_names(labels))}")
+
+
+def maintain(labels, run: bool = True) -> str:
+    """VACUUM (ANALYZE) the tables of `labels` ("app.Model", or "app" for all its models)
+    before timing, as autovacuum would between runs (without statistics the planner picks
+    plans no maintained server would, and dead row versions left by earlier runs slow the
+    next); says what it did. With `run` false it only says so."""
+    from django.db import connection
+
+    tables = table_names(labels)
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('autovacuum')")
         autovacuum = cursor.fetchone()[0]

@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+from django.db import connection
+
 from tests.servers import ROOT
 
 SET_UP = (
@@ -62,3 +65,35 @@ def test_a_server_the_benchmark_starts_boots_on_production_settings_under_debug_
     returncode, debug, stderr = json.loads(out.strip().splitlines()[-1])
     assert returncode == 0, stderr
     assert debug == "False"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_analyze_between_phases_makes_a_persistent_connection_plan_again():
+    """bench/api.py's servers keep their connections (and the plans made on them) from
+    phase to phase. A plan made while a new database's table held a few rows scans the
+    whole table; `common.analyze`, run between phases, makes the connection plan again
+    with the table's statistics (an index scan once the table has grown)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("plans and ANALYZE: PostgreSQL")
+    import common
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ledger_transfer")  # statistics of a few rows
+        cursor.execute("SET plan_cache_mode = force_generic_plan")  # as config.env sets it
+        cursor.execute("PREPARE lookup(bigint) AS SELECT id FROM ledger_transfer WHERE id = $1")
+        try:
+            cursor.execute("EXPLAIN EXECUTE lookup(1)")
+            assert "Seq Scan" in "\n".join(row[0] for row in cursor.fetchall())
+            cursor.execute(
+                "INSERT INTO ledger_transfer (kind, idempotency_key, request_hash, reason,"
+                " context, created_at) SELECT 'award', 'analyze-' || n, '', 'bench',"
+                " '{}'::jsonb, now() FROM generate_series(1, 20000) n"
+            )
+            common.analyze(("ledger.Transfer",))
+            cursor.execute("EXPLAIN EXECUTE lookup(1)")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE lookup")
+            cursor.execute("RESET plan_cache_mode")
+    assert "Seq Scan" not in plan, plan
+    assert "Index" in plan, plan
