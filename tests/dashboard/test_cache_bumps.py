@@ -20,6 +20,16 @@ def version(name: str) -> int:
     return cache.get(f"v:{name}") or 0
 
 
+def relay_past_the_fixtures() -> Relay:
+    """A started relay that has passed the fixtures' own events. On a fresh database its
+    position row is the migration's (seq 0), so it starts before them; they are passed
+    here, as they would be before the test."""
+    relay = Relay(deliver=lambda messages: None)
+    relay.start()
+    relay.step()
+    return relay
+
+
 def test_a_read_right_after_a_write_in_the_same_process_sees_it(alice):
     balance = 100
     for i in range(5):
@@ -60,11 +70,7 @@ def test_one_batch_bumps_each_touched_name_once(alice, bob):
 
 
 def test_a_writer_reads_the_cache_again_once_the_relay_has_bumped_its_write(alice):
-    relay = Relay(deliver=lambda messages: None)
-    relay.start()
-    # On a fresh database the relay's position row is the migration's (seq 0): it starts
-    # before the fixture's own events. Passed here, as they would be before the test.
-    relay.step()
+    relay = relay_past_the_fixtures()
     name = cached.balance_name(alice.pk, "points")
     assert cached.balance(alice.pk, "points") == 100
     ledger.award(alice, 5, reason="quiz", idempotency_key="ryw-relayed")
@@ -77,11 +83,7 @@ def test_a_writer_reads_the_cache_again_once_the_relay_has_bumped_its_write(alic
 
 
 def test_what_a_writer_that_died_after_commit_never_bumped_the_relay_bumps(alice):
-    relay = Relay(deliver=lambda messages: None)
-    relay.start()
-    # On a fresh database the relay's position row is the migration's (seq 0): it starts
-    # before the fixture's own events. Passed here, as they would be before the test.
-    relay.step()
+    relay = relay_past_the_fixtures()
     assert cached.balance(alice.pk, "points") == 100  # cached now
 
     with transaction.atomic():
