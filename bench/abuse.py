@@ -242,7 +242,6 @@ def percentile(values: list[float], q: int) -> float:
 
 
 def main(argv: list[str]) -> int:
-    os.environ["CACHE_KEY_PREFIX"] = f"bench-abuse-{uuid.uuid4().hex[:8]}"
     try:
         common.postgres_url()
     except common.Refused as error:

@@ -23,6 +23,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DJANGO_DEBUG", "0")
 if os.environ["DJANGO_DEBUG"] == "0":
     os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{uuid.uuid4().hex}{uuid.uuid4().hex}")
+# Cache keys of a run's own (`bench-<script>-<random>`), for this process and the servers
+# it starts: set here, since importing `config` below reads the settings (a benchmark
+# that set it later wrote under the product's default prefix, "concord", in process).
+os.environ.setdefault(
+    "CACHE_KEY_PREFIX", f"bench-{Path(sys.argv[0]).stem or 'python'}-{uuid.uuid4().hex[:8]}"
+)
 
 # After the environment above: importing `config` loads its Celery app, which reads it.
 from config.processes import ServerDown, stop

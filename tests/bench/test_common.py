@@ -46,6 +46,19 @@ def test_a_benchmark_gets_production_settings_with_nothing_but_a_database_url():
     assert in_bench(SET_UP, env, timeout=60).strip() == "False"
 
 
+def test_a_benchmark_and_its_servers_share_cache_keys_of_their_own():
+    """Not the product's default prefix ("concord"), and the same in the benchmark's own
+    process (whose settings `common` loads) as in the servers it starts."""
+    env = {key: value for key, value in os.environ.items() if key != "CACHE_KEY_PREFIX"}
+    code = (
+        "import common, os; from django.conf import settings;"
+        " print(settings.CACHE_KEY_PREFIX, common.server_env()['CACHE_KEY_PREFIX'])"
+    )
+    own, servers = in_bench(code, env, timeout=60).split()
+    assert own == servers
+    assert own.startswith("bench-")
+
+
 SERVER_SETTINGS = (
     "import common, json, subprocess, sys; env = common.server_env();"
     " done = subprocess.run([sys.executable, '-c', 'import django; django.setup();"
