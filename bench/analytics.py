@@ -13,8 +13,9 @@ the Redis to use (keys under a fresh prefix). Prints:
 - the members list past the browser's pages (server time): later pages sorted by
   balance, a filter and a search sorted by balance,
 - the leaderboard query (all time, last 24 hours, last 7 days, around a member off the
-  board: uncached, the API's), the cached board, and the relay's patch of it after an
-  award.
+  board: uncached), the cached board, and the relay's patch of it after an award; the
+  API's all-time board around random members and past the cached top, from the ranks the
+  relay keeps (dashboard.ranks), with that store's build time and memory.
 
 `--only rollups,members` (say) measures only those parts.
 """
@@ -146,6 +147,59 @@ def leaderboards() -> None:
         f" {statistics.median(patched):.1f} ms; the next read {after:.1f} ms"
         f" (shows the award: {row['amount']})"
     )
+    api_ranks(relay)
+
+
+def api_ranks(relay) -> None:
+    """The API's all-time board past the cached top (around members anywhere, and a page
+    deeper than the board): from every member's rank the relay keeps (dashboard.ranks),
+    through the Bot API's middleware, in process; the store's build and memory; the
+    relay's batch with it."""
+    import random
+
+    from django_redis import get_redis_connection
+
+    from accounts.models import Member
+    from api.actions.keys import create_key
+    from dashboard import ranks
+    from ledger import actions
+    from tests.api.conftest import bot_api_client
+
+    redis = get_redis_connection("default")
+    memory = redis.info("memory")["used_memory"]
+    built = timed(lambda: ranks.build("points"))
+    grown = (redis.info("memory")["used_memory"] - memory) / 2**20
+    print(f"ranks store: built in {built / 1000:.1f} s, {grown:.0f} MB in Redis")
+    client = bot_api_client()
+    token = create_key(label="bench", scopes=["ledger:read"]).token
+    ids = list(Member.objects.order_by("?").values_list("pk", flat=True)[:300])
+
+    def get(query: str) -> None:
+        response = client.get(
+            f"/api/v1/ledger/leaderboards/points?{query}",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+            HTTP_HOST="localhost",
+            secure=True,  # production settings redirect plain HTTP
+        )
+        assert response.status_code == 200, (response.status_code, dict(response.headers))
+
+    get("limit=1")  # the board, cached
+    for label, queries in (
+        ("around a random member, 10 rows", [f"around={pk}&limit=10" for pk in ids]),
+        ("the top 100 (past the board)", ["limit=100"] * 100),
+    ):
+        runs = sorted(timed(lambda q=q: get(q)) for q in queries)
+        p99 = runs[min(len(runs) - 1, int(len(runs) * 0.99))]
+        print(
+            f"API leaderboard {label}: p50 {statistics.median(runs):.1f} ms,"
+            f" p99 {p99:.1f} ms ({len(runs)} requests)"
+        )
+    member = Member.objects.get(pk=random.choice(ids))
+    batches = []
+    for n in range(5):
+        actions.award(member, 1 + n, reason="bench", idempotency_key=f"bench-rk:{uuid.uuid4().hex}")
+        batches.append(timed(relay.step))
+    print(f"relay batch of one award (patch and ranks): median {statistics.median(batches):.1f} ms")
 
 
 LIST_PAGES = [
@@ -280,7 +334,6 @@ def main() -> None:
         sys.exit("bench/analytics.py: set DATABASE_URL to a scratch PostgreSQL database")
     if not os.environ.get("REDIS_URL"):
         sys.exit("bench/analytics.py: set REDIS_URL (the cache under test)")
-    os.environ["CACHE_KEY_PREFIX"] = f"bench-analytics-{uuid.uuid4().hex[:8]}"
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 
     import django

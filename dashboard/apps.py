@@ -10,10 +10,12 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         from dashboard.cache import invalidate
+        from dashboard.ranks import note
         from events.log import register_handler
 
         # Before the broadcast: a screen that re-renders on the event reads fresh values.
         register_handler(invalidate)
+        register_handler(note)  # the relay moves the ranks (dashboard.ranks)
         post_migrate.connect(_sync_roles, dispatch_uid="dashboard.sync_roles")
 
 

@@ -92,7 +92,7 @@ def forget_written() -> None:
         _dirty, _dirty_all, _relayed = {}, 0, 0
 
 
-def _unrelayed(name: str) -> bool:
+def unrelayed(name: str) -> bool:
     """This process wrote `name` in an event the relay has not bumped yet."""
     if not _dirty and not _dirty_all:
         return False
@@ -114,7 +114,7 @@ def get_or_compute(name: str, compute, valid=None):
     computed while this process's own write of it awaits the relay's bump). `valid(value)`
     false: a value of an older shape (written before a deploy), computed again."""
     label = cached_name(name)
-    if _unrelayed(name):
+    if unrelayed(name):
         CACHE_READS.labels(label, "bypass").inc()
         return compute()
     try:

@@ -8,6 +8,7 @@ import time
 from django.db.models import Max, Min
 
 from dashboard import cache as cached
+from dashboard import ranks
 from integrity.registry import Violations, check
 
 SAMPLE = 200
@@ -36,14 +37,22 @@ def _mismatches(sample: list[tuple[int, str]]) -> set[str]:
     from ledger.queries import leaderboard
 
     wrong: set[str] = set()
-    balances = {
-        (m, c): b
-        for m, c, b in Account.objects.filter(member_id__in={m for m, _ in sample}).values_list(
-            "member_id", "currency__code", "balance"
+    wallets = {
+        (m, c): (b, v)
+        for m, c, b, v in Account.objects.filter(member_id__in={m for m, _ in sample}).values_list(
+            "member_id", "currency__code", "balance", "version"
         )
     }
+    for code in {c for _, c in sample}:
+        members = [m for m, c in sample if c == code]
+        stored = ranks.held(code, members) or {}
+        wrong.update(
+            f"ranks:{member_id}:{code}"
+            for member_id, value in stored.items()
+            if value != wallets.get((member_id, code))
+        )
     for member_id, code in sample:
-        balance = balances.get((member_id, code))
+        balance = wallets.get((member_id, code), (None, None))[0]
         value = cached.peek(cached.balance_name(member_id, code))
         if value is not None and value != balance:
             wrong.add(f"balance:{member_id}:{code}")
@@ -66,7 +75,8 @@ def _mismatches(sample: list[tuple[int, str]]) -> set[str]:
 
 @check(
     "dashboard.cache_matches_database",
-    "A sample of cached balances, member cards and leaderboards equals the database.",
+    "A sample of cached balances, member cards and leaderboards, and of the ranks the relay"
+    " keeps (balance and version), equals the database.",
 )
 def cache_matches_database() -> Violations:
     sample = _sample()

@@ -16,6 +16,7 @@ from api.problems import Problem
 from api.routes.common import get_or_404
 from api.schemas import Currency, PathId, text
 from dashboard import cache as cached
+from dashboard import ranks
 from ledger import actions, queries
 from ledger.models import Achievement, MemberAchievement
 
@@ -70,6 +71,8 @@ def leaderboard(request: HttpRequest, currency: Currency, q: Query[LeaderboardQu
     around = _member(q.around) if q.around is not None else None
     if q.since is None:
         rows = _from_board(currency, q.limit, around)
+        if rows is None:
+            rows = _from_ranks(currency, q.limit, around)
         if rows is not None:
             return rows
     ranks = queries.leaderboard(currency, limit=q.limit, around=around, since=q.since)
@@ -93,6 +96,24 @@ def _from_board(currency: str, limit: int, around: Member | None) -> list[dict] 
     if start + limit > len(rows) and len(rows) >= cached.LEADERBOARD_DEPTH:
         return None
     return rows[start : start + limit]
+
+
+def _from_ranks(currency: str, limit: int, around: Member | None) -> list[dict] | None:
+    """The all-time rows from every member's rank kept by the relay (dashboard.ranks), or
+    None when it cannot say (no store yet, or this process wrote to the currency and the
+    relay has not caught up: the caller asks the database)."""
+    if cached.unrelayed(cached.leaderboard_name(currency)):
+        return None
+    rows = ranks.window(currency, limit, around.pk if around is not None else None)
+    if rows:
+        names = dict(
+            Member.objects.filter(pk__in=[row["member_id"] for row in rows]).values_list(
+                "pk", "display_name"
+            )
+        )
+        for row in rows:
+            row["display_name"] = names.get(row["member_id"], "")
+    return rows
 
 
 def _grants(member: Member) -> list[dict]:

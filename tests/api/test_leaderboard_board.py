@@ -1,5 +1,6 @@
 """The API's all-time leaderboard reads the board screens read (dashboard.cache.leaderboard,
-patched by the relay) when the request falls within it, and the query otherwise; either
+patched by the relay) when the request falls within it, every member's rank kept by the
+relay (dashboard.ranks) once that is built, and the query otherwise; either
 way the answer is the accounts' own order (checked by hand, not by the query)."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard import cache as cached
+from dashboard import ranks
 from events.relay import Relay
 from ledger import actions as ledger
 from ledger import queries
@@ -109,3 +111,26 @@ def test_the_querys_window_around_each_member_is_the_wallets_order():
             rows = queries.leaderboard("points", limit=limit, around=member)
             assert [(r.rank, r.member_id, r.amount) for r in rows] == by_hand(limit, member.pk)
             assert all(astuple(r)[2] for r in rows)  # display names
+
+
+@pytest.mark.redis
+def test_past_the_board_the_api_reads_every_members_rank_kept_by_the_relay(bot, counted):
+    """dashboard.ranks: once built, a window the board cannot answer needs no query."""
+    members = [MemberFactory() for _ in range(7)]
+    for n, amount in enumerate([40, 90, 40, 5, 70, 90, 0]):
+        if amount:
+            ledger.award(members[n], amount, reason="x", idempotency_key=f"lr-{n}")
+    relay = Relay(deliver=lambda messages: None)
+    relay.start()
+    while relay.step():
+        pass
+    ranks.build("points")
+    for round_ in range(2):
+        for limit in (1, 3, DEPTH + 2, 9):
+            for around in [None, *(m.pk for m in members)]:
+                counted.clear()
+                params = {"limit": limit} | ({"around": around} if around else {})
+                assert read(bot, **params) == by_hand(limit, around), params
+                assert all(set(call) == {"limit"} for call in counted), params  # the board's own
+        ledger.award(members[6], 75 + round_, reason="x", idempotency_key=f"lr-up-{round_}")
+        relay.step()
