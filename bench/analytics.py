@@ -14,8 +14,9 @@ the Redis to use (keys under a fresh prefix). Prints:
   balance, a filter and a search sorted by balance,
 - the leaderboard query (all time, last 24 hours, last 7 days, around a member off the
   board: uncached), the cached board, and the relay's patch of it after an award; the
-  API's all-time board around random members and past the cached top, from the ranks the
-  relay keeps (dashboard.ranks), with that store's build time and memory.
+  API's boards from what the relay keeps (dashboard.ranks): all time around random
+  members and past the cached top, this day's, week's and month's top and around members
+  who moved (against the query summing the period), with each board's build and memory.
 
 `--only rollups,members` (say) measures only those parts.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import secrets
 import shutil
 import statistics
@@ -151,44 +153,57 @@ def leaderboards() -> None:
 
 
 def api_ranks(relay) -> None:
-    """The API's all-time board past the cached top (around members anywhere, and a page
-    deeper than the board): from every member's rank the relay keeps (dashboard.ranks),
-    through the Bot API's middleware, in process; the store's build and memory; the
-    relay's batch with it."""
-    import random
-
+    """The API's boards from what the relay keeps (dashboard.ranks), through the Bot API's
+    middleware, in process: all time around members anywhere and past the cached top;
+    the current day, week and month (top, and around members who moved), against the
+    query summing the period's postings. Each board's build and memory; the relay's
+    batch with them."""
+    from django.utils import timezone
     from django_redis import get_redis_connection
 
     from accounts.models import Member
     from api.actions.keys import create_key
     from dashboard import ranks
     from ledger import actions
+    from ledger.queries import leaderboard
     from tests.api.conftest import bot_api_client
 
-    redis = get_redis_connection("default")
-    memory = redis.info("memory")["used_memory"]
-    built = timed(lambda: ranks.build("points"))
-    grown = (redis.info("memory")["used_memory"] - memory) / 2**20
-    print(f"ranks store: built in {built / 1000:.1f} s, {grown:.0f} MB in Redis")
+    redis, now = get_redis_connection("default"), timezone.now()
+    for kind in (None, *ranks.PERIODS):
+        first = None if kind is None else ranks.period_start(kind, now).isoformat()
+        memory = redis.info("memory")["used_memory"]
+        built = timed(lambda kind=kind, first=first: ranks.build("points", kind, first))
+        grown = (redis.info("memory")["used_memory"] - memory) / 2**20
+        print(f"board {kind or 'all time'}: built in {built / 1000:.1f} s, {grown:.0f} MB in Redis")
     client = bot_api_client()
-    token = create_key(label="bench", scopes=["ledger:read"]).token
-    ids = list(Member.objects.order_by("?").values_list("pk", flat=True)[:300])
 
-    def get(query: str) -> None:
+    def get(query: str, token: str) -> None:
         response = client.get(
             f"/api/v1/ledger/leaderboards/points?{query}",
             HTTP_AUTHORIZATION=f"Bearer {token}",
             HTTP_HOST="localhost",
-            secure=True,  # production settings redirect plain HTTP
         )
         assert response.status_code == 200, (response.status_code, dict(response.headers))
 
-    get("limit=1")  # the board, cached
-    for label, queries in (
-        ("around a random member, 10 rows", [f"around={pk}&limit=10" for pk in ids]),
-        ("the top 100 (past the board)", ["limit=100"] * 100),
-    ):
-        runs = sorted(timed(lambda q=q: get(q)) for q in queries)
+    get("limit=1", create_key(label="bench", scopes=["ledger:read"]).token)  # cached board
+    ids = list(Member.objects.order_by("?").values_list("pk", flat=True)[:300])
+    cases = [
+        ("all time around a random member, 10 rows", [f"around={pk}&limit=10" for pk in ids]),
+        ("all time, the top 100 (past the cached board)", ["limit=100"] * 100),
+    ]
+    for kind in ranks.PERIODS:
+        key = ranks._keys("points", (kind, ranks.period_start(kind, now)))[0]
+        moved = [int(m) for m in redis.zrandmember(key, 301) if m != b"~"][:300]
+        start = ranks.period_bounds(kind, ranks.period_start(kind, now))[0]
+        summed = [timed(lambda s=start: leaderboard("points", limit=10, since=s)) for _ in range(3)]
+        print(f"query summing this {kind}'s postings: median {statistics.median(summed):.0f} ms")
+        cases += [
+            (f"this {kind}, the top 10", [f"period={kind}&limit=10"] * 100),
+            (f"this {kind} around one who moved", [f"period={kind}&around={m}" for m in moved]),
+        ]
+    for label, queries in cases:  # a key each: ledger:read allows 1,200 a minute
+        token = create_key(label="bench", scopes=["ledger:read"]).token
+        runs = sorted(timed(lambda q=q, t=token: get(q, t)) for q in queries)
         p99 = runs[min(len(runs) - 1, int(len(runs) * 0.99))]
         print(
             f"API leaderboard {label}: p50 {statistics.median(runs):.1f} ms,"
@@ -199,7 +214,37 @@ def api_ranks(relay) -> None:
     for n in range(5):
         actions.award(member, 1 + n, reason="bench", idempotency_key=f"bench-rk:{uuid.uuid4().hex}")
         batches.append(timed(relay.step))
-    print(f"relay batch of one award (patch and ranks): median {statistics.median(batches):.1f} ms")
+    print(f"relay batch of one award (patch, boards): median {statistics.median(batches):.1f} ms")
+    boards_apply(ids)
+
+
+def boards_apply(ids: list[int]) -> None:
+    """What the relay's board handler (dashboard.ranks.apply_many) costs a batch of 1 and
+    of 100 transfers to random members (made-up moves: the boards are dropped after)."""
+    from django.utils import timezone
+
+    from dashboard import ranks
+    from dashboard.scopes import TRANSFER_POSTED
+    from events.models import Event
+
+    version = 10**6  # above any wallet's: every move applies
+
+    def batch(size: int) -> list:
+        nonlocal version
+        events = []
+        for _ in range(size):
+            version += 1
+            posting = {"member_id": random.choice(ids), "system": None, "amount": 5}
+            posting |= {"balance": version, "version": version}
+            data = {"currency": "points", "postings": [posting]}
+            events.append(Event(kind=TRANSFER_POSTED, data=data, created_at=timezone.now()))
+        return events
+
+    for size in (1, 100):
+        batches = [batch(size) for _ in range(20)]
+        runs = [timed(lambda b=b: ranks.apply_many(b)) for b in batches]
+        print(f"boards' relay handler, a batch of {size}: median {statistics.median(runs):.2f} ms")
+    ranks.forget()
 
 
 LIST_PAGES = [
@@ -334,7 +379,6 @@ def main() -> None:
         sys.exit("bench/analytics.py: set DATABASE_URL to a scratch PostgreSQL database")
     if not os.environ.get("REDIS_URL"):
         sys.exit("bench/analytics.py: set REDIS_URL (the cache under test)")
-    os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 
     import django
 

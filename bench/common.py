@@ -25,10 +25,13 @@ if os.environ["DJANGO_DEBUG"] == "0":
     os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{uuid.uuid4().hex}{uuid.uuid4().hex}")
 # Cache keys of a run's own (`bench-<script>-<random>`), for this process and the servers
 # it starts: set here, since importing `config` below reads the settings (a benchmark
-# that set it later wrote under the product's default prefix, "concord", in process).
+# that set it later wrote under the product's default prefix, "concord", in process;
+# and its own requests were redirected to HTTPS).
 os.environ.setdefault(
     "CACHE_KEY_PREFIX", f"bench-{Path(sys.argv[0]).stem or 'python'}-{uuid.uuid4().hex[:8]}"
 )
+# Plain HTTP on the loopback, as behind TLS: production settings would redirect it.
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 
 # After the environment above: importing `config` loads its Celery app, which reads it.
 from config.processes import ServerDown, stop

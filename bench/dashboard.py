@@ -219,7 +219,6 @@ def main() -> None:
         sys.exit("bench/dashboard.py: set DATABASE_URL to a scratch PostgreSQL database")
     if not os.environ.get("REDIS_URL"):
         sys.exit("bench/dashboard.py: set REDIS_URL (the cache under test)")
-    os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 
     import django
 

@@ -171,7 +171,6 @@ def main(argv: list[str]) -> int:
         return 2
     run_id = uuid.uuid4().hex[:10]
     os.environ["CHANNEL_LAYER"] = args.layer
-    os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
     # Every client holds the same overlay token: the per-token limit (20 by default, a
     # guard against a leaked link) would refuse all but a few of them.
     os.environ.setdefault("CONCORD_STREAM_MAX_PER_TOKEN", str(args.clients + 100))

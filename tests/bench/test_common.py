@@ -59,6 +59,18 @@ def test_a_benchmark_and_its_servers_share_cache_keys_of_their_own():
     assert own.startswith("bench-")
 
 
+def test_a_benchmarks_own_requests_over_plain_http_are_not_redirected():
+    """Production settings redirect HTTP to HTTPS; a benchmark's in-process requests and
+    its servers' run on the loopback as behind TLS."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_DEBUG", "DJANGO_SECURE_SSL_REDIRECT"}
+    }
+    code = "import common; from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)"
+    assert in_bench(code, env, timeout=60).strip() == "False"
+
+
 SERVER_SETTINGS = (
     "import common, json, subprocess, sys; env = common.server_env();"
     " done = subprocess.run([sys.executable, '-c', 'import django; django.setup();"
