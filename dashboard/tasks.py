@@ -6,7 +6,7 @@ from dashboard import ranks
 
 
 @shared_task(name="dashboard.tasks.build_ranks", ignore_result=True)
-def build_ranks(currency: str) -> int:
-    """Build `currency`'s ranks store (dashboard.ranks), queued by a read that found it
-    missing."""
-    return ranks.build(currency)
+def build_ranks(currency: str, kind: str | None = None, first: str | None = None) -> int:
+    """Build a leaderboard the relay keeps (dashboard.ranks: all time, or the `kind`
+    period starting on `first`), queued by a read that found it missing."""
+    return ranks.build(currency, kind, first)

@@ -4,10 +4,12 @@ actions `record_activity` and `grant_achievement`, with the key's actor."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Query, Router, Schema
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from accounts.models import Member
 from api import idempotency
@@ -34,7 +36,23 @@ class RankOut(Schema):
 class LeaderboardQuery(Schema):
     limit: int = Field(20, ge=1, le=LEADERBOARD_MAX)
     around: PathId | None = None
-    since: datetime | None = None
+    since: datetime | None = Field(
+        None,
+        description="Rank what each member gained since then (the net of their postings,"
+        " positive only). The start of the current day, week or month is answered as"
+        " `period`; any other time is summed when asked (seconds at a million members).",
+    )
+    period: Literal["day", "week", "month"] | None = Field(
+        None,
+        description="Rank what each member gained since the current day, week (from Monday)"
+        " or month began, in the server's time zone: kept by the relay, fast at any size.",
+    )
+
+    @model_validator(mode="after")
+    def _one_window(self):
+        if self.since is not None and self.period is not None:
+            raise ValueError("give since or period, not both")
+        return self
 
 
 class StreakOut(Schema):
@@ -65,18 +83,25 @@ def _member(member_id: int) -> Member:
     "/leaderboards/{currency}",
     auth=scope("ledger:read"),
     response=list[RankOut],
-    summary="Top members by balance (or by what they gained since a time)",
+    summary="Top members by balance (or by what they gained in this day, week or month, or"
+    " since a time)",
 )
 def leaderboard(request: HttpRequest, currency: Currency, q: Query[LeaderboardQuery]):
     around = _member(q.around) if q.around is not None else None
-    if q.since is None:
+    since, period = q.since, q.period
+    if period is not None:
+        since = ranks.period_bounds(period, ranks.period_start(period, timezone.now()))[0]
+    elif since is not None:
+        period = ranks.current_period(since)
+    rows = None
+    if since is None:
         rows = _from_board(currency, q.limit, around)
-        if rows is None:
-            rows = _from_ranks(currency, q.limit, around)
-        if rows is not None:
-            return rows
-    ranks = queries.leaderboard(currency, limit=q.limit, around=around, since=q.since)
-    return [rank.__dict__ for rank in ranks]
+    if rows is None and (since is None or period is not None):
+        rows = _from_ranks(currency, q.limit, around, period)
+    if rows is not None:
+        return rows
+    found = queries.leaderboard(currency, limit=q.limit, around=around, since=since)
+    return [rank.__dict__ for rank in found]
 
 
 def _from_board(currency: str, limit: int, around: Member | None) -> list[dict] | None:
@@ -98,13 +123,15 @@ def _from_board(currency: str, limit: int, around: Member | None) -> list[dict] 
     return rows[start : start + limit]
 
 
-def _from_ranks(currency: str, limit: int, around: Member | None) -> list[dict] | None:
-    """The all-time rows from every member's rank kept by the relay (dashboard.ranks), or
-    None when it cannot say (no store yet, or this process wrote to the currency and the
-    relay has not caught up: the caller asks the database)."""
+def _from_ranks(
+    currency: str, limit: int, around: Member | None, period: str | None
+) -> list[dict] | None:
+    """The rows from the boards the relay keeps (dashboard.ranks: all time, or the current
+    `period`), or None when they cannot say (not built yet, or this process wrote to the
+    currency and the relay has not caught up: the caller asks the database)."""
     if cached.unrelayed(cached.leaderboard_name(currency)):
         return None
-    rows = ranks.window(currency, limit, around.pk if around is not None else None)
+    rows = ranks.window(currency, limit, around.pk if around is not None else None, period)
     if rows:
         names = dict(
             Member.objects.filter(pk__in=[row["member_id"] for row in rows]).values_list(

@@ -5,7 +5,10 @@ way the answer is the accounts' own order (checked by hand, not by the query).""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from dashboard import cache as cached
 from dashboard import ranks
@@ -134,3 +137,35 @@ def test_past_the_board_the_api_reads_every_members_rank_kept_by_the_relay(bot, 
                 assert all(set(call) == {"limit"} for call in counted), params  # the board's own
         ledger.award(members[6], 75 + round_, reason="x", idempotency_key=f"lr-up-{round_}")
         relay.step()
+
+
+@pytest.mark.redis
+def test_the_current_day_week_and_month_come_from_the_boards_the_relay_keeps(bot, counted):
+    """`period`, or `since` its start, reads dashboard.ranks once built: no summing query;
+    any other `since` is summed; both at once is refused."""
+    members = [MemberFactory() for _ in range(5)]
+    relay = Relay(deliver=lambda messages: None)
+    relay.start()
+    for n, member in enumerate(members):
+        ledger.award(member, [30, 5, 30, 12, 1][n], reason="x", idempotency_key=f"lp-{n}")
+    while relay.step():
+        pass
+    now = timezone.now()
+    for kind in ranks.PERIODS:
+        first = ranks.period_start(kind, now)
+        ranks.build("points", kind, first.isoformat())
+        start = ranks.period_bounds(kind, first)[0]
+        expected = [
+            (r.rank, r.member_id, r.amount)
+            for r in queries.leaderboard("points", limit=10, since=start)
+        ]
+        counted.clear()
+        assert read(bot, period=kind, limit=10) == expected, kind
+        assert read(bot, since=start.isoformat(), limit=10) == expected, kind
+        assert counted == [], kind  # no query summed the postings
+    counted.clear()
+    read(bot, since=(now - timedelta(hours=30)).isoformat())
+    assert [call.get("since") is not None for call in counted] == [True]
+    response = bot.get("/ledger/leaderboards/points", period="day", since=now.isoformat())
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_failed"

@@ -74,7 +74,7 @@ def held_version(member) -> int:
 
 
 def _moves(events):
-    return ranks.moves_of(events)["points"]
+    return [(m, b, v) for m, _amount, b, v, _at in ranks.moves_of(events)["points"]]
 
 
 def test_a_batch_applied_again_or_late_changes_nothing_newer(members):
@@ -110,7 +110,7 @@ def test_a_lost_key_makes_the_store_absent_and_queues_one_build(members, lost):
 def test_a_balance_past_what_a_score_holds_exactly_unmarks_the_store(members):
     ranks.build("points")
     client = cache.client.get_client(write=True)
-    ranks._apply(client, ranks._keys("points"), [(members[0].pk, 2**53 + 2, 99)])
+    ranks._write(client, ranks._keys("points"), None, [(members[0].pk, 2**53 + 2, 99)])
     assert ranks.window("points", 3) is None
 
 
@@ -131,7 +131,7 @@ def test_the_integrity_check_finds_a_wallet_the_store_holds_wrongly(members, mon
     assert check().count == 0
     alice = members[0]
     client = cache.client.get_client(write=True)
-    ranks._apply(client, ranks._keys("points"), [(alice.pk, 1, held_version(alice) + 1)])
+    ranks._write(client, ranks._keys("points"), None, [(alice.pk, 1, held_version(alice) + 1)])
     found = check()
     assert found.sample == [f"ranks:{alice.pk}:points"]
 
@@ -154,3 +154,10 @@ def test_a_read_that_finds_no_store_has_a_celery_worker_build_it(members, tmp_pa
             assert worker.poll() is None, worker.stdout.read().decode()[-3000:]
             time.sleep(0.2)
     assert found == from_query(3)
+
+
+def test_forgetting_the_boards_leaves_reads_to_the_database_until_rebuilt(members):
+    ranks.build("points")
+    assert ranks.window("points", 3) is not None
+    assert ranks.forget() == 2  # the set and the versions
+    assert ranks.window("points", 3) is None

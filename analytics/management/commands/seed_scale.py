@@ -8,7 +8,8 @@ to the member before for every tenth, a gift of 5 to the member before for every
 an activity day for each day they moved points; a subscription for one in twenty and
 the demo story started by one in three. Wallet balances and posting chains are what the
 postings say, so `integrity_report` passes. Not made: events (the log starts after the
-seed, and the relay has nothing to catch up), story decisions, tournaments.
+seed, and the relay has nothing to catch up), story decisions, tournaments. So the
+leaderboards the relay keeps (dashboard.ranks) are dropped at the end, to be rebuilt.
 
 The load runs with triggers off (session_replication_role = replica, in its own
 transaction: the deferred per-row checks would cost more than the load), then VACUUM
@@ -27,6 +28,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from analytics.rollup import SQL
 from config.commands import ConcordCommand
 from config.sqlfiles import load
+from dashboard import ranks
 
 STEPS = [
     ("members", "scale_members"),
@@ -99,6 +101,9 @@ class Command(ConcordCommand):
             what = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
             cursor.execute(what)
             self.stdout.write(f"{what.lower()}: {time.perf_counter() - step:.1f} s")
+        # The relay's leaderboards never saw these postings (no events): drop them, the
+        # next read rebuilds them from the database.
+        self.stdout.write(f"leaderboards kept by the relay dropped: {ranks.forget()}")
         self.stdout.write(
             f"seeded {count} members over {span} days in {time.perf_counter() - started:.1f} s"
         )
