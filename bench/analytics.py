@@ -267,6 +267,11 @@ def members_list() -> None:
     user.save()
     client = Client()
     client.force_login(user)
+    from dashboard import ranks
+
+    # What a worker does on the first read that finds no board (pages past the first,
+    # sorted by balance, read it).
+    print(f"members list: the all-time board built first ({ranks.build('points')} wallets)")
     for path in LIST_PAGES:
         runs = []
         for _ in range(3):

@@ -30,6 +30,9 @@ from dashboard.controls import PII, VIEW, permitted
 from dashboard.member_controls import ADJUST
 
 PAGE = 50
+# A filtered page sorted by balance walks the ranks in chunks, at most this far.
+WALK_CHUNK = 1_000
+WALK_MAX = 20_000
 COUNT_CAP = 10_000  # rows the pager counts beyond the page asked for; past it, "N+ pages"
 CSV_MAX = 100_000
 SORTS = {
@@ -37,7 +40,7 @@ SORTS = {
     "oldest": ("created_at", "pk"),
     "name": ("display_name", "pk"),
     # Ties by id ascending and members without a wallet last, as the leaderboard ranks
-    # (`Listing.first_by_balance` reads the first page from the cached board).
+    # (`Listing.by_balance` reads the pages from the boards the relay keeps).
     "balance": (F("balance").desc(nulls_last=True), "pk"),
     "active": ("-last_active_at", "-pk"),
 }
@@ -132,25 +135,55 @@ class Listing:
             ),
         )
 
-    def first_by_balance(self, found) -> list | None:
-        """The first page sorted by balance without a filter, in the cached leaderboard's
-        order (top LEADERBOARD_DEPTH, kept by the relay: dashboard.cache), or None (a
-        filter, a later page, fewer wallets than a page: the query). Sorting every
-        wallet takes seconds at a million members, and no index covers balance (wallet
-        updates stay in place: ledger.0005). The balances shown are read now; the order
-        is the board's, which trails a commit by the relay's moment."""
+    def by_balance(self, found, number: int) -> list | None:
+        """Page `number` sorted by balance in the order of the boards the relay keeps, or
+        None (a board that cannot say, a page reaching members without a wallet: the
+        query). Unfiltered, page 1 is the cached leaderboard (top LEADERBOARD_DEPTH:
+        dashboard.cache) and a later one a slice of every member's rank
+        (dashboard.ranks); filtered (a search, platform, premium, activity), the ranks
+        are walked from the top in chunks, each chunk's ids filtered by the query, until
+        the page is full or WALK_MAX ranks were read. Sorting every wallet takes seconds
+        at a million members, and no index covers balance (wallet updates stay in place:
+        ledger.0005). The balances shown are read now; the order is the board's, which
+        trails a commit by the relay's moment."""
         from dashboard import cache as cached
+        from dashboard import ranks
         from ledger.exceptions import LedgerError
 
-        if self.sort != "balance" or self.query or self.platform or self.premium or self.active:
+        if self.sort != "balance":
             return None
+        filtered = bool(self.query or self.platform or self.premium or self.active)
         try:
-            board = cached.leaderboard(self.currency, PAGE)
+            if number == 1 and not filtered:
+                board = cached.leaderboard(self.currency, PAGE)
+            elif cached.unrelayed(cached.leaderboard_name(self.currency)):
+                return None  # this process wrote what the board may not show yet
+            elif filtered:
+                return self._walk(found, number)
+            else:
+                board = ranks.window(self.currency, PAGE, offset=(number - 1) * PAGE) or []
         except LedgerError:  # no such currency: the query shows no balances
             return None
         if len(board) < PAGE:
             return None
         return _in_order(found, [row["member_id"] for row in board])
+
+    def _walk(self, found, number: int) -> list | None:
+        from dashboard import ranks
+
+        wanted, ids = number * PAGE, []
+        for offset in range(0, WALK_MAX, WALK_CHUNK):
+            rows = ranks.window(self.currency, WALK_CHUNK, offset=offset)
+            if rows is None:
+                return None
+            chunk = [row["member_id"] for row in rows]
+            kept = set(found.order_by().filter(pk__in=chunk).values_list("pk", flat=True))
+            ids += [pk for pk in chunk if pk in kept]
+            if len(ids) >= wanted:
+                return _in_order(found, ids[wanted - PAGE : wanted])
+            if len(rows) < WALK_CHUNK:
+                return None  # past the last wallet: members without one follow
+        return None
 
     def _matching_ids(self, pii: bool):
         """The ids of the members the search finds: a UNION of one lookup per key, each
@@ -190,8 +223,8 @@ def members(request):
         return _csv(listing, pii, actor=request.user)
     found = listing.members(pii)
     page = _page(found, request.GET.get("page"))
-    first = listing.first_by_balance(found) if page.number == 1 else None
-    page.object_list = first if first is not None else _rows(listing, page.object_list)
+    ranked = listing.by_balance(found, page.number)
+    page.object_list = ranked if ranked is not None else _rows(listing, page.object_list)
     return render(
         request,
         "dashboard/members.html",

@@ -95,14 +95,15 @@ redis.call('EXPIREAT', KEYS[2], ARGV[2])
 return 1
 """
 
-# ARGV: limit, member ('' for the top), '1' to rank only scores below 0 (a period's
-# gains). Returns {} if not built; {0} if the member holds no place; else {1, then per
-# row: member, score, rank}: the competition rank, 1 + the members strictly above.
+# ARGV: limit, member ('' for the rows from `offset`), '1' to rank only scores below 0 (a
+# period's gains), offset. Returns {} if not built; {0} if the member holds no place;
+# else {1, then per row: member, score, rank}: the competition rank, 1 + the members
+# strictly above.
 _READ = """
 if redis.call('HEXISTS', KEYS[2], 'built') == 0 or not redis.call('ZSCORE', KEYS[1], '~') then
   return {}
 end
-local limit, start, gains = tonumber(ARGV[1]), 0, ARGV[3] == '1'
+local limit, start, gains = tonumber(ARGV[1]), tonumber(ARGV[4]), ARGV[3] == '1'
 if ARGV[2] ~= '' then
   local position = redis.call('ZRANK', KEYS[1], ARGV[2])
   if not position then return {0} end
@@ -183,11 +184,17 @@ def current_period(since: datetime) -> str | None:
 
 
 def window(
-    currency: str, limit: int, around: int | None = None, period: str | None = None
+    currency: str,
+    limit: int,
+    around: int | None = None,
+    period: str | None = None,
+    *,
+    offset: int = 0,
 ) -> list[dict] | None:
-    """The `limit` rows from the top (or centred on member `around`) of `currency` all
-    time, or of the current `period` (what each member gained since its start), as the
-    query's ranks and order, names left to the caller (`display_name` None). [] if
+    """The `limit` rows from the top (`offset` rows down; or centred on member `around`)
+    of `currency` all time, or of the current `period` (what each member gained since
+    its start), as the query's ranks and order, names left to the caller
+    (`display_name` None). [] if
     `around` has no place on a period's board; None when the board cannot say (no Redis;
     not built: a build is queued; all time, a member without a place: a wallet opened
     with no event)."""
@@ -197,7 +204,9 @@ def window(
     span = None if period is None else (period, period_start(period, timezone.now()))
     member = "" if around is None else _member(around)
     try:
-        out = client.eval(_READ, 2, *_keys(currency, span), limit, member, int(span is not None))
+        out = client.eval(
+            _READ, 2, *_keys(currency, span), limit, member, int(span is not None), offset
+        )
     except Exception as exc:
         logger.warning("ranks of %s unavailable, reading the database: %s", currency, exc)
         return None

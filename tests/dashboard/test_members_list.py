@@ -197,17 +197,62 @@ def test_the_first_page_by_balance_is_the_cached_board_in_the_querys_order(alice
     viewer = as_role("Viewer")
     listing = members_list.Listing.of(QueryDict("sort=balance"))
     by_query = [m.pk for m in listing.members(pii=False)[:3]]
-    board = listing.first_by_balance(listing.members(pii=False))
+    board = listing.by_balance(listing.members(pii=False), 1)
     assert board is not None
     assert [m.pk for m in board] == by_query
     assert shown(viewer, sort="balance") == by_query
     ledger.award(alice, 1_000, reason="x", idempotency_key="bal-top")
     assert shown(viewer, sort="balance")[0] == alice.pk
     # A filter or a later page is the query's.
-    assert listing.of(QueryDict("sort=balance&premium=no")).first_by_balance(None) is None
+    assert listing.of(QueryDict("sort=balance&premium=no")).by_balance(None, 1) is None
     assert shown(viewer, sort="balance", page="2") == [
         m.pk for m in listing.members(pii=False)[3:6]
     ]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_later_pages_by_balance_come_from_every_members_rank_in_the_querys_order(monkeypatch):
+    """Past page 1, sorted by balance without a filter, the page's order is the all-time
+    board the relay keeps (dashboard.ranks), once built; the same rows as the query."""
+    from django.http import QueryDict
+
+    from dashboard import members_list, ranks
+    from tests.dashboard.test_cache_bumps import relay_past_the_fixtures
+
+    monkeypatch.setattr(members_list, "PAGE", 3)
+    people = [
+        MemberFactory(platform="web", external_id=f"rk-{n}") if n % 2 else MemberFactory()
+        for n in range(8)
+    ]
+    for n, member in enumerate(people):
+        ledger.award(member, [5, 40, 5, 90, 12, 40, 7, 1][n], reason="x", idempotency_key=f"p{n}")
+    relay_past_the_fixtures()
+    viewer = as_role("Viewer")
+    listing = members_list.Listing.of(QueryDict("sort=balance"))
+    by_query = [m.pk for m in listing.members(pii=False)]
+    assert listing.by_balance(listing.members(pii=False), 2) is None  # not built: the query
+    ranks.build("points")
+    ranked = listing.by_balance(listing.members(pii=False), 2)
+    assert [m.pk for m in ranked] == by_query[3:6]
+    assert shown(viewer, sort="balance", page="2") == by_query[3:6]
+    assert listing.by_balance(listing.members(pii=False), 3) is None  # 2 rows: the query's
+    assert shown(viewer, sort="balance", page="3") == by_query[6:]
+    # Filtered, the ranks are walked from the top (in chunks of 2 here) and filtered.
+    monkeypatch.setattr(members_list, "WALK_CHUNK", 2)
+    web = members_list.Listing.of(QueryDict("sort=balance&platform=web"))
+    assert [m.pk for m in web.by_balance(web.members(pii=False), 1)] == [
+        m.pk for m in web.members(pii=False)[:3]
+    ]
+    rich = members_list.Listing.of(QueryDict("sort=balance&active=7"))
+    for filtered in (web, rich):
+        expected = [m.pk for m in filtered.members(pii=False)]
+        for number in (1, 2):
+            walked = filtered.by_balance(filtered.members(pii=False), number)
+            page = expected[3 * (number - 1) : 3 * number]
+            assert (None if walked is None else [m.pk for m in walked]) == (
+                page if len(page) == 3 else None
+            ), (filtered.platform, filtered.active, number)
 
 
 def test_the_pager_counts_only_a_bounded_number_of_rows_past_the_page(monkeypatch):
