@@ -27,9 +27,12 @@ if os.environ["DJANGO_DEBUG"] == "0":
 # it starts: set here, since importing `config` below reads the settings (a benchmark
 # that set it later wrote under the product's default prefix, "concord", in process;
 # and its own requests were redirected to HTTPS).
-os.environ.setdefault(
-    "CACHE_KEY_PREFIX", f"bench-{Path(sys.argv[0]).stem or 'python'}-{uuid.uuid4().hex[:8]}"
-)
+# Always a fresh one: a shell exporting the product's prefix must not lend it (live.py
+# deletes its run's keys at the end).
+if not os.environ.get("CACHE_KEY_PREFIX", "").startswith("bench-"):
+    os.environ["CACHE_KEY_PREFIX"] = (
+        f"bench-{Path(sys.argv[0]).stem or 'python'}-{uuid.uuid4().hex[:8]}"
+    )
 # Plain HTTP on the loopback, as behind TLS: production settings would redirect it.
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 

@@ -14,8 +14,10 @@ class DashboardConfig(AppConfig):
         from events.log import register_handler
 
         # Before the broadcast: a screen that re-renders on the event reads fresh values.
+        # The boards first: `invalidate`'s batch marks the batch relayed for this
+        # process's read-your-writes, which the boards must then already show.
+        register_handler(note)  # the relay moves the boards (dashboard.ranks)
         register_handler(invalidate)
-        register_handler(note)  # the relay moves the ranks (dashboard.ranks)
         post_migrate.connect(_sync_roles, dispatch_uid="dashboard.sync_roles")
 
 

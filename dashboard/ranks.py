@@ -8,31 +8,34 @@ member id, as `ledger.queries.leaderboard` does; score: minus the amount) and a 
   wallet's version (the postings it has had). A wallet moves only to a higher version
   than the one held (`transfer.posted` carries each wallet's balance and version after
   it; a registration's new wallets are version 0).
-- **A period** (`ranks:<currency>:<day|week|month>:<first day>`, in TIME_ZONE): the
-  hash holds, per wallet, the version and balance before its first posting of the
-  period and after its last (`lo:start:hi:end`); the score is minus `end - start`, what
-  the balance gained over the period. Ranked are the wallets that gained (> 0), as the
-  query's `since` the period's start. A posting widens the span only outward, so it
-  expires two days after the period ends.
+- **A period** (`ranks:<currency>:<day|week|month>:<first day>`, days in UTC, Django's
+  TIME_ZONE): the hash holds, per wallet, the version and balance before its first
+  posting of the period and after its last (`lo:start:hi:end`); the score is minus
+  `end - start`, what the balance gained over the period. Ranked are the wallets that
+  gained (> 0), as the query's `since` the period's start. A posting only ever widens a
+  span outward. A period's keys expire two days after it ends.
 Either way applying a move twice, out of order or beside a build changes nothing already
 newer or wider: the relay and a build can write at once.
 
-A board is read only once built: `build` empties it, then writes what the database holds
+A board is read only once built: `build` empties it, writes what the database holds
 (every wallet; every posting of the period), then marks it (a `built` field in the hash
 and a sentinel member `~` at +inf in the set, so that losing either key to eviction or a
-Redis restart unmarks it). Unmarked, the reader answers None (its caller asks the
-database) and queues a build on Celery. Without Redis (embedded defaults) there are no
-boards: None always.
+Redis restart unmarks it), but only if it is still its own (a token written after the
+delete: a later build or `forget` meanwhile leaves it unmarked). Unmarked, the reader
+answers None (its caller asks the database) and queues a build on Celery. After a
+change the relay never saw (a restore, a bulk load), `forget` drops every board.
+Without Redis (embedded defaults) there are no boards: None always.
 
 A period's gain is its last balance minus its first, which is the sum of its postings
 unless two transfers to one wallet, timed a moment apart across the period's start,
 committed in the opposite order (the query counts by time, the board by version).
-Scores are exact up to 2**53; a balance past EXACT unmarks its board, which then stays
-on the database's answer."""
+Scores are exact up to 2**53; a balance past EXACT flags its board `inexact`, which then
+stays on the database's answer (no build is queued) until `forget`."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import date, datetime, timedelta
 
 from celery import current_app
@@ -42,6 +45,7 @@ from django.utils import timezone
 
 from dashboard.scopes import TRANSFER_POSTED
 from events.log import batched
+from ledger.queries import SINCE_FIRST
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +67,7 @@ for i = 2, #ARGV, 3 do
   if tonumber(version) > held then
     redis.call('HSET', KEYS[2], member, version)
     redis.call('ZADD', KEYS[1], '-' .. balance, member)
-    if tonumber(balance) > exact then redis.call('HDEL', KEYS[2], 'built') end
+    if tonumber(balance) > exact then redis.call('HSET', KEYS[2], 'inexact', 1) end
   end
 end
 return 1
@@ -87,7 +91,7 @@ for i = 3, #ARGV, 4 do
   if changed then
     redis.call('HSET', KEYS[2], member, string.format('%d:%d:%d:%d', lo, first, hi, last))
     redis.call('ZADD', KEYS[1], string.format('%d', first - last), member)
-    if balance > exact then redis.call('HDEL', KEYS[2], 'built') end
+    if balance > exact then redis.call('HSET', KEYS[2], 'inexact', 1) end
   end
 end
 redis.call('EXPIREAT', KEYS[1], ARGV[2])
@@ -96,10 +100,11 @@ return 1
 """
 
 # ARGV: limit, member ('' for the rows from `offset`), '1' to rank only scores below 0 (a
-# period's gains), offset. Returns {} if not built; {0} if the member holds no place;
-# else {1, then per row: member, score, rank}: the competition rank, 1 + the members
-# strictly above.
+# period's gains), offset. Returns {} if not built; {2} if a balance is past EXACT; {0}
+# if the member holds no place; else {1, then per row: member, score, rank}: the
+# competition rank, 1 + the members strictly above.
 _READ = """
+if redis.call('HEXISTS', KEYS[2], 'inexact') == 1 then return {2} end
 if redis.call('HEXISTS', KEYS[2], 'built') == 0 or not redis.call('ZSCORE', KEYS[1], '~') then
   return {}
 end
@@ -119,6 +124,29 @@ for i = 1, #rows, 2 do
   out[#out + 1] = 1 + redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. rows[i + 1])
 end
 return out
+"""
+
+
+# A build's end: mark the board built only if it is still this build's (ARGV[1], the
+# token written after its delete: a later build, or `forget`, replaced or removed it) and
+# no balance past EXACT came meanwhile; ARGV[2]: the keys' expiry (0: none).
+_MARK = """
+if redis.call('HGET', KEYS[2], 'building') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[2], 'building')
+redis.call('ZADD', KEYS[1], 'inf', '~')
+if tonumber(ARGV[2]) > 0 then
+  redis.call('EXPIREAT', KEYS[1], ARGV[2])
+  redis.call('EXPIREAT', KEYS[2], ARGV[2])
+end
+if redis.call('HEXISTS', KEYS[2], 'inexact') == 1 then return 0 end
+redis.call('HSET', KEYS[2], 'built', 1)
+return 1
+"""
+
+# Release a lock only if it is still ours (ARGV[1]).
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -170,13 +198,18 @@ def period_bounds(kind: str, first: date) -> tuple[datetime, datetime]:
     )
 
 
-def current_period(since: datetime) -> str | None:
+def current(kind: str, now: datetime | None = None) -> tuple[str, date]:
+    """The `kind` period holding `now` (default: now), as `window` takes it."""
+    return kind, period_start(kind, now or timezone.now())
+
+
+def current_period(since: datetime, now: datetime | None = None) -> tuple[str, date] | None:
     """The period (shortest first) whose board `since` asks for: `since` is the start of
     the current day, week or month; None otherwise."""
-    now = timezone.now()
     for kind in PERIODS:
-        if period_bounds(kind, period_start(kind, now))[0] == since:
-            return kind
+        period = current(kind, now)
+        if period_bounds(*period)[0] == since:
+            return period
     return None
 
 
@@ -187,13 +220,13 @@ def window(
     currency: str,
     limit: int,
     around: int | None = None,
-    period: str | None = None,
+    period: tuple[str, date] | None = None,
     *,
     offset: int = 0,
 ) -> list[dict] | None:
     """The `limit` rows from the top (`offset` rows down; or centred on member `around`)
-    of `currency` all time, or of the current `period` (what each member gained since
-    its start), as the query's ranks and order, names left to the caller
+    of `currency` all time, or of a `period` ((kind, first day): what each member gained
+    since its start), as the query's ranks and order, names left to the caller
     (`display_name` None). [] if
     `around` has no place on a period's board; None when the board cannot say (no Redis;
     not built: a build is queued; all time, a member without a place: a wallet opened
@@ -201,7 +234,7 @@ def window(
     client = _client()
     if client is None:
         return None
-    span = None if period is None else (period, period_start(period, timezone.now()))
+    span = period
     member = "" if around is None else _member(around)
     try:
         out = client.eval(
@@ -213,6 +246,8 @@ def window(
     if not out:
         request_build(currency, span)
         return None
+    if out == [2]:
+        return None  # a balance past what a score holds exactly: the query, always
     if out == [0]:
         return None if span is None else []
     return [
@@ -236,12 +271,13 @@ def held(currency: str, member_ids) -> dict[int, tuple[int | None, int | None]] 
     zset, versions = _keys(currency)
     pipe = client.pipeline(transaction=True)
     pipe.hexists(versions, BUILT)
+    pipe.hexists(versions, "inexact")
     pipe.zscore(zset, SENTINEL)
     for member in map(_member, member_ids):
         pipe.zscore(zset, member)
         pipe.hget(versions, member)
-    built, marked, *values = pipe.execute()
-    if not built or marked is None:
+    built, inexact, marked, *values = pipe.execute()
+    if not built or inexact or marked is None:
         return None
     return {
         member_id: (
@@ -272,16 +308,26 @@ def request_build(currency: str, period: tuple[str, date] | None = None) -> None
 def build(currency: str, kind: str | None = None, first: str | None = None) -> int:
     """Empty a board and write what the database holds into it, then mark it built: the
     all-time board of `currency`, or its `kind` period starting on `first` (ISO date).
-    The number of rows written. Runs beside the relay (see the module)."""
+    The number of rows written (0, nothing marked, for an unknown currency). Runs beside
+    the relay (see the module); marks only if no later build or `forget` came meanwhile."""
+    from ledger.models import Currency
+
     client = _client()
     if client is None:
         return 0
     period = None if kind is None else (kind, date.fromisoformat(first))
-    keys = _keys(currency, period)
+    keys, token = _keys(currency, period), uuid.uuid4().hex
+    lock = cache.make_key(f"{_name(currency, period)}:building")
+    client.set(lock, token, ex=BUILD_LOCK_SECONDS)  # this build's now
     try:
-        client.delete(*keys)
-        count, exact = 0, True
-        with connection.cursor() as cursor:
+        if not Currency.objects.filter(code=currency).exists():
+            return 0
+        started = client.pipeline(transaction=True)
+        started.delete(*keys)
+        started.hset(keys[1], "building", token)
+        started.execute()
+        count = 0
+        with connection.chunked_cursor() as cursor:  # server-side: streamed, not loaded
             if period is None:
                 cursor.execute(
                     "SELECT a.member_id, a.balance, a.version FROM ledger_account a"
@@ -294,19 +340,12 @@ def build(currency: str, kind: str | None = None, first: str | None = None) -> i
                 cursor.execute(_PERIOD_POSTINGS, [currency, start, end, start])
             while rows := cursor.fetchmany(CHUNK):
                 _write(client, keys, period, rows)
-                exact = exact and all(row[-2] <= EXACT for row in rows)  # the balances
                 count += len(rows)
-        marked = client.pipeline(transaction=True)
-        marked.zadd(keys[0], {SENTINEL: float("inf")})
-        if exact:
-            marked.hset(keys[1], BUILT, 1)
-        if period is not None:
-            for key in keys:
-                marked.expireat(key, _expiry(period))
-        marked.execute()
+        expiry = 0 if period is None else _expiry(period)
+        client.eval(_MARK, 2, *keys, token, expiry)
         return count
     finally:
-        client.delete(cache.make_key(f"{_name(currency, period)}:building"))
+        client.eval(_UNLOCK, 1, lock, token)
 
 
 def forget() -> int:
@@ -325,8 +364,7 @@ _PERIOD_POSTINGS = (
     " JOIN ledger_account a ON a.id = p.account_id"
     " JOIN ledger_currency c ON c.id = a.currency_id"
     " WHERE c.code = %s AND a.member_id IS NOT NULL AND t.created_at >= %s"
-    " AND t.created_at < %s"
-    " AND p.transfer_id >= (SELECT MIN(id + 0) FROM ledger_transfer WHERE created_at >= %s)"
+    f" AND t.created_at < %s AND p.transfer_id >= {SINCE_FIRST}"
 )
 
 
@@ -376,7 +414,9 @@ def moves_of(events) -> dict[str, list[tuple[int, int, int, int, datetime]]]:
                     moves.setdefault(data.get("currency", ""), []).append(move)
         elif event.kind == "member.registered" and isinstance(data.get("member_id"), int):
             if currencies is None:
-                currencies = list(Currency.objects.values_list("code", flat=True))
+                currencies = list(
+                    Currency.objects.filter(opens_on_signup=True).values_list("code", flat=True)
+                )
             for code in currencies:  # registration opens a wallet of each, empty
                 moves.setdefault(code, []).append((data["member_id"], 0, 0, 0, event.created_at))
     return moves

@@ -29,7 +29,8 @@ class Rank:
     amount: int
 
 
-def _currency_id(currency: str) -> int:
+def known_currency(currency: str) -> int:
+    """The id of `currency`; UnknownCurrency if there is none."""
     check_currency(currency)
     currency_id = Currency.objects.filter(code=currency).values_list("pk", flat=True).first()
     if currency_id is None:
@@ -56,7 +57,7 @@ def leaderboard(
     balance, so wallet updates stay in place; callers cache it); `since` ranks what
     each member gained since then (the net of their postings, positive only). Ties share
     a rank and are listed by member id, so the order never changes between reads."""
-    currency_id, limit = _currency_id(currency), _limit(limit)
+    currency_id, limit = known_currency(currency), _limit(limit)
     if since is None:
         source = (
             "SELECT a.member_id, a.balance AS amount FROM ledger_account a"
@@ -173,7 +174,7 @@ def statement(member, currency: str = "points", *, limit: int = 50, before: int 
     """The member's wallet history in `currency`, newest first, with the running balance.
 
     `before` (a version) pages back: pass the last line's version to get the next page."""
-    currency_id, limit = _currency_id(currency), _limit(limit)
+    currency_id, limit = known_currency(currency), _limit(limit)
     wallet = Account.objects.filter(member_id=member_id_of(member), currency_id=currency_id)
     wallet_id = wallet.values_list("pk", flat=True).first()
     if wallet_id is None:
@@ -209,6 +210,6 @@ def balance(member, currency: str = "points") -> tuple[int, int]:
         .first()
     )
     if wallet is None:
-        _currency_id(currency)
+        known_currency(currency)
         return 0, 0
     return wallet[0], wallet[0] - wallet[1]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -141,6 +142,25 @@ def _close_connections_at_the_end(django_db_setup, django_db_blocker):
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 " AND state = 'idle'"
             )
+
+
+@pytest.fixture(autouse=True)
+def _tasks_queued_by_reads_stay_here(monkeypatch):
+    """A read that finds no leaderboard board queues its build on Celery (dashboard.ranks);
+    with Redis, to a queue of the test's own, emptied after it, not to the default queue
+    another worker on this Redis would take. A test that runs a worker sets its own."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        yield
+        return
+    from celery import current_app
+    from django_redis import get_redis_connection
+
+    queue = f"test-reads-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setitem(current_app.conf, "task_default_queue", queue)
+    yield
+    get_redis_connection("default").delete(queue)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from typing import Literal
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field, model_validator
 
@@ -45,7 +44,7 @@ class LeaderboardQuery(Schema):
     period: Literal["day", "week", "month"] | None = Field(
         None,
         description="Rank what each member gained since the current day, week (from Monday)"
-        " or month began, in the server's time zone: kept by the relay, fast at any size.",
+        " or month began, in UTC: kept by the relay, fast at any size.",
     )
 
     @model_validator(mode="after")
@@ -88,9 +87,10 @@ def _member(member_id: int) -> Member:
 )
 def leaderboard(request: HttpRequest, currency: Currency, q: Query[LeaderboardQuery]):
     around = _member(q.around) if q.around is not None else None
-    since, period = q.since, q.period
-    if period is not None:
-        since = ranks.period_bounds(period, ranks.period_start(period, timezone.now()))[0]
+    since, period = q.since, None
+    if q.period is not None:  # one clock read: the start asked and the board read agree
+        period = ranks.current(q.period)
+        since = ranks.period_bounds(*period)[0]
     elif since is not None:
         period = ranks.current_period(since)
     rows = None
@@ -123,12 +123,12 @@ def _from_board(currency: str, limit: int, around: Member | None) -> list[dict] 
     return rows[start : start + limit]
 
 
-def _from_ranks(
-    currency: str, limit: int, around: Member | None, period: str | None
-) -> list[dict] | None:
+def _from_ranks(currency: str, limit: int, around: Member | None, period) -> list[dict] | None:
     """The rows from the boards the relay keeps (dashboard.ranks: all time, or the current
     `period`), or None when they cannot say (not built yet, or this process wrote to the
-    currency and the relay has not caught up: the caller asks the database)."""
+    currency and the relay has not caught up: the caller asks the database). An unknown
+    currency is refused first (no board is made for it)."""
+    queries.known_currency(currency)
     if cached.unrelayed(cached.leaderboard_name(currency)):
         return None
     rows = ranks.window(currency, limit, around.pk if around is not None else None, period)

@@ -169,3 +169,8 @@ def test_the_current_day_week_and_month_come_from_the_boards_the_relay_keeps(bot
     response = bot.get("/ledger/leaderboards/points", period="day", since=now.isoformat())
     assert response.status_code == 422
     assert response.json()["code"] == "validation_failed"
+    for params in ({"period": "day"}, {"limit": 80}):  # no board made for a currency
+        for _ in range(2):
+            response = bot.get("/ledger/leaderboards/nope", **params)
+            assert response.status_code == 422, params
+            assert response.json()["code"] == "unknown_currency"

@@ -112,6 +112,8 @@ def test_a_balance_past_what_a_score_holds_exactly_unmarks_the_store(members):
     client = cache.client.get_client(write=True)
     ranks._write(client, ranks._keys("points"), None, [(members[0].pk, 2**53 + 2, 99)])
     assert ranks.window("points", 3) is None
+    lock = cache.make_key("ranks:points:building")
+    assert not client.exists(lock)  # no build queued: it would end the same
 
 
 def test_a_member_without_a_wallet_in_the_store_is_left_to_the_database(members):
@@ -161,3 +163,43 @@ def test_forgetting_the_boards_leaves_reads_to_the_database_until_rebuilt(member
     assert ranks.window("points", 3) is not None
     assert ranks.forget() == 2  # the set and the versions
     assert ranks.window("points", 3) is None
+
+
+def test_a_build_forgotten_or_overtaken_midway_leaves_its_board_unmarked(members, monkeypatch):
+    monkeypatch.setattr(ranks, "CHUNK", 2)
+    write = ranks._write
+    calls = []
+
+    def forgetting(*args):
+        write(*args)
+        calls.append(1)
+        if len(calls) == 1:
+            ranks.forget()  # an operator drops the boards while the build runs
+
+    monkeypatch.setattr(ranks, "_write", forgetting)
+    ranks.build("points")
+    assert len(calls) > 1
+    assert ranks.window("points", 3) is None  # not served half-built
+    monkeypatch.setattr(ranks, "_write", write)
+    ranks.build("points")
+    assert ranks.window("points", 3) == from_query(3)
+
+
+def test_a_currency_not_opened_on_registration_gets_no_new_members(members):
+    from ledger.models import Currency
+
+    Currency.objects.create(code="gems", name="Gems", opens_on_signup=False)
+    ledger.award(members[0], 9, currency="gems", reason="x", idempotency_key="gem-1")
+    relay = relay_past_the_fixtures()
+    ranks.build("gems")
+    newcomer = MemberFactory()
+    while relay.step():
+        pass
+    rows = queries.leaderboard("gems", limit=10)
+    assert [r["member_id"] for r in ranks.window("gems", 10)] == [r.member_id for r in rows]
+    assert newcomer.pk not in [r.member_id for r in rows]
+
+
+def test_an_unknown_currency_gets_no_board(members):
+    assert ranks.build("nope") == 0
+    assert ranks.window("nope", 3) is None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.utils import timezone
@@ -34,9 +34,10 @@ def from_query(kind: str, limit: int, around=None) -> list[dict]:
 def assert_same_as_the_query(members) -> None:
     for kind in ranks.PERIODS:
         for limit in (1, 3, len(members) + 1):
-            assert ranks.window("points", limit, period=kind) == from_query(kind, limit), kind
+            found = ranks.window("points", limit, period=ranks.current(kind))
+            assert found == from_query(kind, limit), kind
             for member in members:
-                found = ranks.window("points", limit, member.pk, period=kind)
+                found = ranks.window("points", limit, member.pk, period=ranks.current(kind))
                 assert found == from_query(kind, limit, member), (kind, limit, member.pk)
 
 
@@ -64,7 +65,7 @@ def members(monkeypatch):
 
 def test_built_period_boards_rank_the_gains_since_each_period_began(members):
     for kind in ranks.PERIODS:
-        assert ranks.window("points", 3, period=kind) is None  # not built yet
+        assert ranks.window("points", 3, period=ranks.current(kind)) is None  # not built yet
         first = ranks.period_start(kind, timezone.now()).isoformat()
         assert ranks.build("points", kind, first) > 0
     assert {row["amount"] for row in from_query("day", 20)} == {7, 30}  # what came before: not
@@ -98,13 +99,24 @@ def test_a_period_board_applied_twice_or_beside_its_build_stays_the_same(members
         pass
     ranks.build("points", "week", first.isoformat())
     ranks.apply_many(list(Event.objects.order_by("seq")))  # every move again
-    assert ranks.window("points", 10, period="week") == from_query("week", 10)
+    assert ranks.window("points", 10, period=ranks.current("week")) == from_query("week", 10)
 
 
 def test_the_current_period_is_found_from_its_start_only():
-    now = timezone.now()
-    assert ranks.current_period(start_of("day")) == "day"
-    if start_of("week") != start_of("day"):
-        assert ranks.current_period(start_of("week")) == "week"
-    assert ranks.current_period(start_of("day") + timedelta(seconds=1)) is None
-    assert ranks.current_period(now - timedelta(days=1)) is None or now.hour == 0
+    """On Wednesday 2026-12-16 14:30 UTC: the day from 00:00, the week from Monday the
+    14th, the month from the 1st; any other time, or another offset's midnight, is not."""
+    from datetime import date, datetime
+
+    now = datetime(2026, 12, 16, 14, 30, tzinfo=UTC)
+    midnight = datetime(2026, 12, 16, tzinfo=UTC)
+    assert ranks.current_period(midnight, now) == ("day", date(2026, 12, 16))
+    monday = datetime(2026, 12, 14, tzinfo=UTC)
+    assert ranks.current_period(monday, now) == ("week", date(2026, 12, 14))
+    first = datetime(2026, 12, 1, tzinfo=UTC)
+    assert ranks.current_period(first, now) == ("month", date(2026, 12, 1))
+    assert ranks.period_bounds("month", date(2026, 12, 1))[1] == datetime(2027, 1, 1, tzinfo=UTC)
+    same_instant = datetime.fromisoformat("2026-12-16T01:00:00+01:00")
+    assert ranks.current_period(same_instant, now) == ("day", date(2026, 12, 16))
+    assert ranks.current_period(datetime.fromisoformat("2026-12-16T00:00:00+01:00"), now) is None
+    assert ranks.current_period(midnight + timedelta(seconds=1), now) is None
+    assert ranks.current_period(midnight - timedelta(days=1), now) is None
