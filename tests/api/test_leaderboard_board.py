@@ -51,15 +51,22 @@ def read(bot, **params) -> list[tuple[int, int, int]]:
     return [(r["rank"], r["member_id"], r["amount"]) for r in rows]
 
 
-def test_all_time_boards_come_from_the_cached_board_and_match_the_wallets(bot, counted):
+def awarded_and_relayed(key: str) -> tuple[list, Relay]:
+    """Seven members with 40, 90, 40, 5, 70, 90 and 0 points more (ties share a rank),
+    and a relay that has passed every event."""
     members = [MemberFactory() for _ in range(7)]
-    for n, amount in enumerate([40, 90, 40, 5, 70, 90, 0]):  # ties share a rank
+    for n, amount in enumerate([40, 90, 40, 5, 70, 90, 0]):
         if amount:
-            ledger.award(members[n], amount, reason="x", idempotency_key=f"lb-{n}")
+            ledger.award(members[n], amount, reason="x", idempotency_key=f"{key}-{n}")
     relay = Relay(deliver=lambda messages: None)
     relay.start()
     while relay.step():
         pass
+    return members, relay
+
+
+def test_all_time_boards_come_from_the_cached_board_and_match_the_wallets(bot, counted):
+    members, relay = awarded_and_relayed("lb")
     read(bot, limit=1)  # the board is computed once (a miss)
     for round_ in range(2):
         for limit in range(1, DEPTH + 3):
@@ -119,14 +126,7 @@ def test_the_querys_window_around_each_member_is_the_wallets_order():
 @pytest.mark.redis
 def test_past_the_board_the_api_reads_every_members_rank_kept_by_the_relay(bot, counted):
     """dashboard.ranks: once built, a window the board cannot answer needs no query."""
-    members = [MemberFactory() for _ in range(7)]
-    for n, amount in enumerate([40, 90, 40, 5, 70, 90, 0]):
-        if amount:
-            ledger.award(members[n], amount, reason="x", idempotency_key=f"lr-{n}")
-    relay = Relay(deliver=lambda messages: None)
-    relay.start()
-    while relay.step():
-        pass
+    members, relay = awarded_and_relayed("lr")
     ranks.build("points")
     for round_ in range(2):
         for limit in (1, 3, DEPTH + 2, 9):
