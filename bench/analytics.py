@@ -280,6 +280,7 @@ def members_list() -> None:
             runs.append((time.perf_counter() - started) * 1000)
             assert answer.status_code == 200, (path, answer.status_code)
         print(f"{path}: server time median {statistics.median(runs):.0f} ms, max {max(runs):.0f}")
+    ranks.forget()  # hundreds of MB at this size: not left in a shared Redis
 
 
 def pages(member_id: int, loads: int) -> list:
