@@ -377,16 +377,12 @@ def _write(client, keys, period, rows) -> None:
     version) rows."""
     if not rows:
         return
-    args: list = [EXACT]
-    if period is None:
-        for member_id, *rest in rows:
-            args += [_member(member_id), *rest]
-        client.eval(_APPLY, 2, *keys, *args)
-        return
-    args.append(_expiry(period))
+    script, args = (
+        (_APPLY, [EXACT]) if period is None else (_APPLY_PERIOD, [EXACT, _expiry(period)])
+    )
     for member_id, *rest in rows:
         args += [_member(member_id), *rest]
-    client.eval(_APPLY_PERIOD, 2, *keys, *args)
+    client.eval(script, 2, *keys, *args)
 
 
 # --- the relay's part ------------------------------------------------------------------
