@@ -252,6 +252,8 @@ LIST_PAGES = [
     "/dashboard/members/?sort=balance&page=200",
     "/dashboard/members/?platform=telegram&sort=balance",
     "/dashboard/members/?q=player&sort=balance",
+    "/dashboard/members/?q=player",
+    "/dashboard/members/?q=player%2012345&sort=balance",
     "/dashboard/members/?sort=name&page=1000",
 ]
 

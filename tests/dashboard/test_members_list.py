@@ -289,3 +289,84 @@ def test_the_pager_counts_only_a_bounded_number_of_rows_past_the_page(monkeypatc
         viewer.get("/dashboard/members/", {"platform": "web", "sort": "name"})
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert any("LIMIT 6" in sql for sql in counts), counts  # 1 page of 2 + cap 3 + 1
+
+
+def _search_people():
+    """Members the word "zed" finds by each key of the search, and some it does not."""
+    from accounts.models import Member
+
+    found = [
+        MemberFactory(username="zedkiller"),  # display name and username
+        MemberFactory(platform="web", external_id="w-zed", username="quiet", email="a@zed.io"),
+        MemberFactory(platform="web", external_id="zed", username="still"),  # platform id
+    ]
+    named = MemberFactory(username="plain")
+    Member.objects.filter(pk=named.pk).update(display_name="Lazed Ann")
+    found.append(named)
+    for n, member in enumerate(found):
+        ledger.award(member, [30, 5, 30, 12][n], reason="x", idempotency_key=f"zed-{n}")
+    others = [MemberFactory(username=f"other{n}") for n in range(3)]
+    return found, others
+
+
+def test_a_search_that_finds_many_lists_exactly_what_the_union_of_lookups_finds(monkeypatch):
+    """A search finding at least BROAD members is tested row by row (its pages stop once
+    full, where the UNION of lookups found every match first): for every sort, filter and
+    both roles, it lists the same members in the same order as the lookups' UNION, and
+    no UNION is run for it."""
+    from django.db import connection
+    from django.http import QueryDict
+    from django.test.utils import CaptureQueriesContext
+
+    from dashboard import members_list
+
+    _search_people()
+    queries = ["zed", "ZED", "#1", "@zed", f"#{MemberFactory(username='bob9').pk}"]
+    for q in queries:
+        for sort in members_list.SORTS:
+            for extra in ("", "&platform=web", "&premium=no", "&active=7"):
+                for pii in (False, True):
+                    listing = members_list.Listing.of(QueryDict(f"q={q}&sort={sort}{extra}"))
+                    monkeypatch.setattr(members_list, "BROAD", 10**9)
+                    narrow = [m.pk for m in listing.members(pii)]
+                    listing = members_list.Listing.of(QueryDict(f"q={q}&sort={sort}{extra}"))
+                    monkeypatch.setattr(members_list, "BROAD", 1)
+                    with CaptureQueriesContext(connection) as ran:
+                        broad = [m.pk for m in listing.members(pii)]
+                    assert broad == narrow, (q, sort, extra, pii)
+                    if narrow:  # found at least one: tested row by row
+                        assert not any("UNION" in r["sql"] for r in ran), (q, sort, extra)
+    viewer, staff = as_role("Viewer"), as_role("Moderator")
+    monkeypatch.setattr(members_list, "BROAD", 10**9)
+    few = [shown(client, q="zed", sort="balance") for client in (viewer, staff)]
+    monkeypatch.setattr(members_list, "BROAD", 1)
+    assert [shown(client, q="zed", sort="balance") for client in (viewer, staff)] == few
+    assert len(few[0]) < len(few[1])  # personal data finds more
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_search_by_balance_walks_the_ranks_only_when_it_finds_many(monkeypatch):
+    """Sorted by balance, a search that finds many walks the all-time board like any
+    filter; one that finds few is the query (sorting a few rows beats reading up to
+    WALK_MAX ranks). Both list the query's page."""
+    from django.http import QueryDict
+
+    from dashboard import members_list, ranks
+    from tests.dashboard.test_cache_bumps import relay_past_the_fixtures
+
+    monkeypatch.setattr(members_list, "PAGE", 2)
+    monkeypatch.setattr(members_list, "WALK_CHUNK", 2)
+    _search_people()
+    relay_past_the_fixtures()
+    ranks.build("points")
+    for pii in (False, True):
+        listing = members_list.Listing.of(QueryDict("q=zed&sort=balance"))
+        expected = [m.pk for m in listing.members(pii)][:2]
+        monkeypatch.setattr(members_list, "BROAD", 10**9)
+        narrow = members_list.Listing.of(QueryDict("q=zed&sort=balance"))
+        assert narrow.by_balance(None, 1, pii=pii) is None
+        monkeypatch.setattr(members_list, "BROAD", 1)
+        fresh = members_list.Listing.of(QueryDict("q=zed&sort=balance"))
+        walked = fresh.by_balance(fresh.members(pii), 1, pii=pii)
+        assert [m.pk for m in walked] == expected, pii
