@@ -153,28 +153,33 @@ def leaderboards() -> None:
 
 
 def api_ranks(relay) -> None:
-    """The API's boards from what the relay keeps (dashboard.ranks), through the Bot API's
-    middleware, in process: all time around members anywhere and past the cached top;
-    the current day, week and month (top, and around members who moved), against the
-    query summing the period's postings. Each board's build and memory; the relay's
-    batch with them."""
+    """The API's boards from what the relay keeps (dashboard.ranks, .rolling), through the
+    Bot API's middleware, in process: all time around members anywhere and past the cached
+    top; the current day, week and month and the last 24 hours and 7 days (top, and around
+    members who moved), against the query summing the period's postings. Each board's
+    build and memory; the relay's batch with them."""
     from django.utils import timezone
     from django_redis import get_redis_connection
 
     from accounts.models import Member
     from api.actions.keys import create_key
-    from dashboard import ranks
+    from dashboard import ranks, rolling
     from ledger import actions
     from ledger.queries import leaderboard
     from tests.api.conftest import bot_api_client
 
     redis, now = get_redis_connection("default"), timezone.now()
-    for kind in (None, *ranks.PERIODS):
-        first = None if kind is None else ranks.period_start(kind, now).isoformat()
+    builds = [
+        (kind, lambda k=kind: ranks.build("points", k, ranks.period_start(k, now).isoformat()))
+        for kind in ranks.PERIODS
+    ]
+    builds = [("all time", lambda: ranks.build("points")), *builds]
+    builds += [(name, lambda n=name: rolling.build("points", n)) for name in rolling.WINDOWS]
+    for label, build in builds:
         memory = redis.info("memory")["used_memory"]
-        built = timed(lambda kind=kind, first=first: ranks.build("points", kind, first))
+        built = timed(build)
         grown = (redis.info("memory")["used_memory"] - memory) / 2**20
-        print(f"board {kind or 'all time'}: built in {built / 1000:.1f} s, {grown:.0f} MB in Redis")
+        print(f"board {label}: built in {built / 1000:.1f} s, {grown:.0f} MB in Redis")
     client = bot_api_client()
 
     def get(query: str, token: str) -> None:
@@ -201,6 +206,18 @@ def api_ranks(relay) -> None:
             (f"this {kind}, the top 10", [f"period={kind}&limit=10"] * 100),
             (f"this {kind} around one who moved", [f"period={kind}&around={m}" for m in moved]),
         ]
+    for name in rolling.WINDOWS:
+        key = rolling._keys("points", name)[0][0]
+        moved = [int(m) for m in redis.zrandmember(key, 301) if m != b"~"][:300]
+        start = rolling.start_of(name)
+        summed = [timed(lambda s=start: leaderboard("points", limit=10, since=s)) for _ in range(3)]
+        print(
+            f"query summing the last {name}'s postings: median {statistics.median(summed):.0f} ms"
+        )
+        cases += [
+            (f"the last {name}, the top 10", [f"period={name}&limit=10"] * 100),
+            (f"the last {name} around one who moved", [f"period={name}&around={m}" for m in moved]),
+        ]
     for label, queries in cases:  # a key each: ledger:read allows 1,200 a minute
         token = create_key(label="bench", scopes=["ledger:read"]).token
         runs = sorted(timed(lambda q=q, t=token: get(q, t)) for q in queries)
@@ -219,11 +236,12 @@ def api_ranks(relay) -> None:
 
 
 def boards_apply(ids: list[int]) -> None:
-    """What the relay's board handler (dashboard.ranks.apply_many) costs a batch of 1 and
-    of 100 transfers to random members (made-up moves: the boards are dropped after)."""
+    """What the relay's board handlers (dashboard.ranks and .rolling's apply_many) cost a
+    batch of 1 and of 100 transfers to random members (made-up moves: the boards are
+    dropped after)."""
     from django.utils import timezone
 
-    from dashboard import ranks
+    from dashboard import ranks, rolling
     from dashboard.scopes import TRANSFER_POSTED
     from events.models import Event
 
@@ -244,6 +262,10 @@ def boards_apply(ids: list[int]) -> None:
         batches = [batch(size) for _ in range(20)]
         runs = [timed(lambda b=b: ranks.apply_many(b)) for b in batches]
         print(f"boards' relay handler, a batch of {size}: median {statistics.median(runs):.2f} ms")
+        runs = [timed(lambda b=b: rolling.apply_many(b)) for b in batches]
+        print(
+            f"rolling boards' handler, a batch of {size}: median {statistics.median(runs):.2f} ms"
+        )
     ranks.forget()
 
 

@@ -243,13 +243,19 @@ def window(
     except Exception as exc:
         logger.warning("ranks of %s unavailable, reading the database: %s", currency, exc)
         return None
+    return rows_of(out, lambda: request_build(currency, span), period=span is not None)
+
+
+def rows_of(out: list, missing, *, period: bool) -> list[dict] | None:
+    """The rows of a `_READ`'s answer, as `window` returns them; `missing()` is called when
+    the board is not built (a `period` board: gains; [] for a member with no place)."""
     if not out:
-        request_build(currency, span)
+        missing()
         return None
     if out == [2]:
         return None  # a balance past what a score holds exactly: the query, always
     if out == [0]:
-        return None if span is None else []
+        return [] if period else None
     return [
         {
             "rank": int(out[i + 2]),

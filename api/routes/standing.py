@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field, model_validator
 
@@ -17,7 +18,7 @@ from api.problems import Problem
 from api.routes.common import get_or_404
 from api.schemas import Currency, PathId, text
 from dashboard import cache as cached
-from dashboard import ranks
+from dashboard import ranks, rolling
 from ledger import actions, queries
 from ledger.models import Achievement, MemberAchievement
 
@@ -38,13 +39,16 @@ class LeaderboardQuery(Schema):
     since: datetime | None = Field(
         None,
         description="Rank what each member gained since then (the net of their postings,"
-        " positive only). The start of the current day, week or month is answered as"
-        " `period`; any other time is summed when asked (seconds at a million members).",
+        " positive only). The start of the current day, week or month, or of the `24h` or"
+        " `7d` window, is answered as `period`; any other time is summed when asked"
+        " (seconds at a million members).",
     )
-    period: Literal["day", "week", "month"] | None = Field(
+    period: Literal["day", "week", "month", "24h", "7d"] | None = Field(
         None,
         description="Rank what each member gained since the current day, week (from Monday)"
-        " or month began, in UTC: kept by the relay, fast at any size.",
+        " or month began, in UTC; or in the last 24 hours or 7 days, counted from the start"
+        " of the hour 24 (168) hours before the current one (24 to 25 hours back, 7 days to"
+        " 7 days and an hour). Kept by the relay: fast at any size.",
     )
 
     @model_validator(mode="after")
@@ -82,22 +86,24 @@ def _member(member_id: int) -> Member:
     "/leaderboards/{currency}",
     auth=scope("ledger:read"),
     response=list[RankOut],
-    summary="Top members by balance (or by what they gained in this day, week or month, or"
-    " since a time)",
+    summary="Top members by balance (or by what they gained in this day, week or month, the"
+    " last 24 hours or 7 days, or since a time)",
 )
 def leaderboard(request: HttpRequest, currency: Currency, q: Query[LeaderboardQuery]):
     around = _member(q.around) if q.around is not None else None
-    since, period = q.since, None
-    if q.period is not None:  # one clock read: the start asked and the board read agree
-        period = ranks.current(q.period)
+    since, period, now = q.since, None, timezone.now()  # one clock read for both
+    if q.period in rolling.WINDOWS:
+        period, since = q.period, rolling.start_of(q.period, now)
+    elif q.period is not None:
+        period = ranks.current(q.period, now)
         since = ranks.period_bounds(*period)[0]
     elif since is not None:
-        period = ranks.current_period(since)
+        period = ranks.current_period(since, now) or rolling.matching(since, now)
     rows = None
     if since is None:
         rows = _from_board(currency, q.limit, around)
     if rows is None and (since is None or period is not None):
-        rows = _from_ranks(currency, q.limit, around, period)
+        rows = _from_ranks(currency, q.limit, around, period, now)
     if rows is not None:
         return rows
     found = queries.leaderboard(currency, limit=q.limit, around=around, since=since)
@@ -123,15 +129,20 @@ def _from_board(currency: str, limit: int, around: Member | None) -> list[dict] 
     return rows[start : start + limit]
 
 
-def _from_ranks(currency: str, limit: int, around: Member | None, period) -> list[dict] | None:
+def _from_ranks(currency: str, limit: int, around: Member | None, period, now) -> list[dict] | None:
     """The rows from the boards the relay keeps (dashboard.ranks: all time, or the current
-    `period`), or None when they cannot say (not built yet, or this process wrote to the
-    currency and the relay has not caught up: the caller asks the database). An unknown
-    currency is refused first (no board is made for it)."""
+    `period`; dashboard.rolling: a rolling window's name), or None when they cannot say
+    (not built yet, or this process wrote to the currency and the relay has not caught
+    up: the caller asks the database). An unknown currency is refused first (no board is
+    made for it)."""
     queries.known_currency(currency)
     if cached.unrelayed(cached.leaderboard_name(currency)):
         return None
-    rows = ranks.window(currency, limit, around.pk if around is not None else None, period)
+    member_id = around.pk if around is not None else None
+    if period in rolling.WINDOWS:
+        rows = rolling.window(currency, limit, member_id, period, now=now)
+    else:
+        rows = ranks.window(currency, limit, member_id, period)
     if rows:
         names = dict(
             Member.objects.filter(pk__in=[row["member_id"] for row in rows]).values_list(

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from dashboard import cache as cached
-from dashboard import ranks
+from dashboard import ranks, rolling
 from events.relay import Relay
 from ledger import actions as ledger
 from ledger import queries
@@ -174,3 +174,42 @@ def test_the_current_day_week_and_month_come_from_the_boards_the_relay_keeps(bot
             response = bot.get("/ledger/leaderboards/nope", **params)
             assert response.status_code == 422, params
             assert response.json()["code"] == "unknown_currency"
+
+
+@pytest.mark.redis
+def test_the_last_24_hours_and_7_days_come_from_the_boards_the_relay_keeps(
+    bot, counted, monkeypatch
+):
+    """`period=24h|7d`, or `since` the window's start, reads dashboard.rolling once built
+    (no summing query; before, the query, and a build is queued); the same rows as the
+    query's `since` that start."""
+    members = [MemberFactory() for _ in range(5)]
+    relay = Relay(deliver=lambda messages: None)
+    relay.start()
+    for n, member in enumerate(members):
+        ledger.award(member, [30, 5, 30, 12, 1][n], reason="x", idempotency_key=f"lw-{n}")
+    while relay.step():
+        pass
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)  # no hour turns between reads
+    for name in rolling.WINDOWS:
+        start = rolling.start_of(name)
+        expected = [
+            (r.rank, r.member_id, r.amount)
+            for r in queries.leaderboard("points", limit=10, since=start)
+        ]
+        counted.clear()
+        assert read(bot, period=name, limit=10) == expected, name  # not built: the query
+        assert [call.get("since") for call in counted] == [start], name
+        near = [
+            (r.rank, r.member_id, r.amount)
+            for r in queries.leaderboard("points", limit=3, around=members[3], since=start)
+        ]
+        rolling.build("points", name)
+        counted.clear()
+        assert read(bot, period=name, limit=10) == expected, name
+        assert read(bot, since=start.isoformat(), limit=10) == expected, name
+        assert read(bot, period=name, limit=3, around=members[3].pk) == near, name
+        assert counted == [], name  # no query summed the postings
+    response = bot.get("/ledger/leaderboards/points", period="3d")
+    assert response.status_code == 422
