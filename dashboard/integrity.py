@@ -8,7 +8,7 @@ import time
 from django.db.models import Max, Min
 
 from dashboard import cache as cached
-from dashboard import ranks
+from dashboard import ranks, rolling
 from integrity.registry import Violations, check
 
 SAMPLE = 200
@@ -54,6 +54,7 @@ def _mismatches(sample: list[tuple[int, str]]) -> set[str]:
             # reads go to the database: dashboard.ranks.window).
             and not (value == (None, None) and wallets.get((member_id, code), (0, 0))[1] == 0)
         )
+        wrong.update(_rolling_mismatches(code, members))
     for member_id, code in sample:
         balance = wallets.get((member_id, code), (None, None))[0]
         value = cached.peek(cached.balance_name(member_id, code))
@@ -76,10 +77,31 @@ def _mismatches(sample: list[tuple[int, str]]) -> set[str]:
     return wrong
 
 
+def _rolling_mismatches(code: str, members: list[int]) -> set[str]:
+    """The sampled members whose total on a built rolling board (the last 24 hours', 7
+    days': dashboard.rolling) is not what their wallet gained since its window's start."""
+    from ledger.queries import gains_since
+
+    wrong = set()
+    for name in rolling.WINDOWS:
+        held = rolling.held(code, name, members)
+        if held is None:
+            continue
+        start, totals = held
+        gains = gains_since(code, members, start)
+        wrong.update(
+            f"ranks:{member_id}:{code}:{name}"
+            for member_id, total in totals.items()
+            if total != (gains[member_id] if gains.get(member_id, 0) > 0 else None)
+        )
+    return wrong
+
+
 @check(
     "dashboard.cache_matches_database",
     "A sample of cached balances, member cards and leaderboards, and of the ranks the relay"
-    " keeps (balance and version), equals the database.",
+    " keeps (balance and version; the last 24 hours' and 7 days' gains), equals the"
+    " database.",
 )
 def cache_matches_database() -> Violations:
     sample = _sample()

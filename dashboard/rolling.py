@@ -191,6 +191,31 @@ def window(
     return ranks.rows_of(out, lambda: request_build(currency, name), period=True)
 
 
+def held(currency: str, name: str, member_ids) -> tuple[datetime, dict[int, int | None]] | None:
+    """The start of the `name` board's window as it stands (not moved on) and each of
+    these members' total on it (None: not ranked, no gain); None when it is not built (the
+    integrity check compares this with the database)."""
+    client = ranks._client()
+    if client is None:
+        return None
+    zset, totals = _keys(currency, name)[0]
+    pipe = client.pipeline(transaction=True)
+    pipe.hget(totals, ranks.BUILT)
+    pipe.hget(totals, "inexact")
+    pipe.hget(totals, "from")
+    pipe.zscore(zset, ranks.SENTINEL)
+    for member in map(ranks._member, member_ids):
+        pipe.zscore(zset, member)
+    built, inexact, first, marked, *scores = pipe.execute()
+    if not built or inexact or first is None or marked is None:
+        return None
+    start = datetime.fromtimestamp(int(first) * HOUR, UTC)
+    return start, {
+        member_id: None if score is None else -int(score)
+        for member_id, score in zip(member_ids, scores, strict=True)
+    }
+
+
 # --- building --------------------------------------------------------------------------
 
 

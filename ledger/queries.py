@@ -121,6 +121,26 @@ def leaderboard(
         return [Rank(*row) for row in cursor.fetchall()]
 
 
+def gains_since(currency: str, member_ids, since: datetime) -> dict[int, int]:
+    """What each of these members' `currency` wallets gained since `since` (the net of its
+    postings by their transfers' time; members whose wallet did not move are left out):
+    the leaderboard's `since` amount of a few members, read by their wallets' postings."""
+    ids = [int(m) for m in member_ids]
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.member_id, SUM(p.amount) FROM ledger_account a"
+            " JOIN ledger_currency c ON c.id = a.currency_id"
+            " JOIN ledger_posting p ON p.account_id = a.id"
+            " JOIN ledger_transfer t ON t.id = p.transfer_id"
+            f" WHERE c.code = %s AND a.member_id IN ({', '.join(['%s'] * len(ids))})"
+            " AND t.created_at >= %s GROUP BY a.member_id",
+            [currency, *ids, connection.ops.adapt_datetimefield_value(since)],
+        )
+        return {member_id: int(total) for member_id, total in cursor.fetchall()}
+
+
 @dataclass(frozen=True)
 class Flow:
     currency: str
