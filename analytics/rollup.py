@@ -25,10 +25,14 @@ STEP = {Grain.HOUR: timedelta(hours=1), Grain.DAY: timedelta(days=1)}
 RANGE_QUERIES = ("members", "ledger", "grants", "stories", "tournaments", "payments")
 # ... and of days only (activity is recorded per day).
 DAY_QUERIES = ("active", "retention")
-# The week a member registered in, as 'YYYY-MM-DD' of its Monday.
+# The week a member registered in (`week`), and it as 'YYYY-MM-DD' of its Monday (`label`,
+# of the grouped `w`).
 COHORT = {
-    "postgresql": "to_char(date_trunc('week', m.created_at), 'YYYY-MM-DD')",
-    "sqlite": "date(m.created_at, 'weekday 0', '-6 days')",
+    "postgresql": {
+        "week": "date_trunc('week', m.created_at)",
+        "label": "to_char(w, 'YYYY-MM-DD')",
+    },
+    "sqlite": {"week": "date(m.created_at, 'weekday 0', '-6 days')", "label": "w"},
 }
 
 Row = tuple[str, str, int]  # metric, dimension, value
@@ -68,7 +72,7 @@ def compute(grain: str, start: datetime) -> list[Row]:
             },
         )
         monday = day - timedelta(days=day.weekday())
-        rows += run("retention", {"day": day, "monday": monday}, cohort=COHORT[connection.vendor])
+        rows += run("retention", {"day": day, "monday": monday}, **COHORT[connection.vendor])
     return sorted((str(m), str(d), int(v)) for m, d, v in rows)
 
 

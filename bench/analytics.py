@@ -344,6 +344,7 @@ def browse(base: str, username: str, password: str, member_id: int, loads: int) 
     paths = [
         ("/dashboard/", "#counters"),
         ("/dashboard/members/?q=player%2012345", "table"),
+        ("/dashboard/members/?q=player", "table"),  # a name every member has
         ("/dashboard/members/?sort=balance", "table"),
         ("/dashboard/members/?platform=telegram&sort=name", "table"),
         (f"/dashboard/members/{member_id}/", ".statement"),
