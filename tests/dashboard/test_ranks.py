@@ -139,6 +139,13 @@ def test_the_integrity_check_finds_a_wallet_the_store_holds_wrongly(members, mon
 
 
 def test_a_read_that_finds_no_store_has_a_celery_worker_build_it(members, tmp_path, monkeypatch):
+    read = lambda: ranks.window("points", 3)  # noqa: E731
+    assert built_by_a_worker(read, tmp_path, monkeypatch) == from_query(3)
+
+
+def built_by_a_worker(read, tmp_path, monkeypatch):
+    """`read()`'s answer once a real Celery worker built the board its first call (None:
+    not built) queued."""
     from celery import current_app
     from django.conf import settings
 
@@ -150,12 +157,13 @@ def test_a_read_that_finds_no_store_has_a_celery_worker_build_it(members, tmp_pa
     monkeypatch.setitem(current_app.conf, "task_default_queue", queue)
     env = {"DATABASE_URL": database_url_for_tests(tmp_path), "REDIS_URL": settings.REDIS_URL}
     with celery_worker(env, queue) as worker:
-        assert ranks.window("points", 3) is None  # queues the build
+        assert read() is None  # queues the build
         deadline = time.monotonic() + 60
-        while (found := ranks.window("points", 3)) is None and time.monotonic() < deadline:
+        while (found := read()) is None:
+            assert time.monotonic() < deadline, "no build"
             assert worker.poll() is None, worker.stdout.read().decode()[-3000:]
             time.sleep(0.2)
-    assert found == from_query(3)
+    return found
 
 
 def test_forgetting_the_boards_leaves_reads_to_the_database_until_rebuilt(members):

@@ -76,8 +76,13 @@ def test_the_relay_moves_period_boards_as_awards_and_spends_commit(members):
     relay = relay_past_the_fixtures()
     for kind in ranks.PERIODS:
         ranks.build("points", kind, ranks.period_start(kind, timezone.now()).isoformat())
-    rng = random.Random(3)
-    for step in range(30):
+    move_at_random(members, relay, lambda: assert_same_as_the_query(members), seed=3)
+
+
+def move_at_random(members, relay, check, *, seed: int, steps: int = 30) -> None:
+    """Random awards and spends (the relay passing them and `check()` every 6 steps)."""
+    rng = random.Random(seed)
+    for step in range(steps):
         member = rng.choice(members)
         if rng.random() < 0.4 and queries.balance(member, "points")[0] >= 20:
             ledger.spend(member, 20, reason="x", sink="shop", idempotency_key=f"ps-{step}")
@@ -86,7 +91,7 @@ def test_the_relay_moves_period_boards_as_awards_and_spends_commit(members):
         if step % 6 == 5:
             while relay.step():
                 pass
-            assert_same_as_the_query(members)
+            check()
 
 
 def test_a_period_board_applied_twice_or_beside_its_build_stays_the_same(members):

@@ -5,9 +5,6 @@ or beside a build they count each posting once."""
 
 from __future__ import annotations
 
-import random
-import time
-import uuid
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -19,6 +16,8 @@ from events.models import Event
 from ledger import actions as ledger
 from ledger import queries
 from tests.dashboard.test_cache_bumps import relay_past_the_fixtures
+from tests.dashboard.test_ranks import built_by_a_worker
+from tests.dashboard.test_ranks_periods import move_at_random
 from tests.factories import MemberFactory
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -82,17 +81,7 @@ def test_built_rolling_boards_rank_the_gains_since_each_window_began(members):
 def test_the_relay_moves_rolling_boards_as_awards_and_spends_commit(members):
     relay = relay_past_the_fixtures()
     build_both()
-    rng = random.Random(5)
-    for step in range(30):
-        member = rng.choice(members)
-        if rng.random() < 0.4 and queries.balance(member, "points")[0] >= 20:
-            ledger.spend(member, 20, reason="x", sink="shop", idempotency_key=f"rs-{step}")
-        else:
-            ledger.award(member, rng.choice([1, 5, 9]), reason="x", idempotency_key=f"ra-{step}")
-        if step % 6 == 5:
-            while relay.step():
-                pass
-            assert_same_as_the_query(members)
+    move_at_random(members, relay, lambda: assert_same_as_the_query(members), seed=5)
 
 
 def test_the_window_moves_on_by_the_hour_and_what_left_it_is_subtracted(members):
@@ -159,24 +148,8 @@ def test_a_window_is_recognised_from_its_exact_start_only():
 def test_a_read_that_finds_no_rolling_board_has_a_celery_worker_build_it(
     members, tmp_path, monkeypatch
 ):
-    from celery import current_app
-    from django.conf import settings
-
-    from tests.servers import celery_worker, database_url_for_tests
-
-    if not database_url_for_tests(tmp_path).startswith("postgres"):
-        pytest.skip("the worker needs a database shared with the test (PostgreSQL)")
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setitem(current_app.conf, "task_default_queue", queue)
-    env = {"DATABASE_URL": database_url_for_tests(tmp_path), "REDIS_URL": settings.REDIS_URL}
-    with celery_worker(env, queue) as worker:
-        assert rolling.window("points", 3, None, "7d") is None  # queues the build
-        deadline = time.monotonic() + 60
-        while (found := rolling.window("points", 3, None, "7d")) is None:
-            assert time.monotonic() < deadline, "no build"
-            assert worker.poll() is None, worker.stdout.read().decode()[-3000:]
-            time.sleep(0.2)
-    assert found == from_query("7d", 3)
+    read = lambda: rolling.window("points", 3, None, "7d")  # noqa: E731
+    assert built_by_a_worker(read, tmp_path, monkeypatch) == from_query("7d", 3)
 
 
 def test_the_integrity_check_finds_a_total_a_rolling_board_holds_wrongly(members, monkeypatch):
