@@ -5,24 +5,29 @@ current one. The window moves on by whole hours, so it reaches back 24 to 25 hou
 days to 7 days and an hour).
 
 A rolling board is:
-- per hour of its window, a span hash (`...:hour:<n>`, n the hours since 1970 in UTC),
-  as a period's in dashboard.ranks: per wallet, the version and balance before its first
-  posting of that hour and after its last (`lo:start:hi:end`);
-- a hash of each wallet's total (the sum of `end - start` over the window's hours), with
-  the window's first hour (`from`); and the sorted set of the wallets whose total is
-  above 0 (score: minus it), as the query's `since` ranks.
-A posting widens its hour's span (only ever outward) and adds to the wallet's total what
-that changed, in one script: applied twice, late, or beside a build it adds nothing
-more. Moving the window on (`from` to a later hour) subtracts the spans of the hours that
-left and deletes them: every read does it first. A board left unread for longer than its
-window is dropped by the read and rebuilt (the spans it would subtract may have expired).
-Postings of an hour before `from` are ignored. With no board (never read, dropped,
-evicted) the relay keeps nothing for it.
+- per hour of its window, a hash of that hour's member postings (`...:hour:<n>`, n the
+  hours since 1970 in UTC; field `<member>:<version>`, the posting's amount), hours timed
+  by their transfer, as the query times them;
+- a hash of each wallet's total over the window's hours, with the window's first hour
+  (`from`) and a mark per hour it holds postings of; and the sorted set of the wallets
+  whose total is above 0 (score: minus it), as the query's `since` ranks.
+A posting is added to its hour and to the wallet's total only if its (member, version)
+is new to that hour, in one script: applied twice, late, out of order or beside a build,
+it counts once, and the total is exactly the sum of the window's postings (no caveat
+about versions committed out of time order, as a period's span has). Moving the window
+on (`from` to a later hour) subtracts the hours that left and deletes them: each relay
+batch and each read does it first, by at most MAX_LAG_HOURS (further behind, the board
+is dropped and rebuilt: no one script subtracts more than a few hours). Postings of an
+hour before `from` are ignored. A marked hour whose key is gone (evicted, deleted) drops
+the board, as its totals could no longer be kept right. With no board (never read,
+dropped, evicted) the relay keeps nothing for it.
 
-A build empties the board and the spans of its window, claims it (a token), then replays
+A build empties the board and the hours of its window, claims it (a token), then replays
 the window's postings through the relay's own script, so that the relay's moves meanwhile
 and the build's count each posting once; it marks the board built as dashboard.ranks
-does. Without Redis there are no rolling boards: every read is the query."""
+does. A read whose clock is behind the board's window (another process moved it on at
+the hour's turn) gets None: the query answers. Without Redis there are no rolling boards:
+every read is the query."""
 
 from __future__ import annotations
 
@@ -43,84 +48,95 @@ logger = logging.getLogger(__name__)
 
 WINDOWS = {"24h": 24, "7d": 24 * 7}  # name: hours before the current one
 HOUR = 3600
-# A span hash is kept this long past its hour's end beyond the window (a read moves the
-# window on at most a window's length at once, so every span it subtracts is there).
-KEEP_HOURS = {name: 2 * hours + 24 for name, hours in WINDOWS.items()}
+# A read or a relay batch moves a window on by at most this many hours; further behind
+# (nobody read it and no event came for that long), the board is dropped and rebuilt,
+# so that no one script subtracts more than a few hours' postings.
+MAX_LAG_HOURS = 3
+# An hour's postings are kept this long past the hour's end: until the window has left
+# it (and a margin), however late it moves on.
+KEEP_HOURS = {name: hours + MAX_LAG_HOURS + 24 for name, hours in WINDOWS.items()}
 
-# KEYS: the board's set and hash. ARGV: EXACT, the spans' key prefix, hours kept after
-# an hour's end, then (member, hour, amount, balance, version) per posting.
+# The board's hash holds 'h:<hour>' for every hour whose postings it holds: an hour's key
+# gone while so marked (evicted, deleted) drops the board (rebuilt on the next read), as
+# its totals could no longer be kept right.
+# KEYS: the board's set and hash. ARGV: EXACT, the hours' key prefix, hours kept after an
+# hour's end, then (member, hour, amount, balance, version) per posting.
 _APPLY = """
 local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '-1')
 if from < 0 then return 0 end
 local exact, prefix, keep = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local known = {}
 for i = 4, #ARGV, 5 do
   local member, hour = ARGV[i], tonumber(ARGV[i + 1])
   if hour >= from then
-    local amount, balance = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-    local version = tonumber(ARGV[i + 4])
     local key = prefix .. ARGV[i + 1]
-    local span = redis.call('HGET', key, member)
-    local lo, first, hi, last, before = 0, 0, 0, 0, 0
-    if span then
-      local a, b, c, d = string.match(span, '^(%d+):(%d+):(%d+):(%d+)$')
-      lo, first, hi, last = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
-      before = last - first
+    if not known[key] then
+      if redis.call('EXISTS', key) == 0 then
+        if redis.call('HSETNX', KEYS[2], 'h:' .. ARGV[i + 1], 1) == 0 then
+          redis.call('DEL', KEYS[1], KEYS[2])
+          return 0
+        end
+      end
+      known[key] = true
     end
-    local changed = false
-    if not span or version < lo then lo, first, changed = version, balance - amount, true end
-    if not span or version > hi then hi, last, changed = version, balance, true end
-    if changed then
-      redis.call('HSET', key, member, string.format('%d:%d:%d:%d', lo, first, hi, last))
+    if redis.call('HSETNX', key, member .. ':' .. ARGV[i + 4], ARGV[i + 2]) == 1 then
       redis.call('EXPIREAT', key, (hour + 1 + keep) * 3600)
-      local total = redis.call('HINCRBY', KEYS[2], member, (last - first) - before)
+      local total = redis.call('HINCRBY', KEYS[2], member, ARGV[i + 2])
       if total > 0 then
         redis.call('ZADD', KEYS[1], -total, member)
       else
         redis.call('ZREM', KEYS[1], member)
         if total == 0 then redis.call('HDEL', KEYS[2], member) end
       end
-      if balance > exact then redis.call('HSET', KEYS[2], 'inexact', 1) end
+      if tonumber(ARGV[i + 3]) > exact then redis.call('HSET', KEYS[2], 'inexact', 1) end
     end
   end
 end
 return 1
 """
 
-# KEYS: the board's set and hash. ARGV: the spans' key prefix, the window's first hour
-# now, the window's length in hours. 1: the board's window starts there now; 0: no board
-# (none, or dropped: too far behind).
+# KEYS: the board's set and hash. ARGV: the hours' key prefix, the window's first hour
+# now, MAX_LAG_HOURS. Returns the board's first hour after moving on (it may be ahead of
+# the caller's clock: another process's moved it); -1: no board (none, or dropped).
 _ADVANCE = """
 local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '-1')
 local wanted = tonumber(ARGV[2])
-if from < 0 then return 0 end
-if wanted <= from then return 1 end
+if from < 0 then return -1 end
+if wanted <= from then return from end
 if wanted - from > tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[1], KEYS[2])
-  return 0
+  return -1
 end
 for hour = from, wanted - 1 do
-  local key = ARGV[1] .. string.format('%d', hour)
-  local spans = redis.call('HGETALL', key)
-  for i = 1, #spans, 2 do
-    local _, first, _, last = string.match(spans[i + 1], '^(%d+):(%d+):(%d+):(%d+)$')
-    local gain = tonumber(last) - tonumber(first)
-    if gain ~= 0 then
-      local total = redis.call('HINCRBY', KEYS[2], spans[i], -gain)
+  local h = string.format('%d', hour)
+  local key = ARGV[1] .. h
+  if redis.call('HEXISTS', KEYS[2], 'h:' .. h) == 1 then
+    if redis.call('EXISTS', key) == 0 then
+      redis.call('DEL', KEYS[1], KEYS[2])
+      return -1
+    end
+    local rows = redis.call('HGETALL', key)
+    for i = 1, #rows, 2 do
+      local member = string.match(rows[i], '^(%d+):')
+      local amount = rows[i + 1]
+      local minus = string.sub(amount, 1, 1) == '-' and string.sub(amount, 2) or '-' .. amount
+      local total = redis.call('HINCRBY', KEYS[2], member, minus)
       if total > 0 then
-        redis.call('ZADD', KEYS[1], -total, spans[i])
+        redis.call('ZADD', KEYS[1], -total, member)
       else
-        redis.call('ZREM', KEYS[1], spans[i])
-        if total == 0 then redis.call('HDEL', KEYS[2], spans[i]) end
+        redis.call('ZREM', KEYS[1], member)
+        if total == 0 then redis.call('HDEL', KEYS[2], member) end
       end
     end
+    redis.call('DEL', key)
+    redis.call('HDEL', KEYS[2], 'h:' .. h)
   end
-  redis.call('DEL', key)
 end
 redis.call('HSET', KEYS[2], 'from', wanted)
-return 1
+return wanted
 """
 
-# A build's start. KEYS: the board's set and hash. ARGV: the spans' key prefix, the
+# A build's start. KEYS: the board's set and hash. ARGV: the hours' key prefix, the
 # window's first hour, the last hour to clear, the build's token.
 _START = """
 redis.call('DEL', KEYS[1], KEYS[2])
@@ -160,7 +176,7 @@ def _name(currency: str, name: str) -> str:
 
 
 def _keys(currency: str, name: str) -> tuple[list[str], str]:
-    """The board's set and hash, and the prefix of its hours' span keys."""
+    """The board's set and hash, and the prefix of its hours' keys."""
     base = _name(currency, name)
     keys = [cache.make_key(base), cache.make_key(f"{base}:totals")]
     return keys, cache.make_key(f"{base}:hour:")
@@ -180,14 +196,17 @@ def window(
         return None
     keys, prefix = _keys(currency, name)
     member = "" if around is None else ranks._member(around)
+    wanted = _first_hour(name, now)
     pipe = client.pipeline(transaction=False)  # one round trip: move on, then read
-    pipe.eval(_ADVANCE, 2, *keys, prefix, _first_hour(name, now), WINDOWS[name])
+    pipe.eval(_ADVANCE, 2, *keys, prefix, wanted, MAX_LAG_HOURS)
     pipe.eval(ranks._READ, 2, *keys, limit, member, 1, 0)
     try:
-        _, out = pipe.execute()
+        first, out = pipe.execute()
     except Exception as exc:
         logger.warning("rolling ranks of %s unavailable, reading the database: %s", currency, exc)
         return None
+    if first >= 0 and first != wanted:
+        return None  # moved on by a clock ahead of this one: not the window asked for
     return ranks.rows_of(out, lambda: request_build(currency, name), period=True)
 
 
@@ -245,7 +264,7 @@ _POSTINGS = (
 
 
 def build(currency: str, name: str) -> int:
-    """Empty the `name` board of `currency` and the spans of its window, replay the
+    """Empty the `name` board of `currency` and the hours of its window, replay the
     window's postings into it and mark it built (only if no later build, drop or
     `ranks.forget` came meanwhile). The number of postings replayed (0, nothing marked,
     for an unknown currency or window)."""
@@ -300,7 +319,9 @@ def apply_many(events) -> None:
     for currency, moves in ranks.moves_of(events).items():
         rows = [(m, at, a, b, v) for m, a, b, v, at in moves if v]  # opened: no gain
         for name in WINDOWS:
-            _write(pipe, *_keys(currency, name), name, rows)
+            keys, prefix = _keys(currency, name)
+            pipe.eval(_ADVANCE, 2, *keys, prefix, _first_hour(name), MAX_LAG_HOURS)
+            _write(pipe, keys, prefix, name, rows)
     pipe.execute()
 
 

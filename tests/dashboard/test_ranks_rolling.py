@@ -85,23 +85,83 @@ def test_the_relay_moves_rolling_boards_as_awards_and_spends_commit(members):
 
 
 def test_the_window_moves_on_by_the_hour_and_what_left_it_is_subtracted(members):
-    """Read an hour, then a day later: the postings of the hours that left the window
-    are no longer counted; a board left behind by more than its window is dropped and
-    built again on request."""
+    """Read hour after hour for a day: the postings of the hours that left the window
+    are no longer counted, on both boards; a board left behind by more than
+    MAX_LAG_HOURS is dropped and built again on request."""
     relay_past_the_fixtures()
     build_both()
     now = timezone.now()
-    assert_same_as_the_query(members, now)
-    for hours in (1, 2, 5, 24):
-        later = now + timedelta(hours=hours)
-        assert rolling.window("points", 20, None, "7d", now=later) == from_query(
-            "7d", 20, now=later
-        ), hours
-    # The 24-hour board, read 30 hours on: too far behind to subtract, dropped.
-    assert rolling.window("points", 20, None, "24h", now=now + timedelta(hours=30)) is None
-    assert rolling.window("points", 20, None, "24h", now=now) is None  # still dropped
+    for hours in range(26):
+        assert_same_as_the_query(members[:2], now + timedelta(hours=hours))
+    later = now + timedelta(hours=26 + rolling.MAX_LAG_HOURS)
+    assert rolling.window("points", 20, None, "24h", now=later) is None  # dropped
     rolling.build("points", "24h")
     assert rolling.window("points", 20, None, "24h") == from_query("24h", 20)
+
+
+def test_a_read_whose_clock_is_behind_the_boards_window_gets_the_query(members):
+    build_both()
+    now = timezone.now()
+    ahead = now + timedelta(hours=1)
+    assert rolling.window("points", 5, None, "7d", now=ahead) == from_query("7d", 5, now=ahead)
+    assert rolling.window("points", 5, None, "7d", now=now) is None  # not the window asked
+
+
+def test_postings_committed_out_of_time_order_across_an_hour_count_once(monkeypatch):
+    """Three awards to one wallet timed in hour h, h + 1 and h again, numbered in that
+    order (the last was timed before the second but took the wallet later): each counts
+    once, in its own hour, before and after hour h leaves the window."""
+    from datetime import UTC, datetime
+
+    relay = relay_past_the_fixtures()
+    now = timezone.now()
+    hour = datetime.fromtimestamp((rolling.hour_of(now) - 3) * rolling.HOUR, UTC)
+    times = [hour + timedelta(minutes=10), hour + timedelta(hours=1, seconds=1)]
+    times.append(hour + timedelta(minutes=59, seconds=59))
+    with monkeypatch.context() as patched:
+        patched.setattr(timezone, "now", lambda: hour + timedelta(minutes=5))
+        member = MemberFactory()
+    for n, (at, amount) in enumerate(zip(times, [10, 100, 1000], strict=True)):
+        with monkeypatch.context() as patched:
+            patched.setattr(timezone, "now", lambda at=at: at)
+            ledger.award(member, amount, reason="x", idempotency_key=f"order-{n}")
+    while relay.step():
+        pass
+    build_both()
+    rolling.apply_many(list(Event.objects.order_by("-seq")))  # and the relay again
+    assert_same_as_the_query([member], now)
+    assert rolling.window("points", 1, member.pk, "24h", now=now)[0]["amount"] >= 1110
+    # Hour h leaves the 24-hour window 22 hours on: only the 100 of hour h + 1 is left.
+    for hours in range(1, 23):
+        assert_same_as_the_query([member], now + timedelta(hours=hours))
+    gone = now + timedelta(hours=22)
+    assert rolling.window("points", 1, member.pk, "24h", now=gone)[0]["amount"] == 100
+
+
+def test_a_posting_relayed_after_its_hour_left_the_window_is_not_counted(members):
+    build_both()
+    later = timezone.now() + timedelta(hours=rolling.MAX_LAG_HOURS)
+    assert rolling.window("points", 20, None, "24h", now=later) == from_query("24h", 20, now=later)
+    rolling.apply_many(list(Event.objects.order_by("seq")))  # every posting, late
+    assert rolling.window("points", 20, None, "24h", now=later) == from_query("24h", 20, now=later)
+
+
+def test_an_hour_lost_from_redis_drops_its_board(members):
+    """An hour's postings evicted or deleted: the board cannot be kept right, so the next
+    batch that touches that hour, or the next move past it, drops it; a build restores."""
+    from django.core.cache import cache
+
+    build_both()
+    client = cache.client.get_client(write=True)
+    for name in rolling.WINDOWS:
+        prefix = rolling._keys("points", name)[1]
+        hours = sorted(client.scan_iter(match=f"{prefix}*"))
+        client.delete(hours[-1])
+    rolling.apply_many(list(Event.objects.order_by("seq")))
+    for name in rolling.WINDOWS:
+        assert rolling.window("points", 5, None, name) is None, name
+    build_both()
+    assert_same_as_the_query(members)
 
 
 def test_a_rolling_board_applied_twice_or_beside_its_build_stays_the_same(members):
