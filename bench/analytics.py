@@ -169,17 +169,7 @@ def api_ranks(relay) -> None:
     from tests.api.conftest import bot_api_client
 
     redis, now = get_redis_connection("default"), timezone.now()
-    builds = [
-        (kind, lambda k=kind: ranks.build("points", k, ranks.period_start(k, now).isoformat()))
-        for kind in ranks.PERIODS
-    ]
-    builds = [("all time", lambda: ranks.build("points")), *builds]
-    builds += [(name, lambda n=name: rolling.build("points", n)) for name in rolling.WINDOWS]
-    for label, build in builds:
-        memory = redis.info("memory")["used_memory"]
-        built = timed(build)
-        grown = (redis.info("memory")["used_memory"] - memory) / 2**20
-        print(f"board {label}: built in {built / 1000:.1f} s, {grown:.0f} MB in Redis")
+    build_boards(redis, now)
     client = bot_api_client()
 
     def get(query: str, token: str) -> None:
@@ -233,6 +223,23 @@ def api_ranks(relay) -> None:
         batches.append(timed(relay.step))
     print(f"relay batch of one award (patch, boards): median {statistics.median(batches):.1f} ms")
     boards_apply(ids)
+
+
+def build_boards(redis, now) -> None:
+    """Every board the relay keeps, built as a worker would: time and Redis memory."""
+    from dashboard import ranks, rolling
+
+    builds = [
+        (kind, lambda k=kind: ranks.build("points", k, ranks.period_start(k, now).isoformat()))
+        for kind in ranks.PERIODS
+    ]
+    builds = [("all time", lambda: ranks.build("points")), *builds]
+    builds += [(name, lambda n=name: rolling.build("points", n)) for name in rolling.WINDOWS]
+    for label, build in builds:
+        memory = redis.info("memory")["used_memory"]
+        built = timed(build)
+        grown = (redis.info("memory")["used_memory"] - memory) / 2**20
+        print(f"board {label}: built in {built / 1000:.1f} s, {grown:.0f} MB in Redis")
 
 
 def boards_apply(ids: list[int]) -> None:
