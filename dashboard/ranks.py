@@ -14,6 +14,7 @@ member id, as `ledger.queries.leaderboard` does; score: minus the amount) and a 
   `end - start`, what the balance gained over the period. Ranked are the wallets that
   gained (> 0), as the query's `since` the period's start. A posting only ever widens a
   span outward. A period's keys expire two days after it ends.
+- The last 24 hours and 7 days: dashboard.rolling, beside these (their own relay handler).
 Either way applying a move twice, out of order or beside a build changes nothing already
 newer or wider: the relay and a build can write at once.
 
