@@ -56,12 +56,28 @@ MAX_LAG_HOURS = 3
 # it (and a margin), however late it moves on.
 KEEP_HOURS = {name: hours + MAX_LAG_HOURS + 24 for name, hours in WINDOWS.items()}
 
+# Both scripts' step: add `amount` (an integer's text) to a member's total, ranked while
+# above 0, its field dropped at 0. KEYS: the board's set and hash.
+_ADD = """
+local function add(member, amount)
+  local total = redis.call('HINCRBY', KEYS[2], member, amount)
+  if total > 0 then
+    redis.call('ZADD', KEYS[1], -total, member)
+  else
+    redis.call('ZREM', KEYS[1], member)
+    if total == 0 then redis.call('HDEL', KEYS[2], member) end
+  end
+end
+"""
+
 # The board's hash holds 'h:<hour>' for every hour whose postings it holds: an hour's key
 # gone while so marked (evicted, deleted) drops the board (rebuilt on the next read), as
 # its totals could no longer be kept right.
 # KEYS: the board's set and hash. ARGV: EXACT, the hours' key prefix, hours kept after an
 # hour's end, then (member, hour, amount, balance, version) per posting.
-_APPLY = """
+_APPLY = (
+    _ADD
+    + """
 local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '-1')
 if from < 0 then return 0 end
 local exact, prefix, keep = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
@@ -81,24 +97,21 @@ for i = 4, #ARGV, 5 do
     end
     if redis.call('HSETNX', key, member .. ':' .. ARGV[i + 4], ARGV[i + 2]) == 1 then
       redis.call('EXPIREAT', key, (hour + 1 + keep) * 3600)
-      local total = redis.call('HINCRBY', KEYS[2], member, ARGV[i + 2])
-      if total > 0 then
-        redis.call('ZADD', KEYS[1], -total, member)
-      else
-        redis.call('ZREM', KEYS[1], member)
-        if total == 0 then redis.call('HDEL', KEYS[2], member) end
-      end
+      add(member, ARGV[i + 2])
       if tonumber(ARGV[i + 3]) > exact then redis.call('HSET', KEYS[2], 'inexact', 1) end
     end
   end
 end
 return 1
 """
+)
 
 # KEYS: the board's set and hash. ARGV: the hours' key prefix, the window's first hour
 # now, MAX_LAG_HOURS. Returns the board's first hour after moving on (it may be ahead of
 # the caller's clock: another process's moved it); -1: no board (none, or dropped).
-_ADVANCE = """
+_ADVANCE = (
+    _ADD
+    + """
 local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '-1')
 local wanted = tonumber(ARGV[2])
 if from < 0 then return -1 end
@@ -120,13 +133,7 @@ for hour = from, wanted - 1 do
       local member = string.match(rows[i], '^(%d+):')
       local amount = rows[i + 1]
       local minus = string.sub(amount, 1, 1) == '-' and string.sub(amount, 2) or '-' .. amount
-      local total = redis.call('HINCRBY', KEYS[2], member, minus)
-      if total > 0 then
-        redis.call('ZADD', KEYS[1], -total, member)
-      else
-        redis.call('ZREM', KEYS[1], member)
-        if total == 0 then redis.call('HDEL', KEYS[2], member) end
-      end
+      add(member, minus)
     end
     redis.call('DEL', key)
     redis.call('HDEL', KEYS[2], 'h:' .. h)
@@ -135,6 +142,7 @@ end
 redis.call('HSET', KEYS[2], 'from', wanted)
 return wanted
 """
+)
 
 # A build's start. KEYS: the board's set and hash. ARGV: the hours' key prefix, the
 # window's first hour, the last hour to clear, the build's token.
