@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import math
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -266,14 +267,17 @@ def start(prog: str, parse_args, argv: list[str]) -> tuple[argparse.Namespace, s
 def print_setup(
     version: str, sync: str, *, workers: int | None = None, name: str = "", live: bool = False
 ) -> None:
-    """A benchmark's first lines: the cores and DEBUG (and `workers`), PostgreSQL's version
-    and synchronous_commit (after the database's `name`), and with `live` whether the live
-    layer and Redis are on."""
+    """A benchmark's first lines: the cores and DEBUG (and `workers`), the Python running it
+    (its version and where it is installed: one build of a version can run the same Python
+    code much faster than another, docs/benchmarks/2026-12-07-api-levers.md), PostgreSQL's
+    version and synchronous_commit (after the database's `name`), and with `live` whether
+    the live layer and Redis are on."""
     from django.conf import settings
 
     version = version.split(" on ")[0]
     workers_note = f"  workers: {workers}" if workers else ""
     print(f"cores: {os.cpu_count()}  DEBUG: {settings.DEBUG}{workers_note}")
+    print(f"python: {platform.python_version()} ({sys.base_prefix})")
     print(f"database: {name + ', ' if name else ''}{version}  synchronous_commit={sync}")
     if live:
         print(
