@@ -81,7 +81,7 @@ _APPLY = (
 local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '-1')
 if from < 0 then return 0 end
 local exact, prefix, keep = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local known = {}
+local known, timed = {}, {}
 for i = 4, #ARGV, 5 do
   local member, hour = ARGV[i], tonumber(ARGV[i + 1])
   if hour >= from then
@@ -96,7 +96,10 @@ for i = 4, #ARGV, 5 do
       known[key] = true
     end
     if redis.call('HSETNX', key, member .. ':' .. ARGV[i + 4], ARGV[i + 2]) == 1 then
-      redis.call('EXPIREAT', key, (hour + 1 + keep) * 3600)
+      if not timed[key] then  -- once per hour and batch: the time is the hour's
+        redis.call('EXPIREAT', key, (hour + 1 + keep) * 3600)
+        timed[key] = true
+      end
       add(member, ARGV[i + 2])
       if tonumber(ARGV[i + 3]) > exact then redis.call('HSET', KEYS[2], 'inexact', 1) end
     end

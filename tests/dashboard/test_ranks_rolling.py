@@ -230,3 +230,23 @@ def test_the_integrity_check_finds_a_total_a_rolling_board_holds_wrongly(members
     client.hincrby(totals, member, -1)
     client.zincrby(zset, 1, member)
     assert check().sample == [f"ranks:{gained['member_id']}:points:7d"]
+
+
+def test_every_hour_a_rolling_board_keeps_expires_once_the_window_has_long_left_it(members):
+    from django.core.cache import cache
+
+    relay = relay_past_the_fixtures()
+    build_both()
+    for n, member in enumerate(members):  # relayed too: hours written by the relay's batch
+        ledger.award(member, 2, reason="x", idempotency_key=f"ttl-{n}")
+    while relay.step():
+        pass
+    client = cache.client.get_client(write=True)
+    for name in rolling.WINDOWS:
+        prefix = rolling._keys("points", name)[1]
+        hours = list(client.scan_iter(match=f"{prefix}*"))
+        assert len(hours) >= 2, name
+        for key in hours:
+            hour = int(key.decode().rsplit(":", 1)[1])
+            expected = (hour + 1 + rolling.KEEP_HOURS[name]) * rolling.HOUR
+            assert client.expiretime(key) == expected, (name, key)
