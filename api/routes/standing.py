@@ -91,19 +91,23 @@ def _member(member_id: int) -> Member:
 )
 def leaderboard(request: HttpRequest, currency: Currency, q: Query[LeaderboardQuery]):
     around = _member(q.around) if q.around is not None else None
-    since, period, now = q.since, None, timezone.now()  # one clock read for both
+    since, boards, now = q.since, [None], timezone.now()  # one clock read for both
     if q.period in rolling.WINDOWS:
-        period, since = q.period, rolling.start_of(q.period, now)
+        boards, since = [q.period], rolling.start_of(q.period, now)
     elif q.period is not None:
-        period = ranks.current(q.period, now)
-        since = ranks.period_bounds(*period)[0]
+        boards = [ranks.current(q.period, now)]
+        since = ranks.period_bounds(*boards[0])[0]
     elif since is not None:
-        period = ranks.current_period(since, now) or rolling.matching(since, now)
-    rows = None
-    if since is None:
-        rows = _from_board(currency, q.limit, around)
-    if rows is None and (since is None or period is not None):
-        rows = _from_ranks(currency, q.limit, around, period, now)
+        # The boards `since` starts: at some hours both a period's and a rolling window's
+        # (Monday 00:00 is the week's start and, in Tuesday's first hour, the last 24
+        # hours'), and either answers.
+        boards = [ranks.current_period(since, now), rolling.matching(since, now)]
+        boards = [board for board in boards if board is not None]
+    rows = _from_board(currency, q.limit, around) if since is None else None
+    for board in boards:
+        if rows is not None:
+            break
+        rows = _from_ranks(currency, q.limit, around, board, now)
     if rows is not None:
         return rows
     found = queries.leaderboard(currency, limit=q.limit, around=around, since=since)

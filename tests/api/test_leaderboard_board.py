@@ -213,3 +213,41 @@ def test_the_last_24_hours_and_7_days_come_from_the_boards_the_relay_keeps(
         assert counted == [], name  # no query summed the postings
     response = bot.get("/ledger/leaderboards/points", period="3d")
     assert response.status_code == 422
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("now", "since", "period", "window"),
+    [  # a Tuesday's first hour; the 8th's first hour of a month (2026-12-01: a Tuesday)
+        ("2026-12-08T00:30:00+00:00", "2026-12-07T00:00:00+00:00", "week", "24h"),
+        ("2026-12-08T00:30:00+00:00", "2026-12-01T00:00:00+00:00", "month", "7d"),
+    ],
+)
+def test_a_since_starting_a_period_and_a_rolling_window_reads_whichever_board_is_built(
+    bot, counted, monkeypatch, now, since, period, window
+):
+    """At some hours one instant starts both a period and a rolling window (Monday 00:00 is
+    the week's start and, through Tuesday's first hour, the last 24 hours'): `since` that
+    instant is answered by either board once built, not summed because the other is not."""
+    from datetime import datetime
+
+    now, since = datetime.fromisoformat(now), datetime.fromisoformat(since)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    assert ranks.current_period(since, now)[0] == period
+    assert rolling.matching(since, now) == window
+    members = [MemberFactory() for _ in range(4)]
+    relay = Relay(deliver=lambda messages: None)
+    relay.start()
+    for n, member in enumerate(members):
+        ledger.award(member, [9, 40, 3, 40][n], reason="x", idempotency_key=f"both-{n}")
+    while relay.step():
+        pass
+    expected = [
+        (r.rank, r.member_id, r.amount)
+        for r in queries.leaderboard("points", limit=10, since=since)
+    ]
+    assert len(expected) == 4
+    rolling.build("points", window)  # only the rolling board: the period's is not built
+    counted.clear()
+    assert read(bot, since=since.isoformat(), limit=10) == expected
+    assert counted == []  # no query summed the postings
